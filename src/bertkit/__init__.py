@@ -1,0 +1,52 @@
+"""bertkit: fine-tune, evaluate, predict and serve BERT-family text models.
+
+Public names are imported lazily so that ``import bertkit`` (and ``bertkit --help``) stays fast and
+has no side effects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bertkit.exceptions import (
+    BertkitError,
+    BertkitWarning,
+    ConfigError,
+    DataError,
+    ModelLoadError,
+    NotFittedError,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "BertkitError",
+    "BertkitWarning",
+    "ConfigError",
+    "DataError",
+    "ModelLoadError",
+    "NotFittedError",
+    "TextClassifier",
+    "TrainConfig",
+    "load_data",
+    "__version__",
+]
+
+_LAZY = {
+    "TextClassifier": ("bertkit.estimators", "TextClassifier"),
+    "TrainConfig": ("bertkit.config", "TrainConfig"),
+    "load_data": ("bertkit.data.dataset", "load_file"),
+}
+
+if TYPE_CHECKING:
+    from bertkit.config import TrainConfig
+    from bertkit.data.dataset import load_file as load_data
+    from bertkit.estimators import TextClassifier
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'bertkit' has no attribute {name!r}")

@@ -1,0 +1,250 @@
+"""The ``bertkit`` command line: each command parses flags, makes one facade call and prints.
+
+Errors a user can cause (:class:`bertkit.BertkitError`) end as one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bertkit.exceptions import BertkitError, DataError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fine-tune, evaluate and predict with BERT-family text classifiers.",
+)
+
+TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
+PairColumn = Annotated[str | None, typer.Option("--text-pair-column", help="Column holding the second text of a pair.")]
+LabelColumn = Annotated[str | None, typer.Option("--label-column", help="Column holding the label.")]
+Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of CSV/TSV/JSONL files.")]
+SkipBadRows = Annotated[
+    bool,
+    typer.Option("--skip-bad-rows", help="Skip rows with an empty text or label (counted in the report)."),
+]
+Header = Annotated[
+    bool | None,
+    typer.Option("--header/--no-header", help="Whether CSV/TSV files start with a header line (default: detect)."),
+]
+LabelNames = Annotated[
+    Path | None,
+    typer.Option("--label-names", help="File with one label name per line; integer labels index into it."),
+]
+
+
+def _read(path, *, text, pair, label, need_label, encoding, header, skip, label_names=None):
+    from bertkit.data.dataset import load_file
+
+    names = None
+    if label_names is not None:
+        if not label_names.is_file():
+            raise DataError(f"{label_names}: --label-names file not found")
+        names = [line.strip() for line in label_names.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return load_file(
+        path, text_column=text, pair_column=pair, label_column=label, need_label=need_label,
+        encoding=encoding, header=header, skip_bad_rows=skip, label_names=names,
+    )  # fmt: skip
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def train(
+    train: Annotated[str, typer.Option("--train", help="Training data: CSV, TSV, JSONL, Parquet or hf:NAME.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder to write the model into.")],
+    validation: Annotated[
+        str | None, typer.Option("--validation", help="Validation data (default: 10% of train).")
+    ] = None,
+    text_column: TextColumn = None,
+    text_pair_column: PairColumn = None,
+    label_column: LabelColumn = None,
+    task: Annotated[str, typer.Option(help="auto, classification, multi-label or regression.")] = "auto",
+    model: Annotated[str, typer.Option(help="Hub id, local folder or 'minilm' (built in).")] = "minilm",
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per step (default: 16 or 32 by data size).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default by data size).")] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens kept per text or pair.")] = 128,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    max_train_rows: Annotated[int | None, typer.Option(help="Train on a seeded sample of N rows.")] = None,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
+    grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
+    freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder", help="Train only the head.")] = False,
+    class_weights: Annotated[str, typer.Option(help="none or balanced.")] = "none",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    config: Annotated[Path | None, typer.Option(help="JSON/TOML/YAML file of these options (flags win).")] = None,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    skip_bad_rows: SkipBadRows = False,
+    label_names: LabelNames = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Fine-tune a model on labelled text and save it (with a validation report) to --output."""
+    from bertkit.config import TrainConfig
+    from bertkit.estimators import TextClassifier
+
+    flags = dict(
+        model=model, task=task, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        max_length=max_length, seed=seed, max_train_rows=max_train_rows, weight_decay=weight_decay,
+        warmup_ratio=warmup_ratio, grad_accumulation=grad_accumulation,
+        early_stopping_patience=early_stopping_patience, freeze_encoder=freeze_encoder,
+        class_weights=class_weights, precision=precision, device=device,
+    )  # fmt: skip
+    if config is not None:
+        # Values from the file apply where the flag was left at its default.
+        ctx = typer.get_current_context()
+        from_file = TrainConfig.from_file(config).to_dict()
+        for key, value in from_file.items():
+            source = ctx.get_parameter_source(key) if key in ctx.params else None
+            if key in flags and (source is None or source.name == "DEFAULT"):
+                flags[key] = value
+    settings = TrainConfig(**flags)
+    read = dict(text=text_column, pair=text_pair_column, label=label_column, encoding=encoding,
+                header=header, skip=skip_bad_rows, label_names=label_names)  # fmt: skip
+    train_data = _read(train, need_label=True, **read)
+    validation_data = _read(validation, need_label=True, **read) if validation else None
+    _say(f"training on {len(train_data)} rows of {train_data.source.name} "
+         f"(text: {train_data.columns.text!r}"
+         + (f", pair: {train_data.columns.pair!r}" if train_data.columns.pair else "")
+         + f", label: {train_data.columns.label!r})")  # fmt: skip
+    classifier = TextClassifier.from_config(settings, progress=not quiet)
+    classifier.fit(train_data, eval_set=validation_data, output_dir=output)
+    classifier.metadata_["skipped_rows"] = len(train_data.skipped)
+    classifier.save(output)
+    if validation_data is not None:
+        report = classifier.evaluate(validation_data)
+        report.save(output / "report", history=classifier.history_)
+        if not quiet:
+            report.print()
+    _say(f"{classifier.task_} model saved to {output} (best epoch {classifier.best_epoch_}, "
+         f"{classifier.train_seconds_:.0f} s); validation: "
+         + ", ".join(f"{k} {v:.4f}" for k, v in classifier.validation_metrics_.items()))  # fmt: skip
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
+    data: Annotated[str, typer.Option("--data", help="Labelled data to evaluate on.")],
+    text_column: TextColumn = None,
+    text_pair_column: PairColumn = None,
+    label_column: LabelColumn = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    report_dir: Annotated[Path | None, typer.Option(help="Write report.json and PNGs here.")] = None,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    skip_bad_rows: SkipBadRows = False,
+    label_names: LabelNames = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Score a model on labelled data: metrics, per-class table, confusion matrix."""
+    from bertkit.estimators import TextClassifier
+
+    classifier = TextClassifier.load(model_dir, device=device)
+    dataset = _read(data, text=text_column, pair=text_pair_column, label=label_column, need_label=True,
+                    encoding=encoding, header=header, skip=skip_bad_rows, label_names=label_names)  # fmt: skip
+    report = classifier.evaluate(dataset)
+    if report_dir is not None:
+        report.save(report_dir, history=classifier.history_)
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in report.to_dict().items()}, default=str))
+    else:
+        report.print()
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
+    text: Annotated[str | None, typer.Argument(help="One text to classify (instead of --data).")] = None,
+    pair: Annotated[str | None, typer.Option("--pair", help="Second text of a pair, with TEXT.")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="File of texts to classify.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Where to write predictions (.csv/.jsonl).")] = None,
+    text_column: TextColumn = None,
+    text_pair_column: PairColumn = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Also write the K most likely labels.")] = None,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    skip_bad_rows: SkipBadRows = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Predict labels for one text (printed as JSON) or for a file (written to --output)."""
+    from bertkit.estimators import TextClassifier
+
+    if (text is None) == (data is None):
+        raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
+    if data is not None and output is None:
+        raise DataError("--data needs --output FILE.csv or FILE.jsonl to write the predictions to")
+    if output is not None and output.suffix.lower() not in (".csv", ".jsonl", ".tsv", ".parquet"):
+        raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
+    classifier = TextClassifier.load(model_dir, device=device)
+    if text is not None:
+        from bertkit.data.dataset import from_lists
+
+        frame = classifier.predict_table(from_lists([(text, pair)] if pair else [text]), top_k or 5)
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
+        typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+        return
+    dataset = _read(data, text=text_column, pair=text_pair_column, label=None, need_label=False,
+                    encoding=encoding, header=header, skip=skip_bad_rows)  # fmt: skip
+    frame = classifier.predict_table(dataset, top_k)
+    _write_table(frame, output)
+    _say(f"wrote {len(frame)} predictions to {output}"
+         + (f" ({len(dataset.skipped)} rows skipped)" if dataset.skipped else ""))  # fmt: skip
+
+
+def _write_table(frame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option(help="Where to write the demo model.")] = Path("bertkit-demo"),
+    epochs: Annotated[int, typer.Option(help="Passes over the demo data.")] = 4,
+) -> None:
+    """Train the built-in model on a small packaged sentiment set, evaluate it, and predict a few sentences."""
+    from bertkit.demo import run_demo
+
+    run_demo(output, epochs=epochs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``bertkit`` console script."""
+    import click
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app(args=argv, standalone_mode=False)
+    except BertkitError as exc:
+        _say(f"error: {exc}")
+        sys.exit(1)
+    except click.exceptions.Abort:
+        _say("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

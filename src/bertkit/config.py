@@ -1,0 +1,132 @@
+"""Training configuration: one dataclass whose fields map 1:1 to ``bertkit train`` flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bertkit.exceptions import ConfigError
+
+Task = Literal["auto", "classification", "multi-label", "regression"]
+TASKS: tuple[str, ...] = ("auto", "classification", "multi-label", "regression")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of a fine-tuning run. ``None`` means "choose from the amount of data"."""
+
+    model: str = "minilm"
+    """Hub id, local folder or built-in alias (``minilm``) of the encoder to fine-tune (``--model``)."""
+    task: str = "auto"
+    """``auto`` infers from the labels: floats give regression, label lists multi-label (``--task``)."""
+    epochs: int = 3
+    """Passes over the training data (``--epochs``)."""
+    batch_size: int | None = None
+    """Examples per optimizer step; default 16 below 4,000 training rows, else 32 (``--batch-size``)."""
+    learning_rate: float | None = None
+    """Peak AdamW learning rate; default 1e-4 below 4,000 rows, else 5e-5 (``--learning-rate``)."""
+    max_length: int = 128
+    """Tokens per text (or pair) kept; longer inputs are truncated (``--max-length``)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay, not applied to biases and LayerNorm weights (``--weight-decay``)."""
+    warmup_ratio: float = 0.1
+    """Fraction of optimizer steps with a linear warm-up, followed by linear decay (``--warmup-ratio``)."""
+    grad_accumulation: int = 1
+    """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm; 0 disables clipping (``--max-grad-norm``)."""
+    early_stopping_patience: int = 0
+    """Stop after this many epochs without improvement on validation; 0 never stops early."""
+    freeze_encoder: bool = False
+    """Train only the classification head on frozen encoder features (``--freeze-encoder``)."""
+    class_weights: str = "none"
+    """``none`` or ``balanced`` (inverse class frequency in the loss, for imbalanced data)."""
+    precision: str = "auto"
+    """``auto`` (bf16 on CUDA when supported, else fp32), ``fp32``, ``bf16`` or ``fp16`` (``--precision``)."""
+    seed: int = 42
+    """Seed for initialisation, validation split and batch order (``--seed``)."""
+    validation_fraction: float = 0.1
+    """Share of train carved out (stratified) for validation when no validation data is given."""
+    max_train_rows: int | None = None
+    """Use only the first N training rows after a seeded shuffle (``--max-train-rows``)."""
+    device: str = "auto"
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes stored with the model (not used by training)."""
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"--task must be one of {', '.join(TASKS)} (got {self.task!r})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        if self.class_weights not in ("none", "balanced"):
+            raise ConfigError(f"--class-weights must be 'none' or 'balanced' (got {self.class_weights!r})")
+        _positive("--epochs", self.epochs)
+        _positive("--max-length", self.max_length)
+        _positive("--grad-accumulation", self.grad_accumulation)
+        if self.batch_size is not None:
+            _positive("--batch-size", self.batch_size)
+        if self.max_train_rows is not None:
+            _positive("--max-train-rows", self.max_train_rows)
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
+            raise ConfigError(f"--learning-rate must be in (0, 1) (got {self.learning_rate})")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigError(f"--validation-fraction must be in (0, 1) (got {self.validation_fraction})")
+        if self.max_length > 8192:
+            raise ConfigError(f"--max-length must be at most 8192 (got {self.max_length})")
+
+    def resolved(self, n_train_rows: int) -> TrainConfig:
+        """Return a copy with data-dependent defaults filled in.
+
+        Few rows mean few optimizer steps: a smaller batch and a higher learning rate keep enough updates
+        (2,000 rows, one epoch: batch 32 at 5e-5 reaches 0.74 on rotten_tomatoes, batch 16 at 1e-4 0.80).
+        """
+        small = n_train_rows < 4000
+        return dataclasses.replace(
+            self,
+            batch_size=self.batch_size or (16 if small else 32),
+            learning_rate=self.learning_rate or (1e-4 if small else 5e-5),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a JSON, TOML or YAML file whose keys are field names (dashes allowed)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml)") from exc
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+        return cls.from_dict({k.replace("-", "_"): v for k, v in values.items()})
+
+
+def _positive(flag: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"{flag} must be a positive integer (got {value})")

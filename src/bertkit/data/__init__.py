@@ -1,0 +1,1 @@
+"""Reading, validating, labelling, tokenizing and batching text data."""

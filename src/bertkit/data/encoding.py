@@ -1,0 +1,114 @@
+"""Tokenize once into flat arrays, then build dynamically padded batches with vectorised numpy.
+
+A batch is gathered from one flat id array with an index matrix (no per-example Python), padded only to the
+longest member; training batches are grouped by length so little padding is computed at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Encoded:
+    ids: np.ndarray
+    """All token ids back to back, int64 [total_tokens]."""
+    type_ids: np.ndarray | None
+    """Segment ids aligned with ``ids`` (BERT pairs), or None when the model takes none."""
+    offsets: np.ndarray
+    """Start of example i in ``ids``: int64 [n]."""
+    lengths: np.ndarray
+    """Tokens of example i: int64 [n]."""
+    pad_id: int
+    max_length: int
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def truncated(self) -> int:
+        """Examples that hit max_length (and so were, or may have been, cut)."""
+        return int((self.lengths >= self.max_length).sum())
+
+
+def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> Encoded:
+    """Tokenize in one batched call of the Rust tokenizer; no padding is stored."""
+    wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+    out = tokenizer(
+        list(texts),
+        list(pairs) if pairs is not None else None,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=wants_types,
+    )
+    rows = out["input_ids"]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    offsets = np.zeros(len(rows), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    ids = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=int(lengths.sum()))
+    type_ids = None
+    if wants_types and pairs is not None:
+        type_ids = np.fromiter((t for r in out["token_type_ids"] for t in r), dtype=np.int64, count=int(lengths.sum()))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return Encoded(ids, type_ids, offsets, lengths, int(pad_id), max_length)
+
+
+def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[str, torch.Tensor]:
+    """Pad the examples at ``index`` to their longest member.
+
+    Returns input_ids, attention_mask (and token_type_ids when the model takes them): [batch, longest].
+    """
+    lengths = encoded.lengths[index]
+    longest = int(lengths.max())
+    positions = np.arange(longest)
+    mask = positions[None, :] < lengths[:, None]  # [batch, longest]
+    gather = np.where(mask, encoded.offsets[index][:, None] + positions[None, :], 0)
+    batch = {
+        "input_ids": torch.from_numpy(np.where(mask, encoded.ids[gather], encoded.pad_id)),
+        "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+    }
+    if with_type_ids and encoded.type_ids is not None:
+        batch["token_type_ids"] = torch.from_numpy(np.where(mask, encoded.type_ids[gather], 0))
+    return batch
+
+
+def training_batches(
+    lengths: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    *,
+    group_size: int = 50,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[np.ndarray]:
+    """Shuffled batches of similar length: shuffle, sort within groups of ``group_size`` batches, cut, and
+    shuffle the batch order. Under DDP every rank gets the same number of batches (rank-strided)."""
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * group_size
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    batches = [batches[i] for i in rng.permutation(len(batches))]
+    if world_size > 1:
+        usable = len(batches) - len(batches) % world_size
+        batches = batches[rank:usable:world_size]
+    return batches
+
+
+def inference_batches(lengths: np.ndarray, max_batch_size: int, max_tokens: int = 16384) -> Iterator[np.ndarray]:
+    """Length-sorted batches bounded by examples and by padded tokens (long texts get smaller batches)."""
+    order = np.argsort(-lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        longest = int(lengths[order[start]])
+        size = max(1, min(max_batch_size, max_tokens // max(longest, 1)))
+        yield order[start : start + size]
+        start += size

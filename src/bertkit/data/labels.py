@@ -1,0 +1,114 @@
+"""Label handling: infer the task from the labels, keep labels exactly as the user wrote them, map to ids."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bertkit.exceptions import ConfigError, DataError
+
+ID_LIST = re.compile(r"^\s*-?\d+(\s*,\s*-?\d+)*\s*$")
+INTEGER = re.compile(r"^\s*-?\d+\s*$")
+
+
+def is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def normalize_labels(raw: Sequence[Any], task: str) -> tuple[str, list[Any]]:
+    """Return (task, labels): strings from text files become ints or floats when every value is one,
+    and comma-separated id lists become lists, so that labels compare and sort as the user meant them."""
+    values = list(raw)
+    is_list = [isinstance(v, (list, tuple, np.ndarray)) for v in values]
+    if any(is_list):
+        if not all(is_list):
+            raise DataError("labels mix lists and single values; a multi-label column needs a list in every row")
+        return _check_task(task, "multi-label"), [sorted({_scalar(x) for x in v}) for v in values]
+    strings = all(isinstance(v, str) for v in values)
+    if (
+        strings
+        and task in ("auto", "multi-label")
+        and any("," in v for v in values)
+        and all(ID_LIST.match(v) for v in values)
+    ):
+        return "multi-label", [sorted({int(x) for x in v.split(",")}) for v in values]
+    if task == "multi-label":
+        return "multi-label", [sorted({_scalar(x.strip()) for x in str(v).split(",")}) for v in values]
+    if strings:
+        if all(INTEGER.match(v) for v in values):
+            values = [int(v) for v in values]
+        else:
+            try:
+                values = [float(v) for v in values]
+            except ValueError:
+                return _check_task(task, "classification"), [v.strip() for v in values]
+    if (
+        any(isinstance(v, (float, np.floating)) and not float(v).is_integer() for v in values)
+        or all(isinstance(v, (float, np.floating)) for v in values)
+        and task == "auto"
+    ):
+        inferred = "regression"
+    else:
+        inferred = "classification"
+    chosen = inferred if task == "auto" else task
+    if chosen == "regression":
+        try:
+            return chosen, [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise ConfigError("--task regression needs numeric labels; these labels are not numbers") from None
+    return chosen, [_scalar(v) for v in values]
+
+
+def _check_task(requested: str, inferred: str) -> str:
+    if requested == "regression" and inferred != "regression":
+        raise ConfigError("--task regression needs numeric labels; these labels are not numbers")
+    return inferred if requested == "auto" else requested
+
+
+def _scalar(value: Any) -> Any:
+    """numpy scalars become Python ones so labels round-trip through JSON unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str) and INTEGER.match(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def sorted_classes(labels: Sequence[Any], task: str) -> list[Any]:
+    found = {x for row in labels for x in row} if task == "multi-label" else set(labels)
+    try:
+        return sorted(found)
+    except TypeError:  # mixed types: order by text, stable for a given set
+        return sorted(found, key=str)
+
+
+def encode_labels(labels: Sequence[Any], classes: Sequence[Any], task: str) -> np.ndarray:
+    """Targets for the loss: class ids (int64), multi-hot rows (float32) or values (float32)."""
+    if task == "regression":
+        return np.asarray(labels, dtype=np.float32)
+    index = {c: i for i, c in enumerate(classes)}
+    if task == "multi-label":
+        target = np.zeros((len(labels), len(classes)), dtype=np.float32)
+        for row, values in enumerate(labels):
+            target[row, [index[v] for v in values]] = 1.0
+        return target
+    return np.asarray([index[v] for v in labels], dtype=np.int64)
+
+
+def unseen_labels(labels: Sequence[Any], classes: Sequence[Any], task: str) -> list[tuple[int, Any]]:
+    """(row, label) for labels not among ``classes``; empty for regression."""
+    if task == "regression":
+        return []
+    known = set(classes)
+    if task == "multi-label":
+        return [(i, v) for i, row in enumerate(labels) for v in row if v not in known]
+    return [(i, v) for i, v in enumerate(labels) if v not in known]

@@ -1,0 +1,433 @@
+"""The public facade: :class:`TextClassifier`, in the scikit-learn style.
+
+It is the only module that combines data, modeling, training, inference and metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bertkit import modeling
+from bertkit.config import TrainConfig
+from bertkit.data.dataset import TextData, from_lists
+from bertkit.data.encoding import Encoded, encode
+from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
+from bertkit.devices import autocast_dtype, resolve_device
+from bertkit.exceptions import ConfigError, DataError, NotFittedError
+from bertkit.inference import logits_to_scores, predict_logits
+from bertkit.metrics import (
+    MAIN_METRIC,
+    classification_metrics,
+    multilabel_metrics,
+    per_class_report,
+    regression_metrics,
+    tune_thresholds,
+)
+from bertkit.report import EvaluationReport, confidently_wrong
+
+Texts = Sequence[str] | Sequence[tuple[str, str]] | TextData
+
+
+class TextClassifier:
+    """Fine-tune a BERT-family encoder for text (or text-pair) classification, multi-label or regression.
+
+    Parameters mirror ``bertkit train`` flags (see :class:`bertkit.config.TrainConfig`); ``None`` for
+    ``batch_size`` or ``learning_rate`` picks a value from the amount of training data.
+
+    Fitted attributes: ``classes_`` (labels as given), ``task_``, ``model_``, ``tokenizer_``,
+    ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_``.
+
+    Example::
+
+        clf = TextClassifier(epochs=2).fit(["great film", "dull plot"], ["pos", "neg"])
+        clf.predict(["a great plot"])         # array(['pos'], dtype=object)
+    """
+
+    def __init__(
+        self,
+        model: str = "minilm",
+        *,
+        task: str = "auto",
+        epochs: int = 3,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        max_length: int = 128,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        grad_accumulation: int = 1,
+        max_grad_norm: float = 1.0,
+        early_stopping_patience: int = 0,
+        freeze_encoder: bool = False,
+        class_weights: str = "none",
+        precision: str = "auto",
+        seed: int = 42,
+        validation_fraction: float = 0.1,
+        max_train_rows: int | None = None,
+        device: str = "auto",
+        predict_batch_size: int = 64,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.task = task
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_length = max_length
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.grad_accumulation = grad_accumulation
+        self.max_grad_norm = max_grad_norm
+        self.early_stopping_patience = early_stopping_patience
+        self.freeze_encoder = freeze_encoder
+        self.class_weights = class_weights
+        self.precision = precision
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.max_train_rows = max_train_rows
+        self.device = device
+        self.predict_batch_size = predict_batch_size
+        self.progress = progress
+
+    # scikit-learn parameter protocol -------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> TextClassifier:
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ConfigError(f"unknown parameter {name!r}; valid parameters: {sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, **extra: Any) -> TextClassifier:
+        values = {k: v for k, v in config.to_dict().items() if k in cls._param_names()}
+        return cls(**values, **extra)
+
+    def _config(self) -> TrainConfig:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in self.get_params().items() if k in fields})
+
+    # fitting -------------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Texts,
+        y: Sequence[Any] | None = None,
+        eval_set: tuple[Texts, Sequence[Any] | None] | TextData | None = None,
+        *,
+        output_dir: str | Path | None = None,
+    ) -> TextClassifier:
+        """Fine-tune on texts (or ``(text, pair)`` tuples) ``X`` with labels ``y``; returns ``self``.
+
+        ``eval_set`` is the validation data used for per-epoch evaluation, best-epoch selection and
+        multi-label thresholds; without it a stratified, seeded share of ``X`` is held out.
+        ``output_dir`` receives history.jsonl while training (the model is written by :meth:`save`).
+        """
+        config = self._config()
+        train = _as_data(X, y, "X")
+        if train.labels is None:
+            raise DataError(f"{train.source.name}: training data needs labels (no label column)")
+        task, labels = normalize_labels(train.labels, config.task)
+        train.labels = labels
+        if config.max_train_rows and config.max_train_rows < len(train):
+            keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
+            train = train.subset(np.sort(keep))
+        classes = sorted_classes(train.labels, task) if task != "regression" else []
+        if task != "regression" and len(classes) < 2:
+            raise DataError(
+                f"{train.source.name}: only one label ({classes[0]!r}) in the training data; "
+                "classification needs at least two"
+            )
+        if eval_set is not None:
+            validation = _as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
+            validation.labels = self._align_labels(validation, task, classes)
+        else:
+            train, validation = _hold_out(train, task, config.validation_fraction, config.seed)
+        config = config.resolved(len(train))
+
+        started = time.perf_counter()
+        checkpoint = modeling.resolve_checkpoint(config.model)
+        self.tokenizer_ = modeling.load_tokenizer(checkpoint)
+        self.model_ = modeling.build_classifier(checkpoint, task, classes)
+        self.task_, self.classes_, self.config_ = task, classes, config
+        self.thresholds_ = np.full(len(classes), 0.5) if task == "multi-label" else None
+        device = resolve_device(config.device)
+
+        train_encoded = self._encode(train)
+        validation_encoded = self._encode(validation)
+        targets = encode_labels(train.labels, classes, task)
+        validation_targets = encode_labels(validation.labels, classes, task)
+
+        from bertkit import training
+
+        result = training.fit(
+            self.model_, train_encoded, targets, config,
+            task=task, device=device, validation=validation_encoded,
+            evaluate=lambda logits: self._metrics(validation_targets, logits),
+            main_metric=MAIN_METRIC[task],
+            class_weights=_balanced_weights(targets, task, len(classes)) if config.class_weights == "balanced" else None,
+            progress=self.progress,
+            history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
+        )  # fmt: skip
+        if task == "multi-label":
+            proba = logits_to_scores(self._logits(validation_encoded), task)
+            self.thresholds_ = tune_thresholds(validation_targets, proba)
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.validation_metrics_ = self._metrics(validation_targets, self._logits(validation_encoded))
+        self.train_seconds_ = round(time.perf_counter() - started, 2)
+        self.data_fingerprint_ = _fingerprint(train)
+        self.n_train_rows_ = len(train)
+        self.metadata_ = {}
+        return self
+
+    def _align_labels(self, data: TextData, task: str, classes: list[Any]) -> list[Any]:
+        """Normalize evaluation labels the way training labels were, and refuse unseen ones."""
+        if data.labels is None:
+            raise DataError(f"{data.source.name}: evaluation data needs labels (no label column)")
+        fixed_task = "classification" if task == "classification" else task
+        _, labels = normalize_labels(data.labels, fixed_task)
+        if task == "classification" and classes and isinstance(classes[0], str):
+            labels = [str(v) for v in labels]
+        unseen = unseen_labels(labels, classes, task)
+        if unseen:
+            row, value = unseen[0]
+            known = ", ".join(repr(c) for c in classes[:20])
+            raise DataError(
+                f"{data.source.where(int(data.rows[row]))}: column {data.columns.label!r} has label {value!r}, "
+                f"never seen in training; the model knows {known} ({len(unseen)} such labels in all)"
+            )
+        return labels
+
+    # prediction ----------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "this TextClassifier is not fitted yet; call fit(...) or TextClassifier.load(folder) first"
+            )
+
+    def _encode(self, data: TextData) -> Encoded:
+        return encode(self.tokenizer_, data.texts, data.pairs, self.config_.max_length)
+
+    def _logits(self, encoded: Encoded) -> np.ndarray:
+        device = next(self.model_.parameters()).device
+        dtype = autocast_dtype(self.config_.precision, device)
+        return predict_logits(
+            self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype,
+            progress=self.progress and len(encoded) > 5000,
+        )  # fmt: skip
+
+    def decision_scores(self, X: Texts) -> np.ndarray:
+        """Probabilities [n, n_classes] (sigmoid per label for multi-label) or values [n] (regression)."""
+        self._check_fitted()
+        data = _as_data(X, None, "X")
+        return logits_to_scores(self._logits(self._encode(data)), self.task_)
+
+    def predict_proba(self, X: Texts) -> np.ndarray:
+        """Class probabilities [n, n_classes]; columns follow ``classes_``. Not defined for regression."""
+        self._check_fitted()
+        if self.task_ == "regression":
+            raise ConfigError("predict_proba is not defined for regression; use predict")
+        return self.decision_scores(X)
+
+    def predict(self, X: Texts) -> np.ndarray | list[list[Any]]:
+        """Labels as given in training (object array), label lists (multi-label) or values (regression)."""
+        return self._labels_from_scores(self.decision_scores(X))
+
+    def _labels_from_scores(self, scores: np.ndarray) -> np.ndarray | list[list[Any]]:
+        if self.task_ == "regression":
+            return scores
+        classes = np.empty(len(self.classes_), dtype=object)
+        classes[:] = self.classes_
+        if self.task_ == "multi-label":
+            chosen = scores >= self.thresholds_[None, :]
+            return [list(classes[row]) for row in chosen]
+        return classes[scores.argmax(axis=1)]
+
+    def score(self, X: Texts, y: Sequence[Any]) -> float:
+        """Accuracy (classification), micro F1 (multi-label) or Pearson r (regression)."""
+        report = self.evaluate(X, y)
+        main = {"classification": "accuracy", "multi-label": "micro_f1", "regression": "pearson"}[self.task_]
+        return report.metrics[main]
+
+    def _metrics(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+        scores = logits_to_scores(logits, self.task_)
+        if self.task_ == "regression":
+            return regression_metrics(targets, scores)
+        if self.task_ == "multi-label":
+            return multilabel_metrics(targets, scores, self.thresholds_)
+        return classification_metrics(targets, scores)
+
+    def evaluate(self, X: Texts, y: Sequence[Any] | None = None) -> EvaluationReport:
+        """Metrics, per-class scores, confusion matrix and the most confidently wrong examples."""
+        self._check_fitted()
+        data = _as_data(X, y, "X")
+        labels = self._align_labels(data, self.task_, self.classes_)
+        targets = encode_labels(labels, self.classes_, self.task_)
+        encoded = self._encode(data)
+        logits = self._logits(encoded)
+        scores = logits_to_scores(logits, self.task_)
+        report = EvaluationReport(
+            task=self.task_, metrics=self._metrics(targets, logits), n_examples=len(data),
+            classes=list(self.classes_), skipped_rows=len(data.skipped), truncated=encoded.truncated,
+            data=data.source.name,
+        )  # fmt: skip
+        if self.task_ == "regression":
+            return report
+        predicted = self._labels_from_scores(scores)
+        where = [data.source.where(int(r)) for r in data.rows]
+        if self.task_ == "multi-label":
+            hits = (scores >= self.thresholds_[None, :]).astype(int)
+            report.per_class = per_class_report(targets.astype(int), hits, self.classes_)
+            return report
+        from sklearn.metrics import confusion_matrix
+
+        ids = scores.argmax(axis=1)
+        report.per_class = per_class_report(targets, ids, self.classes_)
+        report.confusion = confusion_matrix(targets, ids, labels=np.arange(len(self.classes_))).tolist()
+        report.confidently_wrong = confidently_wrong(data.texts, where, labels, list(predicted), scores.max(axis=1))
+        return report
+
+    def predict_table(self, data: TextData, top_k: int | None = None) -> pd.DataFrame:
+        """The input rows with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score.
+        Names already taken in the input get a ``predicted_`` prefix."""
+        scores = self.decision_scores(data)
+        frame = data.frame.iloc[data.rows].reset_index(drop=True).copy()
+
+        def name(column: str) -> str:
+            return f"predicted_{column}" if column in data.frame.columns else column
+
+        if self.task_ == "regression":
+            frame[name("score")] = scores
+            return frame
+        labels = self._labels_from_scores(scores)
+        if self.task_ == "multi-label":
+            frame[name("label")] = [",".join(str(v) for v in row) for row in labels]
+            frame[name("score")] = [float(s[self.thresholds_ <= s].max(initial=0.0)) for s in scores]
+        else:
+            frame[name("label")] = list(labels)
+            frame[name("score")] = scores.max(axis=1)
+        k = min(top_k if top_k is not None else 0, len(self.classes_))
+        if k:
+            order = np.argsort(-scores, axis=1)[:, :k]
+            for rank in range(k):
+                frame[name(f"top{rank + 1}_label")] = [self.classes_[i] for i in order[:, rank]]
+                frame[name(f"top{rank + 1}_score")] = np.take_along_axis(scores, order[:, rank : rank + 1], 1)[:, 0]
+        return frame
+
+    # persistence ---------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write a Hugging Face model folder plus bertkit.json (task, labels, thresholds, config, metrics)."""
+        self._check_fitted()
+        metadata = {
+            **getattr(self, "metadata_", {}),
+            "format": 1,
+            "task": self.task_,
+            "classes": list(self.classes_),
+            "thresholds": None if self.thresholds_ is None else [float(t) for t in self.thresholds_],
+            "config": self.config_.to_dict(),
+            "validation_metrics": getattr(self, "validation_metrics_", None),
+            "best_epoch": getattr(self, "best_epoch_", None),
+            "history": getattr(self, "history_", None),
+            "train_seconds": getattr(self, "train_seconds_", None),
+            "n_train_rows": getattr(self, "n_train_rows_", None),
+            "data_fingerprint": getattr(self, "data_fingerprint_", None),
+            "versions": modeling.library_versions(),
+        }
+        return modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> TextClassifier:
+        """Load a folder written by :meth:`save`, or any Hugging Face sequence-classification model
+        (hub id or folder; its config's id2label names the classes)."""
+        checkpoint = modeling.resolve_checkpoint(folder)
+        metadata = modeling.read_metadata(checkpoint) or {}
+        model = modeling.load_classifier(checkpoint)
+        tokenizer = modeling.load_tokenizer(checkpoint)
+        if metadata:
+            config = TrainConfig.from_dict(metadata["config"])
+            task, classes = metadata["task"], metadata["classes"]
+        else:
+            task, classes = _task_from_hf_config(model.config)
+            limit = getattr(tokenizer, "model_max_length", 512)
+            config = TrainConfig(model=str(folder), task=task, max_length=min(int(limit), 512))
+        config = dataclasses.replace(config, device=device)
+        estimator = cls.from_config(config, progress=progress)
+        estimator.model_ = model.to(resolve_device(device)).eval()
+        estimator.tokenizer_ = tokenizer
+        estimator.task_, estimator.classes_, estimator.config_ = task, classes, config
+        thresholds = metadata.get("thresholds")
+        estimator.thresholds_ = np.asarray(thresholds if thresholds else [0.5] * len(classes)) if (
+            task == "multi-label"
+        ) else None  # fmt: skip
+        estimator.history_ = metadata.get("history") or []
+        estimator.validation_metrics_ = metadata.get("validation_metrics")
+        estimator.metadata_ = {k: v for k, v in metadata.items() if k not in ("versions",)}
+        return estimator
+
+
+def _as_data(X: Texts, y: Sequence[Any] | None, name: str) -> TextData:
+    if isinstance(X, TextData):
+        if y is not None:
+            raise DataError(f"{name}: labels come from the data file; do not pass y as well")
+        return X
+    return from_lists(X, y, name=name)
+
+
+def _task_from_hf_config(config) -> tuple[str, list[Any]]:
+    if config.problem_type == "regression" or (config.num_labels == 1 and config.problem_type is None):
+        return "regression", []
+    id2label = {int(k): v for k, v in config.id2label.items()}
+    classes = [id2label[i] for i in range(config.num_labels)]
+    return ("multi-label" if config.problem_type == "multi_label_classification" else "classification"), classes
+
+
+def _hold_out(train: TextData, task: str, fraction: float, seed: int) -> tuple[TextData, TextData]:
+    """A seeded validation split, stratified by label when every class has at least two examples."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(train))
+    n_val = max(1, int(round(fraction * len(train))))
+    if len(train) < 4:
+        raise DataError(f"{train.source.name}: {len(train)} rows are too few to hold out validation data")
+    stratify = None
+    if task == "classification":
+        counts = pd.Series(train.labels).value_counts()
+        if counts.min() >= 2 and n_val >= len(counts):
+            stratify = train.labels
+    fit_index, val_index = train_test_split(index, test_size=n_val, random_state=seed, stratify=stratify)
+    return train.subset(np.sort(fit_index)), train.subset(np.sort(val_index))
+
+
+def _balanced_weights(targets: np.ndarray, task: str, n_classes: int) -> np.ndarray | None:
+    if task == "classification":
+        counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+        return (len(targets) / (n_classes * np.maximum(counts, 1))).astype(np.float32)
+    if task == "multi-label":
+        positives = targets.sum(axis=0)
+        return ((len(targets) - positives) / np.maximum(positives, 1)).astype(np.float32)
+    raise ConfigError("--class-weights balanced applies to classification and multi-label, not regression")
+
+
+def _fingerprint(data: TextData) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    for i, text in enumerate(data.texts):
+        digest.update(text.encode())
+        if data.pairs is not None:
+            digest.update(b"\x1f" + data.pairs[i].encode())
+        digest.update(b"\x1e" + str(data.labels[i]).encode() + b"\n")
+    return {"source": data.source.name, "rows": len(data), "sha256": digest.hexdigest()}

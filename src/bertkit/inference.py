@@ -1,0 +1,56 @@
+"""Batched forward passes: length-sorted, dynamically padded, no autograd; results in input order."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bertkit.data.encoding import Encoded, collate, inference_batches
+from bertkit.devices import autocast
+
+
+def uses_type_ids(model, encoded: Encoded) -> bool:
+    """Segment ids matter only for pairs, and only for models with more than one segment embedding
+    (BERT yes; RoBERTa and DistilBERT no)."""
+    return encoded.type_ids is not None and getattr(model.config, "type_vocab_size", 1) > 1
+
+
+@torch.inference_mode()
+def predict_logits(
+    model,
+    encoded: Encoded,
+    *,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Logits for every example, float32 [n, num_labels], rows in input order."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with_types = uses_type_ids(model, encoded)
+    out = np.empty((len(encoded), model.config.num_labels), dtype=np.float32)
+    batches = list(inference_batches(encoded.lengths, batch_size))
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="predict", unit="batch", leave=False)
+    for index in batches:
+        inputs = {k: v.to(device, non_blocking=True) for k, v in collate(encoded, index, with_types).items()}
+        with autocast(device, dtype):
+            logits = model(**inputs).logits
+        out[index] = logits.float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def logits_to_scores(logits: np.ndarray, task: str) -> np.ndarray:
+    """Probabilities (softmax for one label, sigmoid for multi-label) or regression values [n] ."""
+    if task == "regression":
+        return logits[:, 0]
+    if task == "multi-label":
+        return 1.0 / (1.0 + np.exp(-logits))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

@@ -1,0 +1,84 @@
+"""Metrics as pure functions of numpy arrays (scikit-learn and scipy underneath)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+MAIN_METRIC = {"classification": "f1", "multi-label": "micro_f1", "regression": "pearson"}
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """accuracy; f1 (binary F1 of class 1 for two classes, macro F1 otherwise); macro_f1; mcc."""
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    y_pred = proba.argmax(axis=1)
+    n_classes = proba.shape[1]
+    labels = np.arange(n_classes)
+    if n_classes == 2:
+        f1 = f1_score(y_true, y_pred, pos_label=1, average="binary", zero_division=0)
+    else:
+        f1 = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": float(f1),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "mcc": float(matthews_corrcoef(y_true, y_pred)) if len(np.unique(y_true)) > 1 else 0.0,
+    }
+
+
+def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of each class (each label, for multi-hot arrays)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = None if y_true.ndim == 2 else np.arange(len(classes))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return [
+        {"label": c, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+    ]
+
+
+def multilabel_metrics(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+    """micro/macro F1 at per-label thresholds; accuracy is exact-set match; f1 is micro F1."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y_pred = (proba >= thresholds[None, :]).astype(int)
+    micro = float(f1_score(y_true, y_pred, average="micro", zero_division=0))
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": micro,
+        "micro_f1": micro,
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
+    """Per-label decision threshold maximising that label's F1 on validation data (0.5 where the label
+    never occurs, so rare labels are not tuned on nothing)."""
+    grid = np.arange(0.05, 0.96, 0.05) if grid is None else grid
+    thresholds = np.full(y_true.shape[1], 0.5)
+    for j in range(y_true.shape[1]):
+        truth = y_true[:, j].astype(bool)
+        if not truth.any():
+            continue
+        predicted = proba[:, j][None, :] >= grid[:, None]  # [grid, n]
+        tp = (predicted & truth).sum(axis=1)
+        f1 = 2 * tp / np.maximum(predicted.sum(axis=1) + truth.sum(), 1)
+        thresholds[j] = grid[int(np.argmax(f1))]
+    return thresholds
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from scipy.stats import pearsonr, spearmanr
+
+    constant = np.ptp(y_pred) == 0 or np.ptp(y_true) == 0
+    error = y_pred - y_true
+    return {
+        "pearson": 0.0 if constant else float(pearsonr(y_true, y_pred).statistic),
+        "spearman": 0.0 if constant else float(spearmanr(y_true, y_pred).statistic),
+        "mse": float(np.mean(error**2)),
+        "mae": float(np.mean(np.abs(error))),
+    }

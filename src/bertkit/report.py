@@ -1,0 +1,157 @@
+"""Evaluation reports: a terminal table, JSON, confusion-matrix and learning-curve PNGs, and the most
+confidently wrong examples."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class EvaluationReport:
+    task: str
+    metrics: dict[str, float]
+    n_examples: int
+    classes: list[Any] = field(default_factory=list)
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    confusion: list[list[int]] | None = None
+    confidently_wrong: list[dict[str, Any]] = field(default_factory=list)
+    skipped_rows: int = 0
+    truncated: int = 0
+    data: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "task": self.task,
+            "n_examples": self.n_examples,
+            "skipped_rows": self.skipped_rows,
+            "truncated_examples": self.truncated,
+            **self.metrics,
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion,
+            "classes": self.classes,
+            "confidently_wrong": self.confidently_wrong,
+        }
+
+    def print(self, console=None) -> None:
+        """A rich table of the metrics and the per-class scores."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        head = Table(title=f"{self.data or 'evaluation'}: {self.n_examples} examples ({self.task})")
+        head.add_column("metric")
+        head.add_column("value", justify="right")
+        for name, value in self.metrics.items():
+            head.add_row(name, f"{value:.4f}")
+        console.print(head)
+        if self.per_class:
+            table = Table(title="per class")
+            for column in ("label", "precision", "recall", "f1", "support"):
+                table.add_column(column, justify="left" if column == "label" else "right")
+            for row in self.per_class:
+                table.add_row(
+                    str(row["label"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                    f"{row['f1']:.3f}", str(row["support"]),
+                )  # fmt: skip
+            console.print(table)
+        if self.confidently_wrong:
+            console.print("[bold]most confidently wrong[/bold]")
+            for row in self.confidently_wrong[:5]:
+                console.print(
+                    f"  {row['where']}: predicted {row['predicted']!r} ({row['score']:.3f}), "
+                    f"true {row['true']!r}: {row['text'][:100]!r}"
+                )
+        if self.skipped_rows:
+            console.print(f"[yellow]{self.skipped_rows} rows skipped (--skip-bad-rows)[/yellow]")
+
+    def save(self, folder: str | Path, history: list[dict] | None = None) -> list[Path]:
+        """Write report.json, confusion_matrix.png and learning_curves.png (when history is given)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [folder / "report.json"]
+        written[0].write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+        if self.confusion is not None:
+            written.append(plot_confusion(np.asarray(self.confusion), self.classes, folder / "confusion_matrix.png"))
+        if history:
+            written.append(plot_learning_curves(history, folder / "learning_curves.png"))
+        return written
+
+
+def confidently_wrong(
+    texts: list[str],
+    where: list[str],
+    true: list[Any],
+    predicted: list[Any],
+    scores: np.ndarray,
+    limit: int = 10,
+) -> list[dict[str, Any]]:
+    wrong = [i for i in range(len(texts)) if true[i] != predicted[i]]
+    wrong.sort(key=lambda i: -float(scores[i]))
+    return [
+        {
+            "where": where[i],
+            "text": texts[i],
+            "true": true[i],
+            "predicted": predicted[i],
+            "score": float(scores[i]),
+        }
+        for i in wrong[:limit]
+    ]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # files only; never open a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[Any], path: Path) -> Path:
+    plt = _pyplot()
+    size = max(4.0, 0.45 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    names = [str(c) for c in classes]
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if len(names) <= 20:
+        peak = matrix.max() or 1
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    ax.set_title("confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_learning_curves(history: list[dict], path: Path) -> Path:
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
+    if "val_loss" in history[0]:
+        loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation loss")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_title("loss")
+    loss_ax.legend()
+    for name in sorted(k for k in history[0] if k.startswith("val_") and k != "val_loss"):
+        metric_ax.plot(epochs, [r.get(name) for r in history], marker="o", label=name[4:])
+    metric_ax.set_xlabel("epoch")
+    metric_ax.set_title("validation metrics")
+    if len(metric_ax.lines):
+        metric_ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,211 @@
+"""The fine-tuning loop: AdamW, linear warm-up and decay, clipping, accumulation, autocast, per-epoch
+evaluation, early stopping and best-epoch restore.
+
+It is written against plain PyTorch so that the same loop can run under ``torchrun``: batches are
+drawn per rank (``training_batches(rank=, world_size=)``) and only rank 0 reports.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bertkit.config import TrainConfig
+from bertkit.data.encoding import Encoded, collate, training_batches
+from bertkit.devices import autocast, autocast_dtype
+from bertkit.inference import predict_logits, uses_type_ids
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    """One record per epoch: train loss, validation metrics, wall time, throughput."""
+    best_epoch: int
+    best_score: float | None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW with weight decay on weight matrices only (not biases or LayerNorm weights)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if name.endswith(NO_DECAY) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate)
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_loss(task: str, class_weights: torch.Tensor | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if task == "regression":
+        mse = nn.MSELoss()
+        return lambda logits, target: mse(logits.squeeze(-1), target)
+    if task == "multi-label":
+        return nn.BCEWithLogitsLoss(pos_weight=class_weights)
+    return nn.CrossEntropyLoss(weight=class_weights)
+
+
+def freeze_encoder(model: nn.Module) -> None:
+    """Train only the head: the encoder's parameters stop receiving gradients."""
+    for param in model.base_model.parameters():
+        param.requires_grad_(False)
+
+
+def fit(
+    model: nn.Module,
+    train: Encoded,
+    targets: np.ndarray,
+    config: TrainConfig,
+    *,
+    task: str,
+    device: torch.device,
+    validation: Encoded | None = None,
+    evaluate: Callable[[np.ndarray], dict[str, float]] | None = None,
+    main_metric: str = "loss",
+    class_weights: np.ndarray | None = None,
+    progress: bool = True,
+    history_path: Path | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> FitResult:
+    """Train ``model`` in place on ``train``; keep the weights of the best validation epoch.
+
+    ``evaluate`` turns validation logits into metrics; ``main_metric`` among them decides the best epoch
+    (higher is better, except for names ending in "loss" or "error").
+    """
+    assert config.batch_size and config.learning_rate, "call TrainConfig.resolved() first"
+    seed_everything(config.seed)
+    model.to(device)
+    model.train()
+    if config.freeze_encoder:
+        freeze_encoder(model)
+    dtype = autocast_dtype(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+    loss_fn = make_loss(task, weights)
+    with_types = uses_type_ids(model, train)
+    target_tensor = torch.from_numpy(targets)
+
+    micro_batch = config.batch_size // config.grad_accumulation or 1
+    steps_per_epoch = math.ceil(len(train) / (micro_batch * config.grad_accumulation * world_size))
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    scheduler = linear_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    rng = np.random.default_rng(config.seed)
+    lower_is_better = main_metric.endswith(("loss", "error"))
+    best_score, best_epoch, best_state, stale = None, 0, None, 0
+    history: list[dict] = []
+    if history_path is not None and rank == 0:
+        history_path.parent.mkdir(parents=True, exist_ok=True)
+        history_path.write_text("")
+
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        batches = training_batches(train.lengths, micro_batch, rng, rank=rank, world_size=world_size)
+        bar = _progress(batches, epoch, config.epochs, enabled=progress and rank == 0)
+        running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
+        for step, index in enumerate(bar, start=1):
+            inputs = {k: v.to(device, non_blocking=True) for k, v in collate(train, index, with_types).items()}
+            target = target_tensor[index].to(device, non_blocking=True)
+            with autocast(device, dtype):
+                logits = model(**inputs).logits
+            loss = loss_fn(logits.float(), target) / config.grad_accumulation
+            (scaler.scale(loss) if scaler else loss).backward()
+            running += loss.detach() * config.grad_accumulation
+            seen_loss += 1
+            samples += len(index)
+            tokens += int(train.lengths[index].sum())
+            if step % config.grad_accumulation == 0 or step == len(batches):
+                _optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
+            if progress and rank == 0 and step % 10 == 0:
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(loss=f"{running.item() / seen_loss:.4f}", samples_s=f"{samples / elapsed:.1f}")
+        seconds = time.perf_counter() - started
+        record = {
+            "epoch": epoch,
+            "train_loss": float(running.item() / max(seen_loss, 1)),
+            "learning_rate": scheduler.get_last_lr()[0],
+            "train_seconds": round(seconds, 3),
+            "train_samples_per_s": round(samples / seconds, 2),
+            "train_tokens_per_s": round(tokens / seconds, 1),
+        }
+        if validation is not None and evaluate is not None:
+            metrics = evaluate(predict_logits(model, validation, device=device, dtype=dtype))
+            record.update({f"val_{k}": v for k, v in metrics.items()})
+            score = metrics[main_metric]
+            improved = best_score is None or (score < best_score if lower_is_better else score > best_score)
+            if improved:
+                best_score, best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            else:
+                stale += 1
+        else:
+            best_epoch = epoch
+        history.append(record)
+        if history_path is not None and rank == 0:
+            with history_path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if progress and rank == 0:
+            _print_epoch(record, main_metric)
+        if config.early_stopping_patience and stale >= config.early_stopping_patience:
+            break
+    if best_state is not None and best_epoch != history[-1]["epoch"]:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(history=history, best_epoch=best_epoch, best_score=best_score)
+
+
+def _optimizer_step(model, optimizer, scheduler, scaler, max_grad_norm: float) -> None:
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _progress(batches: list, epoch: int, epochs: int, enabled: bool):
+    if not enabled:
+        return batches
+    from tqdm.auto import tqdm
+
+    return tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="batch", dynamic_ncols=True, leave=False)
+
+
+def _print_epoch(record: dict, main_metric: str) -> None:
+    from tqdm.auto import tqdm
+
+    parts = [f"epoch {record['epoch']}", f"train loss {record['train_loss']:.4f}"]
+    parts += [f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_") and isinstance(v, float)]
+    parts.append(f"{record['train_samples_per_s']:.1f} samples/s")
+    tqdm.write(" | ".join(parts))
