@@ -41,14 +41,14 @@ LabelNames = Annotated[
 
 
 def _read(path, *, text, pair, label, need_label, encoding, header, skip, label_names=None):
-    from bertkit.data.dataset import load_file
+    from bertkit import load_data
 
     names = None
     if label_names is not None:
         if not label_names.is_file():
             raise DataError(f"{label_names}: --label-names file not found")
         names = [line.strip() for line in label_names.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return load_file(
+    return load_data(
         path, text_column=text, pair_column=pair, label_column=label, need_label=need_label,
         encoding=encoding, header=header, skip_bad_rows=skip, label_names=names,
     )  # fmt: skip
@@ -92,8 +92,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Fine-tune a model on labelled text and save it (with a validation report) to --output."""
-    from bertkit.config import TrainConfig
-    from bertkit.estimators import TextClassifier
+    from bertkit import TextClassifier, TrainConfig
 
     flags = dict(
         model=model, task=task, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -123,14 +122,13 @@ def train(
     classifier.fit(train_data, eval_set=validation_data, output_dir=output)
     classifier.metadata_["skipped_rows"] = len(train_data.skipped)
     classifier.save(output)
-    if validation_data is not None:
-        report = classifier.evaluate(validation_data)
-        report.save(output / "report", history=classifier.history_)
-        if not quiet:
-            report.print()
+    report = classifier.validation_report_
+    report.save(output / "report", history=classifier.history_)
+    if not quiet:
+        report.print()
     _say(f"{classifier.task_} model saved to {output} (best epoch {classifier.best_epoch_}, "
          f"{classifier.train_seconds_:.0f} s); validation: "
-         + ", ".join(f"{k} {v:.4f}" for k, v in classifier.validation_metrics_.items()))  # fmt: skip
+         + ", ".join(f"{k} {v:.4f}" for k, v in report.metrics.items()))  # fmt: skip
 
 
 @app.command()
@@ -149,7 +147,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Score a model on labelled data: metrics, per-class table, confusion matrix."""
-    from bertkit.estimators import TextClassifier
+    from bertkit import TextClassifier
 
     classifier = TextClassifier.load(model_dir, device=device)
     dataset = _read(data, text=text_column, pair=text_pair_column, label=label_column, need_label=True,
@@ -179,7 +177,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Predict labels for one text (printed as JSON) or for a file (written to --output)."""
-    from bertkit.estimators import TextClassifier
+    from bertkit import TextClassifier
 
     if (text is None) == (data is None):
         raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
@@ -189,9 +187,7 @@ def predict(
         raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
     classifier = TextClassifier.load(model_dir, device=device)
     if text is not None:
-        from bertkit.data.dataset import from_lists
-
-        frame = classifier.predict_table(from_lists([(text, pair)] if pair else [text]), top_k or 5)
+        frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
         typer.echo(json.dumps(row, ensure_ascii=False, default=str))
         return

@@ -27,6 +27,7 @@ from bertkit.inference import logits_to_scores, predict_logits
 from bertkit.metrics import (
     MAIN_METRIC,
     classification_metrics,
+    loss_from_logits,
     multilabel_metrics,
     per_class_report,
     regression_metrics,
@@ -183,12 +184,13 @@ class TextClassifier:
             progress=self.progress,
             history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
         )  # fmt: skip
+        validation_logits = self._logits(validation_encoded)
         if task == "multi-label":
-            proba = logits_to_scores(self._logits(validation_encoded), task)
-            self.thresholds_ = tune_thresholds(validation_targets, proba)
+            self.thresholds_ = tune_thresholds(validation_targets, logits_to_scores(validation_logits, task))
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
-        self.validation_metrics_ = self._metrics(validation_targets, self._logits(validation_encoded))
+        self.validation_report_ = self._report(validation, validation.labels, validation_encoded, validation_logits)
+        self.validation_metrics_ = self.validation_report_.metrics
         self.train_seconds_ = round(time.perf_counter() - started, 2)
         self.data_fingerprint_ = _fingerprint(train)
         self.n_train_rows_ = len(train)
@@ -267,29 +269,35 @@ class TextClassifier:
     def _metrics(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
         scores = logits_to_scores(logits, self.task_)
         if self.task_ == "regression":
-            return regression_metrics(targets, scores)
-        if self.task_ == "multi-label":
-            return multilabel_metrics(targets, scores, self.thresholds_)
-        return classification_metrics(targets, scores)
+            metrics = regression_metrics(targets, scores)
+        elif self.task_ == "multi-label":
+            metrics = multilabel_metrics(targets, scores, self.thresholds_)
+        else:
+            metrics = classification_metrics(targets, scores)
+        return {**metrics, "loss": loss_from_logits(targets, logits, self.task_)}
 
     def evaluate(self, X: Texts, y: Sequence[Any] | None = None) -> EvaluationReport:
         """Metrics, per-class scores, confusion matrix and the most confidently wrong examples."""
         self._check_fitted()
         data = _as_data(X, y, "X")
         labels = self._align_labels(data, self.task_, self.classes_)
-        targets = encode_labels(labels, self.classes_, self.task_)
         encoded = self._encode(data)
-        logits = self._logits(encoded)
+        return self._report(data, labels, encoded, self._logits(encoded))
+
+    def _report(self, data: TextData, labels: list[Any], encoded: Encoded, logits: np.ndarray) -> EvaluationReport:
+        targets = encode_labels(labels, self.classes_, self.task_)
         scores = logits_to_scores(logits, self.task_)
         report = EvaluationReport(
-            task=self.task_, metrics=self._metrics(targets, logits), n_examples=len(data),
-            classes=list(self.classes_), skipped_rows=len(data.skipped), truncated=encoded.truncated,
-            data=data.source.name,
-        )  # fmt: skip
+            task=self.task_,
+            metrics=self._metrics(targets, logits),
+            n_examples=len(data),
+            classes=list(self.classes_),
+            skipped_rows=len(data.skipped),
+            truncated=encoded.truncated,
+            data=Path(data.source.name).name,
+        )
         if self.task_ == "regression":
             return report
-        predicted = self._labels_from_scores(scores)
-        where = [data.source.where(int(r)) for r in data.rows]
         if self.task_ == "multi-label":
             hits = (scores >= self.thresholds_[None, :]).astype(int)
             report.per_class = per_class_report(targets.astype(int), hits, self.classes_)
@@ -297,14 +305,17 @@ class TextClassifier:
         from sklearn.metrics import confusion_matrix
 
         ids = scores.argmax(axis=1)
+        predicted = self._labels_from_scores(scores)
+        where = [data.source.where(int(r)) for r in data.rows]
         report.per_class = per_class_report(targets, ids, self.classes_)
         report.confusion = confusion_matrix(targets, ids, labels=np.arange(len(self.classes_))).tolist()
         report.confidently_wrong = confidently_wrong(data.texts, where, labels, list(predicted), scores.max(axis=1))
         return report
 
-    def predict_table(self, data: TextData, top_k: int | None = None) -> pd.DataFrame:
+    def predict_table(self, X: Texts, top_k: int | None = None) -> pd.DataFrame:
         """The input rows with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score.
         Names already taken in the input get a ``predicted_`` prefix."""
+        data = _as_data(X, None, "X")
         scores = self.decision_scores(data)
         frame = data.frame.iloc[data.rows].reset_index(drop=True).copy()
 

@@ -82,3 +82,16 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mse": float(np.mean(error**2)),
         "mae": float(np.mean(np.abs(error))),
     }
+
+
+def loss_from_logits(targets: np.ndarray, logits: np.ndarray, task: str) -> float:
+    """The training objective on held-out data: cross-entropy, binary cross-entropy or MSE."""
+    if task == "regression":
+        return float(np.mean((logits[:, 0] - targets) ** 2))
+    if task == "multi-label":
+        # log(1 + exp(-|x|)) + max(x, 0) - x * y: the numerically stable BCE-with-logits.
+        losses = np.logaddexp(0, -np.abs(logits)) + np.maximum(logits, 0) - logits * targets
+        return float(losses.mean())
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_proba = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_proba[np.arange(len(targets)), targets].mean())

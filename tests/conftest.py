@@ -1,0 +1,123 @@
+"""Shared fixtures: offline settings, tiny random models built in-process, small synthetic data."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+POSITIVE = ["great", "good", "wonderful", "superb", "lovely", "brilliant", "charming", "moving"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "clumsy", "tedious", "weak"]
+NEUTRAL = ["the", "film", "movie", "plot", "acting", "was", "is", "a", "very", "quite", "and", "story", "music"]
+WORDS = POSITIVE + NEGATIVE + NEUTRAL + ["mixed", "meh", "okay", "sports", "news"]
+
+
+def _vocab() -> list[str]:
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *letters, *(f"##{c}" for c in letters)]
+
+
+def build_tiny_bert(folder: Path) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
+    tokenizer = BertTokenizer(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_distilbert(folder: Path) -> Path:
+    from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
+    tokenizer = DistilBertTokenizer(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    config = DistilBertConfig(
+        vocab_size=len(_vocab()), dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=128
+    )
+    DistilBertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_roberta(folder: Path) -> Path:
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    corpus = [" ".join(random.Random(i).choices(WORDS, k=8)) for i in range(300)]
+    bpe.train_from_iterator(
+        corpus, vocab_size=400, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
+    bpe.save_model(str(folder))
+    tokenizer = RobertaTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
+    config = RobertaConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=130, type_vocab_size=1, pad_token_id=1,
+    )  # fmt: skip
+    RobertaModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A random 2-layer, 32-wide BERT with a WordPiece vocab written here; never touches a hub."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory) -> Path:
+    return build_tiny_distilbert(tmp_path_factory.mktemp("tiny-distilbert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> Path:
+    return build_tiny_roberta(tmp_path_factory.mktemp("tiny-roberta"))
+
+
+def sentiment_examples(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short texts whose label is decided by one sentiment word: learnable by a tiny model."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        positive = i % 2 == 0
+        word = rng.choice(POSITIVE if positive else NEGATIVE)
+        filler = rng.choices(NEUTRAL, k=rng.randint(2, 8))
+        filler.insert(rng.randint(0, len(filler)), word)
+        texts.append(" ".join(filler))
+        labels.append("positive" if positive else "negative")
+    return texts, labels
+
+
+@pytest.fixture()
+def sentiment_csv(tmp_path) -> Path:
+    import csv
+
+    texts, labels = sentiment_examples(160)
+    path = tmp_path / "train.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels, strict=True))
+    return path
+
+
+def needs_shared_data(*parts: str):
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"shared data not found at {path}")
