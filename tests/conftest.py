@@ -26,7 +26,10 @@ def _vocab() -> list[str]:
 
 
 def build_tiny_bert(folder: Path) -> Path:
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizer
+
+    torch.manual_seed(0)  # the same random model in every session: test outcomes must not vary
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
@@ -41,7 +44,10 @@ def build_tiny_bert(folder: Path) -> Path:
 
 
 def build_tiny_distilbert(folder: Path) -> Path:
+    import torch
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizer
+
+    torch.manual_seed(0)
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
@@ -55,8 +61,11 @@ def build_tiny_distilbert(folder: Path) -> Path:
 
 
 def build_tiny_roberta(folder: Path) -> Path:
+    import torch
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+
+    torch.manual_seed(0)
 
     folder.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()

@@ -223,23 +223,49 @@ def demo(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bertkit`` console script."""
-    import click
-
+    usage_errors, aborts = _click_exceptions()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode typer turns Ctrl-C into an exit code (130) and returns it.
+        code = app(args=argv, standalone_mode=False)
     except BertkitError as exc:
         _say(f"error: {exc}")
         sys.exit(1)
-    except click.exceptions.Abort:
+    except aborts:
         _say("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
+    except usage_errors as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        code = 130
+    if code == 130:
         _say("interrupted")
-        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(usage errors, aborts) as raised by the installed typer: recent typer vendors click (typer._click),
+    older typer raises click's own exceptions."""
+    import typer
+
+    usage: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = [typer.Abort]
+    try:
+        from typer._click.exceptions import ClickException
+
+        usage.append(ClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        usage.append(click.ClickException)
+        aborts.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(usage), tuple(aborts)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -163,6 +163,9 @@ class TextClassifier:
         started = time.perf_counter()
         checkpoint = modeling.resolve_checkpoint(config.model)
         self.tokenizer_ = modeling.load_tokenizer(checkpoint)
+        from bertkit import training
+
+        training.seed_everything(config.seed)  # the new head's initial weights are part of the run
         self.model_ = modeling.build_classifier(checkpoint, task, classes)
         self.task_, self.classes_, self.config_ = task, classes, config
         self.thresholds_ = np.full(len(classes), 0.5) if task == "multi-label" else None
@@ -172,8 +175,6 @@ class TextClassifier:
         validation_encoded = self._encode(validation)
         targets = encode_labels(train.labels, classes, task)
         validation_targets = encode_labels(validation.labels, classes, task)
-
-        from bertkit import training
 
         result = training.fit(
             self.model_, train_encoded, targets, config,

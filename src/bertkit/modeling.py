@@ -90,7 +90,10 @@ def _load_error(name: str, exc: Exception) -> ModelLoadError:
             f"{name}: could not load from the Hugging Face hub ({first[:200]}); if you are offline, "
             "pass a local model folder or use the built-in --model minilm"
         )
-    return ModelLoadError(f"{name}: model folder is unreadable ({type(exc).__name__}: {first[:200]})")
+    return ModelLoadError(
+        f"{name}: model folder is unreadable ({type(exc).__name__}: {first[:200]}); re-create it with "
+        "`bertkit train` or save_pretrained, or pass another folder, a hub id or --model minilm"
+    )
 
 
 def load_tokenizer(name: str):

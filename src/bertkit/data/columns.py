@@ -47,6 +47,10 @@ def choose_columns(
     lower = {n.lower(): n for n in names}
     headerless = all(n.isdigit() for n in names)
 
+    if text is None and pair is None:
+        # A known pair wins over single names: QNLI's (question, sentence) must not read as "sentence" alone.
+        known = [lower[a] for a, b in PAIR_OF.items() if a in lower and b in lower]
+        text = next((t for t in known if label not in (t, lower[PAIR_OF[t.lower()]])), None)
     if text is None:
         text = next((lower[n] for n in TEXT_NAMES if n in lower), None)
         if text is None and headerless:

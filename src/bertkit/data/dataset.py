@@ -75,7 +75,8 @@ def load_file(
 def from_frame(
     frame: pd.DataFrame, source: Source, columns: Columns, *, need_label: bool, skip_bad_rows: bool
 ) -> TextData:
-    use_label = columns.label is not None and (need_label or columns.label in frame.columns)
+    # Prediction input may carry a label column (even with gaps): it is kept as data, not validated.
+    use_label = columns.label is not None and need_label
     checks = [(columns.text, "text")]
     if columns.pair:
         checks.append((columns.pair, "text"))
@@ -124,11 +125,12 @@ def from_lists(texts: Sequence[Any], labels: Sequence[Any] | None = None, name: 
         if len(labels) != len(items):
             raise DataError(f"{name}: {len(items)} texts but {len(labels)} labels; give one label per text")
     paired = isinstance(items[0], (tuple, list))
-    frame = pd.DataFrame({"text": [x[0] if paired else x for x in items]})
+    if paired and any(not isinstance(x, (tuple, list)) or len(x) != 2 for x in items):
+        raise DataError(f"{name}: text pairs must all be (text, text_pair) tuples")
+    # dtype=object keeps a None as None (not NaN) so the type check below names what was given.
+    frame = pd.DataFrame({"text": pd.Series([x[0] if paired else x for x in items], dtype=object)})
     if paired:
-        if any(not isinstance(x, (tuple, list)) or len(x) != 2 for x in items):
-            raise DataError(f"{name}: text pairs must all be (text, text_pair) tuples")
-        frame["text_pair"] = [x[1] for x in items]
+        frame["text_pair"] = pd.Series([x[1] for x in items], dtype=object)
     if labels is not None:
         frame["label"] = pd.Series(labels, dtype=object)
     source = Source(name, tuple(range(len(items))), "item")
@@ -148,7 +150,10 @@ def _name_label(value: Any, names: Sequence[str], data: TextData, index: int, mu
 
     def name(v: Any) -> str:
         try:
-            return names[int(v)]
+            i = int(v)
+            if i < 0:  # names[-1] would silently pick the last name
+                raise IndexError(i)
+            return names[i]
         except (ValueError, IndexError):
             where = data.source.where(int(data.rows[index]))
             raise DataError(f"{where}: label {v!r} is not an index into the {len(names)} label names given") from None

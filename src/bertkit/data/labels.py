@@ -67,6 +67,10 @@ def normalize_labels(raw: Sequence[Any], task: str) -> tuple[str, list[Any]]:
 
 
 def _check_task(requested: str, inferred: str) -> str:
+    if inferred == "multi-label" and requested not in ("auto", "multi-label"):
+        raise ConfigError(
+            f"--task {requested} needs one label per row; these labels are lists (use --task multi-label)"
+        )
     if requested == "regression" and inferred != "regression":
         raise ConfigError("--task regression needs numeric labels; these labels are not numbers")
     return inferred if requested == "auto" else requested

@@ -7,6 +7,7 @@ happens later, in one place (``bertkit.data.labels``).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -69,12 +70,14 @@ def _decode(path: Path, encoding: str) -> str:
     if not raw.strip():
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
     try:
-        # utf-8-sig drops a byte-order mark (GLUE's MRPC starts with one).
-        return raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding)
+        # utf-8-sig drops a byte-order mark (GLUE's MRPC starts with one); any spelling of utf-8 does.
+        return raw.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        # exc.start counts from after a dropped byte-order mark: count lines in the bytes actually decoded.
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        byte = len(raw) - len(exc.object) + exc.start
         raise DataError(
-            f"{path} line {line}: bytes are not valid {encoding} ({exc.reason} at byte {exc.start}); "
+            f"{path} line {line}: bytes are not valid {encoding} ({exc.reason} at byte {byte}); "
             f"pass the file's encoding, e.g. --encoding latin-1 or --encoding cp1252"
         ) from None
     except LookupError:
@@ -88,13 +91,15 @@ def _read_delimited(path: Path, delimiter: str, encoding: str, header: bool | No
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     rows: list[list[str]] = []
     line_numbers: list[int] = []
+    end = 0  # last line read so far: a row (even one with a quoted line break) starts on the next one
     try:
         for row in reader:
             if row:  # blank lines carry no data; csv reports them as []
                 rows.append(row)
-                line_numbers.append(reader.line_num)
+                line_numbers.append(end + 1)
+            end = reader.line_num
     except csv.Error as exc:
-        raise DataError(f"{path} line {reader.line_num}: malformed row ({exc}); fix the quoting on that line") from None
+        raise DataError(f"{path} line {end + 1}: malformed row ({exc}); fix the quoting on that line") from None
     if not rows:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
     has_header = _looks_like_header(rows) if header is None else header
@@ -120,7 +125,8 @@ def _read_delimited(path: Path, delimiter: str, encoding: str, header: bool | No
 def _looks_like_header(rows: list[list[str]]) -> bool:
     """A header line has distinct, non-empty, non-numeric, short cells; data lines usually do not."""
     first = [c.strip() for c in rows[0]]
-    if any(not c or _is_number(c) for c in first) or len(set(first)) != len(first):
+    # "2,15" (GoEmotions' label id lists) counts as a number too: no header cell looks like that.
+    if any(not c or _is_number(c.replace(",", "")) for c in first) or len(set(first)) != len(first):
         return False
     return all(len(c) <= 40 for c in first)
 
@@ -135,18 +141,18 @@ def _is_number(value: str) -> bool:
 
 def _read_jsonl(path: Path, encoding: str) -> Table:
     text = _decode(path, encoding)
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+    if text.lstrip().startswith("["):
         # A JSON array of objects is accepted too.
         try:
-            records = json.loads(stripped)
+            records = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg})") from None
         lines = list(range(1, len(records) + 1))
         unit = "record"
     else:
         records, lines = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Split on "\n" only: str.splitlines() also breaks at U+2028, U+0085 and others, which JSON strings may hold.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

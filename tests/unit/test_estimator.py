@@ -1,0 +1,205 @@
+"""TextClassifier on tiny random models: learning, label round-trips, persistence, the sklearn contract."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from conftest import NEGATIVE, NEUTRAL, POSITIVE, sentiment_examples
+
+from bertkit import ConfigError, DataError, NotFittedError, TextClassifier
+
+FAST = dict(epochs=5, batch_size=16, learning_rate=3e-3, max_length=32, progress=False)
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_bert) -> TextClassifier:
+    texts, labels = sentiment_examples(240)
+    return TextClassifier(str(tiny_bert), **FAST).fit(texts, labels)
+
+
+def test_fit_learns_and_returns_labels_as_given(fitted):
+    texts, labels = sentiment_examples(100, seed=7)
+    assert fitted.classes_ == ["negative", "positive"]
+    assert fitted.score(texts, labels) >= 0.9
+    predicted = fitted.predict(texts[:5])
+    assert isinstance(predicted, np.ndarray) and predicted.dtype == object
+    assert set(predicted) <= {"negative", "positive"}
+    assert fitted.history_[-1]["epoch"] == FAST["epochs"]
+    assert fitted.validation_metrics_["accuracy"] >= 0.9
+
+
+def test_predict_proba_columns_follow_classes(fitted):
+    proba = fitted.predict_proba(["great film", "awful film", "the plot"])
+    assert proba.shape == (3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert proba[0, fitted.classes_.index("positive")] > 0.5
+    assert proba[1, fitted.classes_.index("negative")] > 0.5
+
+
+def test_integer_labels_come_back_as_integers(tiny_bert):
+    texts, labels = sentiment_examples(120)
+    numbers = [1 if label == "positive" else 0 for label in labels]
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 1}).fit(texts, numbers)
+    assert clf.classes_ == [0, 1]
+    assert all(isinstance(v, int) for v in clf.predict(texts[:4]))
+
+
+def test_save_load_round_trip_and_plain_transformers_pipeline(fitted, tmp_path):
+    from transformers import pipeline
+
+    folder = fitted.save(tmp_path / "model")
+    assert {"config.json", "model.safetensors", "bertkit.json"} <= {p.name for p in folder.iterdir()}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    metadata = json.loads((folder / "bertkit.json").read_text())
+    assert metadata["task"] == "classification" and metadata["classes"] == ["negative", "positive"]
+    assert metadata["data_fingerprint"]["rows"] == fitted.n_train_rows_
+    assert "torch" in metadata["versions"]
+
+    loaded = TextClassifier.load(folder)
+    texts = ["great film", "a dull and tedious plot", "the music"]
+    np.testing.assert_allclose(loaded.predict_proba(texts), fitted.predict_proba(texts), atol=1e-6)
+
+    results = pipeline("text-classification", model=str(folder))(texts)
+    assert [r["label"] for r in results] == list(fitted.predict(texts))
+    np.testing.assert_allclose([r["score"] for r in results], fitted.predict_proba(texts).max(axis=1), atol=1e-5)
+
+
+def test_unfitted_estimator_raises_not_fitted():
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        TextClassifier().predict(["text"])
+
+
+def test_same_seed_gives_identical_models(tiny_bert):
+    texts, labels = sentiment_examples(64)
+    settings = {**FAST, "epochs": 1}
+    a = TextClassifier(str(tiny_bert), **settings).fit(texts, labels).predict_proba(texts[:8])
+    b = TextClassifier(str(tiny_bert), **settings).fit(texts, labels).predict_proba(texts[:8])
+    np.testing.assert_array_equal(a, b)
+    c = TextClassifier(str(tiny_bert), **{**settings, "seed": 7}).fit(texts, labels).predict_proba(texts[:8])
+    assert not np.array_equal(a, c)
+
+
+def test_text_pairs_use_the_second_text(tiny_bert):
+    # The label is the sentiment of the second text; the first carries a random, misleading one.
+    rng = random.Random(3)
+    pairs, labels = [], []
+    for i in range(300):
+        positive = i % 2 == 0
+        first = rng.choice(POSITIVE + NEGATIVE)
+        second = rng.choice(POSITIVE if positive else NEGATIVE)
+        pairs.append((f"the film {first}", f"the plot {second}"))
+        labels.append("yes" if positive else "no")
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 8, "learning_rate": 1e-2}).fit(pairs[:240], labels[:240])
+    assert clf.score(pairs[240:], labels[240:]) >= 0.85
+
+
+def test_regression_on_float_labels(tiny_bert):
+    texts, labels = sentiment_examples(240)
+    values = [4.5 if label == "positive" else 0.5 for label in labels]
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 6, "learning_rate": 1e-2}).fit(texts, values)
+    assert clf.task_ == "regression"
+    predicted = clf.predict(["great wonderful film", "awful boring film"])
+    assert predicted.dtype == np.float32 and predicted[0] > predicted[1] + 1.0
+    assert clf.validation_metrics_["pearson"] > 0.8
+    with pytest.raises(ConfigError, match="not defined for regression"):
+        clf.predict_proba(["x"])
+
+
+def test_multi_label_with_tuned_thresholds(tiny_bert):
+    rng = random.Random(5)
+    texts, labels = [], []
+    for _ in range(300):
+        tags = [tag for tag, pool in (("pos", POSITIVE), ("neg", NEGATIVE)) if rng.random() < 0.5]
+        words = rng.choices(NEUTRAL, k=3) + [rng.choice(POSITIVE if t == "pos" else NEGATIVE) for t in tags]
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(tags)
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 8}).fit(texts[:250], labels[:250])
+    assert clf.task_ == "multi-label" and clf.classes_ == ["neg", "pos"]
+    assert clf.thresholds_.shape == (2,)
+    report = clf.evaluate(texts[250:], labels[250:])
+    assert report.metrics["micro_f1"] >= 0.8 and "macro_f1" in report.metrics
+    predicted = clf.predict(["great film awful plot"])
+    assert isinstance(predicted, list) and isinstance(predicted[0], list)
+
+
+def test_freeze_encoder_trains_only_the_head(tiny_bert):
+    from transformers import AutoModel
+
+    texts, labels = sentiment_examples(64)
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 1}, freeze_encoder=True).fit(texts, labels)
+    base = AutoModel.from_pretrained(str(tiny_bert))
+    trained = clf.model_.base_model.state_dict()
+    for name, tensor in base.state_dict().items():
+        torch.testing.assert_close(trained[name], tensor, msg=f"{name} changed")
+    assert any(p.requires_grad for p in clf.model_.classifier.parameters())
+
+
+def test_early_stopping_stops_when_validation_does_not_improve(tiny_bert):
+    texts, labels = sentiment_examples(64)
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 6, "learning_rate": 1e-9}, early_stopping_patience=1).fit(
+        texts, labels
+    )
+    assert len(clf.history_) == 2  # epoch 2 shows no gain over epoch 1 at a negligible learning rate
+
+
+def test_eval_set_label_never_seen_in_training_is_refused(tiny_bert):
+    texts, labels = sentiment_examples(40)
+    with pytest.raises(DataError, match=r"eval_set item 1: column 'label' has label 'neutral', never seen"):
+        TextClassifier(str(tiny_bert), **FAST).fit(texts, labels, eval_set=(texts[:3], ["positive", "neutral", "x"]))
+
+
+def test_single_class_training_data_is_refused(tiny_bert):
+    with pytest.raises(DataError, match="only one label"):
+        TextClassifier(str(tiny_bert), **FAST).fit(["a", "b", "c", "d"], ["x", "x", "x", "x"])
+
+
+def test_sklearn_clone_and_params(tiny_bert):
+    from sklearn.base import clone
+
+    clf = TextClassifier(str(tiny_bert), epochs=2)
+    copy = clone(clf)
+    assert copy.get_params() == clf.get_params()
+    assert clf.set_params(epochs=4).epochs == 4
+    with pytest.raises(ConfigError, match="unknown parameter 'epoch'"):
+        clf.set_params(epoch=1)
+
+
+def test_history_written_while_training(tiny_bert, tmp_path):
+    texts, labels = sentiment_examples(64)
+    TextClassifier(str(tiny_bert), **{**FAST, "epochs": 2}).fit(texts, labels, output_dir=tmp_path)
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert {"train_loss", "val_loss", "val_accuracy", "train_samples_per_s"} <= set(records[0])
+
+
+@pytest.mark.parametrize("fixture", ["tiny_distilbert", "tiny_roberta"])
+def test_other_architectures_fit_pairs_and_single_texts(fixture, request, tmp_path):
+    folder = request.getfixturevalue(fixture)
+    texts, labels = sentiment_examples(240)
+    clf = TextClassifier(str(folder), **{**FAST, "epochs": 6, "learning_rate": 1e-2}).fit(texts, labels)
+    assert clf.score(*sentiment_examples(60, seed=9)) >= 0.8
+    pairs = [(t, "the film") for t in texts]
+    paired = TextClassifier(str(folder), **{**FAST, "epochs": 1}).fit(pairs, labels)
+    assert paired.predict_proba(pairs[:3]).shape == (3, 2)
+    loaded = TextClassifier.load(clf.save(tmp_path / fixture))
+    np.testing.assert_allclose(loaded.predict_proba(texts[:4]), clf.predict_proba(texts[:4]), atol=1e-6)
+
+
+def test_ready_made_hf_model_uses_its_id2label(tiny_bert, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(tiny_bert), num_labels=3, id2label={0: "NEG", 1: "NEU", 2: "POS"}, label2id={"NEG": 0, "NEU": 1, "POS": 2}
+    )
+    model.save_pretrained(tmp_path / "hf")
+    AutoTokenizer.from_pretrained(str(tiny_bert)).save_pretrained(tmp_path / "hf")
+    clf = TextClassifier.load(tmp_path / "hf")
+    assert clf.classes_ == ["NEG", "NEU", "POS"] and clf.task_ == "classification"
+    assert set(clf.predict(["great film", "bad film"])) <= {"NEG", "NEU", "POS"}

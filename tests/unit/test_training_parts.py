@@ -1,0 +1,61 @@
+"""The optimizer, schedule and class weights of the training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bertkit.config import TrainConfig
+from bertkit.exceptions import ConfigError
+from bertkit.training import linear_schedule, make_optimizer
+
+
+def test_no_weight_decay_on_biases_and_layernorm(tiny_bert):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+    optimizer = make_optimizer(model, 1e-3, 0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    assert all(not names[id(p)].endswith(("bias", "LayerNorm.weight")) for p in decayed["params"])
+    assert any(names[id(p)].endswith("LayerNorm.weight") for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == len(names)
+
+
+def test_linear_warmup_then_decay_to_zero():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = linear_schedule(optimizer, warmup_steps=2, total_steps=6)
+    rates = []
+    for _ in range(6):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+    assert optimizer.param_groups[0]["lr"] == 0.0
+
+
+def test_balanced_class_weights():
+    from bertkit.estimators import _balanced_weights
+
+    weights = _balanced_weights(np.array([0, 0, 0, 1]), "classification", 2)
+    np.testing.assert_allclose(weights, [4 / 6, 2.0])
+
+
+def test_defaults_adapt_to_data_size():
+    small = TrainConfig().resolved(2000)
+    large = TrainConfig().resolved(8000)
+    assert (small.batch_size, small.learning_rate) == (16, 1e-4)
+    assert (large.batch_size, large.learning_rate) == (32, 5e-5)
+    assert TrainConfig(batch_size=8).resolved(100).batch_size == 8
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("task", "tagging", "--task must be one of"), ("epochs", 0, "--epochs must be a positive"),
+     ("learning_rate", 2.0, "--learning-rate must be in"), ("precision", "int4", "--precision must be one of")],
+)  # fmt: skip
+def test_config_checks_name_the_flag(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**{field: value})
