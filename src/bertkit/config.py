@@ -46,7 +46,7 @@ class TrainConfig:
     class_weights: str = "none"
     """``none`` or ``balanced`` (inverse class frequency in the loss, for imbalanced data)."""
     precision: str = "auto"
-    """``auto`` (bf16 on CUDA when supported, else fp32), ``fp32``, ``bf16`` or ``fp16`` (``--precision``)."""
+    """``auto``: bf16 autocast where native (CUDA, CPUs with AVX512-BF16/AMX), else fp16 on GPU, fp32 on CPU."""
     seed: int = 42
     """Seed for initialisation, validation split and batch order (``--seed``)."""
     validation_fraction: float = 0.1

@@ -21,7 +21,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
-from bertkit.devices import autocast_dtype, resolve_device
+from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
 from bertkit.inference import logits_to_scores, predict_logits
 from bertkit.metrics import (
@@ -228,7 +228,7 @@ class TextClassifier:
 
     def _logits(self, encoded: Encoded) -> np.ndarray:
         device = next(self.model_.parameters()).device
-        dtype = autocast_dtype(self.config_.precision, device)
+        dtype = inference_dtype(self.config_.precision, device)
         return predict_logits(
             self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype,
             progress=self.progress and len(encoded) > 5000,

@@ -1,0 +1,144 @@
+"""bertkit's default recipe beside a tuned transformers.Trainer: same model, data and hyperparameters.
+
+    python benchmarks/accuracy.py --sets rotten_tomatoes,mrpc,ag_news,cola [--epochs 3] [--engines bertkit,trainer]
+
+Both engines train the built-in MiniLM with the batch size and learning rate bertkit resolves for the data
+size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and keep the best epoch on the
+same validation split; the score is reported on the split named in the table (test, or GLUE dev).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_results, load_split, markdown_table  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def run_bertkit(split, epochs: int, seed: int, max_length: int) -> dict:
+    from bertkit import TextClassifier
+
+    started = time.perf_counter()
+    clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, progress=False)
+    clf.fit(split.train, eval_set=split.validation)
+    report = clf.evaluate(split.test)
+    seconds = time.perf_counter() - started
+    return {"metrics": report.metrics, "seconds": seconds, "config": clf.config_, "best_epoch": clf.best_epoch_}
+
+
+def run_trainer(split, config, epochs: int, seed: int, max_length: int) -> dict:
+    """The tuned Trainer: dynamic padding, length grouping, best epoch on validation, no optimizer state saved."""
+    import datasets
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+    from transformers.utils import logging as hf_logging
+
+    from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes
+    from bertkit.metrics import classification_metrics
+    from bertkit.modeling import resolve_checkpoint
+
+    hf_logging.set_verbosity_error()
+    started = time.perf_counter()
+    path = resolve_checkpoint("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    task, train_labels = normalize_labels(split.train.labels, "auto")
+    classes = sorted_classes(train_labels, task)
+
+    def dataset(data):
+        _, labels = normalize_labels(data.labels, task)
+        columns = {"text": data.texts, "label": encode_labels(labels, classes, task).tolist()}
+        if data.pairs is not None:
+            columns["pair"] = data.pairs
+        ds = datasets.Dataset.from_dict(columns)
+        pair = "pair" if data.pairs is not None else None
+        return ds.map(
+            lambda b: tokenizer(b["text"], b[pair] if pair else None, truncation=True, max_length=max_length),
+            batched=True, remove_columns=["text"] + ([pair] if pair else []),
+        )  # fmt: skip
+
+    train, validation, test = dataset(split.train), dataset(split.validation), dataset(split.test)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(classes))
+
+    def compute(pred):
+        logits, labels = pred
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return classification_metrics(labels, shifted / shifted.sum(axis=1, keepdims=True))
+
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=64, learning_rate=config.learning_rate, weight_decay=0.01,
+            warmup_steps=0.1, lr_scheduler_type="linear", eval_strategy="epoch", save_strategy="epoch",
+            load_best_model_at_end=True, metric_for_best_model=split.metric if split.metric != "accuracy" else "accuracy",
+            save_only_model=True, save_total_limit=2, report_to="none", seed=seed, dataloader_pin_memory=False,
+            train_sampling_strategy="group_by_length", logging_strategy="epoch", disable_tqdm=True,
+        )  # fmt: skip
+        trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
+                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute)  # fmt: skip
+        trainer.train()
+        metrics = trainer.evaluate(test)
+    seconds = time.perf_counter() - started
+    return {"metrics": {k[5:]: v for k, v in metrics.items() if k.startswith("eval_")}, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="rotten_tomatoes,mrpc,ag_news,cola")
+    parser.add_argument("--engines", default="bertkit,trainer")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+    rows = []
+    for name in args.sets.split(","):
+        split = load_split(name)
+        engines = args.engines.split(",")
+        result = run_bertkit(split, args.epochs, args.seed, args.max_length)
+        config = result["config"]
+        if "bertkit" in engines:
+            rows.append(_row(name, split, "bertkit", result, config))
+            print(rows[-1], flush=True)
+        if "trainer" in engines:
+            peer = run_trainer(split, config, args.epochs, args.seed, args.max_length)
+            rows.append(_row(name, split, "HF Trainer (tuned)", peer, config))
+            print(rows[-1], flush=True)
+    table = markdown_table(rows)
+    print(table)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not args.no_write:
+        append_results(
+            f"Accuracy: bertkit vs transformers.Trainer ({args.epochs} epochs, all-MiniLM-L6-v2)",
+            table,
+            f"Same model, batch size and learning rate (bertkit's data-size defaults), warm-up 0.1, weight decay "
+            f"0.01, best epoch on the validation split; peak RSS of the whole run {peak:.0f} MiB.",
+        )
+
+
+def _row(name, split, engine, result, config) -> dict:
+    m = result["metrics"]
+    return {
+        "data": name, "reported on": split.test_name, "engine": engine, "rows": len(split.train),
+        "batch": config.batch_size, "lr": config.learning_rate, "accuracy": m["accuracy"], "f1": m["f1"],
+        "mcc": m["mcc"], "wall s": round(result["seconds"], 1),
+    }  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
