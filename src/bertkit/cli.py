@@ -175,6 +175,7 @@ def predict(
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after `bertkit export`).")] = "torch",
 ) -> None:
     """Predict labels for one text (printed as JSON) or for a file (written to --output)."""
     from bertkit import TextClassifier
@@ -185,7 +186,7 @@ def predict(
         raise DataError("--data needs --output FILE.csv or FILE.jsonl to write the predictions to")
     if output is not None and output.suffix.lower() not in (".csv", ".jsonl", ".tsv", ".parquet"):
         raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
-    classifier = TextClassifier.load(model_dir, device=device)
+    classifier = TextClassifier.load(model_dir, device=device, backend=backend)
     if text is not None:
         frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
@@ -208,6 +209,21 @@ def _write_table(frame, path: Path) -> None:
         frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+
+
+@app.command()
+def export(
+    model_dir: Annotated[str, typer.Argument(help="A bertkit model folder.")],
+    format: Annotated[str, typer.Option("--format", help="Only onnx for now.")] = "onnx",
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8: dynamic int8 weights.")] = None,
+) -> None:
+    """Export a model for ONNX Runtime (written to MODEL_DIR/onnx/), optionally int8-quantized."""
+    from bertkit import ConfigError, TextClassifier
+
+    if format != "onnx":
+        raise ConfigError(f"--format must be onnx (got {format!r})")
+    path = TextClassifier.load(model_dir, device="cpu").export_onnx(model_dir, quantize=quantize)
+    _say(f"wrote {path}; predict with: bertkit predict {model_dir} --backend {'onnx-int8' if quantize else 'onnx'} ...")
 
 
 @app.command()

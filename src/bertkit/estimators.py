@@ -23,7 +23,7 @@ from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
-from bertkit.inference import logits_to_scores, predict_logits
+from bertkit.inference import batched_logits, logits_to_scores, predict_logits, uses_type_ids
 from bertkit.metrics import (
     MAIN_METRIC,
     classification_metrics,
@@ -227,11 +227,16 @@ class TextClassifier:
         return encode(self.tokenizer_, data.texts, data.pairs, self.config_.max_length)
 
     def _logits(self, encoded: Encoded) -> np.ndarray:
+        progress = self.progress and len(encoded) > 5000
+        onnx_forward = getattr(self, "onnx_forward_", None)
+        if onnx_forward is not None:
+            with_types = uses_type_ids(self.model_, encoded)
+            num_labels = self.model_.config.num_labels
+            return batched_logits(onnx_forward, encoded, num_labels, with_types, self.predict_batch_size, progress)
         device = next(self.model_.parameters()).device
         dtype = inference_dtype(self.config_.precision, device)
         return predict_logits(
-            self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype,
-            progress=self.progress and len(encoded) > 5000,
+            self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype, progress=progress,
         )  # fmt: skip
 
     def decision_scores(self, X: Texts) -> np.ndarray:
@@ -362,10 +367,26 @@ class TextClassifier:
         }
         return modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
 
+    def export_onnx(self, folder: str | Path, quantize: str | None = None) -> Path:
+        """Export the fitted model to ``folder/onnx/`` (``quantize="int8"``: dynamic int8 weights) for
+        ``load(folder, backend="onnx")``; the graph is checked against torch before it is kept."""
+        self._check_fitted()
+        from bertkit.export import export_onnx
+
+        return export_onnx(self.model_, self.tokenizer_, folder, quantize=quantize)
+
     @classmethod
-    def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> TextClassifier:
+    def load(
+        cls, folder: str | Path, *, device: str = "auto", backend: str = "torch", progress: bool = False
+    ) -> TextClassifier:
         """Load a folder written by :meth:`save`, or any Hugging Face sequence-classification model
-        (hub id or folder; its config's id2label names the classes)."""
+        (hub id or folder; its config's id2label names the classes).
+
+        ``backend``: ``torch``, or ``onnx`` / ``onnx-int8`` for a model exported with :meth:`export_onnx`
+        (ONNX Runtime on CPU)."""
+        backends = ("torch", "onnx", "onnx-int8")
+        if backend not in backends:
+            raise ConfigError(f"--backend must be one of {', '.join(backends)} (got {backend!r})")
         checkpoint = modeling.resolve_checkpoint(folder)
         metadata = modeling.read_metadata(checkpoint) or {}
         model = modeling.load_classifier(checkpoint)
@@ -389,6 +410,10 @@ class TextClassifier:
         estimator.history_ = metadata.get("history") or []
         estimator.validation_metrics_ = metadata.get("validation_metrics")
         estimator.metadata_ = {k: v for k, v in metadata.items() if k not in ("versions",)}
+        if backend != "torch":
+            from bertkit.export import OnnxForward, onnx_path
+
+            estimator.onnx_forward_ = OnnxForward(onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None))
         return estimator
 
 

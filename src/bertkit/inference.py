@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -15,6 +17,9 @@ def uses_type_ids(model, encoded: Encoded) -> bool:
     return encoded.type_ids is not None and getattr(model.config, "type_vocab_size", 1) > 1
 
 
+Forward = Callable[[dict[str, torch.Tensor]], np.ndarray]
+
+
 @torch.inference_mode()
 def predict_logits(
     model,
@@ -25,23 +30,36 @@ def predict_logits(
     dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Logits for every example, float32 [n, num_labels], rows in input order."""
+    """Logits of a torch model for every example, float32 [n, num_labels], rows in input order."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with_types = uses_type_ids(model, encoded)
-    out = np.empty((len(encoded), model.config.num_labels), dtype=np.float32)
+
+    def forward(inputs: dict[str, torch.Tensor]) -> np.ndarray:
+        inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+        with autocast(device, dtype):
+            return model(**inputs).logits.float().cpu().numpy()
+
+    try:
+        return batched_logits(
+            forward, encoded, model.config.num_labels, uses_type_ids(model, encoded), batch_size, progress
+        )
+    finally:
+        model.train(was_training)
+
+
+def batched_logits(
+    forward: Forward, encoded: Encoded, num_labels: int, with_types: bool, batch_size: int, progress: bool
+) -> np.ndarray:
+    """Run ``forward`` over length-sorted, dynamically padded batches; float32 [n, num_labels] in input order."""
+    out = np.empty((len(encoded), num_labels), dtype=np.float32)
     batches = list(inference_batches(encoded.lengths, batch_size))
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc="predict", unit="batch", leave=False)
     for index in batches:
-        inputs = {k: v.to(device, non_blocking=True) for k, v in collate(encoded, index, with_types).items()}
-        with autocast(device, dtype):
-            logits = model(**inputs).logits
-        out[index] = logits.float().cpu().numpy()
-    model.train(was_training)
+        out[index] = forward(collate(encoded, index, with_types))
     return out
 
 

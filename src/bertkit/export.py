@@ -1,0 +1,115 @@
+"""ONNX export of a classifier folder, optional dynamic int8 quantization, and an ONNX Runtime forward.
+
+The exported graph takes the same dynamically padded batches as the torch path (dynamic batch and sequence
+axes), so the batching code is shared; outputs are checked against torch before the file is kept.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bertkit.exceptions import ConfigError, ModelLoadError
+
+ONNX_DIR = "onnx"
+FILES = {None: "model.onnx", "int8": "model-int8.onnx"}
+
+
+class _LogitsOnly(torch.nn.Module):
+    """ONNX needs a tensor output, not a ModelOutput."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        if token_type_ids is None:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+
+def input_names(model) -> list[str]:
+    names = ["input_ids", "attention_mask"]
+    if getattr(model.config, "type_vocab_size", 1) > 1:
+        names.append("token_type_ids")
+    return names
+
+
+def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = None, opset: int = 17) -> Path:
+    """Write ``folder/onnx/model.onnx`` (and ``model-int8.onnx`` with ``quantize="int8"``); return the path
+    of the file a predictor should use. Raises if ONNX Runtime's logits differ from torch's."""
+    if quantize not in FILES:
+        raise ConfigError(f"--quantize must be int8 or omitted (got {quantize!r})")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError("ONNX export needs onnx and onnxruntime: pip install 'bertkit[onnx]'") from None
+    target = Path(folder) / ONNX_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    names = input_names(model)
+    sample = tokenizer(["a short text", "a somewhat longer second text for the example batch"], padding=True,
+                       return_tensors="pt")  # fmt: skip
+    inputs = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in names)
+    model = model.float().eval().cpu()
+    fp32_path = target / FILES[None]
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice: dynamo needs onnxscript
+        torch.onnx.export(
+            _LogitsOnly(model).eval(), inputs, str(fp32_path), input_names=names, output_names=["logits"],
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}},
+            opset_version=opset, dynamo=False,
+        )  # fmt: skip
+    # The exporter restores the wrapper's training flag, recursively: make sure dropout is off again.
+    model.eval()
+    path = fp32_path
+    if quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        path = target / FILES["int8"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+    _check_against_torch(model, path, {n: t for n, t in zip(names, inputs, strict=True)}, quantize)
+    return path
+
+
+def _check_against_torch(model, path: Path, inputs: dict[str, torch.Tensor], quantize: str | None) -> None:
+    with torch.inference_mode():
+        expected = model(**inputs).logits.numpy()
+    got = OnnxForward(path)({k: v for k, v in inputs.items()})
+    tolerance = 0.5 if quantize else 1e-3  # int8 weights move logits; fp32 must match closely
+    error = float(np.abs(got - expected).max())
+    if error > tolerance:
+        raise ModelLoadError(f"{path}: exported graph disagrees with torch (max logit error {error:.4g})")
+
+
+class OnnxForward:
+    """Callable on a collated batch (torch tensors) that returns float32 logits from ONNX Runtime."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        feed = {}
+        for name in self.names:
+            value = batch.get(name)
+            feed[name] = (value if value is not None else torch.zeros_like(batch["input_ids"])).numpy()
+        return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)
+
+
+def onnx_path(folder: str | Path, quantize: str | None) -> Path:
+    path = Path(folder) / ONNX_DIR / FILES[quantize]
+    if not path.is_file():
+        flag = " --quantize int8" if quantize else ""
+        raise ModelLoadError(f"{path}: no exported ONNX model; run `bertkit export {folder} --format onnx{flag}` first")
+    return path
