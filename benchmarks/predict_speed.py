@@ -97,9 +97,9 @@ def main() -> None:
         clf.predict_batch_size = 64
         speed = {}
         for name, texts in sets.items():
-            seconds, _ = timed(lambda t=texts: clf.predict_proba(t), args.repeats)
+            seconds, _ = timed(lambda t=texts, c=clf: c.predict_proba(t), args.repeats)
             speed[name] = len(texts) / seconds
-        p50, p95 = latency(lambda t: clf.predict_proba([t]), rt.texts)
+        p50, p95 = latency(lambda t, c=clf: c.predict_proba([t]), rt.texts)
         accuracy = float(np.mean(clf.predict(rt.texts) == np.asarray(rt.labels, dtype=object)))
         ratios = " / ".join(f"{speed[k] / peer_speed[k]:.2f}" for k in sets)
         rows.append({"engine": f"bertkit {backend}", **{f"{k} sent/s": v for k, v in speed.items()},
