@@ -60,6 +60,7 @@ def _say(message: str) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     train: Annotated[str, typer.Option("--train", help="Training data: CSV, TSV, JSONL, Parquet or hf:NAME.")],
     output: Annotated[Path, typer.Option("--output", help="Folder to write the model into.")],
     validation: Annotated[
@@ -103,7 +104,6 @@ def train(
     )  # fmt: skip
     if config is not None:
         # Values from the file apply where the flag was left at its default.
-        ctx = typer.get_current_context()
         from_file = TrainConfig.from_file(config).to_dict()
         for key, value in from_file.items():
             source = ctx.get_parameter_source(key) if key in ctx.params else None

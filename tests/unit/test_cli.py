@@ -433,3 +433,13 @@ def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch, trained):
     assert run_cli("predict", trained, "some text") == 130
     _, err = capsys.readouterr()
     assert err.strip() == "interrupted"
+
+
+def test_config_file_fills_options_and_flags_win(capsys, tiny_bert, data_dir, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("epochs = 1\nmax-length = 24\nseed = 7\n")
+    out = tmp_path / "model"
+    ok(capsys, "train", "--train", data_dir / "train.csv", "--output", out, "--model", tiny_bert,
+       "--config", config, "--epochs", "2", "--batch-size", "16", "--quiet")  # fmt: skip
+    saved = json.loads((out / "bertkit.json").read_text())["config"]
+    assert (saved["epochs"], saved["max_length"], saved["seed"], saved["batch_size"]) == (2, 24, 7, 16)

@@ -59,3 +59,14 @@ def test_defaults_adapt_to_data_size():
 def test_config_checks_name_the_flag(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value})
+
+
+def test_config_file_round_trip(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('epochs = 2\nlearning-rate = 3e-5\nmodel = "minilm"\n')
+    config = TrainConfig.from_file(path)
+    assert (config.epochs, config.learning_rate, config.model) == (2, 3e-5, "minilm")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"epochz": 2}')
+    with pytest.raises(ConfigError, match=r"unknown config keys \['epochz'\]"):
+        TrainConfig.from_file(bad)
