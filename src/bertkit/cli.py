@@ -192,23 +192,11 @@ def predict(
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
         typer.echo(json.dumps(row, ensure_ascii=False, default=str))
         return
-    dataset = _read(data, text=text_column, pair=text_pair_column, label=None, need_label=False,
-                    encoding=encoding, header=header, skip=skip_bad_rows)  # fmt: skip
-    frame = classifier.predict_table(dataset, top_k)
-    _write_table(frame, output)
-    _say(f"wrote {len(frame)} predictions to {output}"
-         + (f" ({len(dataset.skipped)} rows skipped)" if dataset.skipped else ""))  # fmt: skip
-
-
-def _write_table(frame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    rows, skipped = classifier.predict_file(
+        data, output, top_k=top_k, text_column=text_column, pair_column=text_pair_column, encoding=encoding,
+        header=header, skip_bad_rows=skip_bad_rows,
+    )  # fmt: skip
+    _say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
 
 
 @app.command()

@@ -346,6 +346,42 @@ class TextClassifier:
                 frame[name(f"top{rank + 1}_score")] = np.take_along_axis(scores, order[:, rank : rank + 1], 1)[:, 0]
         return frame
 
+    def predict_file(
+        self,
+        path: str | Path,
+        output: str | Path,
+        *,
+        top_k: int | None = None,
+        text_column: str | None = None,
+        pair_column: str | None = None,
+        encoding: str = "utf-8",
+        header: bool | None = None,
+        skip_bad_rows: bool = False,
+        chunk_rows: int = 50_000,
+    ) -> tuple[int, int]:
+        """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
+        time so memory stays bounded whatever the file size. Returns (rows written, rows skipped)."""
+        from bertkit.data.columns import choose_columns
+        from bertkit.data.dataset import from_frame
+        from bertkit.data.readers import iter_tables
+        from bertkit.data.writers import TableWriter
+
+        self._check_fitted()
+        writer = TableWriter(output)
+        columns, skipped = None, 0
+        try:
+            for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
+                if columns is None:
+                    columns = choose_columns(
+                        table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
+                    )
+                data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
+                skipped += len(data.skipped)
+                writer.write(self.predict_table(data, top_k))
+        finally:
+            writer.close()
+        return writer.rows, skipped
+
     # persistence ---------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write a Hugging Face model folder plus bertkit.json (task, labels, thresholds, config, metrics)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,41 +85,114 @@ def _decode(path: Path, encoding: str) -> str:
 
 
 def _read_delimited(path: Path, delimiter: str, encoding: str, header: bool | None) -> Table:
-    text = _decode(path, encoding)
+    return _concat(list(_iter_delimited(path, delimiter, encoding, header, chunk_rows=None)))
+
+
+def _iter_delimited(
+    path: Path, delimiter: str, encoding: str, header: bool | None, chunk_rows: int | None
+) -> Iterator[Table]:
+    """Tables of at most ``chunk_rows`` data rows (all rows for None), read as a stream."""
+    codec = _codec(encoding)
     # TSV files (GLUE above all) carry unbalanced quote characters inside sentences: read them verbatim.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    columns: list[str] | None = None
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     end = 0  # last line read so far: a row (even one with a quoted line break) starts on the next one
+    emitted = False
     try:
-        for row in reader:
-            if row:  # blank lines carry no data; csv reports them as []
-                rows.append(row)
-                line_numbers.append(end + 1)
-            end = reader.line_num
+        with path.open(encoding=codec, newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, quoting=quoting, strict=True)
+            for row in reader:
+                # Blank lines (and lines of spaces alone) carry no data; csv reports the former as [].
+                if row and not (len(row) == 1 and not row[0].strip()):
+                    if columns is None:
+                        has_header = _looks_like_header([row]) if header is None else header
+                        columns = [c.strip() for c in row] if has_header else [str(i) for i in range(len(row))]
+                        if not has_header:
+                            rows.append(row)
+                            line_numbers.append(end + 1)
+                    else:
+                        rows.append(row)
+                        line_numbers.append(end + 1)
+                end = reader.line_num
+                if chunk_rows is not None and len(rows) >= chunk_rows:
+                    yield _table(path, columns, rows, line_numbers)
+                    emitted, rows, line_numbers = True, [], []
     except csv.Error as exc:
         raise DataError(f"{path} line {end + 1}: malformed row ({exc}); fix the quoting on that line") from None
-    if not rows:
+    except UnicodeDecodeError:
+        _decode(path, encoding)  # raises the exact message (line and byte)
+        raise
+    if columns is None:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
-    has_header = _looks_like_header(rows) if header is None else header
-    if has_header:
-        columns = [c.strip() for c in rows[0]]
-        body, body_lines = rows[1:], line_numbers[1:]
-    else:
-        columns = [str(i) for i in range(len(rows[0]))]
-        body, body_lines = rows, line_numbers
-    if not body:
-        raise DataError(f"{path}: file has a header line but no data rows")
+    if rows or not emitted:
+        if not rows:
+            raise DataError(f"{path}: file has a header line but no data rows")
+        yield _table(path, columns, rows, line_numbers)
+
+
+def _codec(encoding: str) -> str:
+    try:
+        # utf-8-sig drops a byte-order mark (GLUE's MRPC starts with one); any spelling of utf-8 does.
+        return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    except LookupError:
+        raise DataError(f"--encoding {encoding!r} is not a known text encoding (try utf-8, latin-1)") from None
+
+
+def _table(path: Path, columns: list[str], rows: list[list[str]], line_numbers: list[int]) -> Table:
     width = len(columns)
-    for row, line in zip(body, body_lines, strict=True):
+    for row, line in zip(rows, line_numbers, strict=True):
         if len(row) != width:
             raise DataError(
                 f"{path} line {line}: malformed row with {len(row)} fields, the header has {width} "
                 f"({', '.join(columns)}); check the delimiter and quoting on that line"
             )
-    frame = pd.DataFrame(body, columns=columns, dtype=object)
-    return Table(frame, Source(str(path), tuple(body_lines), "line"))
+    frame = pd.DataFrame(rows, columns=columns, dtype=object)
+    return Table(frame, Source(str(path), tuple(line_numbers), "line"))
+
+
+def _concat(tables: list[Table]) -> Table:
+    if len(tables) == 1:
+        return tables[0]
+    frame = pd.concat([t.frame for t in tables], ignore_index=True)
+    lines = tuple(n for t in tables for n in t.source.lines)
+    return Table(frame, Source(tables[0].source.name, lines, tables[0].source.unit))
+
+
+def iter_tables(
+    path: str | Path, *, chunk_rows: int = 50_000, encoding: str = "utf-8", header: bool | None = None
+) -> Iterator[Table]:
+    """Yield a data file as tables of at most ``chunk_rows`` rows, for prediction in bounded memory.
+
+    CSV/TSV, JSON lines and Parquet are streamed; other sources are read whole and yielded once. Checks and
+    messages are those of :func:`read_table`; line numbers stay those of the whole file."""
+    spec = str(path)
+    suffix = Path(spec).suffix.lower()
+    if spec.startswith("hf:") or not Path(spec).is_file() or suffix not in (*TEXT_SUFFIXES, ".parquet"):
+        yield read_table(path, encoding=encoding, header=header)
+        return
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty; it needs at least one row of data")
+    if suffix == ".parquet":
+        yield from _iter_parquet(path, chunk_rows)
+    else:
+        yield from _iter_delimited(path, TEXT_SUFFIXES[suffix], encoding, header, chunk_rows)
+
+
+def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Table]:
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+        start = 0
+        for batch in reader.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            yield Table(frame, Source(str(path), tuple(range(start + 1, start + len(frame) + 1)), "row"))
+            start += len(frame)
+    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
+        raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
 
 
 def _looks_like_header(rows: list[list[str]]) -> bool:
