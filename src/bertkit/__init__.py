@@ -26,6 +26,7 @@ __all__ = [
     "ModelLoadError",
     "NotFittedError",
     "TextClassifier",
+    "TextEmbedder",
     "TrainConfig",
     "load_data",
     "__version__",
@@ -33,6 +34,7 @@ __all__ = [
 
 _LAZY = {
     "TextClassifier": ("bertkit.estimators", "TextClassifier"),
+    "TextEmbedder": ("bertkit.embeddings", "TextEmbedder"),
     "TrainConfig": ("bertkit.config", "TrainConfig"),
     "load_data": ("bertkit.data.dataset", "load_file"),
 }
@@ -40,6 +42,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from bertkit.config import TrainConfig
     from bertkit.data.dataset import load_file as load_data
+    from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
 
 

@@ -200,6 +200,37 @@ def predict(
 
 
 @app.command()
+def embed(
+    model: Annotated[str, typer.Argument(help="minilm, a hub id, a model folder or a bertkit model.")],
+    data: Annotated[str, typer.Option("--data", help="File of texts to embed.")],
+    output: Annotated[Path, typer.Option("--output", help="FILE.npy (matrix) or FILE.parquet.")],
+    text_column: TextColumn = None,
+    pooling: Annotated[str, typer.Option(help="mean, cls or pooler.")] = "mean",
+    layer: Annotated[
+        list[int] | None, typer.Option("--layer", help="Hidden layer (repeat to average several).")
+    ] = None,
+    normalize: Annotated[bool, typer.Option("--normalize", help="Scale vectors to unit length.")] = False,
+    max_length: Annotated[int, typer.Option(help="Tokens kept per text.")] = 256,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Write one embedding per text (rows in input order)."""
+    from bertkit import TextEmbedder
+    from bertkit.embeddings import write_embeddings
+
+    if output.suffix not in (".npy", ".parquet"):
+        raise DataError(f"{output}: --output must end in .npy or .parquet")
+    dataset = _read(data, text=text_column, pair=None, label=None, need_label=False, encoding=encoding,
+                    header=header, skip=False)  # fmt: skip
+    embedder = TextEmbedder(model, pooling=pooling, layers=layer or -1, normalize=normalize,
+                            max_length=max_length, device=device).fit()  # fmt: skip
+    vectors = embedder.transform(dataset.texts)
+    write_embeddings(vectors, output)
+    _say(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {output}")
+
+
+@app.command()
 def export(
     model_dir: Annotated[str, typer.Argument(help="A bertkit model folder.")],
     format: Annotated[str, typer.Option("--format", help="Only onnx for now.")] = "onnx",

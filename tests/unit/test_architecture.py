@@ -17,7 +17,7 @@ FORBIDDEN = {
     "metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
     "estimators": ("bertkit.cli",),
 }
-CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo"}
+CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo", "bertkit.embeddings"}
 
 
 def imports_of(path: Path) -> set[str]:
