@@ -75,6 +75,10 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Examples per step (default: 16 or 32 by data size).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default by data size).")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens kept per text or pair.")] = 128,
+    window_stride: Annotated[
+        int | None, typer.Option(help="Split long texts into overlapping windows sharing N tokens (no truncation).")
+    ] = None,
+    window_aggregation: Annotated[str, typer.Option(help="Combine window logits: mean or max.")] = "mean",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     max_train_rows: Annotated[int | None, typer.Option(help="Train on a seeded sample of N rows.")] = None,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
@@ -97,7 +101,7 @@ def train(
 
     flags = dict(
         model=model, task=task, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        max_length=max_length, seed=seed, max_train_rows=max_train_rows, weight_decay=weight_decay,
+        max_length=max_length, window_stride=window_stride, window_aggregation=window_aggregation, seed=seed, max_train_rows=max_train_rows, weight_decay=weight_decay,
         warmup_ratio=warmup_ratio, grad_accumulation=grad_accumulation,
         early_stopping_patience=early_stopping_patience, freeze_encoder=freeze_encoder,
         class_weights=class_weights, precision=precision, device=device,

@@ -31,6 +31,11 @@ class TrainConfig:
     """Peak AdamW learning rate; default 1e-4 below 4,000 rows, else 5e-5 (``--learning-rate``)."""
     max_length: int = 128
     """Tokens per text (or pair) kept; longer inputs are truncated (``--max-length``)."""
+    window_stride: int | None = None
+    """Long texts: split into overlapping windows of max_length tokens sharing this many tokens, instead of
+    truncating; each window carries the text's label in training (``--window-stride``)."""
+    window_aggregation: str = "mean"
+    """How window logits combine into one prediction per text: ``mean`` or ``max``."""
     weight_decay: float = 0.01
     """AdamW weight decay, not applied to biases and LayerNorm weights (``--weight-decay``)."""
     warmup_ratio: float = 0.1
@@ -78,6 +83,13 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"--validation-fraction must be in (0, 1) (got {self.validation_fraction})")
+        if self.window_aggregation not in ("mean", "max"):
+            raise ConfigError(f"--window-aggregation must be mean or max (got {self.window_aggregation!r})")
+        if self.window_stride is not None and not 0 <= self.window_stride < self.max_length // 2:
+            raise ConfigError(
+                f"--window-stride must be at least 0 and below half of --max-length {self.max_length} "
+                f"(got {self.window_stride})"
+            )
         if self.max_length > 8192:
             raise ConfigError(f"--max-length must be at most 8192 (got {self.max_length})")
 

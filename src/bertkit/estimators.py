@@ -23,7 +23,13 @@ from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
-from bertkit.inference import batched_logits, logits_to_scores, predict_logits, uses_type_ids
+from bertkit.inference import (
+    aggregate_windows,
+    batched_logits,
+    logits_to_scores,
+    predict_logits,
+    uses_type_ids,
+)
 from bertkit.metrics import (
     MAIN_METRIC,
     classification_metrics,
@@ -62,6 +68,8 @@ class TextClassifier:
         batch_size: int | None = None,
         learning_rate: float | None = None,
         max_length: int = 128,
+        window_stride: int | None = None,
+        window_aggregation: str = "mean",
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         grad_accumulation: int = 1,
@@ -83,6 +91,8 @@ class TextClassifier:
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.max_length = max_length
+        self.window_stride = window_stride
+        self.window_aggregation = window_aggregation
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.grad_accumulation = grad_accumulation
@@ -175,11 +185,14 @@ class TextClassifier:
         validation_encoded = self._encode(validation)
         targets = encode_labels(train.labels, classes, task)
         validation_targets = encode_labels(validation.labels, classes, task)
+        window_targets = targets if train_encoded.doc_index is None else targets[train_encoded.doc_index]
 
         result = training.fit(
-            self.model_, train_encoded, targets, config,
+            self.model_, train_encoded, window_targets, config,
             task=task, device=device, validation=validation_encoded,
-            evaluate=lambda logits: self._metrics(validation_targets, logits),
+            evaluate=lambda logits: self._metrics(
+                validation_targets, aggregate_windows(logits, validation_encoded, config.window_aggregation)
+            ),
             main_metric=MAIN_METRIC[task],
             class_weights=_balanced_weights(targets, task, len(classes)) if config.class_weights == "balanced" else None,
             progress=self.progress,
@@ -224,9 +237,13 @@ class TextClassifier:
             )
 
     def _encode(self, data: TextData) -> Encoded:
-        return encode(self.tokenizer_, data.texts, data.pairs, self.config_.max_length)
+        return encode(self.tokenizer_, data.texts, data.pairs, self.config_.max_length, self.config_.window_stride)
 
     def _logits(self, encoded: Encoded) -> np.ndarray:
+        """One row of logits per example (window logits aggregated when texts were windowed)."""
+        return aggregate_windows(self._window_logits(encoded), encoded, self.config_.window_aggregation)
+
+    def _window_logits(self, encoded: Encoded) -> np.ndarray:
         progress = self.progress and len(encoded) > 5000
         onnx_forward = getattr(self, "onnx_forward_", None)
         if onnx_forward is not None:

@@ -63,6 +63,22 @@ def batched_logits(
     return out
 
 
+def aggregate_windows(logits: np.ndarray, encoded: Encoded, how: str = "mean") -> np.ndarray:
+    """Window logits [windows, labels] to example logits [examples, labels]: the mean or the maximum over
+    each example's windows (identity when the input was not windowed)."""
+    if encoded.doc_index is None:
+        return logits
+    n_docs = encoded.n_docs or int(encoded.doc_index.max()) + 1
+    counts = np.bincount(encoded.doc_index, minlength=n_docs).astype(np.float32)
+    if how == "max":
+        out = np.full((n_docs, logits.shape[1]), -np.inf, dtype=np.float32)
+        np.maximum.at(out, encoded.doc_index, logits)
+        return out
+    out = np.zeros((n_docs, logits.shape[1]), dtype=np.float32)
+    np.add.at(out, encoded.doc_index, logits)
+    return out / counts[:, None]
+
+
 def logits_to_scores(logits: np.ndarray, task: str) -> np.ndarray:
     """Probabilities (softmax for one label, sigmoid for multi-label) or regression values [n] ."""
     if task == "regression":

@@ -25,27 +25,44 @@ class Encoded:
     """Tokens of example i: int64 [n]."""
     pad_id: int
     max_length: int
+    doc_index: np.ndarray | None = None
+    """With sliding windows: the example each window belongs to, int64 [windows]; None otherwise."""
+    n_docs: int | None = None
+    """Number of examples (equals the number of rows unless windowed)."""
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     @property
     def truncated(self) -> int:
-        """Examples that hit max_length (and so were, or may have been, cut)."""
+        """Examples that hit max_length and so were, or may have been, cut (0 with windows: nothing is)."""
+        if self.doc_index is not None:
+            return 0
         return int((self.lengths >= self.max_length).sum())
 
 
-def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> Encoded:
-    """Tokenize in one batched call of the Rust tokenizer; no padding is stored."""
+def encode(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, stride: int | None = None
+) -> Encoded:
+    """Tokenize in one batched call of the Rust tokenizer; no padding is stored.
+
+    With ``stride`` (tokens shared by neighbouring windows), texts longer than ``max_length`` become several
+    overlapping windows instead of being truncated (for pairs, the second text is windowed);
+    ``doc_index`` then maps each window to its example.
+    """
     wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+    windows = {}
+    if stride is not None:
+        windows = {"return_overflowing_tokens": True, "stride": stride}
     out = tokenizer(
         list(texts),
         list(pairs) if pairs is not None else None,
-        truncation=True,
+        truncation="only_second" if (stride is not None and pairs is not None) else True,
         max_length=max_length,
         padding=False,
         return_attention_mask=False,
         return_token_type_ids=wants_types,
+        **windows,
     )
     rows = out["input_ids"]
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
@@ -56,7 +73,10 @@ def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_len
     if wants_types and pairs is not None:
         type_ids = np.fromiter((t for r in out["token_type_ids"] for t in r), dtype=np.int64, count=int(lengths.sum()))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return Encoded(ids, type_ids, offsets, lengths, int(pad_id), max_length)
+    doc_index = None
+    if stride is not None:
+        doc_index = np.asarray(out["overflow_to_sample_mapping"], dtype=np.int64)
+    return Encoded(ids, type_ids, offsets, lengths, int(pad_id), max_length, doc_index, len(texts))
 
 
 def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[str, torch.Tensor]:
