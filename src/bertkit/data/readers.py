@@ -272,4 +272,4 @@ def _read_hf(spec: str) -> Table:
             "check the name and split, or that the hub is reachable, or download it to a local file"
         ) from None
     frame = dataset.to_pandas()
-    return Table(frame, Source(f"hf:{spec}", tuple(range(len(frame))), "row"))
+    return Table(frame, Source(f"hf:{spec}", tuple(range(1, len(frame) + 1)), "row"))
