@@ -30,7 +30,8 @@ def run_bertkit(split, epochs: int, seed: int, max_length: int) -> dict:
     from bertkit import TextClassifier
 
     started = time.perf_counter()
-    clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, progress=False)
+    # The same selection metric as the Trainer's metric_for_best_model below.
+    clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric, progress=False)
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -85,7 +86,7 @@ def run_trainer(split, config, epochs: int, seed: int, max_length: int) -> dict:
             output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=config.batch_size,
             per_device_eval_batch_size=64, learning_rate=config.learning_rate, weight_decay=0.01,
             warmup_steps=0.1, lr_scheduler_type="linear", eval_strategy="epoch", save_strategy="epoch",
-            load_best_model_at_end=True, metric_for_best_model=split.metric if split.metric != "accuracy" else "accuracy",
+            load_best_model_at_end=True, metric_for_best_model=split.metric,
             save_only_model=True, save_total_limit=2, report_to="none", seed=seed, dataloader_pin_memory=False,
             train_sampling_strategy="group_by_length", logging_strategy="epoch", disable_tqdm=True,
         )  # fmt: skip

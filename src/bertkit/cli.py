@@ -84,6 +84,12 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    selection_metric: Annotated[
+        str,
+        typer.Option(
+            help="Validation metric picking the best epoch: auto (mcc / micro_f1 / pearson), accuracy, f1, loss..."
+        ),
+    ] = "auto",
     early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder", help="Train only the head.")] = False,
     class_weights: Annotated[str, typer.Option(help="none or balanced.")] = "none",
@@ -103,7 +109,7 @@ def train(
         model=model, task=task, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         max_length=max_length, window_stride=window_stride, window_aggregation=window_aggregation, seed=seed, max_train_rows=max_train_rows, weight_decay=weight_decay,
         warmup_ratio=warmup_ratio, grad_accumulation=grad_accumulation,
-        early_stopping_patience=early_stopping_patience, freeze_encoder=freeze_encoder,
+        selection_metric=selection_metric, early_stopping_patience=early_stopping_patience, freeze_encoder=freeze_encoder,
         class_weights=class_weights, precision=precision, device=device,
     )  # fmt: skip
     if config is not None:

@@ -44,6 +44,10 @@ class TrainConfig:
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm; 0 disables clipping (``--max-grad-norm``)."""
+    selection_metric: str = "auto"
+    """Validation metric that picks the best epoch (and drives early stopping): ``auto`` is ``mcc`` for
+    classification (robust to imbalance, e.g. CoLA), ``micro_f1`` for multi-label, ``pearson`` for
+    regression; or any metric name the report shows, e.g. ``accuracy``, ``f1``, ``loss``."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without improvement on validation; 0 never stops early."""
     freeze_encoder: bool = False

@@ -32,6 +32,7 @@ from bertkit.inference import (
 )
 from bertkit.metrics import (
     MAIN_METRIC,
+    METRIC_NAMES,
     classification_metrics,
     loss_from_logits,
     multilabel_metrics,
@@ -74,6 +75,7 @@ class TextClassifier:
         warmup_ratio: float = 0.1,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
+        selection_metric: str = "auto",
         early_stopping_patience: int = 0,
         freeze_encoder: bool = False,
         class_weights: str = "none",
@@ -97,6 +99,7 @@ class TextClassifier:
         self.warmup_ratio = warmup_ratio
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
+        self.selection_metric = selection_metric
         self.early_stopping_patience = early_stopping_patience
         self.freeze_encoder = freeze_encoder
         self.class_weights = class_weights
@@ -193,7 +196,7 @@ class TextClassifier:
             evaluate=lambda logits: self._metrics(
                 validation_targets, aggregate_windows(logits, validation_encoded, config.window_aggregation)
             ),
-            main_metric=MAIN_METRIC[task],
+            main_metric=_selection_metric(config.selection_metric, task),
             class_weights=_balanced_weights(targets, task, len(classes)) if config.class_weights == "balanced" else None,
             progress=self.progress,
             history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
@@ -476,6 +479,16 @@ def _as_data(X: Texts, y: Sequence[Any] | None, name: str) -> TextData:
             raise DataError(f"{name}: labels come from the data file; do not pass y as well")
         return X
     return from_lists(X, y, name=name)
+
+
+def _selection_metric(name: str, task: str) -> str:
+    if name == "auto":
+        return MAIN_METRIC[task]
+    if name not in METRIC_NAMES[task]:
+        raise ConfigError(
+            f"--selection-metric for {task} must be one of auto, {', '.join(METRIC_NAMES[task])} (got {name!r})"
+        )
+    return name
 
 
 def _task_from_hf_config(config) -> tuple[str, list[Any]]:

@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
-MAIN_METRIC = {"classification": "f1", "multi-label": "micro_f1", "regression": "pearson"}
+MAIN_METRIC = {"classification": "mcc", "multi-label": "micro_f1", "regression": "pearson"}
+METRIC_NAMES = {
+    "classification": ("accuracy", "f1", "macro_f1", "mcc", "loss"),
+    "multi-label": ("accuracy", "f1", "micro_f1", "macro_f1", "loss"),
+    "regression": ("pearson", "spearman", "mse", "mae", "loss"),
+}
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:

@@ -70,3 +70,13 @@ def test_config_file_round_trip(tmp_path):
     bad.write_text('{"epochz": 2}')
     with pytest.raises(ConfigError, match=r"unknown config keys \['epochz'\]"):
         TrainConfig.from_file(bad)
+
+
+def test_selection_metric_is_checked_against_the_task():
+    from bertkit.estimators import _selection_metric
+
+    assert _selection_metric("auto", "classification") == "mcc"
+    assert _selection_metric("accuracy", "classification") == "accuracy"
+    assert _selection_metric("auto", "regression") == "pearson"
+    with pytest.raises(ConfigError, match="--selection-metric for regression must be one of auto, pearson"):
+        _selection_metric("accuracy", "regression")
