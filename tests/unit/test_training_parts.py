@@ -80,3 +80,24 @@ def test_selection_metric_is_checked_against_the_task():
     assert _selection_metric("auto", "regression") == "pearson"
     with pytest.raises(ConfigError, match="--selection-metric for regression must be one of auto, pearson"):
         _selection_metric("accuracy", "regression")
+
+
+def test_thresholds_maximise_micro_f1_and_leave_signal_free_labels_off():
+    from bertkit.metrics import multilabel_metrics, tune_thresholds
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((200, 3), dtype=int)
+    truth[:, 0] = rng.random(200) < 0.5  # a label the model separates well
+    truth[:, 1] = rng.random(200) < 0.1  # a rare label the model knows nothing about
+    truth[:, 2] = rng.random(200) < 0.5
+    proba = np.column_stack([
+        np.where(truth[:, 0], 0.7, 0.2), np.full(200, 0.3), np.where(truth[:, 2], 0.45, 0.35),
+    ])  # fmt: skip
+    thresholds = tune_thresholds(truth, proba)
+    assert 0.2 < thresholds[0] <= 0.7 and 0.35 < thresholds[2] <= 0.45
+    assert thresholds[1] > 0.3  # switching the rare label on everywhere would lower micro F1
+    tuned = multilabel_metrics(truth, proba, thresholds)["micro_f1"]
+    assert (
+        tuned == pytest.approx(1.0 - 0.0, abs=0.2)
+        and tuned > multilabel_metrics(truth, proba, np.full(3, 0.5))["micro_f1"]
+    )
