@@ -87,7 +87,7 @@ def append_results(title: str, table: str, notes: str = "") -> None:
                                     else sys.argv[0], *sys.argv[1:]])  # fmt: skip
     block = (
         f"\n## {title}\n\n"
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, bertkit at {git_revision()}\n"
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, bertkit at {REVISION} (when the run started)\n"
         f"- machine: {machine()}\n"
         f"- command: `{command}`\n\n{table}\n"
     )
@@ -95,6 +95,12 @@ def append_results(title: str, table: str, notes: str = "") -> None:
         block += f"\n{notes}\n"
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write(block)
+
+
+REVISION = git_revision()
+threads = os.environ.get("OMP_NUM_THREADS")
+if threads:
+    REVISION += f", OMP_NUM_THREADS={threads}"
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -107,5 +113,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 def _fmt(value) -> str:
     if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.3g}"  # learning rates
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
