@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--stride", type=int, default=32)
+    parser.add_argument("--aggregations", default="mean,max", help="window aggregations to compare")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -36,11 +37,9 @@ def main() -> None:
 
     data = load_data(SHARED / "imdb" / "reviews500.csv")
     folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=13).split(data.texts, data.labels)
-    modes = {
-        "truncate": {},
-        "windows, mean": {"window_stride": args.stride, "window_aggregation": "mean"},
-        "windows, max": {"window_stride": args.stride, "window_aggregation": "max"},
-    }
+    modes: dict[str, dict] = {"truncate": {}}
+    for how in args.aggregations.split(","):
+        modes[f"windows, {how}"] = {"window_stride": args.stride, "window_aggregation": how}
     scores: dict[str, list[float]] = {m: [] for m in modes}
     seconds: dict[str, float] = dict.fromkeys(modes, 0.0)
     for fold, (train_index, test_index) in enumerate(folds, start=1):
