@@ -59,7 +59,7 @@ class TextEmbedder:
             with modeling.quiet_transformers():
                 encoder = AutoModel.from_pretrained(checkpoint)
         except Exception as exc:
-            raise modeling._load_error(checkpoint, exc) from None
+            raise modeling.load_error(checkpoint, exc) from None
         n_states = encoder.config.num_hidden_layers + 1  # embeddings output + one per layer
         for layer in layers:
             if not -n_states <= layer < n_states:

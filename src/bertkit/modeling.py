@@ -83,7 +83,7 @@ def _alias_path(alias: str) -> Path:
     return Path(package.get_model_path())
 
 
-def _load_error(name: str, exc: Exception) -> ModelLoadError:
+def load_error(name: str, exc: Exception) -> ModelLoadError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if not Path(name).exists():
         return ModelLoadError(
@@ -103,7 +103,7 @@ def load_tokenizer(name: str):
         with quiet_transformers():
             return AutoTokenizer.from_pretrained(name)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for the same cause
-        raise _load_error(name, exc) from None
+        raise load_error(name, exc) from None
 
 
 def load_config(name: str):
@@ -113,7 +113,7 @@ def load_config(name: str):
         with quiet_transformers():
             return AutoConfig.from_pretrained(name)
     except Exception as exc:
-        raise _load_error(name, exc) from None
+        raise load_error(name, exc) from None
 
 
 def build_classifier(name: str, task: str, classes: list[Any]):
@@ -133,7 +133,7 @@ def build_classifier(name: str, task: str, classes: list[Any]):
                 ignore_mismatched_sizes=True,
             )
     except Exception as exc:
-        raise _load_error(name, exc) from None
+        raise load_error(name, exc) from None
     return model
 
 
@@ -145,7 +145,7 @@ def load_classifier(name: str):
         with quiet_transformers():
             return AutoModelForSequenceClassification.from_pretrained(name)
     except Exception as exc:
-        raise _load_error(name, exc) from None
+        raise load_error(name, exc) from None
 
 
 def read_metadata(folder: str | Path) -> dict[str, Any] | None:
