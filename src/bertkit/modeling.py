@@ -84,6 +84,7 @@ def _alias_path(alias: str) -> Path:
 
 
 def load_error(name: str, exc: Exception) -> ModelLoadError:
+    """One ModelLoadError for any exception transformers raised while loading ``name`` (hub id or folder)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if not Path(name).exists():
         return ModelLoadError(
