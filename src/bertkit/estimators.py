@@ -201,7 +201,8 @@ class TextClassifier:
             progress=self.progress,
             history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
         )  # fmt: skip
-        validation_logits = self._logits(validation_encoded)
+        # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
+        validation_logits = aggregate_windows(result.validation_logits, validation_encoded, config.window_aggregation)
         if task == "multi-label":
             self.thresholds_ = tune_thresholds(validation_targets, logits_to_scores(validation_logits, task))
         self.history_ = result.history

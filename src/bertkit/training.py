@@ -34,6 +34,8 @@ class FitResult:
     """One record per epoch: train loss, validation metrics, wall time, throughput."""
     best_epoch: int
     best_score: float | None
+    validation_logits: np.ndarray | None = None
+    """Validation logits of the kept (best) epoch, [validation rows, labels]; None without validation."""
 
 
 def seed_everything(seed: int) -> None:
@@ -121,7 +123,7 @@ def fit(
     scheduler = linear_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     rng = np.random.default_rng(config.seed)
     lower_is_better = main_metric.endswith(("loss", "error"))
-    best_score, best_epoch, best_state, stale = None, 0, None, 0
+    best_score, best_epoch, best_state, stale, best_logits = None, 0, None, 0, None
     history: list[dict] = []
     if history_path is not None and rank == 0:
         history_path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,14 +160,13 @@ def fit(
             "train_tokens_per_s": round(tokens / seconds, 1),
         }
         if validation is not None and evaluate is not None:
-            metrics = evaluate(
-                predict_logits(model, validation, device=device, dtype=inference_dtype(config.precision, device))
-            )
+            logits = predict_logits(model, validation, device=device, dtype=inference_dtype(config.precision, device))
+            metrics = evaluate(logits)
             record.update({f"val_{k}": v for k, v in metrics.items()})
             score = metrics[main_metric]
             improved = best_score is None or (score < best_score if lower_is_better else score > best_score)
             if improved:
-                best_score, best_epoch, stale = score, epoch, 0
+                best_score, best_epoch, stale, best_logits = score, epoch, 0, logits
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             else:
                 stale += 1
@@ -182,7 +183,7 @@ def fit(
     if best_state is not None and best_epoch != history[-1]["epoch"]:
         model.load_state_dict(best_state)
     model.eval()
-    return FitResult(history=history, best_epoch=best_epoch, best_score=best_score)
+    return FitResult(history=history, best_epoch=best_epoch, best_score=best_score, validation_logits=best_logits)
 
 
 def _optimizer_step(model, optimizer, scheduler, scaler, max_grad_norm: float) -> None:
