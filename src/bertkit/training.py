@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -75,6 +76,43 @@ def make_loss(task: str, class_weights: torch.Tensor | None) -> Callable[[torch.
     return nn.CrossEntropyLoss(weight=class_weights)
 
 
+class Objective(Protocol):
+    """What a task adds to the shared loop: the targets of a batch, its loss, and validation outputs.
+
+    Sequence classification, token classification and question answering each define one; the loop
+    (batching, optimizer, precision, evaluation, early stopping) stays the same for all of them.
+    """
+
+    def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Targets of the examples at ``index``, shaped to match ``inputs`` (already padded), on the CPU."""
+        ...
+
+    def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+        """Scalar loss from the model's outputs (autocast dtype) and the batch targets."""
+        ...
+
+    def predict(self, model: nn.Module, validation: Encoded, device: torch.device, dtype: torch.dtype | None) -> Any:
+        """Validation outputs handed to ``evaluate`` (for classification: logits [n, labels])."""
+        ...
+
+
+class SequenceObjective:
+    """One target per example: class ids, label-indicator rows (multi-label) or floats (regression)."""
+
+    def __init__(self, task: str, targets: np.ndarray, class_weights: torch.Tensor | None = None) -> None:
+        self.targets = torch.from_numpy(targets)
+        self.loss_fn = make_loss(task, class_weights)
+
+    def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.targets[index]
+
+    def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(outputs.logits.float(), targets)
+
+    def predict(self, model: nn.Module, validation: Encoded, device: torch.device, dtype: torch.dtype | None) -> Any:
+        return predict_logits(model, validation, device=device, dtype=dtype)
+
+
 def freeze_encoder(model: nn.Module) -> None:
     """Train only the head: the encoder's parameters stop receiving gradients."""
     for param in model.base_model.parameters():
@@ -84,11 +122,12 @@ def freeze_encoder(model: nn.Module) -> None:
 def fit(
     model: nn.Module,
     train: Encoded,
-    targets: np.ndarray,
+    targets: np.ndarray | None,
     config: TrainConfig,
     *,
     task: str,
     device: torch.device,
+    objective: Objective | None = None,
     validation: Encoded | None = None,
     evaluate: Callable[[np.ndarray], dict[str, float]] | None = None,
     main_metric: str = "loss",
@@ -101,7 +140,9 @@ def fit(
     """Train ``model`` in place on ``train``; keep the weights of the best validation epoch.
 
     ``evaluate`` turns validation logits into metrics; ``main_metric`` among them decides the best epoch
-    (higher is better, except for names ending in "loss" or "error").
+    (higher is better, except for names ending in "loss" or "error"). ``objective`` defines targets, loss
+    and validation outputs for tasks other than sequence classification; by default it is built from
+    ``targets``, ``task`` and ``class_weights``.
     """
     assert config.batch_size and config.learning_rate, "call TrainConfig.resolved() first"
     seed_everything(config.seed)
@@ -111,10 +152,11 @@ def fit(
         freeze_encoder(model)
     dtype = autocast_dtype(config.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-    weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-    loss_fn = make_loss(task, weights)
+    if objective is None:
+        assert targets is not None, "pass targets or an objective"
+        weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+        objective = SequenceObjective(task, targets, weights)
     with_types = uses_type_ids(model, train)
-    target_tensor = torch.from_numpy(targets)
 
     micro_batch = config.batch_size // config.grad_accumulation or 1
     steps_per_epoch = math.ceil(len(train) / (micro_batch * config.grad_accumulation * world_size))
@@ -135,11 +177,12 @@ def fit(
         bar = _progress(batches, epoch, config.epochs, enabled=progress and rank == 0)
         running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
         for step, index in enumerate(bar, start=1):
-            inputs = {k: v.to(device, non_blocking=True) for k, v in collate(train, index, with_types).items()}
-            target = target_tensor[index].to(device, non_blocking=True)
+            cpu_inputs = collate(train, index, with_types)
+            target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
+            inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
             with autocast(device, dtype):
-                logits = model(**inputs).logits
-            loss = loss_fn(logits.float(), target) / config.grad_accumulation
+                outputs = model(**inputs)
+            loss = objective.loss(outputs, target) / config.grad_accumulation
             (scaler.scale(loss) if scaler else loss).backward()
             running += loss.detach() * config.grad_accumulation
             seen_loss += 1
@@ -160,7 +203,7 @@ def fit(
             "train_tokens_per_s": round(tokens / seconds, 1),
         }
         if validation is not None and evaluate is not None:
-            logits = predict_logits(model, validation, device=device, dtype=inference_dtype(config.precision, device))
+            logits = objective.predict(model, validation, device, inference_dtype(config.precision, device))
             metrics = evaluate(logits)
             record.update({f"val_{k}": v for k, v in metrics.items()})
             score = metrics[main_metric]

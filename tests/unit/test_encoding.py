@@ -209,3 +209,15 @@ def test_inference_batches_collate_to_the_budget(bert_tok):
         batch = collate(enc, index, with_type_ids=True)
         assert batch["input_ids"].numel() <= 200 or len(index) == 1
         assert batch["attention_mask"].sum(dim=1).tolist() == enc.lengths[index].tolist()
+
+
+def test_gather_padded_pads_per_token_values_like_collate():
+    from bertkit.data.encoding import Encoded, collate, gather_padded
+
+    ids = np.array([5, 6, 7, 8, 9], dtype=np.int64)
+    encoded = Encoded(ids, None, np.array([0, 3]), np.array([3, 2]), pad_id=0, max_length=8)
+    labels = np.array([1, 2, 3, 4, 5], dtype=np.int64)
+    index = np.array([1, 0])
+    got = gather_padded(encoded, labels, index, pad_value=-100)
+    assert got.tolist() == [[4, 5, -100], [1, 2, 3]]
+    assert got.shape == collate(encoded, index, False)["input_ids"].shape

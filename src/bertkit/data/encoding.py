@@ -98,6 +98,19 @@ def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[st
     return batch
 
 
+def gather_padded(
+    encoded: Encoded, values: np.ndarray, index: np.ndarray, pad_value: int, longest: int | None = None
+) -> torch.Tensor:
+    """Per-token ``values`` (aligned with ``encoded.ids``) of the examples at ``index``, padded like
+    ``collate`` pads the ids: [batch, longest]. Token labels use it with ``pad_value=-100``."""
+    lengths = encoded.lengths[index]
+    longest = longest or int(lengths.max())
+    positions = np.arange(longest)
+    mask = positions[None, :] < lengths[:, None]  # [batch, longest]
+    gather = np.where(mask, encoded.offsets[index][:, None] + positions[None, :], 0)
+    return torch.from_numpy(np.where(mask, values[gather], pad_value))
+
+
 def training_batches(
     lengths: np.ndarray,
     batch_size: int,
