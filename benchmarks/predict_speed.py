@@ -57,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("/tmp/bertkit-bench-model"))
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--backends", default="torch,torch-bf16,onnx,onnx-int8")
+    # torch = the default (precision auto: bf16 on CPUs with native bf16, else fp32); torch-fp32 forces fp32.
+    parser.add_argument("--backends", default="torch,torch-fp32,onnx,onnx-int8")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -89,9 +90,8 @@ def main() -> None:
                  "vs pipeline (rt / imdb)": "1.00 / 1.00", "p50 ms": p50, "p95 ms": p95, "rt test accuracy": accuracy})  # fmt: skip
 
     for backend in args.backends.split(","):
-        if backend == "torch-bf16":
-            clf = TextClassifier.load(folder, device="cpu")
-            clf.config_.precision = "bf16"
+        if backend.startswith("torch-"):
+            clf = TextClassifier.load(folder, device="cpu", precision=backend.split("-", 1)[1])
         else:
             clf = TextClassifier.load(folder, device="cpu", backend=backend)
         clf.predict_batch_size = 64

@@ -34,6 +34,14 @@ Header = Annotated[
     bool | None,
     typer.Option("--header/--no-header", help="Whether CSV/TSV files start with a header line (default: detect)."),
 ]
+InferencePrecision = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="Override the saved precision for torch inference: auto (bf16 where native), bf16 or fp32 "
+        "(fp32 matches plain transformers exactly).",
+    ),
+]
 LabelNames = Annotated[
     Path | None,
     typer.Option("--label-names", help="File with one label name per line; integer labels index into it."),
@@ -155,11 +163,12 @@ def evaluate(
     skip_bad_rows: SkipBadRows = False,
     label_names: LabelNames = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: InferencePrecision = None,
 ) -> None:
     """Score a model on labelled data: metrics, per-class table, confusion matrix."""
     from bertkit import TextClassifier
 
-    classifier = TextClassifier.load(model_dir, device=device)
+    classifier = TextClassifier.load(model_dir, device=device, precision=precision)
     dataset = _read(data, text=text_column, pair=text_pair_column, label=label_column, need_label=True,
                     encoding=encoding, header=header, skip=skip_bad_rows, label_names=label_names)  # fmt: skip
     report = classifier.evaluate(dataset)
@@ -186,6 +195,7 @@ def predict(
     skip_bad_rows: SkipBadRows = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after `bertkit export`).")] = "torch",
+    precision: InferencePrecision = None,
 ) -> None:
     """Predict labels for one text (printed as JSON) or for a file (written to --output)."""
     from bertkit import TextClassifier
@@ -196,7 +206,7 @@ def predict(
         raise DataError("--data needs --output FILE.csv or FILE.jsonl to write the predictions to")
     if output is not None and output.suffix.lower() not in (".csv", ".jsonl", ".tsv", ".parquet"):
         raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
-    classifier = TextClassifier.load(model_dir, device=device, backend=backend)
+    classifier = TextClassifier.load(model_dir, device=device, backend=backend, precision=precision)
     if text is not None:
         frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}

@@ -434,13 +434,20 @@ class TextClassifier:
 
     @classmethod
     def load(
-        cls, folder: str | Path, *, device: str = "auto", backend: str = "torch", progress: bool = False
+        cls,
+        folder: str | Path,
+        *,
+        device: str = "auto",
+        backend: str = "torch",
+        precision: str | None = None,
+        progress: bool = False,
     ) -> TextClassifier:
         """Load a folder written by :meth:`save`, or any Hugging Face sequence-classification model
         (hub id or folder; its config's id2label names the classes).
 
         ``backend``: ``torch``, or ``onnx`` / ``onnx-int8`` for a model exported with :meth:`export_onnx`
-        (ONNX Runtime on CPU)."""
+        (ONNX Runtime on CPU). ``precision`` overrides the saved one for prediction with torch: ``auto`` (bf16
+        where the hardware runs it natively), ``bf16`` or ``fp32`` (matches plain transformers exactly)."""
         backends = ("torch", "onnx", "onnx-int8")
         if backend not in backends:
             raise ConfigError(f"--backend must be one of {', '.join(backends)} (got {backend!r})")
@@ -456,6 +463,8 @@ class TextClassifier:
             limit = getattr(tokenizer, "model_max_length", 512)
             config = TrainConfig(model=str(folder), task=task, max_length=min(int(limit), 512))
         config = dataclasses.replace(config, device=device)
+        if precision is not None:
+            config = dataclasses.replace(config, precision=precision)
         estimator = cls.from_config(config, progress=progress)
         estimator.model_ = model.to(resolve_device(device)).eval()
         estimator.tokenizer_ = tokenizer
