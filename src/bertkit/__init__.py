@@ -45,8 +45,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from bertkit.config import TrainConfig
-    from bertkit.data.dataset import load_file as load_data
     from bertkit.data.conll import load_tagged as load_tagged_data
+    from bertkit.data.dataset import load_file as load_data
     from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
     from bertkit.tagger import TokenTagger

@@ -244,7 +244,9 @@ class TokenTagger:
         """Entity-level F1."""
         return self.evaluate(X, y)["f1"]
 
-    def predict_file(self, path: str | Path, output: str | Path, *, tag_column: int = -1, encoding: str = "utf-8") -> int:
+    def predict_file(
+        self, path: str | Path, output: str | Path, *, tag_column: int = -1, encoding: str = "utf-8"
+    ) -> int:
         """Tag every sentence of ``path`` and write ``output``; returns the number of sentences written.
 
         Input: JSONL with ``tokens`` (pre-split sentences) or with ``text`` (raw text), ``.txt`` (one raw text

@@ -70,7 +70,9 @@ def check_tag(tag: str, where: str) -> None:
     raise DataError(f"{where}: tag {tag!r} is not BIO/IOB1; tags must be O, B-TYPE or I-TYPE (e.g. B-PER, I-LOC)")
 
 
-def read_conll(path: str | Path, *, tag_column: int = -1, need_tags: bool = True, encoding: str = "utf-8") -> TaggedData:
+def read_conll(
+    path: str | Path, *, tag_column: int = -1, need_tags: bool = True, encoding: str = "utf-8"
+) -> TaggedData:
     """Read a CoNLL column file: the word is column 0, the tag column ``tag_column`` (0-based; -1 = last).
 
     Every word line must have as many columns as the first one. With ``need_tags=False`` a file of bare words
@@ -84,7 +86,7 @@ def read_conll(path: str | Path, *, tag_column: int = -1, need_tags: bool = True
     words: list[str] = []
     labels: list[str] = []
     width: int | None = None
-    first_line = 0
+    width_line = first_line = 0
 
     def close() -> None:
         if words:
@@ -100,11 +102,11 @@ def read_conll(path: str | Path, *, tag_column: int = -1, need_tags: bool = True
             close()
             continue
         if width is None:
-            width = len(columns)
+            width, width_line = len(columns), number
             _check_tag_column(path, number, width, tag_column, need_tags)
         elif len(columns) != width:
             raise DataError(
-                f"{path.name} line {number}: {len(columns)} columns, expected {width} like line {_first_word_line(text)}; "
+                f"{path.name} line {number}: {len(columns)} columns, expected {width} like line {width_line}; "
                 "every word line needs the same columns (word ... tag), separated by whitespace; "
                 f"got {line.strip()[:80]!r}"
             )
@@ -117,7 +119,9 @@ def read_conll(path: str | Path, *, tag_column: int = -1, need_tags: bool = True
             labels.append(tag)
     close()
     if not tokens:
-        raise DataError(f"{path.name}: no sentences found; expected CoNLL lines 'word ... tag' with blank lines between sentences")
+        raise DataError(
+            f"{path.name}: no sentences found; expected CoNLL lines 'word ... tag' with blank lines between sentences"
+        )
     has_tags = width is not None and width > 1
     return TaggedData(tokens, tags if has_tags else None, path.name, lines)
 
@@ -137,14 +141,6 @@ def _check_tag_column(path: Path, number: int, width: int, tag_column: int, need
         )
 
 
-def _first_word_line(text: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        columns = line.split()
-        if columns and columns[0] != "-DOCSTART-":
-            return number
-    return 1
-
-
 def read_tagged_jsonl(path: str | Path, *, need_tags: bool = True, encoding: str = "utf-8") -> TaggedData:
     """Read JSONL with one sentence per line: ``{"tokens": [...], "tags": [...]}`` (tags may be IOB1 or BIO)."""
     path = Path(path)
@@ -161,7 +157,9 @@ def read_tagged_jsonl(path: str | Path, *, need_tags: bool = True, encoding: str
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
         if not isinstance(record, dict) or not _is_str_list(record.get("tokens")):
-            raise DataError(f'{where}: needs "tokens", a list of strings (e.g. {{"tokens": ["Paris"], "tags": ["B-LOC"]}})')
+            raise DataError(
+                f'{where}: needs "tokens", a list of strings (e.g. {{"tokens": ["Paris"], "tags": ["B-LOC"]}})'
+            )
         words = record["tokens"]
         if not words:
             raise DataError(f'{where}: "tokens" is empty; every sentence needs at least one word')
@@ -208,7 +206,9 @@ def from_lists(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | 
         out_tags = []
         for i, (words, labels) in enumerate(zip(tokens, tags, strict=True)):
             if len(words) != len(labels):
-                raise DataError(f"{name} sentence {i + 1}: {len(words)} words but {len(labels)} tags; give one tag per word")
+                raise DataError(
+                    f"{name} sentence {i + 1}: {len(words)} words but {len(labels)} tags; give one tag per word"
+                )
             for tag in labels:
                 check_tag(tag, f"{name} sentence {i + 1}")
             out_tags.append(iob1_to_bio(labels))
@@ -228,4 +228,6 @@ def _read_text(path: Path, encoding: str) -> str:
     try:
         return path.read_text(encoding=encoding)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path.name}: not {encoding} text ({exc.reason} at byte {exc.start}); pass --encoding") from None
+        raise DataError(
+            f"{path.name}: not {encoding} text ({exc.reason} at byte {exc.start}); pass --encoding"
+        ) from None
