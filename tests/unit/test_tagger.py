@@ -73,13 +73,17 @@ def test_folder_loads_in_a_plain_transformers_pipeline(fitted):
     from transformers import pipeline
 
     _, folder = fitted
-    found = pipeline("token-classification", model=str(folder), aggregation_strategy="simple")("the film was great lovely")
+    found = pipeline("token-classification", model=str(folder), aggregation_strategy="simple")(
+        "the film was great lovely"
+    )
     assert [(e["entity_group"], e["word"]) for e in found] == [("PER", "great lovely")]
 
 
 def test_classifier_and_tagger_folders_are_not_confused(fitted, tmp_path):
     _, folder = fitted
-    with pytest.raises(ModelLoadError, match=r"holds a token-classification model, not a text classifier; use `bertkit tag"):
+    with pytest.raises(
+        ModelLoadError, match=r"holds a token-classification model, not a text classifier; use `bertkit tag"
+    ):
         TextClassifier.load(folder)
     fake = tmp_path / "clf"
     fake.mkdir()
