@@ -105,3 +105,13 @@ def test_entity_dicts_use_character_offsets():
         {"entity": "LOC", "text": "Bonn", "start": 26, "end": 30, "score": 0.8},
     ]
     assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+
+
+def test_byte_level_bpe_tokenizes_each_word_as_after_a_space(tiny_roberta):
+    from bertkit.tagger import _tokenizer
+
+    tokenizer = _tokenizer(str(tiny_roberta))
+    assert tokenizer.add_prefix_space
+    words = encode_words(tokenizer, [["great", "film", "was", "dull"]], max_length=16)
+    first = tokenizer.convert_ids_to_tokens(words.encoded.ids[words.first].tolist())
+    assert len(first) == 4 and all(token.startswith("Ġ") for token in first), first
