@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bertkit import modeling
+from bertkit import modeling, tagging
 from bertkit.config import TrainConfig
 from bertkit.data.conll import TaggedData, from_lists, load_tagged
 from bertkit.devices import inference_dtype, resolve_device
@@ -116,7 +116,7 @@ class TokenTagger:
         """Fine-tune on sentences ``X`` (lists of words) with tags ``y`` (or a :class:`TaggedData`); returns
         ``self``. ``eval_set`` picks the best epoch by entity F1; without it a seeded 10% of the sentences is
         held out. ``output_dir`` receives history.jsonl while training."""
-        from bertkit import tagging, training
+        from bertkit import training
 
         config = self._config()
         train = _as_data(X, y, "X", need_tags=True)
@@ -169,9 +169,9 @@ class TokenTagger:
         if not hasattr(self, "model_"):
             raise NotFittedError("this TokenTagger is not fitted yet; call fit(...) or TokenTagger.load(folder) first")
 
-    def _tags_from_logits(self, words, logits: np.ndarray) -> tuple[list[list[str]], list[np.ndarray]]:
-        from bertkit import tagging
-
+    def _tags_from_logits(
+        self, words: tagging.EncodedWords, logits: np.ndarray
+    ) -> tuple[list[list[str]], list[np.ndarray]]:
         ids, scores = tagging.word_predictions(words, logits, outside=self.labels_.index("O"))
         names = np.asarray(self.labels_, dtype=object)[ids]
         tags = [list(part) for part in tagging.split_sentences(names, words.n_words)]
@@ -179,8 +179,6 @@ class TokenTagger:
 
     def _predict_words(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
         """BIO tags and their probabilities for every word of every sentence."""
-        from bertkit import tagging
-
         self._check_fitted()
         if not sentences:
             return [], []
@@ -200,8 +198,6 @@ class TokenTagger:
     def predict(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
         """Entities of each raw text: a list of ``{entity, text, start, end, score}`` per text, where
         ``text[start:end]`` is the entity's surface string and ``score`` the mean probability of its tags."""
-        from bertkit import tagging
-
         if isinstance(texts, str):
             raise DataError("texts: expected a list of strings; wrap a single text in a list")
         self._check_fitted()
@@ -216,8 +212,6 @@ class TokenTagger:
     def predict_sentences(self, X: Sentences) -> list[dict[str, Any]]:
         """For pre-split sentences: ``{tokens, tags, entities}`` each, entity offsets into the words joined by
         single spaces (``" ".join(tokens)``), plus ``first_token``/``last_token`` (inclusive)."""
-        from bertkit import tagging
-
         data = _as_data(X, None, "X", need_tags=False)
         tags, scores = self._predict_words(data.tokens)
         out = []
