@@ -100,4 +100,4 @@ def test_conll2003_reader_and_a_short_ner_run():
     tagger = TokenTagger(epochs=2, max_train_rows=600, batch_size=16, learning_rate=2e-4, **QUICK)
     tagger.fit(load_tagged_data(folder / "eng.train"))
     scores = tagger.evaluate(testa.subset(range(300)))
-    assert scores["f1"] >= 0.3, scores
+    assert scores["f1"] >= 0.4, scores  # 0.54 when written (seed 13)
