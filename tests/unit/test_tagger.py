@@ -111,3 +111,14 @@ def test_sklearn_params_round_trip():
     assert tagger.get_params()["epochs"] == 2
     assert TokenTagger(**tagger.get_params()).get_params() == tagger.get_params()
     assert tagger.set_params(epochs=5) is tagger and tagger.epochs == 5
+
+
+def test_eval_set_and_row_limit(tiny_bert, tmp_path):
+    sentences, tags = ner_examples(120, seed=5)
+    val_sentences, val_tags = ner_examples(30, seed=6)
+    params = {**FAST, "epochs": 1}
+    tagger = TokenTagger(str(tiny_bert), **params, max_train_rows=50)
+    tagger.fit(sentences, tags, eval_set=(val_sentences, val_tags), output_dir=tmp_path)
+    assert tagger.n_train_rows_ == 50  # all 50 train; validation came from eval_set
+    assert len(tagger.history_) == 1
+    assert json.loads((tmp_path / "history.jsonl").read_text())["val_f1"] == tagger.validation_metrics_["f1"]
