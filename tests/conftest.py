@@ -130,3 +130,35 @@ def sentiment_csv(tmp_path) -> Path:
 def needs_shared_data(*parts: str):
     path = SHARED_DATA.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"shared data not found at {path}")
+
+
+def ner_examples(n: int, seed: int = 0) -> tuple[list[list[str]], list[list[str]]]:
+    """Sentences of vocabulary words with IOB1 tags a tiny model can learn from the words alone: PER entities
+    are two words (one of the first four positive words, then one of the last four), LOC entities one negative
+    word, everything else O; an entity is always followed by an O word."""
+    rng = random.Random(seed)
+    sentences, tags = [], []
+    for _ in range(n):
+        words, labels = [], []
+        for _ in range(rng.randint(2, 6)):
+            roll = rng.random()
+            if roll < 0.25:
+                words += [rng.choice(POSITIVE[:4]), rng.choice(POSITIVE[4:])]
+                labels += ["I-PER", "I-PER"]
+            elif roll < 0.45:
+                words.append(rng.choice(NEGATIVE))
+                labels.append("I-LOC")
+            words.append(rng.choice(NEUTRAL))
+            labels.append("O")
+        sentences.append(words)
+        tags.append(labels)
+    return sentences, tags
+
+
+def write_conll(path: Path, sentences: list[list[str]], tags: list[list[str]]) -> Path:
+    """A CoNLL-2003 style file (word POS chunk NER, -DOCSTART- first, blank lines between sentences)."""
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for words, labels in zip(sentences, tags, strict=True):
+        lines += [f"{w} NN I-NP {t}" for w, t in zip(words, labels, strict=True)] + [""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

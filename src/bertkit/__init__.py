@@ -27,23 +27,29 @@ __all__ = [
     "NotFittedError",
     "TextClassifier",
     "TextEmbedder",
+    "TokenTagger",
     "TrainConfig",
     "load_data",
+    "load_tagged_data",
     "__version__",
 ]
 
 _LAZY = {
     "TextClassifier": ("bertkit.estimators", "TextClassifier"),
     "TextEmbedder": ("bertkit.embeddings", "TextEmbedder"),
+    "TokenTagger": ("bertkit.tagger", "TokenTagger"),
     "TrainConfig": ("bertkit.config", "TrainConfig"),
     "load_data": ("bertkit.data.dataset", "load_file"),
+    "load_tagged_data": ("bertkit.data.conll", "load_tagged"),
 }
 
 if TYPE_CHECKING:
     from bertkit.config import TrainConfig
+    from bertkit.data.conll import load_tagged as load_tagged_data
     from bertkit.data.dataset import load_file as load_data
     from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
+    from bertkit.tagger import TokenTagger
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from bertkit.cli_tag import tag_app
 from bertkit.exceptions import BertkitError, DataError
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Fine-tune, evaluate and predict with BERT-family text classifiers.",
 )
+
+app.add_typer(tag_app, name="tag")
 
 TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
 PairColumn = Annotated[str | None, typer.Option("--text-pair-column", help="Column holding the second text of a pair.")]

@@ -97,12 +97,13 @@ def load_error(name: str, exc: Exception) -> ModelLoadError:
     )
 
 
-def load_tokenizer(name: str):
+def load_tokenizer(name: str, **options):
+    """The tokenizer of ``name``; ``options`` go to ``from_pretrained`` (e.g. ``add_prefix_space=True``)."""
     from transformers import AutoTokenizer
 
     try:
         with quiet_transformers():
-            return AutoTokenizer.from_pretrained(name)
+            return AutoTokenizer.from_pretrained(name, **options)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for the same cause
         raise load_error(name, exc) from None
 
@@ -145,6 +146,35 @@ def load_classifier(name: str):
     try:
         with quiet_transformers():
             return AutoModelForSequenceClassification.from_pretrained(name)
+    except Exception as exc:
+        raise load_error(name, exc) from None
+
+
+def build_token_classifier(name: str, labels: list[str]):
+    """A token-classification model on the encoder ``name`` with a fresh head for the tags ``labels``."""
+    from transformers import AutoModelForTokenClassification
+
+    id2label = dict(enumerate(labels))
+    try:
+        with quiet_transformers():
+            return AutoModelForTokenClassification.from_pretrained(
+                name,
+                num_labels=len(labels),
+                id2label=id2label,
+                label2id={v: k for k, v in id2label.items()},
+                ignore_mismatched_sizes=True,
+            )
+    except Exception as exc:
+        raise load_error(name, exc) from None
+
+
+def load_token_classifier(name: str):
+    """A ready token-classification model (a bertkit tagger folder or any fine-tuned HF NER checkpoint)."""
+    from transformers import AutoModelForTokenClassification
+
+    try:
+        with quiet_transformers():
+            return AutoModelForTokenClassification.from_pretrained(name)
     except Exception as exc:
         raise load_error(name, exc) from None
 

@@ -84,3 +84,20 @@ def test_cola_headerless_tsv_with_mcc():
     report = clf.evaluate(head(load_data(folder / "dev.tsv"), 300))
     assert -1.0 <= report.metrics["mcc"] <= 1.0
     assert report.confusion is not None and np.sum(report.confusion) == 300
+
+
+@needs_shared_data("conll2003", "eng.testa")
+def test_conll2003_reader_and_a_short_ner_run():
+    from bertkit import TokenTagger, load_tagged_data
+    from bertkit.entity_metrics import entity_scores
+
+    folder = SHARED_DATA / "conll2003"
+    testa = load_tagged_data(folder / "eng.testa")
+    assert len(testa) == 3250 and len(load_tagged_data(folder / "eng.train")) == 14041
+    # The published CoNLL-2003 development-set entity counts: IOB1 read as BIO gives exactly these.
+    counts = {k: v["support"] for k, v in entity_scores(testa.tags, testa.tags)["per_type"].items()}
+    assert counts == {"LOC": 1837, "MISC": 922, "ORG": 1341, "PER": 1842}
+    tagger = TokenTagger(epochs=2, max_train_rows=600, batch_size=16, learning_rate=2e-4, **QUICK)
+    tagger.fit(load_tagged_data(folder / "eng.train"))
+    scores = tagger.evaluate(testa.subset(range(300)))
+    assert scores["f1"] >= 0.4, scores  # 0.54 when written (seed 13)

@@ -16,8 +16,12 @@ FORBIDDEN = {
     "inference": ("bertkit.training", "bertkit.estimators", "bertkit.cli"),
     "metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
     "estimators": ("bertkit.cli",),
+    "entity_metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
+    "tagging": ("bertkit.training", "bertkit.estimators", "bertkit.tagger", "bertkit.cli"),
+    "tagger": ("bertkit.estimators", "bertkit.cli"),
 }
-CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo", "bertkit.embeddings"}
+CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo", "bertkit.embeddings", "bertkit.cli_tag"}
+CLI_FILES = ("cli.py", "cli_tag.py")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -39,8 +43,9 @@ def test_layer_does_not_import_later_layers(layer):
         assert not bad, f"{path.name} imports {sorted(bad)}"
 
 
-def test_cli_uses_only_the_public_api():
-    modules = {m for m in imports_of(PACKAGE / "cli.py") if m.startswith("bertkit")}
+@pytest.mark.parametrize("name", CLI_FILES)
+def test_cli_uses_only_the_public_api(name):
+    modules = {m for m in imports_of(PACKAGE / name) if m.startswith("bertkit")}
     public = {m for m in modules if m in CLI_ALLOWED or m.rsplit(".", 1)[0] == "bertkit"}
     assert modules == public, f"cli imports internals: {sorted(modules - public)}"
 

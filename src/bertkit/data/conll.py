@@ -1,0 +1,233 @@
+"""Read word-tagged sentences: CoNLL column files and JSONL with ``tokens``/``tags``.
+
+CoNLL (2000/2003 shared tasks): one word per line with whitespace-separated columns (``word POS chunk NER``),
+a blank line between sentences, ``-DOCSTART-`` lines between documents. The tag column is the last one unless
+told otherwise. Tags are normalised to BIO: the original CoNLL-2003 files use IOB1, where ``I-X`` starts an
+entity and ``B-X`` appears only between two adjacent entities of one type; the conversion leaves BIO data as is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bertkit.exceptions import DataError
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+@dataclass
+class TaggedData:
+    """Sentences as word lists, with one BIO tag per word (``tags`` is None for unlabelled data)."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]] | None
+    source: str = "<data>"
+    """File name (or a name for in-memory data) used in messages."""
+    lines: list[int] = field(default_factory=list)
+    """Line (1-based) where each sentence starts in ``source``; empty for in-memory data."""
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def where(self, i: int) -> str:
+        """'file line N' (or 'name sentence N') of sentence ``i``, for messages."""
+        if self.lines:
+            return f"{self.source} line {self.lines[i]}"
+        return f"{self.source} sentence {i + 1}"
+
+    def subset(self, index: Sequence[int]) -> TaggedData:
+        return TaggedData(
+            tokens=[self.tokens[i] for i in index],
+            tags=None if self.tags is None else [self.tags[i] for i in index],
+            source=self.source,
+            lines=[self.lines[i] for i in index] if self.lines else [],
+        )
+
+
+def iob1_to_bio(tags: Sequence[str]) -> list[str]:
+    """IOB1 (or BIO) tags to BIO: an ``I-X`` that does not continue an entity of type X becomes ``B-X``.
+
+    >>> iob1_to_bio(["I-PER", "I-PER", "O", "I-LOC", "B-LOC"])
+    ['B-PER', 'I-PER', 'O', 'B-LOC', 'B-LOC']
+    """
+    out: list[str] = []
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and (previous == "O" or previous[2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out
+
+
+def check_tag(tag: str, where: str) -> None:
+    """Refuse anything but ``O``, ``B-TYPE`` and ``I-TYPE``."""
+    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
+        return
+    raise DataError(f"{where}: tag {tag!r} is not BIO/IOB1; tags must be O, B-TYPE or I-TYPE (e.g. B-PER, I-LOC)")
+
+
+def read_conll(
+    path: str | Path, *, tag_column: int = -1, need_tags: bool = True, encoding: str = "utf-8"
+) -> TaggedData:
+    """Read a CoNLL column file: the word is column 0, the tag column ``tag_column`` (0-based; -1 = last).
+
+    Every word line must have as many columns as the first one. With ``need_tags=False`` a file of bare words
+    (one column) is accepted too, and its tags are None.
+    """
+    path = Path(path)
+    text = _read_text(path, encoding)
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    lines: list[int] = []
+    words: list[str] = []
+    labels: list[str] = []
+    width: int | None = None
+    width_line = first_line = 0
+
+    def close() -> None:
+        if words:
+            tokens.append(list(words))
+            tags.append(iob1_to_bio(labels))
+            lines.append(first_line)
+            words.clear()
+            labels.clear()
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            close()
+            continue
+        if width is None:
+            width, width_line = len(columns), number
+            _check_tag_column(path, number, width, tag_column, need_tags)
+        elif len(columns) != width:
+            raise DataError(
+                f"{path.name} line {number}: {len(columns)} columns, expected {width} like line {width_line}; "
+                "every word line needs the same columns (word ... tag), separated by whitespace; "
+                f"got {line.strip()[:80]!r}"
+            )
+        if not words:
+            first_line = number
+        words.append(columns[0])
+        if width > 1 or need_tags:
+            tag = columns[tag_column]
+            check_tag(tag, f"{path.name} line {number}")
+            labels.append(tag)
+    close()
+    if not tokens:
+        raise DataError(
+            f"{path.name}: no sentences found; expected CoNLL lines 'word ... tag' with blank lines between sentences"
+        )
+    has_tags = width is not None and width > 1
+    return TaggedData(tokens, tags if has_tags else None, path.name, lines)
+
+
+def _check_tag_column(path: Path, number: int, width: int, tag_column: int, need_tags: bool) -> None:
+    if width == 1:
+        if need_tags:
+            raise DataError(
+                f"{path.name} line {number}: 1 column; labelled CoNLL data needs a word and a tag per line "
+                "(e.g. 'Paris NNP I-NP B-LOC')"
+            )
+        return
+    if not -width <= tag_column < width or tag_column in (0, -width):
+        raise DataError(
+            f"{path.name} line {number}: --tag-column {tag_column} does not name a tag column of {width} columns; "
+            f"use 1..{width - 1} or -1 (the last, the default)"
+        )
+
+
+def read_tagged_jsonl(path: str | Path, *, need_tags: bool = True, encoding: str = "utf-8") -> TaggedData:
+    """Read JSONL with one sentence per line: ``{"tokens": [...], "tags": [...]}`` (tags may be IOB1 or BIO)."""
+    path = Path(path)
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    lines: list[int] = []
+    any_tags = False
+    for number, line in enumerate(_read_text(path, encoding).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+        if not isinstance(record, dict) or not _is_str_list(record.get("tokens")):
+            raise DataError(
+                f'{where}: needs "tokens", a list of strings (e.g. {{"tokens": ["Paris"], "tags": ["B-LOC"]}})'
+            )
+        words = record["tokens"]
+        if not words:
+            raise DataError(f'{where}: "tokens" is empty; every sentence needs at least one word')
+        labels = record.get("tags")
+        if labels is None:
+            if need_tags:
+                raise DataError(f'{where}: no "tags"; labelled data needs one tag per token')
+        else:
+            if not _is_str_list(labels) or len(labels) != len(words):
+                got = len(labels) if isinstance(labels, list) else type(labels).__name__
+                raise DataError(f'{where}: "tags" must be a list of {len(words)} strings, one per token (got {got})')
+            for tag in labels:
+                check_tag(tag, where)
+            any_tags = True
+        tokens.append([str(w) for w in words])
+        tags.append(iob1_to_bio(labels) if labels is not None else [])
+        lines.append(number)
+    if not tokens:
+        raise DataError(f'{path.name}: no sentences found; expected lines like {{"tokens": [...], "tags": [...]}}')
+    if any_tags and any(not t for t in tags):
+        missing = next(lines[i] for i, t in enumerate(tags) if not t)
+        raise DataError(f'{path.name} line {missing}: no "tags" while other lines have them; tag every line or none')
+    return TaggedData(tokens, tags if any_tags else None, path.name, lines)
+
+
+def load_tagged(
+    path: str | Path, *, tag_column: int = -1, need_tags: bool = True, encoding: str = "utf-8"
+) -> TaggedData:
+    """Read ``path`` as JSONL (``.jsonl``/``.json``/``.ndjson``) or else as a CoNLL column file."""
+    path = Path(path)
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return read_tagged_jsonl(path, need_tags=need_tags, encoding=encoding)
+    return read_conll(path, tag_column=tag_column, need_tags=need_tags, encoding=encoding)
+
+
+def from_lists(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, name: str = "X") -> TaggedData:
+    """In-memory sentences (lists of words, optionally lists of tags) checked like a file."""
+    if isinstance(tokens, str) or not all(isinstance(s, list | tuple) for s in tokens):
+        raise DataError(f"{name}: expected a list of sentences, each a list of words (e.g. [['Paris', 'is', 'big']])")
+    if tags is not None and len(tags) != len(tokens):
+        raise DataError(f"{name}: {len(tokens)} sentences but {len(tags)} tag lists; give one tag list per sentence")
+    out_tags = None
+    if tags is not None:
+        out_tags = []
+        for i, (words, labels) in enumerate(zip(tokens, tags, strict=True)):
+            if len(words) != len(labels):
+                raise DataError(
+                    f"{name} sentence {i + 1}: {len(words)} words but {len(labels)} tags; give one tag per word"
+                )
+            for tag in labels:
+                check_tag(tag, f"{name} sentence {i + 1}")
+            out_tags.append(iob1_to_bio(labels))
+    for i, words in enumerate(tokens):
+        if not words:
+            raise DataError(f"{name} sentence {i + 1}: no words; every sentence needs at least one word")
+    return TaggedData([list(map(str, s)) for s in tokens], out_tags, name)
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _read_text(path: Path, encoding: str) -> str:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path.name}: not {encoding} text ({exc.reason} at byte {exc.start}); pass --encoding"
+        ) from None

@@ -1,0 +1,396 @@
+"""The public token-classification (NER) facade: :class:`TokenTagger`, in the scikit-learn style.
+
+It combines the CoNLL/JSONL readers, sub-word alignment (:mod:`bertkit.tagging`), the shared training loop
+(:func:`bertkit.training.fit` with a token objective) and entity-level metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertkit import modeling, tagging
+from bertkit.config import TrainConfig
+from bertkit.data.conll import TaggedData, from_lists, load_tagged
+from bertkit.devices import inference_dtype, resolve_device
+from bertkit.entity_metrics import bio_spans, entity_scores
+from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+
+KIND = "token-classification"
+Sentences = Sequence[Sequence[str]] | TaggedData
+
+
+class TokenTagger:
+    """Fine-tune a BERT-family encoder to tag words (named entities and other BIO tag sets).
+
+    Training data are sentences as word lists with one tag per word (IOB1 tags are converted to BIO).
+    Parameters mirror ``bertkit tag train`` flags; ``None`` for ``batch_size`` or ``learning_rate`` picks a
+    value from the number of training sentences. The best epoch is chosen by validation entity F1.
+
+    Fitted attributes: ``labels_`` (tag set, ``O`` first), ``model_``, ``tokenizer_``, ``history_``,
+    ``validation_metrics_``.
+
+    Example::
+
+        tagger = TokenTagger(epochs=3).fit([["Alice", "lives", "in", "Paris"]], [["B-PER", "O", "O", "B-LOC"]])
+        tagger.predict(["Bob moved to Berlin"])
+        # [[{'entity': 'PER', 'text': 'Bob', 'start': 0, 'end': 3, 'score': 0.98}, ...]]
+    """
+
+    def __init__(
+        self,
+        model: str = "minilm",
+        *,
+        epochs: int = 3,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        max_length: int = 128,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        grad_accumulation: int = 1,
+        max_grad_norm: float = 1.0,
+        early_stopping_patience: int = 0,
+        precision: str = "auto",
+        seed: int = 42,
+        validation_fraction: float = 0.1,
+        max_train_rows: int | None = None,
+        device: str = "auto",
+        predict_batch_size: int = 64,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_length = max_length
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.grad_accumulation = grad_accumulation
+        self.max_grad_norm = max_grad_norm
+        self.early_stopping_patience = early_stopping_patience
+        self.precision = precision
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.max_train_rows = max_train_rows
+        self.device = device
+        self.predict_batch_size = predict_batch_size
+        self.progress = progress
+
+    # scikit-learn parameter protocol -------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> TokenTagger:
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ConfigError(f"unknown parameter {name!r}; valid parameters: {sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def _config(self) -> TrainConfig:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        values = {k: v for k, v in self.get_params().items() if k in fields}
+        return TrainConfig(**values, selection_metric="f1")
+
+    # fitting -------------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Sentences,
+        y: Sequence[Sequence[str]] | None = None,
+        eval_set: tuple[Sentences, Sequence[Sequence[str]] | None] | TaggedData | None = None,
+        *,
+        output_dir: str | Path | None = None,
+    ) -> TokenTagger:
+        """Fine-tune on sentences ``X`` (lists of words) with tags ``y`` (or a :class:`TaggedData`); returns
+        ``self``. ``eval_set`` picks the best epoch by entity F1; without it a seeded 10% of the sentences is
+        held out. ``output_dir`` receives history.jsonl while training."""
+        from bertkit import training
+
+        config = self._config()
+        train = _as_data(X, y, "X", need_tags=True)
+        if config.max_train_rows and config.max_train_rows < len(train):
+            keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
+            train = train.subset(np.sort(keep))
+        if eval_set is not None:
+            pair = eval_set if isinstance(eval_set, tuple) else (eval_set, None)
+            validation = _as_data(*pair, "eval_set", need_tags=True)
+        else:
+            train, validation = _hold_out(train, config.validation_fraction, config.seed)
+        labels = tag_set(train.tags)
+        config = config.resolved(len(train))
+
+        started = time.perf_counter()
+        checkpoint = modeling.resolve_checkpoint(config.model)
+        self.tokenizer_ = _tokenizer(checkpoint)
+        training.seed_everything(config.seed)  # the new head's initial weights are part of the run
+        self.model_ = modeling.build_token_classifier(checkpoint, labels)
+        self.labels_, self.config_ = labels, config
+        label_id = {label: i for i, label in enumerate(labels)}
+        train_words = tagging.encode_words(self.tokenizer_, train.tokens, config.max_length)
+        word_labels = np.fromiter((label_id[t] for tags in train.tags for t in tags), dtype=np.int64)
+        validation_words = tagging.encode_words(self.tokenizer_, validation.tokens, config.max_length)
+
+        def evaluate(logits: np.ndarray) -> dict[str, float]:
+            predicted = self._tags_from_logits(validation_words, logits)[0]
+            scores = entity_scores(validation.tags, predicted)
+            return {k: scores[k] for k in ("precision", "recall", "f1", "accuracy")}
+
+        result = training.fit(
+            self.model_, train_words.encoded, None, config,
+            task=KIND, device=resolve_device(config.device),
+            objective=tagging.TokenObjective(train_words, word_labels),
+            validation=validation_words.encoded, evaluate=evaluate, main_metric="f1",
+            progress=self.progress,
+            history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
+        )  # fmt: skip
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        predicted = self._tags_from_logits(validation_words, result.validation_logits)[0]
+        self.validation_metrics_ = entity_scores(validation.tags, predicted)
+        self.train_seconds_ = round(time.perf_counter() - started, 2)
+        self.n_train_rows_ = len(train)
+        self.data_source_ = train.source
+        return self
+
+    # prediction ----------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this TokenTagger is not fitted yet; call fit(...) or TokenTagger.load(folder) first")
+
+    def _tags_from_logits(
+        self, words: tagging.EncodedWords, logits: np.ndarray
+    ) -> tuple[list[list[str]], list[np.ndarray]]:
+        ids, scores = tagging.word_predictions(words, logits, outside=self.labels_.index("O"))
+        names = np.asarray(self.labels_, dtype=object)[ids]
+        tags = [list(part) for part in tagging.split_sentences(names, words.n_words)]
+        return tags, tagging.split_sentences(scores, words.n_words)
+
+    def _predict_words(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
+        """BIO tags and their probabilities for every word of every sentence."""
+        self._check_fitted()
+        if not sentences:
+            return [], []
+        words = tagging.encode_words(self.tokenizer_, sentences, self.config_.max_length)
+        device = next(self.model_.parameters()).device
+        logits = tagging.predict_token_logits(
+            self.model_, words.encoded, batch_size=self.predict_batch_size, device=device,
+            dtype=inference_dtype(self.config_.precision, device),
+        )  # fmt: skip
+        return self._tags_from_logits(words, logits)
+
+    def predict_tags(self, X: Sentences) -> list[list[str]]:
+        """One BIO tag per word of each pre-split sentence."""
+        data = _as_data(X, None, "X", need_tags=False)
+        return self._predict_words(data.tokens)[0]
+
+    def predict(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Entities of each raw text: a list of ``{entity, text, start, end, score}`` per text, where
+        ``text[start:end]`` is the entity's surface string and ``score`` the mean probability of its tags."""
+        if isinstance(texts, str):
+            raise DataError("texts: expected a list of strings; wrap a single text in a list")
+        self._check_fitted()
+        split = [tagging.split_words(str(t)) for t in texts]
+        keep = [i for i, (words, _) in enumerate(split) if words]
+        tags, scores = self._predict_words([split[i][0] for i in keep])
+        out: list[list[dict[str, Any]]] = [[] for _ in texts]
+        for k, i in enumerate(keep):
+            out[i] = tagging.entity_dicts(str(texts[i]), split[i][1], bio_spans(tags[k]), scores[k])
+        return out
+
+    def predict_sentences(self, X: Sentences) -> list[dict[str, Any]]:
+        """For pre-split sentences: ``{tokens, tags, entities}`` each, entity offsets into the words joined by
+        single spaces (``" ".join(tokens)``), plus ``first_token``/``last_token`` (inclusive)."""
+        data = _as_data(X, None, "X", need_tags=False)
+        tags, scores = self._predict_words(data.tokens)
+        out = []
+        for words, sentence_tags, sentence_scores in zip(data.tokens, tags, scores, strict=True):
+            offsets, position = [], 0
+            for word in words:
+                offsets.append((position, position + len(word)))
+                position += len(word) + 1
+            spans = bio_spans(sentence_tags)
+            entities = tagging.entity_dicts(" ".join(words), offsets, spans, sentence_scores)
+            for entity, (_, first, last) in zip(entities, spans, strict=True):
+                entity["first_token"], entity["last_token"] = first, last - 1
+            out.append({"tokens": list(words), "tags": sentence_tags, "entities": entities})
+        return out
+
+    def evaluate(self, X: Sentences, y: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
+        """Entity-level ``precision``, ``recall``, ``f1`` (conlleval: exact span and type), word ``accuracy``,
+        entity counts, ``per_type`` scores and ``n_sentences``."""
+        data = _as_data(X, y, "X", need_tags=True)
+        predicted = self._predict_words(data.tokens)[0]
+        return {**entity_scores(data.tags, predicted), "n_sentences": len(data), "data": data.source}
+
+    def score(self, X: Sentences, y: Sequence[Sequence[str]] | None = None) -> float:
+        """Entity-level F1."""
+        return self.evaluate(X, y)["f1"]
+
+    def predict_file(
+        self, path: str | Path, output: str | Path, *, tag_column: int = -1, encoding: str = "utf-8"
+    ) -> int:
+        """Tag every sentence of ``path`` and write ``output``; returns the number of sentences written.
+
+        Input: JSONL with ``tokens`` (pre-split sentences) or with ``text`` (raw text), ``.txt`` (one raw text
+        per line), or any other file as CoNLL columns. Output ``.jsonl``: one object per input line/sentence with ``entities``
+        (plus ``tokens``/``tags`` for pre-split input); ``.conll``/``.txt`` for pre-split input: the input
+        columns plus the predicted tag, blank lines between sentences (conlleval's input format).
+        """
+        path, output = Path(path), Path(output)
+        suffix = output.suffix.lower()
+        if suffix not in (".jsonl", ".conll", ".txt"):
+            raise DataError(f"{output}: --output must end in .jsonl, .conll or .txt")
+        self._check_fitted()
+        texts = _raw_texts(path, encoding)
+        if texts is not None:
+            if suffix != ".jsonl":
+                raise DataError(f"{output}: raw-text input ({path.name}) gives entity spans; write them to .jsonl")
+            rows = [{"text": t, "entities": e} for t, e in zip(texts, self.predict(texts), strict=True)]
+        else:
+            data = load_tagged(path, tag_column=tag_column, need_tags=False, encoding=encoding)
+            rows = self.predict_sentences(data)
+            if data.tags is not None:
+                for row, gold in zip(rows, data.tags, strict=True):
+                    row["gold_tags"] = gold
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            if suffix == ".jsonl":
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            else:
+                for row in rows:
+                    for i, word in enumerate(row["tokens"]):
+                        gold = [row["gold_tags"][i]] if "gold_tags" in row else []
+                        handle.write(" ".join([word, *gold, row["tags"][i]]) + "\n")
+                    handle.write("\n")
+        return len(rows)
+
+    # persistence ---------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write a Hugging Face token-classification folder (loads in ``pipeline("token-classification")``)
+        plus bertkit.json with ``"kind": "token-classification"``, the tag set, config and metrics."""
+        self._check_fitted()
+        metadata = {
+            "format": 1,
+            "kind": KIND,
+            "labels": list(self.labels_),
+            "config": self.config_.to_dict(),
+            "validation_metrics": getattr(self, "validation_metrics_", None),
+            "best_epoch": getattr(self, "best_epoch_", None),
+            "history": getattr(self, "history_", None),
+            "train_seconds": getattr(self, "train_seconds_", None),
+            "n_train_rows": getattr(self, "n_train_rows_", None),
+            "data": getattr(self, "data_source_", None),
+            "versions": modeling.library_versions(),
+        }
+        return modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> TokenTagger:
+        """Load a folder written by :meth:`save`, or any Hugging Face token-classification model whose
+        id2label holds BIO tags (``O``, ``B-X``, ``I-X``)."""
+        checkpoint = modeling.resolve_checkpoint(folder)
+        metadata = modeling.read_metadata(checkpoint) or {}
+        if metadata and metadata.get("kind") != KIND:
+            raise ModelLoadError(
+                f"{folder}: holds a {metadata.get('kind', 'text classification')} model, not a token tagger; "
+                "use `bertkit evaluate/predict` for it, or train a tagger with `bertkit tag train`"
+            )
+        model = modeling.load_token_classifier(checkpoint)
+        tokenizer = _tokenizer(checkpoint)
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        if metadata:
+            config = TrainConfig.from_dict(metadata["config"])
+        else:
+            limit = getattr(tokenizer, "model_max_length", 512)
+            config = TrainConfig(model=str(folder), max_length=min(int(limit), 512))
+        for label in labels:
+            if not (label == "O" or label[:2] in ("B-", "I-")):
+                raise ModelLoadError(f"{folder}: label {label!r} in config.json is not a BIO tag (O, B-X, I-X)")
+        if "O" not in labels:
+            raise ModelLoadError(f"{folder}: config.json id2label has no 'O' tag; a BIO tagger needs one")
+        config = dataclasses.replace(config, device=device)
+        values = {k: v for k, v in config.to_dict().items() if k in cls._param_names()}
+        tagger = cls(**values, progress=progress)
+        tagger.model_ = model.to(resolve_device(device)).eval()
+        tagger.tokenizer_, tagger.labels_, tagger.config_ = tokenizer, labels, config
+        tagger.history_ = metadata.get("history") or []
+        tagger.validation_metrics_ = metadata.get("validation_metrics")
+        tagger.best_epoch_ = metadata.get("best_epoch")
+        return tagger
+
+
+def tag_set(tags: Sequence[Sequence[str]]) -> list[str]:
+    """``O`` then ``B-X``/``I-X`` for every type X seen, types sorted: both prefixes of a type are always
+    present so the model can express any entity it has seen."""
+    kinds = sorted({t[2:] for sentence in tags for t in sentence if t != "O"})
+    return ["O", *(f"{p}-{k}" for k in kinds for p in ("B", "I"))]
+
+
+def _tokenizer(checkpoint: str):
+    tokenizer = modeling.load_tokenizer(checkpoint)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{checkpoint}: tagging needs a fast (Rust) tokenizer to map sub-tokens to words")
+    if hasattr(tokenizer, "add_prefix_space") and not tokenizer.add_prefix_space:
+        # Byte-level BPE (RoBERTa, GPT-2) needs a space before each pre-split word to tokenize it as in text.
+        tokenizer = modeling.load_tokenizer(checkpoint, add_prefix_space=True)
+    return tokenizer
+
+
+def _as_data(X: Sentences, y, name: str, *, need_tags: bool) -> TaggedData:
+    if isinstance(X, TaggedData):
+        if y is not None:
+            raise DataError(f"{name}: tags come from the data file; do not pass y as well")
+        data = X
+    else:
+        data = from_lists(X, y, name=name)
+    if need_tags and data.tags is None:
+        raise DataError(f"{data.source}: needs tags (one per word) for training or evaluation; none were given")
+    return data
+
+
+def _hold_out(train: TaggedData, fraction: float, seed: int) -> tuple[TaggedData, TaggedData]:
+    if len(train) < 4:
+        raise DataError(f"{train.source}: {len(train)} sentences are too few to hold out validation data")
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_val = max(1, int(round(fraction * len(train))))
+    return train.subset(np.sort(order[n_val:])), train.subset(np.sort(order[:n_val]))
+
+
+def _raw_texts(path: Path, encoding: str) -> list[str] | None:
+    """One text per line for raw-text input (JSONL with ``text``, or a ``.txt`` file); None when ``path`` holds
+    pre-split sentences (JSONL with ``tokens``, or any other file, read as CoNLL)."""
+    from bertkit.data.conll import JSONL_SUFFIXES
+
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        texts = []
+        for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path.name} line {number}: not valid JSON ({exc.msg})") from None
+            if isinstance(record, dict) and "tokens" in record:
+                return None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise DataError(f'{path.name} line {number}: needs "text" (a string) or "tokens" (a list of words)')
+            texts.append(record["text"])
+        return texts
+    if suffix != ".txt":
+        return None
+    return [line for line in path.read_text(encoding=encoding).splitlines() if line.strip()]
