@@ -25,14 +25,18 @@ __all__ = [
     "DataError",
     "ModelLoadError",
     "NotFittedError",
+    "QuestionAnswerer",
     "TextClassifier",
     "TextEmbedder",
     "TrainConfig",
     "load_data",
+    "read_squad",
     "__version__",
 ]
 
 _LAZY = {
+    "QuestionAnswerer": ("bertkit.qa.estimator", "QuestionAnswerer"),
+    "read_squad": ("bertkit.data.squad", "read_squad"),
     "TextClassifier": ("bertkit.estimators", "TextClassifier"),
     "TextEmbedder": ("bertkit.embeddings", "TextEmbedder"),
     "TrainConfig": ("bertkit.config", "TrainConfig"),
@@ -42,8 +46,10 @@ _LAZY = {
 if TYPE_CHECKING:
     from bertkit.config import TrainConfig
     from bertkit.data.dataset import load_file as load_data
+    from bertkit.data.squad import read_squad
     from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
+    from bertkit.qa.estimator import QuestionAnswerer
 
 
 def __getattr__(name: str) -> Any:
