@@ -22,7 +22,7 @@ from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
 from bertkit.devices import inference_dtype, resolve_device
-from bertkit.exceptions import ConfigError, DataError, NotFittedError
+from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
 from bertkit.inference import (
     aggregate_windows,
     batched_logits,
@@ -410,6 +410,7 @@ class TextClassifier:
         metadata = {
             **getattr(self, "metadata_", {}),
             "format": 1,
+            "kind": "text-classification",
             "task": self.task_,
             "classes": list(self.classes_),
             "thresholds": None if self.thresholds_ is None else [float(t) for t in self.thresholds_],
@@ -446,6 +447,10 @@ class TextClassifier:
             raise ConfigError(f"--backend must be one of {', '.join(backends)} (got {backend!r})")
         checkpoint = modeling.resolve_checkpoint(folder)
         metadata = modeling.read_metadata(checkpoint) or {}
+        kind = metadata.get("kind", "text-classification")  # folders saved before "kind" are classifiers
+        if kind != "text-classification":
+            hint = {"question-answering": "QuestionAnswerer (bertkit qa ...)"}.get(kind, "the matching bertkit class")
+            raise ModelLoadError(f"{folder}: a {kind} model; load it with {hint}, not TextClassifier")
         model = modeling.load_classifier(checkpoint)
         tokenizer = modeling.load_tokenizer(checkpoint)
         if metadata:

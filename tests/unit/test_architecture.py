@@ -16,6 +16,11 @@ FORBIDDEN = {
     "inference": ("bertkit.training", "bertkit.estimators", "bertkit.cli"),
     "metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
     "estimators": ("bertkit.cli",),
+    # Question answering: pure-numpy decoding and metrics; the objective sits beside training; one facade.
+    "qa/metrics": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
+    "qa/decoding": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
+    "qa/objective": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli"),
+    "qa/estimator": ("bertkit.cli", "bertkit.estimators"),
 }
 CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo", "bertkit.embeddings"}
 

@@ -37,31 +37,40 @@ class QAWindows:
         return slice(start, start + int(self.encoded.lengths[w]))
 
 
+def question_budget(max_length: int, max_question_length: int) -> int:
+    """Tokens a question may use in a window: ``max_question_length``, but at most a quarter of the window
+    so that short windows keep room for context."""
+    return max(1, min(max_question_length, max_length // 4))
+
+
 def check_window_sizes(max_length: int, doc_stride: int, max_question_length: int) -> None:
     """Every window must keep room for the question, three special tokens and more context than the overlap."""
     if max_length < 16:
         raise ConfigError(f"--max-length must be at least 16 for question answering (got {max_length})")
     if max_question_length < 1:
         raise ConfigError(f"--max-question-length must be a positive integer (got {max_question_length})")
-    if doc_stride < 0 or doc_stride >= max_length - max_question_length - 3:
+    budget = question_budget(max_length, max_question_length)
+    room = max_length - budget - 3
+    if doc_stride < 0 or doc_stride >= room:
         raise ConfigError(
-            f"--doc-stride must be at least 0 and below --max-length minus --max-question-length minus 3 "
-            f"({max_length} - {max_question_length} - 3 = {max_length - max_question_length - 3}) (got {doc_stride})"
+            f"--doc-stride must be at least 0 and below the context room of a window, {room} tokens "
+            f"(--max-length {max_length} minus {budget} for the question minus 3 special tokens) (got {doc_stride})"
         )
 
 
 def encode_windows(
     tokenizer, records: Sequence[QARecord], max_length: int, doc_stride: int, max_question_length: int = 64
 ) -> QAWindows:
-    """Tokenize (question, context) pairs into windows; questions longer than ``max_question_length`` tokens
-    are cut so that every window keeps room for context."""
+    """Tokenize (question, context) pairs into windows; questions longer than their budget
+    (:func:`question_budget`) are cut so that every window keeps room for context."""
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(
             f"{getattr(tokenizer, 'name_or_path', 'tokenizer')}: question answering needs a fast (Rust) tokenizer "
             "for character offsets; use a model folder with tokenizer.json"
         )
     check_window_sizes(max_length, doc_stride, max_question_length)
-    questions = _cut_questions(tokenizer, [r.question.lstrip() for r in records], max_question_length)
+    budget = question_budget(max_length, max_question_length)
+    questions = _cut_questions(tokenizer, [r.question.lstrip() for r in records], budget)
     contexts = [r.context for r in records]
     pad_right = tokenizer.padding_side == "right"
     wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())

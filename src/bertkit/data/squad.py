@@ -201,14 +201,19 @@ def as_squad(data: Any, name: str = "data", *, need_answers: bool = True) -> Squ
     if isinstance(data, Mapping):
         return parse_squad(data, source=name, need_answers=need_answers)
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
-        articles = []
+        records, seen = [], set()
         for i, row in enumerate(data):
-            _expect(row, Mapping, name, f"[{i}]", 'a dict with "question" and "context"')
-            context = _field(row, "context", str, name, f"[{i}]")
-            qa = {k: v for k, v in row.items() if k not in ("context", "title")}
-            qa.setdefault("id", str(i))
-            articles.append({"title": str(row.get("title", i)), "paragraphs": [{"context": context, "qas": [qa]}]})
-        return parse_squad({"data": articles}, source=name, need_answers=need_answers)
+            where = f"[{i}]"
+            _expect(row, Mapping, name, where, 'a dict with "question" and "context"')
+            context = _field(row, "context", str, name, where)
+            record = _record({"id": str(i), **row}, context, str(row.get("title", i)), name, where, need_answers)
+            if record.id in seen:
+                raise DataError(f"{name} {where}.id: question id {record.id!r} already used; ids must be unique")
+            seen.add(record.id)
+            records.append(record)
+        if not records:
+            raise DataError(f"{name}: no questions given")
+        return SquadData(records, name, "2.0" if any(r.is_impossible for r in records) else "1.1")
     raise DataError(f"{name}: expected a SQuAD JSON path, a SquadData or a list of dicts (got {type(data).__name__})")
 
 
