@@ -100,8 +100,11 @@ def test_v2_unanswerable_questions_use_a_tuned_and_stored_null_threshold(tiny_be
     loaded = QuestionAnswerer.load(folder, device="cpu")
     assert loaded.null_threshold_ == pytest.approx(v2.null_threshold_)
     assert loaded.predict_records(test) == answers
-    # A threshold given by hand wins over tuning; a huge one means "always answer".
-    always = QuestionAnswerer.load(folder, device="cpu").set_params()
+    # A threshold given as a parameter is kept instead of tuned.
+    fixed = QuestionAnswerer(str(tiny_bert), **{**SETTINGS, "epochs": 1, "null_threshold": 0.5})
+    assert fixed.fit(make_squad(40, seed=0, impossible_share=0.3)).null_threshold_ == 0.5
+    # The fitted threshold can be moved after training: a huge one means "always answer".
+    always = QuestionAnswerer.load(folder, device="cpu")
     always.null_threshold_ = 1e9
     assert all(a["answer"] for a in always.predict_records(test))
 

@@ -314,7 +314,7 @@ class QuestionAnswerer:
         else:
             limit = int(getattr(tokenizer, "model_max_length", 512))
             config = TrainConfig(model=str(folder), max_length=min(limit, 384))
-            qa = {}
+            qa = {"doc_stride": min(128, config.max_length // 4)}  # short-window models keep a valid stride
         config = dataclasses.replace(config, device=device)
         params = {k: v for k, v in config.to_dict().items() if k in _LOOP_FIELDS}
         params.update({k: v for k, v in qa.items() if k in _QA_FIELDS})
