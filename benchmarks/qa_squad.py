@@ -31,6 +31,25 @@ def first_sentence(context: str) -> str:
     return context[: match.start() + 1] if match else context
 
 
+# fmt: off
+STOPWORDS = frozenset({
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "from", "and", "or", "is", "was", "were",
+    "are", "be", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "that",
+    "this", "it", "its", "as",
+})
+# fmt: on
+
+
+def sentences(context: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", context) if s]
+
+
+def best_overlap_sentence(question: str, context: str) -> str:
+    """The sentence sharing the most non-stopword words with the question (first one on ties)."""
+    words = {w for w in re.findall(r"\w+", question.lower()) if w not in STOPWORDS}
+    return max(sentences(context), key=lambda s: len(words & set(re.findall(r"\w+", s.lower()))))
+
+
 def first_words(context: str, k: int) -> str:
     return " ".join(context.split()[:k])
 
@@ -69,6 +88,8 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     add("baseline: first sentence of the context", [first_sentence(r.context) for r in test.records])
+    add("baseline: sentence sharing most words with the question",
+        [best_overlap_sentence(r.question, r.context) for r in test.records])  # fmt: skip
     mean_words = round(np.mean([len(a.text.split()) for r in train.records for a in r.answers]))
     add(f"baseline: first {mean_words} words (mean train answer length)",
         [first_words(r.context, mean_words) for r in test.records])  # fmt: skip
