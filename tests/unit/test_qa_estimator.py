@@ -147,3 +147,22 @@ def test_sklearn_parameters_round_trip():
     assert params["max_length"] == 256 and params["doc_stride"] == 64 and "null_threshold" in params
     assert QuestionAnswerer(**params).get_params() == params
     assert np.isclose(QuestionAnswerer().set_params(learning_rate=3e-5).learning_rate, 3e-5)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_distilbert", "tiny_roberta"])
+def test_other_architectures_label_windows_and_answer_with_exact_offsets(request, fixture):
+    from bertkit.data.qa_windows import encode_windows, span_targets
+    from bertkit.modeling import load_tokenizer
+
+    folder = request.getfixturevalue(fixture)
+    data = parse_squad(make_squad(24, seed=2, n_words=(6, 30)))
+    windows = encode_windows(load_tokenizer(str(folder)), data.records, max_length=40, doc_stride=8)
+    targets = span_targets(windows, data.records)
+    for w, r in enumerate(windows.encoded.doc_index):
+        if targets[w][0] != windows.cls_index[w]:
+            base, record = int(windows.encoded.offsets[w]), data.records[r]
+            span = record.context[windows.char_start[base + targets[w][0]] : windows.char_end[base + targets[w][1]]]
+            assert span == record.answers[0].text
+    qa = QuestionAnswerer(str(folder), **{**SETTINGS, "epochs": 1, "max_length": 40}).fit(data)
+    for record, answer in zip(data.records, qa.predict_records(data), strict=True):
+        assert record.context[answer["start"] : answer["end"]] == answer["answer"] != ""
