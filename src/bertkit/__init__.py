@@ -25,16 +25,20 @@ __all__ = [
     "DataError",
     "ModelLoadError",
     "NotFittedError",
+    "QuestionAnswerer",
     "TextClassifier",
     "TextEmbedder",
     "TokenTagger",
     "TrainConfig",
     "load_data",
     "load_tagged_data",
+    "read_squad",
     "__version__",
 ]
 
 _LAZY = {
+    "QuestionAnswerer": ("bertkit.qa.estimator", "QuestionAnswerer"),
+    "read_squad": ("bertkit.data.squad", "read_squad"),
     "TextClassifier": ("bertkit.estimators", "TextClassifier"),
     "TextEmbedder": ("bertkit.embeddings", "TextEmbedder"),
     "TokenTagger": ("bertkit.tagger", "TokenTagger"),
@@ -47,8 +51,10 @@ if TYPE_CHECKING:
     from bertkit.config import TrainConfig
     from bertkit.data.conll import load_tagged as load_tagged_data
     from bertkit.data.dataset import load_file as load_data
+    from bertkit.data.squad import read_squad
     from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
+    from bertkit.qa.estimator import QuestionAnswerer
     from bertkit.tagger import TokenTagger
 
 

@@ -410,7 +410,7 @@ class TextClassifier:
         metadata = {
             **getattr(self, "metadata_", {}),
             "format": 1,
-            "kind": "sequence-classification",
+            "kind": "text-classification",
             "task": self.task_,
             "classes": list(self.classes_),
             "thresholds": None if self.thresholds_ is None else [float(t) for t in self.thresholds_],
@@ -454,16 +454,13 @@ class TextClassifier:
             raise ConfigError(f"--backend must be one of {', '.join(backends)} (got {backend!r})")
         checkpoint = modeling.resolve_checkpoint(folder)
         metadata = modeling.read_metadata(checkpoint) or {}
-        kind = metadata.get("kind", "sequence-classification")
-        if kind != "sequence-classification":
-            raise ModelLoadError(
-                f"{folder}: holds a {kind} model, not a text classifier; "
-                + (
-                    "use `bertkit tag evaluate/predict` (TokenTagger.load)"
-                    if kind == "token-classification"
-                    else "load it with the matching bertkit class"
-                )
-            )
+        kind = metadata.get("kind", "text-classification")  # folders saved before "kind" are classifiers
+        if kind != "text-classification":
+            hint = {
+                "question-answering": "`bertkit qa evaluate/predict` (QuestionAnswerer.load)",
+                "token-classification": "`bertkit tag evaluate/predict` (TokenTagger.load)",
+            }.get(kind, "the matching bertkit class")
+            raise ModelLoadError(f"{folder}: holds a {kind} model, not a text classifier; use {hint}")
         model = modeling.load_classifier(checkpoint)
         tokenizer = modeling.load_tokenizer(checkpoint)
         if metadata:

@@ -19,6 +19,11 @@ FORBIDDEN = {
     "entity_metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
     "tagging": ("bertkit.training", "bertkit.estimators", "bertkit.tagger", "bertkit.cli"),
     "tagger": ("bertkit.estimators", "bertkit.cli"),
+    # Question answering: pure-numpy decoding and metrics; the objective sits beside training; one facade.
+    "qa/metrics": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
+    "qa/decoding": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
+    "qa/objective": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli"),
+    "qa/estimator": ("bertkit.cli", "bertkit.estimators"),
 }
 CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo", "bertkit.embeddings", "bertkit.cli_tag"}
 CLI_FILES = ("cli.py", "cli_tag.py")

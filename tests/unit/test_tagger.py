@@ -88,8 +88,8 @@ def test_classifier_and_tagger_folders_are_not_confused(fitted, tmp_path):
     fake = tmp_path / "clf"
     fake.mkdir()
     (fake / "config.json").write_text((folder / "config.json").read_text())
-    (fake / "bertkit.json").write_text(json.dumps({"kind": "sequence-classification", "task": "classification"}))
-    with pytest.raises(ModelLoadError, match=r"clf: holds a sequence-classification model, not a token tagger"):
+    (fake / "bertkit.json").write_text(json.dumps({"kind": "text-classification", "task": "classification"}))
+    with pytest.raises(ModelLoadError, match=r"clf: holds a text-classification model, not a token tagger"):
         TokenTagger.load(fake)
 
 
