@@ -70,7 +70,9 @@ def test_predict_pairs_and_top_k(client, classifier):
 
 def test_embed_matches_text_embedder(client, tiny_classifier):
     body = client.post("/embed", json={"texts": TEXTS[:2], "normalize": True}).json()
-    expected = TextEmbedder(str(tiny_classifier), max_length=32, normalize=True, device="cpu").fit().transform(TEXTS[:2])
+    expected = (
+        TextEmbedder(str(tiny_classifier), max_length=32, normalize=True, device="cpu").fit().transform(TEXTS[:2])
+    )
     assert body["dimension"] == expected.shape[1] == 32
     assert np.allclose(np.asarray(body["embeddings"]), expected, atol=1e-5)
 

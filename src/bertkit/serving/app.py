@@ -54,7 +54,9 @@ class HTTPProblem(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
-def create_app(folder: str | Path, settings: ServeSettings | None = None, *, service: ModelService | None = None) -> FastAPI:
+def create_app(
+    folder: str | Path, settings: ServeSettings | None = None, *, service: ModelService | None = None
+) -> FastAPI:
     """The service for the model folder ``folder`` (checked now: kind and safetensors-only weights).
 
     The model loads in the background when the app starts unless ``service`` was loaded already; ``/ready``
@@ -110,7 +112,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _readable(error: dict[str, Any]) -> str:
     if error.get("type") == "json_invalid":
         where = error.get("ctx", {}).get("error", "") or "JSON decode error"
-        return f"the request body is not valid JSON ({where}); send a JSON object such as {{\"texts\": [\"...\"]}}"
+        return f'the request body is not valid JSON ({where}); send a JSON object such as {{"texts": ["..."]}}'
     return ".".join(str(p) for p in error.get("loc", ())) + ": " + str(error.get("msg", ""))
 
 
@@ -202,7 +204,9 @@ def _add_model_routes(app: FastAPI, service: ModelService, settings: ServeSettin
             """The answer span of each question in its context."""
             _check_texts(body.questions, "questions", settings)
             _check_texts(body.contexts, "contexts", settings)
-            return QAResponse(answers=await _answer(service, "model", list(zip(body.questions, body.contexts))))
+            return QAResponse(
+                answers=await _answer(service, "model", list(zip(body.questions, body.contexts, strict=True)))
+            )
 
     if kind == TAGGER:
 
@@ -265,8 +269,10 @@ def _add_status_routes(app: FastAPI, service: ModelService, settings: ServeSetti
             folder=service.folder.name,
             endpoints=[service.route, "/embed"],
             limits={
-                "max_texts": settings.max_texts, "max_chars": settings.max_chars,
-                "max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms,
+                "max_texts": settings.max_texts,
+                "max_chars": settings.max_chars,
+                "max_batch_size": settings.max_batch_size,
+                "max_wait_ms": settings.max_wait_ms,
                 "request_timeout_s": settings.request_timeout_s,
             },  # fmt: skip
             embedding_dimension=service.embedder.dimension if service.embedder else None,

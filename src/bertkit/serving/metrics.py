@@ -28,7 +28,9 @@ class ServiceMetrics:
             "bertkit_batch_seconds", "Duration of one model call", ["queue"], registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )  # fmt: skip
-        self.queue_depth = Gauge("bertkit_queue_depth", "Items waiting for the model", ["queue"], registry=self.registry)
+        self.queue_depth = Gauge(
+            "bertkit_queue_depth", "Items waiting for the model", ["queue"], registry=self.registry
+        )
         self.ready = Gauge("bertkit_ready", "1 once the model is loaded and warmed up", registry=self.registry)
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:

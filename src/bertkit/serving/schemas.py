@@ -56,7 +56,9 @@ class QARequest(_Strict):
     @model_validator(mode="after")
     def _same_length(self) -> QARequest:
         if len(self.questions) != len(self.contexts):
-            raise ValueError(f"{len(self.questions)} questions but {len(self.contexts)} contexts; give one per question")
+            raise ValueError(
+                f"{len(self.questions)} questions but {len(self.contexts)} contexts; give one per question"
+            )
         return self
 
 
