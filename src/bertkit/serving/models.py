@@ -128,7 +128,7 @@ class ClassifierAdapter:
             "task": self.task,
             "labels": jsonable(self.labels),
             "thresholds": None if thresholds is None else jsonable(thresholds),
-            "base_model": config.model,
+            "base_model": _public_name(config.model),
             "max_length": config.max_length,
             "validation_metrics": jsonable(getattr(self.model, "validation_metrics_", None)),
             "best_epoch": metadata.get("best_epoch"),
@@ -155,6 +155,11 @@ class EmbedderAdapter:
 
     def warmup(self) -> None:
         self.run(["warm up"])
+
+
+def _public_name(model: str) -> str:
+    """A hub id or alias as it is; a local path by its last part only (the service does not show paths)."""
+    return Path(model).name if model.startswith(("/", ".", "~")) or "\\" in model else model
 
 
 def _import_estimator(name: str, kind: str):
