@@ -282,6 +282,10 @@ def serve(
         str | None, typer.Option(help="Environment variable holding an API key every endpoint but /health needs.")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads for the model (default: torch's).")] = None,
+    precision: Annotated[str, typer.Option(help="auto (fp32 on CPU), fp32 or bf16.")] = "auto",
+    forward_batch_size: Annotated[
+        int | None, typer.Option(help="Texts per forward pass in a merged batch (default: 8 on CPU).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Serve a model over HTTP: /predict, /embed, /info, /health, /ready, /metrics, /docs and a page at /."""
@@ -292,6 +296,7 @@ def serve(
         host=host, port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
         max_texts=max_texts, max_chars=max_chars, request_timeout_s=timeout, graceful_timeout_s=graceful_timeout,
         api_key=api_key_from_env(api_key_env) if api_key_env else None, torch_threads=threads, device=device,
+        precision=precision, forward_batch_size=forward_batch_size,
     )  # fmt: skip
     if not settings.is_loopback and settings.api_key is None:
         _say(f"warning: serving on {host} without an API key: anyone who can reach it can use it "

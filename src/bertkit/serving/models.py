@@ -96,12 +96,15 @@ def jsonable(value: Any) -> Any:
 class ClassifierAdapter:
     """Items: ``(text, pair or None)``; results: score rows (probabilities, or [value] for regression)."""
 
-    def __init__(self, folder: Path, device: str, batch_size: int) -> None:
+    def __init__(self, folder: Path, device: str, batch_size: int, precision: str = "auto") -> None:
         from bertkit import TextClassifier
 
         self.model = TextClassifier.load(folder, device=device)
-        # One forward pass per merged batch (the estimator sorts by length inside it).
+        # A merged batch is one predict_proba call; inside it the estimator sorts by length and runs forward
+        # passes of ``batch_size`` texts.
         self.model.set_params(predict_batch_size=batch_size)
+        if precision != "auto":
+            self.model.config_ = dataclasses.replace(self.model.config_, precision=precision)
         self.task = self.model.task_
         self.labels = list(self.model.classes_)
 
@@ -176,7 +179,7 @@ def _import_estimator(name: str, kind: str):
 class QuestionAnswererAdapter:
     """Items: ``(question, context)``; results: the answer of ``QuestionAnswerer.predict`` for each."""
 
-    def __init__(self, folder: Path, device: str, batch_size: int) -> None:
+    def __init__(self, folder: Path, device: str, batch_size: int, precision: str = "auto") -> None:
         self.model = _import_estimator("QuestionAnswerer", QA).load(folder, device=device)
 
     def run(self, items: list[tuple[str, str]]) -> list[Any]:
@@ -193,7 +196,7 @@ class QuestionAnswererAdapter:
 class TaggerAdapter:
     """Items: texts; results: the tagged spans of ``TokenTagger.predict`` for each."""
 
-    def __init__(self, folder: Path, device: str, batch_size: int) -> None:
+    def __init__(self, folder: Path, device: str, batch_size: int, precision: str = "auto") -> None:
         self.model = _import_estimator("TokenTagger", TAGGER).load(folder, device=device)
 
     def run(self, items: list[str]) -> list[Any]:

@@ -54,9 +54,10 @@ class ModelService:
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        model = ADAPTERS[self.kind](self.folder, settings.device, settings.max_batch_size)
+        forward = settings.forward_batch_size or (settings.max_batch_size if _on_gpu(settings.device) else 8)
+        model = ADAPTERS[self.kind](self.folder, settings.device, forward, settings.precision)
         max_length = model.info().get("max_length") or 256
-        self.embedder = EmbedderAdapter(self.folder, settings.device, settings.max_batch_size, max_length)
+        self.embedder = EmbedderAdapter(self.folder, settings.device, forward, max_length)
         self.model = model
 
     def _load_and_warm(self) -> None:
@@ -107,3 +108,13 @@ class ModelService:
         if not self.ready:
             raise NotReadyError(self.error or "the model is loading; try again in a few seconds")
         return await asyncio.wait_for(self.batchers[queue].submit(items), self.settings.request_timeout_s)
+
+
+def _on_gpu(device: str) -> bool:
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()

@@ -37,6 +37,12 @@ class ServeSettings:
     """auto, cpu, cuda or cuda:N (``--device``)."""
     torch_threads: int | None = None
     """torch intra-op threads for the model (``--threads``); None keeps torch's default (OMP_NUM_THREADS)."""
+    precision: str = "auto"
+    """``auto`` (the estimator's default: fp32 on CPU, so scores match plain transformers), ``fp32`` or
+    ``bf16`` (autocast; faster on CPUs with native bf16, and batching gains more) (``--precision``)."""
+    forward_batch_size: int | None = None
+    """Texts per forward pass inside a merged batch, after sorting by length; None: 8 on CPU (least padding
+    for the most speed there), ``max_batch_size`` on a GPU (``--forward-batch-size``)."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -59,6 +65,10 @@ class ServeSettings:
             )
         if self.torch_threads is not None and self.torch_threads <= 0:
             raise ConfigError(f"--threads must be positive (got {self.torch_threads})")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"--precision must be auto, fp32 or bf16 (got {self.precision!r})")
+        if self.forward_batch_size is not None and self.forward_batch_size <= 0:
+            raise ConfigError(f"--forward-batch-size must be positive (got {self.forward_batch_size})")
         if self.api_key is not None and not self.api_key:
             raise ConfigError("the API key is empty; set a non-empty key or run without --api-key-env")
 
