@@ -167,7 +167,9 @@ def test_not_ready_gives_503_with_retry_after(tiny_classifier):
 
 
 def test_api_key_guards_every_endpoint_but_health(tiny_classifier):
-    app = create_app(tiny_classifier, ServeSettings(api_key="s3cret-key", device="cpu"))
+    settings = ServeSettings(api_key="s3cret-key", device="cpu")
+    assert "s3cret" not in repr(settings)
+    app = create_app(tiny_classifier, settings)
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
         for method, path in [("get", "/ready"), ("get", "/info"), ("get", "/metrics"), ("get", "/"),

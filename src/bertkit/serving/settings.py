@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bertkit.exceptions import ConfigError
 
@@ -31,7 +31,7 @@ class ServeSettings:
     """A request not answered within this many seconds gets 504 (``--timeout``)."""
     graceful_timeout_s: float = 30.0
     """On shutdown, how long in-flight requests may take to finish (``--graceful-timeout``)."""
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never printed with the settings
     """When set, every endpoint but /health needs it (read from ``--api-key-env VAR``, never a flag value)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N (``--device``)."""
