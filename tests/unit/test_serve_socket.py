@@ -137,7 +137,7 @@ def test_a_bad_item_fails_only_its_own_request(tiny_classifier, classifier):
 
 def test_a_full_queue_answers_503_with_retry_after(tiny_classifier):
     # A long batching window keeps the first texts queued while the others arrive.
-    settings = ServeSettings(max_batch_size=64, max_wait_ms=800, max_queue=4, max_texts=2, device="cpu")
+    settings = ServeSettings(max_batch_size=64, max_wait_ms=2000, max_queue=4, max_texts=2, device="cpu")
 
     async def send(url):
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
@@ -236,24 +236,26 @@ def test_soak_of_mixed_good_and_bad_requests_loses_nothing(tiny_classifier, clas
 
 
 def test_shutdown_lets_in_flight_requests_finish(tiny_classifier):
-    settings = ServeSettings(max_wait_ms=1500, device="cpu")
+    settings = ServeSettings(max_wait_ms=3000, device="cpu")
+    app = create_app(tiny_classifier, settings)
     holder = {}
 
     async def in_flight(url):
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             requests = [asyncio.ensure_future(http.post("/predict", json={"texts": [f"text {i}"]})) for i in range(4)]
-            await asyncio.sleep(0.4)  # they are queued now, waiting out the 1.5 s batching window
+            deadline = time.monotonic() + 20
+            while app.state.service.batchers["model"].depth < 4:  # all queued, waiting out the batching window
+                assert time.monotonic() < deadline, "the requests did not get queued"
+                await asyncio.sleep(0.01)
             holder["server"].should_exit = True  # what uvicorn's SIGINT/SIGTERM handler does
             return await asyncio.gather(*requests)
 
-    with live_server(create_app(tiny_classifier, settings), holder) as url:
-        started = time.monotonic()
+    with live_server(app, holder) as url:
         responses = asyncio.run(in_flight(url))
         holder["thread"].join(30)
         assert not holder["thread"].is_alive()
     assert [r.status_code for r in responses] == [200] * 4
     assert all(len(r.json()["predictions"]) == 1 for r in responses)
-    assert time.monotonic() - started < 10
     with pytest.raises(httpx.TransportError):
         httpx.get(url + "/health")
 
