@@ -271,7 +271,9 @@ def serve(
     model_dir: Annotated[str, typer.Argument(help="A bertkit model folder (fixed for the server's life).")],
     host: Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    max_batch_size: Annotated[int, typer.Option(help="Most texts merged into one forward pass.")] = 32,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most texts of concurrent requests merged into one model call.")
+    ] = 32,
     max_wait_ms: Annotated[float, typer.Option(help="How long a text waits for others to batch with.")] = 5.0,
     max_queue: Annotated[int, typer.Option(help="Most texts waiting; beyond it 503 with Retry-After.")] = 1024,
     max_texts: Annotated[int, typer.Option(help="Most texts per request (413 beyond).")] = 64,

@@ -18,7 +18,7 @@ class ServeSettings:
     port: int = 8000
     """TCP port (``--port``)."""
     max_batch_size: int = 32
-    """Most texts merged into one forward pass (``--max-batch-size``)."""
+    """Most texts of concurrent requests merged into one model call (``--max-batch-size``)."""
     max_wait_ms: float = 5.0
     """How long the first text of a batch waits for others to join it (``--max-wait-ms``)."""
     max_queue: int = 1024
