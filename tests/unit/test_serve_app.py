@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from bertkit import ModelLoadError, TextClassifier, TextEmbedder  # noqa: E402
 from bertkit.cli import main  # noqa: E402
 from bertkit.serving import ServeSettings, create_app  # noqa: E402
+from bertkit.serving.service import ModelService  # noqa: E402
 
 TEXTS = ["a great and wonderful film", "dull", "the plot was boring and the acting weak", "lovely music"]
 
@@ -147,12 +148,19 @@ def test_endpoints_of_other_model_kinds_say_what_the_folder_holds(client):
 
 
 def test_a_request_timeout_gives_504(tiny_classifier):
-    settings = ServeSettings(max_wait_ms=2000, request_timeout_s=0.05, device="cpu")
-    with TestClient(create_app(tiny_classifier, settings)) as client:
+    settings = ServeSettings(request_timeout_s=0.05, device="cpu")
+    service = ModelService(tiny_classifier, settings)
+    service.load()
+    with TestClient(create_app(tiny_classifier, settings, service=service)) as client:
         wait_ready(client)
+        run = service.model.run
+        service.model.run = lambda items: (time.sleep(0.5), run(items))[1]  # a model slower than the timeout
         response = client.post("/predict", json={"texts": ["slow"]})
         assert response.status_code == 504
         assert response.json()["detail"] == "the request was not answered within 0.05 s (--timeout)"
+        service.model.run = run
+        time.sleep(0.6)  # the timed-out batch finishes; then the service answers in time again
+        assert client.post("/predict", json={"texts": ["fast again"]}).status_code == 200
 
 
 def test_not_ready_gives_503_with_retry_after(tiny_classifier):

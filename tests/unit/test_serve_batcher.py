@@ -74,6 +74,29 @@ def test_a_lone_item_waits_at_most_max_wait():
     assert 0.04 <= seconds < 1.0
 
 
+def test_no_wait_when_every_request_in_flight_is_queued():
+    model = FakeModel()
+    in_flight = {"n": 1}
+
+    async def body(batcher):
+        started = time.perf_counter()
+        alone = await batcher.submit([3])  # the only request the server holds: no point waiting
+        alone_seconds = time.perf_counter() - started
+        in_flight["n"] = 2  # a second request is on its way (its body still being read)
+        first = asyncio.ensure_future(batcher.submit([4]))
+        await asyncio.sleep(0.05)
+        assert not first.done()  # waiting for it
+        second = await batcher.submit([5])
+        return alone, alone_seconds, await first, second
+
+    alone, seconds, first, second = run(
+        _with_batcher(model, body, max_batch_size=8, max_wait_ms=2000, in_flight=lambda: in_flight["n"])
+    )
+    assert (alone, first, second) == ([6], [8], [10])
+    assert seconds < 1.0  # not the 2 s window
+    assert model.batches == [[3], [4, 5]]
+
+
 def test_a_bad_item_fails_only_its_own_request():
     model = FakeModel()
 

@@ -135,22 +135,59 @@ def test_a_bad_item_fails_only_its_own_request(tiny_classifier, classifier):
     assert batches < len(good)  # the poisoned request did share batches with the others
 
 
+class Gate:
+    """Holds the model's batches until released, so a test decides when the model runs."""
+
+    def __init__(self, service: ModelService) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+        run = service.model.run
+
+        def gated(items):
+            self.started.set()
+            assert self.release.wait(30), "the test never released the model"
+            return run(items)
+
+        service.model.run = gated
+
+
+async def until(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the server"
+        await asyncio.sleep(0.005)
+
+
+def loaded_service(folder, settings: ServeSettings) -> ModelService:
+    service = ModelService(folder, settings)
+    service.load()
+    return service
+
+
 def test_a_full_queue_answers_503_with_retry_after(tiny_classifier):
-    # A long batching window keeps the first texts queued while the others arrive.
-    settings = ServeSettings(max_batch_size=64, max_wait_ms=2000, max_queue=4, max_texts=2, device="cpu")
+    settings = ServeSettings(max_batch_size=64, max_queue=4, max_texts=2, device="cpu")
+    service = loaded_service(tiny_classifier, settings)
+    batcher_depth = lambda: service.batchers["model"].depth  # noqa: E731
 
-    async def send(url):
+    async def scenario(url, gate):
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            return await asyncio.gather(*(http.post("/predict", json={"texts": ["a", "b"]}) for _ in range(6)))
+            post = lambda: asyncio.ensure_future(http.post("/predict", json={"texts": ["a", "b"]}))  # noqa: E731
+            running = post()
+            await until(gate.started.is_set)  # its batch holds the model
+            queued = [post(), post()]
+            await until(lambda: batcher_depth() == 4)  # the queue is full
+            refused = [await http.post("/predict", json={"texts": ["c"]}) for _ in range(3)]
+            gate.release.set()
+            return [await running, *await asyncio.gather(*queued)], refused
 
-    with live_server(create_app(tiny_classifier, settings)) as url:
-        responses = asyncio.run(send(url))
+    with live_server(create_app(tiny_classifier, settings, service=service)) as url:
+        answered, refused = asyncio.run(scenario(url, Gate(service)))
         after = httpx.post(url + "/predict", json={"texts": ["fine again"]})
-    statuses = Counter(r.status_code for r in responses)
-    assert statuses == {200: 2, 503: 4}
-    busy = next(r for r in responses if r.status_code == 503)
-    assert busy.headers["retry-after"] == "1"
-    assert busy.json()["detail"] == ("the server is busy: 4 texts are already waiting (--max-queue 4); retry shortly")
+    assert [r.status_code for r in answered] == [200] * 3
+    assert [r.status_code for r in refused] == [503] * 3
+    assert refused[0].headers["retry-after"] == "1"
+    assert refused[0].json()["detail"] == (
+        "the server is busy: 4 texts are already waiting (--max-queue 4); retry shortly"
+    )
     assert after.status_code == 200
 
 
@@ -236,22 +273,21 @@ def test_soak_of_mixed_good_and_bad_requests_loses_nothing(tiny_classifier, clas
 
 
 def test_shutdown_lets_in_flight_requests_finish(tiny_classifier):
-    settings = ServeSettings(max_wait_ms=3000, device="cpu")
-    app = create_app(tiny_classifier, settings)
+    settings = ServeSettings(device="cpu")
+    service = loaded_service(tiny_classifier, settings)
     holder = {}
 
-    async def in_flight(url):
+    async def in_flight(url, gate):
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             requests = [asyncio.ensure_future(http.post("/predict", json={"texts": [f"text {i}"]})) for i in range(4)]
-            deadline = time.monotonic() + 20
-            while app.state.service.batchers["model"].depth < 4:  # all queued, waiting out the batching window
-                assert time.monotonic() < deadline, "the requests did not get queued"
-                await asyncio.sleep(0.01)
+            await until(lambda: gate.started.is_set() and service.in_flight["model"] == 4)
             holder["server"].should_exit = True  # what uvicorn's SIGINT/SIGTERM handler does
+            await asyncio.sleep(0.3)  # the server is shutting down now, with all four requests in flight
+            gate.release.set()
             return await asyncio.gather(*requests)
 
-    with live_server(app, holder) as url:
-        responses = asyncio.run(in_flight(url))
+    with live_server(create_app(tiny_classifier, settings, service=service), holder) as url:
+        responses = asyncio.run(in_flight(url, Gate(service)))
         holder["thread"].join(30)
         assert not holder["thread"].is_alive()
     assert [r.status_code for r in responses] == [200] * 4

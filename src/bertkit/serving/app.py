@@ -44,6 +44,7 @@ from bertkit.serving.service import ModelService, NotReadyError
 from bertkit.serving.settings import ServeSettings
 
 OPEN_PATHS = ("/health",)  # answered without the API key (liveness probes carry no secrets)
+QUEUES = {"/predict": "model", "/qa": "model", "/tag": "model", "/embed": "embed"}  # path -> batcher
 
 
 class HTTPProblem(Exception):
@@ -82,7 +83,7 @@ def create_app(
     )
     app.state.service, app.state.metrics, app.state.settings = service, metrics, settings
     app.add_middleware(
-        GuardMiddleware, api_key=settings.api_key, metrics=metrics,
+        GuardMiddleware, api_key=settings.api_key, metrics=metrics, in_flight=service.in_flight,
         max_body=settings.max_texts * (settings.max_chars * 4 + 64) * 2 + 4096,
     )  # fmt: skip
     _add_error_handlers(app)
@@ -301,8 +302,11 @@ class GuardMiddleware:
     """Checks the API key (constant-time) on every path but /health, refuses oversized bodies, and records
     each request's endpoint, status and latency."""
 
-    def __init__(self, app, *, api_key: str | None, metrics: ServiceMetrics, max_body: int) -> None:
+    def __init__(
+        self, app, *, api_key: str | None, metrics: ServiceMetrics, in_flight: dict[str, int], max_body: int
+    ) -> None:
         self.app = app
+        self.in_flight = in_flight
         self.key = api_key.encode() if api_key else None
         self.metrics = metrics
         self.max_body = max_body
@@ -313,6 +317,10 @@ class GuardMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        # Counted from the first byte, so the batcher knows a request is on its way while its body is read.
+        queue = QUEUES.get(scope["path"]) if scope["method"] == "POST" else None
+        if queue is not None:
+            self.in_flight[queue] += 1
 
         async def send_status(message) -> None:
             nonlocal status
@@ -327,6 +335,8 @@ class GuardMiddleware:
             else:
                 await self.app(scope, receive, send_status)
         finally:
+            if queue is not None:
+                self.in_flight[queue] -= 1
             self.metrics.observe_request(scope["path"], status, time.perf_counter() - started)
 
     def _refusal(self, scope) -> Response | None:

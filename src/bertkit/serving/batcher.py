@@ -48,6 +48,9 @@ class MicroBatcher:
 
     ``on_batch(size, seconds)`` is called after each batch (metrics). ``executor`` runs the batches; pass
     one single-thread executor to several batchers so that only one forward pass runs at a time.
+    ``in_flight()``, when given, counts the requests the server is handling for this batcher (submitted or
+    not yet): while every one of them has submitted already, nobody is on the way and the batch starts at
+    once instead of waiting ``max_wait_ms`` for company (a lone client pays no batching delay).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class MicroBatcher:
         max_wait_ms: float = 5.0,
         max_queue: int = 1024,
         on_batch: Callable[[int, float], None] | None = None,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
         self.run_batch = run_batch
         self.executor = executor
@@ -66,6 +70,8 @@ class MicroBatcher:
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.in_flight = in_flight
+        self.callers = 0  # submit calls not yet answered
         self._queue: deque[_Pending] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -99,6 +105,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         pending = [_Pending(item, loop.create_future()) for item in items]
         self._queue.extend(pending)
+        self.callers += 1
         self._wakeup.set()
         try:
             return list(await asyncio.gather(*(p.future for p in pending)))
@@ -107,6 +114,8 @@ class MicroBatcher:
             for p in pending:
                 p.future.cancel()
             raise
+        finally:
+            self.callers -= 1
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -121,6 +130,8 @@ class MicroBatcher:
             # previous batch ran have waited already and go at once).
             deadline = self._queue[0].arrived + self.max_wait
             while len(self._queue) < self.max_batch_size and not self._closing:
+                if self.in_flight is not None and self.in_flight() <= self.callers:
+                    break  # every request the server holds is queued: waiting would only add latency
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

@@ -38,6 +38,8 @@ class ModelService:
         self.ready = False
         self.error: str | None = None
         self.batchers: dict[str, MicroBatcher] = {}
+        self.in_flight = {"model": 0, "embed": 0}
+        """Requests being handled per batcher, counted by the app's middleware from their first byte."""
         self._executor: ThreadPoolExecutor | None = None
         self._warming: asyncio.Task | None = None
 
@@ -75,6 +77,7 @@ class ModelService:
             batcher = MicroBatcher(
                 run, executor=self._executor, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                 max_queue=s.max_queue, on_batch=metrics.batch_observer(name),
+                in_flight=lambda name=name: self.in_flight[name],
             )  # fmt: skip
             batcher.start()
             metrics.queue_depth.labels(name).set_function(lambda b=batcher: b.depth)
