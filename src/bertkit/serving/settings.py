@@ -20,7 +20,8 @@ class ServeSettings:
     max_batch_size: int = 32
     """Most texts of concurrent requests merged into one model call (``--max-batch-size``)."""
     max_wait_ms: float = 5.0
-    """How long the first text of a batch waits for others to join it (``--max-wait-ms``)."""
+    """How long the first text of a batch waits for others to join it, while other requests are still being
+    received (``--max-wait-ms``)."""
     max_queue: int = 1024
     """Most texts waiting for the model; beyond it requests get 503 with Retry-After (``--max-queue``)."""
     max_texts: int = 64
