@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
-EXTRAS=${BERTKIT_EXTRAS:-dev,onnx}
+EXTRAS=${BERTKIT_EXTRAS:-dev,onnx,serve}
 
 setup() {
   if [ ! -x .venv/bin/python ]; then
@@ -27,6 +27,18 @@ setup() {
   echo "$key" > "$stamp"
 }
 
+# The page test drives a real headless Chromium from Debian's packages; install it when missing and we may.
+browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium and chromium-driver for the browser test (apt-get)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null \
+      || echo "could not install chromium; the browser test will be skipped" >&2
+  fi
+}
+
 command=${1:-test}
 shift || true
 setup
@@ -34,8 +46,8 @@ setup
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 export TOKENIZERS_PARALLELISM=false
 case "$command" in
-  setup) ;;
+  setup) browser ;;
   demo) exec .venv/bin/bertkit demo "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  test) browser; exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: bash scripts/dev.sh {demo|test|setup} [args]" >&2; exit 2 ;;
 esac

@@ -162,3 +162,29 @@ def write_conll(path: Path, sentences: list[list[str]], tags: list[list[str]]) -
         lines += [f"{w} NN I-NP {t}" for w, t in zip(words, labels, strict=True)] + [""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def build_tiny_classifier(folder: Path, base: Path) -> Path:
+    """A sentiment classifier (labels 'negative', 'positive') on the tiny BERT at ``base``, saved to ``folder``.
+
+    One quick epoch, then a head with large random weights: a tiny random encoder learns little in seconds,
+    and tests of serving need each text to get a clearly different answer (a mix-up must show)."""
+    import torch
+
+    from bertkit import TextClassifier
+
+    texts, labels = sentiment_examples(64)
+    classifier = TextClassifier(model=str(base), epochs=1, batch_size=16, max_length=32, progress=False)
+    classifier.fit(texts, labels)
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        head = classifier.model_.classifier.weight
+        head.copy_(torch.randn(head.shape, generator=generator) * 4)
+    classifier.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_bert, tmp_path_factory) -> Path:
+    """A saved bertkit classifier folder (labels 'negative', 'positive') on the tiny random BERT."""
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny-classifier"), tiny_bert)

@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Fine-tune, evaluate and predict with BERT-family text classifiers.",
+    help="Fine-tune, evaluate, predict with and serve BERT-family text classifiers.",
 )
 
 app.add_typer(tag_app, name="tag")
@@ -397,6 +397,51 @@ def qa_predict(
         text = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers)
     output.write_text(text, encoding="utf-8")
     _say(f"wrote {len(answers)} answers to {output}")
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[str, typer.Argument(help="A bertkit model folder (fixed for the server's life).")],
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most texts of concurrent requests merged into one model call.")
+    ] = 32,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a text waits for others to batch with.")] = 5.0,
+    max_queue: Annotated[int, typer.Option(help="Most texts waiting; beyond it 503 with Retry-After.")] = 1024,
+    max_texts: Annotated[int, typer.Option(help="Most texts per request (413 beyond).")] = 64,
+    max_chars: Annotated[int, typer.Option(help="Most characters per text (413 beyond).")] = 10_000,
+    timeout: Annotated[float, typer.Option(help="Seconds before an unanswered request gets 504.")] = 30.0,
+    graceful_timeout: Annotated[float, typer.Option(help="Seconds in-flight requests get on shutdown.")] = 30.0,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding an API key every endpoint but /health needs.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads for the model (default: torch's).")] = None,
+    precision: Annotated[str, typer.Option(help="auto (fp32 on CPU), fp32 or bf16.")] = "auto",
+    forward_batch_size: Annotated[
+        int | None, typer.Option(help="Texts per forward pass in a merged batch (default: 8 on CPU).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Serve a model over HTTP: /predict, /embed, /info, /health, /ready, /metrics, /docs and a page at /."""
+    from bertkit.serving import ServeSettings, api_key_from_env
+    from bertkit.serving import serve as run_server
+
+    settings = ServeSettings(
+        host=host, port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
+        max_texts=max_texts, max_chars=max_chars, request_timeout_s=timeout, graceful_timeout_s=graceful_timeout,
+        api_key=api_key_from_env(api_key_env) if api_key_env else None, torch_threads=threads, device=device,
+        precision=precision, forward_batch_size=forward_batch_size,
+    )  # fmt: skip
+    if not settings.is_loopback and settings.api_key is None:
+        _say(f"warning: serving on {host} without an API key: anyone who can reach it can use it "
+             "(set --api-key-env VAR)")  # fmt: skip
+    _say(f"loading {model_dir} ...")
+    run_server(
+        model_dir, settings,
+        on_loaded=lambda service: _say(f"serving {service.kind} from {service.folder} on http://{host}:{port}/ "
+                                       f"({service.route}, /embed, /docs; Ctrl-C stops)"),
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,8 +24,17 @@ FORBIDDEN = {
     "qa/decoding": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
     "qa/objective": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli"),
     "qa/estimator": ("bertkit.cli", "bertkit.estimators"),
+    # The service is a shell over the public facade, like the CLI (see test_serving_uses_only_the_public_api).
+    "serving": ("bertkit.cli", "bertkit.training", "bertkit.inference", "bertkit.modeling", "bertkit.data"),
 }
-CLI_ALLOWED = {"bertkit", "bertkit.exceptions", "bertkit.demo", "bertkit.embeddings", "bertkit.cli_tag"}
+CLI_ALLOWED = {
+    "bertkit",
+    "bertkit.exceptions",
+    "bertkit.demo",
+    "bertkit.embeddings",
+    "bertkit.cli_tag",
+    "bertkit.serving",
+}
 CLI_FILES = ("cli.py", "cli_tag.py")
 
 
@@ -53,6 +62,14 @@ def test_cli_uses_only_the_public_api(name):
     modules = {m for m in imports_of(PACKAGE / name) if m.startswith("bertkit")}
     public = {m for m in modules if m in CLI_ALLOWED or m.rsplit(".", 1)[0] == "bertkit"}
     assert modules == public, f"cli imports internals: {sorted(modules - public)}"
+
+
+def test_serving_uses_only_the_public_api():
+    allowed = {"bertkit", "bertkit.exceptions"}
+    for path in (PACKAGE / "serving").glob("*.py"):
+        modules = {m for m in imports_of(path) if m.startswith("bertkit") and not m.startswith("bertkit.serving")}
+        internal = {m for m in modules if m not in allowed and m.rsplit(".", 1)[0] != "bertkit"}
+        assert not internal, f"serving/{path.name} imports internals: {sorted(internal)}"
 
 
 def test_import_is_light_and_side_effect_free():

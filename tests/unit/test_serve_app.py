@@ -1,0 +1,256 @@
+"""The HTTP service through FastAPI's test client, on a tiny classifier trained in-process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="bertkit serve needs the serve extra")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from bertkit import ModelLoadError, TextClassifier, TextEmbedder  # noqa: E402
+from bertkit.cli import main  # noqa: E402
+from bertkit.serving import ServeSettings, create_app  # noqa: E402
+from bertkit.serving.service import ModelService  # noqa: E402
+
+TEXTS = ["a great and wonderful film", "dull", "the plot was boring and the acting weak", "lovely music"]
+
+
+def wait_ready(client: TestClient, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while client.get("/ready").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/ready").json()
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_classifier) -> TextClassifier:
+    return TextClassifier.load(tiny_classifier, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(tiny_classifier):
+    app = create_app(tiny_classifier, ServeSettings(max_texts=8, max_chars=200, device="cpu"))
+    with TestClient(app) as client:
+        wait_ready(client)
+        yield client
+
+
+def test_predict_matches_the_estimator_in_input_order(client, classifier):
+    response = client.post("/predict", json={"texts": TEXTS})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    expected = classifier.predict_proba(TEXTS)
+    assert len(predictions) == len(TEXTS)
+    assert np.ptp(expected[:, 1]) > 1e-3  # the texts get different answers, so a mix-up would show
+    for row, prediction in zip(expected, predictions, strict=True):
+        assert list(prediction["probabilities"]) == ["negative", "positive"]  # the model's label order
+        assert np.allclose(list(prediction["probabilities"].values()), row, atol=1e-5)
+        assert prediction["label"] == classifier.classes_[int(row.argmax())]
+        assert prediction["score"] == pytest.approx(row.max(), abs=1e-5)
+
+
+def test_predict_pairs_and_top_k(client, classifier):
+    pairs = [["a great film", "the acting was weak"], ["boring", "superb"]]
+    predictions = client.post("/predict", json={"pairs": pairs, "top_k": 1}).json()["predictions"]
+    expected = classifier.predict_proba([tuple(p) for p in pairs])
+    for row, prediction in zip(expected, predictions, strict=True):
+        best = classifier.classes_[int(row.argmax())]
+        assert prediction["probabilities"] == {best: pytest.approx(row.max(), abs=1e-5)}
+        assert prediction["label"] == best
+
+
+def test_embed_matches_text_embedder(client, tiny_classifier):
+    body = client.post("/embed", json={"texts": TEXTS[:2], "normalize": True}).json()
+    expected = (
+        TextEmbedder(str(tiny_classifier), max_length=32, normalize=True, device="cpu").fit().transform(TEXTS[:2])
+    )
+    assert body["dimension"] == expected.shape[1] == 32
+    assert np.allclose(np.asarray(body["embeddings"]), expected, atol=1e-5)
+
+
+def test_info_health_ready_docs_and_page(client):
+    info = client.get("/info").json()
+    assert info["kind"] == "text-classification" and info["task"] == "classification"
+    assert info["labels"] == ["negative", "positive"]
+    assert info["endpoints"] == ["/predict", "/embed"]
+    assert info["model"]["max_length"] == 32 and "accuracy" in info["model"]["validation_metrics"]
+    assert client.get("/health").json() == {"status": "ok", "detail": None}
+    assert client.get("/ready").json()["status"] == "ready"
+    schema = client.get("/openapi.json").json()
+    assert {"/predict", "/embed", "/health", "/ready", "/info", "/metrics"} <= set(schema["paths"])
+    assert "/qa" not in schema["paths"]
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="bars"' in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN
+
+
+def test_metrics_count_requests_batches_and_queue(client):
+    client.post("/predict", json={"texts": TEXTS})
+    text = client.get("/metrics").text
+    assert 'bertkit_requests_total{endpoint="/predict",status="200"}' in text
+    assert 'bertkit_request_seconds_bucket{endpoint="/predict",le="0.5"}' in text
+    assert 'bertkit_batch_size_bucket{le="4.0",queue="model"}' in text
+    assert 'bertkit_queue_depth{queue="model"} 0.0' in text
+    assert "bertkit_ready 1.0" in text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"texts": ["ok"] * 9}, 413, r"texts: 9 items in one request; the limit is 8 \(--max-texts\)"),
+        ({"texts": ["ok", "x" * 201]}, 413, r"texts\[1\]: 201 characters; the limit is 200 per text \(--max-chars\)"),
+        ({"pairs": [["ok", "  "]]}, 422, r"pairs\[0\]\[1\]: the text is empty"),
+        ({"texts": ["ok", 3]}, 422, r"body\.texts\.1: Input should be a valid string"),
+        ({"texts": "just one string"}, 422, r"body\.texts: Input should be a valid list"),
+        ({"texts": []}, 422, r"body\.texts: List should have at least 1 item"),
+        ({"texts": ["a"], "pairs": [["a", "b"]]}, 422, r"give either 'texts' .* or 'pairs'"),
+        ({}, 422, r"give either 'texts'"),
+        ({"texts": ["a"], "top_k": 0}, 422, r"body\.top_k: Input should be greater than or equal to 1"),
+        ({"texts": ["a"], "model": "/etc/passwd"}, 422, r"body\.model: Extra inputs are not permitted"),
+        ({"pairs": [["only one"]]}, 422, r"body\.pairs\.0"),
+    ],
+)
+def test_bad_requests_get_a_clear_message(client, body, status, message):
+    response = client.post("/predict", json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+    import re
+
+    assert re.search(message, response.json()["detail"]), response.json()["detail"]
+
+
+def test_malformed_json_and_oversized_bodies(client):
+    response = client.post("/predict", content=b'{"texts": [', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("the request body is not valid JSON")
+    huge = json.dumps({"texts": ["x" * 100_000]}).encode()
+    response = client.post("/predict", content=huge, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "too large" in response.json()["detail"]
+    assert client.post("/predict", json={"texts": ["still fine"]}).status_code == 200
+
+
+def test_endpoints_of_other_model_kinds_say_what_the_folder_holds(client):
+    for route, needs in (("/qa", "a question-answering model"), ("/tag", "a token-classification model")):
+        response = client.post(route, json={"texts": ["a"]})
+        assert response.status_code == 404
+        assert response.json()["detail"] == f"this model folder holds a text classifier; {route} needs {needs}"
+
+
+def test_a_request_timeout_gives_504(tiny_classifier):
+    settings = ServeSettings(request_timeout_s=0.05, device="cpu")
+    service = ModelService(tiny_classifier, settings)
+    service.load()
+    with TestClient(create_app(tiny_classifier, settings, service=service)) as client:
+        wait_ready(client)
+        run = service.model.run
+        service.model.run = lambda items: (time.sleep(0.5), run(items))[1]  # a model slower than the timeout
+        response = client.post("/predict", json={"texts": ["slow"]})
+        assert response.status_code == 504
+        assert response.json()["detail"] == "the request was not answered within 0.05 s (--timeout)"
+        service.model.run = run
+        time.sleep(0.6)  # the timed-out batch finishes; then the service answers in time again
+        assert client.post("/predict", json={"texts": ["fast again"]}).status_code == 200
+
+
+def test_not_ready_gives_503_with_retry_after(tiny_classifier):
+    app = create_app(tiny_classifier, ServeSettings(device="cpu"))
+    # Without the lifespan (no `with`) the model never loads: the state right after start.
+    client = TestClient(app)
+    assert client.get("/health").status_code == 200
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.json()["status"] == "loading"
+    response = client.post("/predict", json={"texts": ["a"]})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
+def test_api_key_guards_every_endpoint_but_health(tiny_classifier):
+    settings = ServeSettings(api_key="s3cret-key", device="cpu")
+    assert "s3cret" not in repr(settings)
+    app = create_app(tiny_classifier, settings)
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        for method, path in [("get", "/ready"), ("get", "/info"), ("get", "/metrics"), ("get", "/"),
+                             ("get", "/docs"), ("get", "/openapi.json"), ("post", "/predict"), ("post", "/embed"),
+                             ("post", "/qa"), ("get", "/nowhere")]:  # fmt: skip
+            for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer s3cret-ke"}):
+                response = getattr(client, method)(path, headers=headers)
+                assert response.status_code == 401, (path, headers)
+                assert "missing or wrong API key" in response.json()["detail"]
+        basic = base64.b64encode(b"anyone:s3cret-key").decode()
+        for headers in ({"X-API-Key": "s3cret-key"}, {"Authorization": "Bearer s3cret-key"},
+                        {"Authorization": f"Basic {basic}"}):  # fmt: skip
+            wait_ready(_Keyed(client, headers))
+            response = client.post("/predict", json={"texts": ["great"]}, headers=headers)
+            assert response.status_code == 200, headers
+
+
+class _Keyed:
+    def __init__(self, client, headers):
+        self.client, self.headers = client, headers
+
+    def get(self, path):
+        return self.client.get(path, headers=self.headers)
+
+
+def test_only_safetensors_folders_are_served(tiny_classifier, tmp_path):
+    pickled = shutil.copytree(tiny_classifier, tmp_path / "pickled")
+    (pickled / "pytorch_model.bin").write_bytes(b"not really")
+    with pytest.raises(ModelLoadError, match=r"pickled: holds pickle weights \(pytorch_model.bin\); bertkit serve"):
+        create_app(pickled)
+    bare = shutil.copytree(tiny_classifier, tmp_path / "bare")
+    (bare / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"bare: no model.safetensors; bertkit serve loads only safetensors"):
+        create_app(bare)
+    with pytest.raises(ModelLoadError, match=r"nowhere: no such model folder"):
+        create_app(tmp_path / "nowhere")
+    odd = shutil.copytree(tiny_classifier, tmp_path / "odd")
+    meta = json.loads((odd / "bertkit.json").read_text())
+    (odd / "bertkit.json").write_text(json.dumps({**meta, "kind": "translation"}))
+    with pytest.raises(ModelLoadError, match=r"bertkit.json: unknown kind 'translation'; bertkit serve knows"):
+        create_app(odd)
+
+
+def _serve_fails(capsys, *args) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", *map(str, args)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_serve_command_errors_are_one_line(capsys, tiny_classifier, tmp_path, monkeypatch):
+    monkeypatch.delenv("BERTKIT_TEST_KEY", raising=False)
+    assert "no such model folder" in _serve_fails(capsys, tmp_path / "missing", "--port", "1")
+    line = _serve_fails(capsys, tiny_classifier, "--api-key-env", "BERTKIT_TEST_KEY")
+    assert line == (
+        "error: --api-key-env BERTKIT_TEST_KEY: the environment variable BERTKIT_TEST_KEY is not set or empty; "
+        "export BERTKIT_TEST_KEY=<key> before starting the server"
+    )
+    assert _serve_fails(capsys, tiny_classifier, "--max-batch-size", "0") == (
+        "error: --max-batch-size must be positive (got 0)"
+    )
+    assert _serve_fails(capsys, tiny_classifier, "--max-texts", "100", "--max-queue", "50") == (
+        "error: --max-queue (50) must be at least --max-texts (100), or a full request could never be queued"
+    )
+    assert _serve_fails(capsys, tiny_classifier, "--port", "70000") == (
+        "error: --port must be between 1 and 65535 (got 70000)"
+    )
+
+
+def test_importing_the_serving_package_stays_light():
+    code = "import sys, bertkit.serving; print(sorted(m for m in ('fastapi', 'torch', 'uvicorn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})  # fmt: skip
+    assert out.stdout.strip() == "[]"
