@@ -103,7 +103,8 @@ def test_token_classification_folder_serves_tag(tiny_classifier, tmp_path, monke
 def test_a_kind_this_bertkit_cannot_load_says_so(tiny_classifier, tmp_path, monkeypatch):
     from bertkit.serving.models import QuestionAnswererAdapter
 
-    monkeypatch.delattr(bertkit, "QuestionAnswerer", raising=False)
+    if "QuestionAnswerer" in vars(bertkit):  # only the lazy table names it otherwise
+        monkeypatch.delattr(bertkit, "QuestionAnswerer")
     monkeypatch.setattr(bertkit, "_LAZY", {k: v for k, v in bertkit._LAZY.items() if k != "QuestionAnswerer"})
     with pytest.raises(bertkit.ModelLoadError, match="holds a question-answering model, but this bertkit has no"):
         QuestionAnswererAdapter(folder_of_kind(tiny_classifier, tmp_path, "question-answering"), "cpu", 8)
@@ -141,3 +142,25 @@ def test_real_token_tagger_is_served(tiny_bert, tmp_path):
         assert [[(e["entity"], e["start"], e["end"]) for e in row] for row in got] == [
             [(e["entity"], e["start"], e["end"]) for e in row] for row in expected
         ]
+
+
+def test_real_question_answerer_is_served(tiny_bert, tmp_path):
+    from qa_samples import make_squad
+
+    from bertkit import QuestionAnswerer
+
+    answerer = QuestionAnswerer(str(tiny_bert), epochs=1, max_length=48, doc_stride=16, progress=False)
+    folder = answerer.fit(make_squad(40, seed=1)).save(tmp_path / "qa")
+    questions = ["what is good ?", "what is good ?"]
+    contexts = ["the film was very great and the music was dull .", "a plot is boring but the acting is lovely ."]
+    with TestClient(create_app(folder, ServeSettings(device="cpu"))) as client:
+        wait_ready(client)
+        response = client.post("/qa", json={"questions": questions, "contexts": contexts})
+        assert response.status_code == 200, response.text
+        expected = QuestionAnswerer.load(folder, device="cpu").predict(questions, contexts)
+        got = response.json()["answers"]
+        assert [(a["answer"], a["start"], a["end"]) for a in got] == [
+            (a["answer"], a["start"], a["end"]) for a in expected
+        ]
+        for answer, context in zip(got, contexts, strict=True):
+            assert context[answer["start"] : answer["end"]] == answer["answer"]
