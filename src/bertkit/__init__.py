@@ -29,6 +29,10 @@ __all__ = [
     "TextEmbedder",
     "TrainConfig",
     "load_data",
+    "is_main_process",
+    "predict_ray",
+    "train_seeds",
+    "tune",
     "__version__",
 ]
 
@@ -37,13 +41,21 @@ _LAZY = {
     "TextEmbedder": ("bertkit.embeddings", "TextEmbedder"),
     "TrainConfig": ("bertkit.config", "TrainConfig"),
     "load_data": ("bertkit.data.dataset", "load_file"),
+    "is_main_process": ("bertkit.ddp", "is_main_process"),
+    "predict_ray": ("bertkit.ray_predict", "predict_ray"),
+    "train_seeds": ("bertkit.seeds", "train_seeds"),
+    "tune": ("bertkit.tuning", "tune"),
 }
 
 if TYPE_CHECKING:
     from bertkit.config import TrainConfig
     from bertkit.data.dataset import load_file as load_data
+    from bertkit.ddp import is_main_process
     from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
+    from bertkit.ray_predict import predict_ray
+    from bertkit.seeds import train_seeds
+    from bertkit.tuning import tune
 
 
 def __getattr__(name: str) -> Any:
