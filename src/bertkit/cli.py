@@ -322,8 +322,14 @@ def predict(
     model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
     text: Annotated[str | None, typer.Argument(help="One text to classify (instead of --data).")] = None,
     pair: Annotated[str | None, typer.Option("--pair", help="Second text of a pair, with TEXT.")] = None,
-    data: Annotated[str | None, typer.Option("--data", help="File of texts to classify.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="Where to write predictions (.csv/.jsonl).")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", help="File of texts to classify (repeat for several with --engine ray)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Where to write predictions (.csv/.jsonl; a folder with --engine ray)."),
+    ] = None,
     text_column: TextColumn = None,
     text_pair_column: PairColumn = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Also write the K most likely labels.")] = None,
@@ -332,10 +338,35 @@ def predict(
     skip_bad_rows: SkipBadRows = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after `bertkit export`).")] = "torch",
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (a Ray cluster, files in parallel).")
+    ] = "local",
+    workers: Annotated[int, typer.Option(help="--engine ray: model replicas (Ray actors).")] = 2,
+    cpus_per_worker: Annotated[float, typer.Option(help="--engine ray: CPUs per replica.")] = 1,
+    gpus_per_worker: Annotated[float, typer.Option(help="--engine ray: GPUs per replica (0: CPU).")] = 0,
+    ray_address: Annotated[
+        str | None, typer.Option(help="--engine ray: cluster to join ('auto', ray://HOST:10001); default local.")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option(help="--engine ray: part format: parquet, csv, tsv or jsonl.")
+    ] = "parquet",
 ) -> None:
-    """Predict labels for one text (printed as JSON) or for a file (written to --output)."""
-    from bertkit import TextClassifier
+    """Predict labels for one text (printed as JSON) or for a file (written to --output).
 
+    With --engine ray, the --data files are spread over Ray workers, each loading the model once; --output is
+    a folder of parts part-FILE-CHUNK.* with input_file and input_row columns (input order recoverable)."""
+    from bertkit import ConfigError, TextClassifier
+
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray (got {engine!r})")
+    if engine == "ray":
+        _predict_ray(model_dir, text, data, output, locals())
+        return
+    if text is not None and data:
+        raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
+    if data and len(data) > 1:
+        raise DataError(f"--data was given {len(data)} times; one file at a time, or several with --engine ray")
+    data = data[0] if data else None
     if (text is None) == (data is None):
         raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
     if data is not None and output is None:
@@ -353,6 +384,25 @@ def predict(
         header=header, skip_bad_rows=skip_bad_rows,
     )  # fmt: skip
     _say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
+
+
+def _predict_ray(model_dir: str, text: str | None, data: list[str] | None, output: Path | None, flags: dict) -> None:
+    from bertkit import predict_ray
+
+    if text is not None or not data:
+        raise DataError("--engine ray predicts files: give --data FILE (repeat for more) and --output FOLDER")
+    if output is None:
+        raise DataError("--engine ray needs --output FOLDER to write the prediction parts into")
+    if flags["backend"] != "torch":
+        raise DataError("--engine ray runs the torch backend; leave out --backend")
+    result = predict_ray(
+        model_dir, data, output, workers=flags["workers"], cpus_per_worker=flags["cpus_per_worker"],
+        gpus_per_worker=flags["gpus_per_worker"], output_format=flags["output_format"], top_k=flags["top_k"],
+        text_column=flags["text_column"], pair_column=flags["text_pair_column"], encoding=flags["encoding"],
+        header=flags["header"], skip_bad_rows=flags["skip_bad_rows"], address=flags["ray_address"],
+    )  # fmt: skip
+    _say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
+         + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip
 
 
 @app.command()

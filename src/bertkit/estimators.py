@@ -10,7 +10,7 @@ import hashlib
 import inspect
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -411,26 +411,55 @@ class TextClassifier:
     ) -> tuple[int, int]:
         """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
         time so memory stays bounded whatever the file size. Returns (rows written, rows skipped)."""
-        from bertkit.data.columns import choose_columns
-        from bertkit.data.dataset import from_frame
-        from bertkit.data.readers import iter_tables
         from bertkit.data.writers import TableWriter
 
         self._check_fitted()
         writer = TableWriter(output)
-        columns, skipped = None, 0
+        skipped = 0
         try:
-            for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
-                if columns is None:
-                    columns = choose_columns(
-                        table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
-                    )
-                data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
-                skipped += len(data.skipped)
-                writer.write(self.predict_table(data, top_k))
+            for frame, chunk_skipped in self.iter_predict_file(
+                path, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
+                header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
+            ):  # fmt: skip
+                skipped += chunk_skipped
+                writer.write(frame)
         finally:
             writer.close()
         return writer.rows, skipped
+
+    def iter_predict_file(
+        self,
+        path: str | Path,
+        *,
+        top_k: int | None = None,
+        text_column: str | None = None,
+        pair_column: str | None = None,
+        encoding: str = "utf-8",
+        header: bool | None = None,
+        skip_bad_rows: bool = False,
+        chunk_rows: int = 50_000,
+        row_numbers: bool = False,
+    ) -> Iterator[tuple[pd.DataFrame, int]]:
+        """Prediction tables (see :meth:`predict_table`) of a data file, one per chunk of at most
+        ``chunk_rows`` rows, each with the number of rows skipped in it. ``row_numbers`` adds a first column
+        ``input_row``: the row's 0-based position among the file's data rows (skipped rows counted)."""
+        from bertkit.data.columns import choose_columns
+        from bertkit.data.dataset import from_frame
+        from bertkit.data.readers import iter_tables
+
+        self._check_fitted()
+        columns, start = None, 0
+        for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
+            if columns is None:
+                columns = choose_columns(
+                    table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
+                )
+            data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
+            frame = self.predict_table(data, top_k)
+            if row_numbers:
+                frame.insert(0, "input_row", start + data.rows)
+            start += len(table.frame)
+            yield frame, len(data.skipped)
 
     # persistence ---------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

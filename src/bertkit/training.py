@@ -211,7 +211,7 @@ def fit(
                 raw = objective.loss(outputs, target)
                 loss = raw * (share / config.grad_accumulation)
                 (scaler.scale(loss) if scaler else loss).backward()
-            running += raw.detach()
+            running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
             seen_loss += 1
             samples += len(index)
             tokens += int(train.lengths[index].sum())
@@ -224,7 +224,7 @@ def fit(
             # loss and throughput over all ranks: one all-reduce per epoch, not per step
             counts = torch.tensor([seen_loss, samples, tokens], dtype=torch.float64, device=device)
             running, counts = ddp.all_sum(running.float()), ddp.all_sum(counts)
-            seen_loss, samples, tokens = (int(v) for v in counts.tolist())
+            seen_loss, samples, tokens = (int(v) for v in counts.tolist())  # seen_loss: world_size x steps
         seconds = time.perf_counter() - started
         record = {
             "epoch": epoch,
