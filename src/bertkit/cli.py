@@ -179,10 +179,14 @@ def train(
     """Fine-tune a model on labelled text and save it (with a validation report) to --output.
 
     Under `torchrun --nproc-per-node N -m bertkit train ...` the same command trains on N processes (DDP)."""
-    from bertkit import TextClassifier, is_main_process
+    from bertkit import ConfigError, TextClassifier, is_main_process
 
     params = _with_config_file(ctx, dict(ctx.params), config, skip=("quiet",))
     settings = _train_config(params)
+    if params["seeds"] < 1:
+        raise ConfigError(f"--seeds must be a positive integer (got {params['seeds']})")
+    if params["seeds"] > 1 and os.environ.get("WORLD_SIZE", "1") != "1":
+        raise ConfigError("--seeds runs one process per seed; launch it without torchrun")
     output = Path(params["output"]) if params.get("output") else None
     train_data, validation_data, run_options = _read_run_data(params, config)
     main_process = is_main_process()
@@ -211,10 +215,7 @@ def train(
 
 
 def _train_seeds(settings, train_data, validation_data, output: Path, count: int, run_options, quiet: bool) -> None:
-    from bertkit import ConfigError, train_seeds
-
-    if os.environ.get("WORLD_SIZE", "1") != "1":
-        raise ConfigError("--seeds runs one process per seed; launch it without torchrun")
+    from bertkit import train_seeds
 
     def done(run: dict) -> None:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items())
@@ -239,6 +240,9 @@ def tune(
     trials: Annotated[int, typer.Option(help="Finished trials the study should hold (a rerun continues).")] = 20,
     timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds.")] = None,
     max_epochs: Annotated[int, typer.Option(help="Epochs are searched in 1..N.")] = 3,
+    learning_rate_range: Annotated[
+        tuple[float, float], typer.Option(help="Learning rates searched (log-uniform): LOW HIGH.")
+    ] = (1e-5, 2e-4),
     train: Annotated[str | None, typer.Option("--train", help="Training data.")] = None,
     validation: Annotated[
         str | None, typer.Option("--validation", help="Validation data scoring the trials (default: 10% of train).")
@@ -272,11 +276,14 @@ def tune(
         raise ConfigError("--study-dir is required: the folder that keeps the study")
     if max_epochs < 1:
         raise ConfigError(f"--max-epochs must be a positive integer (got {max_epochs})")
+    low, high = learning_rate_range
+    if not 0 < low < high < 1:
+        raise ConfigError(f"--learning-rate-range needs 0 < LOW < HIGH < 1 (got {low} {high})")
     settings = _train_config(params)
     train_data, validation_data, run_options = _read_run_data(params, config, required=("train",))
     _say(f"tuning on {len(train_data)} rows of {train_data.source.name}; study in {params['study_dir']}")
     result = run_tune(settings, train_data, validation_data, params["study_dir"], trials=trials, timeout=timeout,
-                      max_epochs=max_epochs, run_options=run_options, progress=not quiet)  # fmt: skip
+                      max_epochs=max_epochs, learning_rates=(low, high), run_options=run_options, progress=not quiet)  # fmt: skip
     for row in result.trials:
         value = "-" if row["value"] is None else f"{row['value']:.4f}"
         shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row["params"].items())

@@ -131,11 +131,14 @@ class TextClassifier:
     @classmethod
     def from_config(cls, config: TrainConfig, **extra: Any) -> TextClassifier:
         values = {k: v for k, v in config.to_dict().items() if k in cls._param_names()}
-        return cls(**values, **extra)
+        estimator = cls(**values, **extra)
+        estimator._notes = dict(config.extra)  # TrainConfig.extra: kept with the model, not a parameter
+        return estimator
 
     def _config(self) -> TrainConfig:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**{k: v for k, v in self.get_params().items() if k in fields})
+        values = {k: v for k, v in self.get_params().items() if k in fields}
+        return TrainConfig(**values, extra=dict(getattr(self, "_notes", {})))
 
     # fitting -------------------------------------------------------------------------------------
     def fit(

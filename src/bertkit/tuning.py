@@ -80,6 +80,7 @@ def tune(
     timeout: float | None = None,
     space: SearchSpace | None = None,
     max_epochs: int | None = None,
+    learning_rates: tuple[float, float] | None = None,
     run_options: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> TuneResult:
@@ -87,7 +88,7 @@ def tune(
 
     The study lives in ``study_dir/study.db``: calling again with the same folder continues it until it
     holds ``trials`` finished trials (complete or pruned). ``timeout`` (seconds) stops starting new trials.
-    ``max_epochs`` narrows the epochs searched to 1..N. ``run_options`` (data file, columns) are copied into ``best_config.json`` so it reproduces the best run."""
+    ``max_epochs`` and ``learning_rates`` (low, high) replace those ranges of ``space``. ``run_options`` (data file, columns) are copied into ``best_config.json`` so it reproduces the best run."""
     optuna = _optuna()
     from bertkit.data.labels import normalize_labels
     from bertkit.estimators import TextClassifier, _selection_metric
@@ -99,6 +100,8 @@ def tune(
     space = space or SearchSpace()
     if max_epochs is not None:
         space = dataclasses.replace(space, epochs=(1, max_epochs))
+    if learning_rates is not None:
+        space = dataclasses.replace(space, learning_rate=tuple(learning_rates))
     task, _ = normalize_labels(train.labels, base.task)
     metric = _selection_metric(base.selection_metric, task)
     direction = "minimize" if metric.endswith(("loss", "error")) else "maximize"
