@@ -357,6 +357,9 @@ def predict(
     output_format: Annotated[
         str, typer.Option(help="--engine ray: part format: parquet, csv, tsv or jsonl.")
     ] = "parquet",
+    chunk_rows: Annotated[
+        int, typer.Option(help="Rows read and predicted at a time (one part each with ray).")
+    ] = 50_000,
 ) -> None:
     """Predict labels for one text (printed as JSON) or for a file (written to --output).
 
@@ -366,6 +369,8 @@ def predict(
 
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray (got {engine!r})")
+    if chunk_rows < 1:
+        raise ConfigError(f"--chunk-rows must be a positive integer (got {chunk_rows})")
     if engine == "ray":
         _predict_ray(model_dir, text, data, output, locals())
         return
@@ -388,7 +393,7 @@ def predict(
         return
     rows, skipped = classifier.predict_file(
         data, output, top_k=top_k, text_column=text_column, pair_column=text_pair_column, encoding=encoding,
-        header=header, skip_bad_rows=skip_bad_rows,
+        header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
     )  # fmt: skip
     _say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
 
@@ -407,6 +412,7 @@ def _predict_ray(model_dir: str, text: str | None, data: list[str] | None, outpu
         gpus_per_worker=flags["gpus_per_worker"], output_format=flags["output_format"], top_k=flags["top_k"],
         text_column=flags["text_column"], pair_column=flags["text_pair_column"], encoding=flags["encoding"],
         header=flags["header"], skip_bad_rows=flags["skip_bad_rows"], address=flags["ray_address"],
+        chunk_rows=flags["chunk_rows"],
     )  # fmt: skip
     _say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
          + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip

@@ -14,6 +14,8 @@ restores the input order. Ray is imported only when this runs (``pip install 'be
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +126,13 @@ def predict_ray(
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    # Ray Data logs every execution plan at INFO, noise for a CLI; it re-reads RAY_DATA_LOG_LEVEL when it
+    # (re)configures its logger, so both are set, and put back afterwards.
+    data_logger = logging.getLogger("ray.data")
+    level, env_level = data_logger.level, os.environ.get("RAY_DATA_LOG_LEVEL")
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    data_logger.setLevel(os.environ["RAY_DATA_LOG_LEVEL"])
     try:
         import ray.data
 
@@ -138,7 +146,7 @@ def predict_ray(
             .map_batches(
                 FilePredictor,
                 batch_size=1,
-                concurrency=min(workers, len(items)),
+                compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
                 num_cpus=cpus_per_worker,
                 num_gpus=gpus_per_worker,
                 fn_constructor_kwargs=dict(
@@ -152,6 +160,9 @@ def predict_ray(
             .take_all()
         )
     finally:
+        data_logger.setLevel(level)
+        if env_level is None:
+            os.environ.pop("RAY_DATA_LOG_LEVEL", None)
         if started_here:
             ray.shutdown()
     parts = sorted(
