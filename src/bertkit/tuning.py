@@ -15,6 +15,7 @@ from typing import Any
 
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
+from bertkit.ddp import env_world_size
 from bertkit.exceptions import ConfigError
 
 STUDY_NAME = "bertkit"
@@ -95,6 +96,8 @@ def tune(
 
     if trials < 1:
         raise ConfigError(f"--trials must be a positive integer (got {trials})")
+    if env_world_size() > 1:
+        raise ConfigError("bertkit tune runs its trials in one process; launch it without torchrun")
     if train.labels is None:
         raise ConfigError(f"{train.source.name}: tuning needs labelled training data")
     space = space or SearchSpace()

@@ -139,6 +139,10 @@ def test_tune_errors(capsys, data_dir, tmp_path):
     assert fails(capsys, *base, "--study-dir", tmp_path / "s", "--learning-rate-range", "1e-3", "1e-4") == (
         "error: --learning-rate-range needs 0 < LOW < HIGH < 1 (got 0.001 0.0001)"
     )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORLD_SIZE", "2")
+        line = fails(capsys, *base, "--study-dir", tmp_path / "s", alone=False)
+    assert line == "error: bertkit tune runs its trials in one process; launch it without torchrun"
     with pytest.raises(ConfigError, match="--selection-metric for classification must be one of"):
         from bertkit import tune
 
