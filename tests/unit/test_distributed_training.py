@@ -84,3 +84,35 @@ def test_two_cpu_processes_match_one_process_with_the_same_global_batch(capsys, 
     # validation gathered once per row: the report counts the 21 rows, not 22 (no sampler padding)
     report = json.loads((double / "report" / "report.json").read_text())
     assert report["n_examples"] == 21
+
+
+def _gather_worker(rank: int, world_size: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    from bertkit import ddp
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    try:
+        index = np.arange(rank, 7, world_size)  # 7 rows over 2 ranks: 4 and 3
+        rows = ddp.gather_rows(index, np.stack([index * 10.0, -index]).T, 7)  # [rows, 2]
+        items = ddp.gather_rows(index, [f"row {i}" for i in index], 7)
+        queue.put((rank, rows.tolist(), items))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gather_rows_reassembles_input_order_once_per_row():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    mp.start_processes(_gather_worker, args=(2, port, queue), nprocs=2, start_method="spawn")
+    results = sorted(queue.get(timeout=60) for _ in range(2))
+    for _, rows, items in results:
+        assert rows == [[i * 10.0, -i] for i in range(7)]
+        assert items == [f"row {i}" for i in range(7)]
