@@ -372,7 +372,13 @@ def predict(
     if chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be a positive integer (got {chunk_rows})")
     if engine == "ray":
-        _predict_ray(model_dir, text, data, output, locals())
+        ray_flags = dict(
+            backend=backend, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+            output_format=output_format, top_k=top_k, text_column=text_column, text_pair_column=text_pair_column,
+            encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, ray_address=ray_address,
+            chunk_rows=chunk_rows,
+        )  # fmt: skip
+        _predict_ray(model_dir, text, data, output, ray_flags)
         return
     if text is not None and data:
         raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")

@@ -20,9 +20,10 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 @pytest.fixture(scope="module")
 def ray_cluster():
     # Workers are new processes: they must import this checkout's bertkit, and use one thread each.
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "RAY_USAGE_STATS_ENABLED")}
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), saved["PYTHONPATH"]) if p)
     os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # tests never reach out
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
     yield
     ray.shutdown()
