@@ -1,7 +1,7 @@
 """`torchrun --nproc-per-node 2 -m bertkit train` on CPU (gloo) against one process with the same global batch.
 
 Dropout is off in the tiny model so that both runs compute the same function; the training set size leaves
-an uneven last batch (split 3 / 2) and the validation set an odd number of rows (sharded 11 / 10).
+an uneven last micro-batch (split 3 / 2) and the validation set an odd number of rows (sharded 11 / 10).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from conftest import build_tiny_bert, sentiment_examples
 from test_cli import ok, write_csv
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32",
-         "--device", "cpu", "--precision", "fp32", "--quiet"]  # fmt: skip
+# Two micro-batches of 8 per optimizer step: each is split 4 / 4 among the ranks, the first without a gradient
+# all-reduce (DDP no_sync); the last micro-batch of an epoch holds 5 examples (split 3 / 2).
+FLAGS = ["--epochs", "2", "--batch-size", "16", "--grad-accumulation", "2", "--learning-rate", "0.002",
+         "--max-length", "32", "--device", "cpu", "--precision", "fp32", "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def no_dropout_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ddp_data(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ddp-data")
-    texts, labels = sentiment_examples(101)  # 6 full batches of 16 and one of 5
+    texts, labels = sentiment_examples(101)  # 12 micro-batches of 8 and one of 5
     write_csv(folder / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
     texts, labels = sentiment_examples(21, seed=1)
     write_csv(folder / "valid.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
