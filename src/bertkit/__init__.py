@@ -33,6 +33,10 @@ __all__ = [
     "load_data",
     "load_tagged_data",
     "read_squad",
+    "is_main_process",
+    "predict_ray",
+    "train_seeds",
+    "tune",
     "__version__",
 ]
 
@@ -45,6 +49,10 @@ _LAZY = {
     "TrainConfig": ("bertkit.config", "TrainConfig"),
     "load_data": ("bertkit.data.dataset", "load_file"),
     "load_tagged_data": ("bertkit.data.conll", "load_tagged"),
+    "is_main_process": ("bertkit.ddp", "is_main_process"),
+    "predict_ray": ("bertkit.ray_predict", "predict_ray"),
+    "train_seeds": ("bertkit.seeds", "train_seeds"),
+    "tune": ("bertkit.tuning", "tune"),
 }
 
 if TYPE_CHECKING:
@@ -52,10 +60,14 @@ if TYPE_CHECKING:
     from bertkit.data.conll import load_tagged as load_tagged_data
     from bertkit.data.dataset import load_file as load_data
     from bertkit.data.squad import read_squad
+    from bertkit.ddp import is_main_process
     from bertkit.embeddings import TextEmbedder
     from bertkit.estimators import TextClassifier
     from bertkit.qa.estimator import QuestionAnswerer
+    from bertkit.ray_predict import predict_ray
+    from bertkit.seeds import train_seeds
     from bertkit.tagger import TokenTagger
+    from bertkit.tuning import tune
 
 
 def __getattr__(name: str) -> Any:

@@ -121,26 +121,47 @@ class TrainConfig:
             raise ConfigError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
         return cls(**values)
 
+    @staticmethod
+    def read_options(path: str | Path) -> dict[str, Any]:
+        """The raw options of a JSON, TOML or YAML file (see :func:`read_options`)."""
+        return read_options(path)
+
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Read a JSON, TOML or YAML file whose keys are field names (dashes allowed)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            import tomllib
+        return cls.from_dict(read_options(path))
 
+
+def read_options(path: str | Path) -> dict[str, Any]:
+    """The options in a JSON, TOML or YAML file as a dict, dashes in keys turned into underscores."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        import tomllib
+
+        try:
             values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml)") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml)") from exc
+        try:
             values = yaml.safe_load(text) or {}
-        else:
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    else:
+        try:
             values = json.loads(text)
-        return cls.from_dict({k.replace("-", "_"): v for k, v in values.items()})
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc}); use .json, .toml, .yaml or .yml") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config file holds one table of options (got {type(values).__name__})")
+    return {k.replace("-", "_"): v for k, v in values.items()}
 
 
 def _positive(flag: str, value: int) -> None:

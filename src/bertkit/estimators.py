@@ -8,15 +8,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bertkit import modeling
+from bertkit import ddp, modeling
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, encode
@@ -130,11 +131,14 @@ class TextClassifier:
     @classmethod
     def from_config(cls, config: TrainConfig, **extra: Any) -> TextClassifier:
         values = {k: v for k, v in config.to_dict().items() if k in cls._param_names()}
-        return cls(**values, **extra)
+        estimator = cls(**values, **extra)
+        estimator._notes = dict(config.extra)  # TrainConfig.extra: kept with the model, not a parameter
+        return estimator
 
     def _config(self) -> TrainConfig:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**{k: v for k, v in self.get_params().items() if k in fields})
+        values = {k: v for k, v in self.get_params().items() if k in fields}
+        return TrainConfig(**values, extra=dict(getattr(self, "_notes", {})))
 
     # fitting -------------------------------------------------------------------------------------
     def fit(
@@ -144,12 +148,18 @@ class TextClassifier:
         eval_set: tuple[Texts, Sequence[Any] | None] | TextData | None = None,
         *,
         output_dir: str | Path | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
     ) -> TextClassifier:
         """Fine-tune on texts (or ``(text, pair)`` tuples) ``X`` with labels ``y``; returns ``self``.
 
         ``eval_set`` is the validation data used for per-epoch evaluation, best-epoch selection and
         multi-label thresholds; without it a stratified, seeded share of ``X`` is held out.
         ``output_dir`` receives history.jsonl while training (the model is written by :meth:`save`).
+        ``on_epoch`` is called with each epoch's history record (train loss, ``val_*`` metrics).
+
+        Started by ``torchrun`` (``WORLD_SIZE > 1`` in the environment), every process runs ``fit`` on the
+        same data: they join one process group, ``batch_size`` is the global batch split among them, and
+        only rank 0 writes files (:meth:`save` does nothing elsewhere).
         """
         config = self._config()
         train = _as_data(X, y, "X")
@@ -182,7 +192,33 @@ class TextClassifier:
         self.model_ = modeling.build_classifier(checkpoint, task, classes)
         self.task_, self.classes_, self.config_ = task, classes, config
         self.thresholds_ = np.full(len(classes), 0.5) if task == "multi-label" else None
-        device = resolve_device(config.device)
+        context, device_name = ddp.setup(config.device)
+        self.is_main_process_ = context.is_main
+        try:
+            self._fit_encoded(train, validation, config, resolve_device(device_name), context, output_dir, on_epoch)
+        except BaseException:
+            ddp.teardown(context, wait=False)
+            raise
+        ddp.teardown(context)
+        self.train_seconds_ = round(time.perf_counter() - started, 2)
+        self.data_fingerprint_ = _fingerprint(train)
+        self.n_train_rows_ = len(train)
+        self.metadata_ = {}
+        return self
+
+    def _fit_encoded(
+        self,
+        train: TextData,
+        validation: TextData,
+        config: TrainConfig,
+        device,
+        context: ddp.Context,
+        output_dir: str | Path | None,
+        on_epoch: Callable[[dict], None] | None,
+    ) -> None:
+        from bertkit import training
+
+        task, classes = self.task_, self.classes_
 
         train_encoded = self._encode(train)
         validation_encoded = self._encode(validation)
@@ -198,8 +234,9 @@ class TextClassifier:
             ),
             main_metric=_selection_metric(config.selection_metric, task),
             class_weights=_balanced_weights(targets, task, len(classes)) if config.class_weights == "balanced" else None,
-            progress=self.progress,
+            progress=self.progress and context.is_main,
             history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
+            rank=context.rank, world_size=context.world_size, on_epoch=on_epoch,
         )  # fmt: skip
         # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
         validation_logits = aggregate_windows(result.validation_logits, validation_encoded, config.window_aggregation)
@@ -209,11 +246,6 @@ class TextClassifier:
         self.best_epoch_ = result.best_epoch
         self.validation_report_ = self._report(validation, validation.labels, validation_encoded, validation_logits)
         self.validation_metrics_ = self.validation_report_.metrics
-        self.train_seconds_ = round(time.perf_counter() - started, 2)
-        self.data_fingerprint_ = _fingerprint(train)
-        self.n_train_rows_ = len(train)
-        self.metadata_ = {}
-        return self
 
     def _align_labels(self, data: TextData, task: str, classes: list[Any]) -> list[Any]:
         """Normalize evaluation labels the way training labels were, and refuse unseen ones."""
@@ -382,31 +414,65 @@ class TextClassifier:
     ) -> tuple[int, int]:
         """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
         time so memory stays bounded whatever the file size. Returns (rows written, rows skipped)."""
-        from bertkit.data.columns import choose_columns
-        from bertkit.data.dataset import from_frame
-        from bertkit.data.readers import iter_tables
         from bertkit.data.writers import TableWriter
 
         self._check_fitted()
         writer = TableWriter(output)
-        columns, skipped = None, 0
+        skipped = 0
         try:
-            for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
-                if columns is None:
-                    columns = choose_columns(
-                        table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
-                    )
-                data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
-                skipped += len(data.skipped)
-                writer.write(self.predict_table(data, top_k))
+            for frame, chunk_skipped in self.iter_predict_file(
+                path, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
+                header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
+            ):  # fmt: skip
+                skipped += chunk_skipped
+                writer.write(frame)
         finally:
             writer.close()
         return writer.rows, skipped
 
+    def iter_predict_file(
+        self,
+        path: str | Path,
+        *,
+        top_k: int | None = None,
+        text_column: str | None = None,
+        pair_column: str | None = None,
+        encoding: str = "utf-8",
+        header: bool | None = None,
+        skip_bad_rows: bool = False,
+        chunk_rows: int = 50_000,
+        row_numbers: bool = False,
+    ) -> Iterator[tuple[pd.DataFrame, int]]:
+        """Prediction tables (see :meth:`predict_table`) of a data file, one per chunk of at most
+        ``chunk_rows`` rows, each with the number of rows skipped in it. ``row_numbers`` adds a first column
+        ``input_row``: the row's 0-based position among the file's data rows (skipped rows counted)."""
+        from bertkit.data.columns import choose_columns
+        from bertkit.data.dataset import from_frame
+        from bertkit.data.readers import iter_tables
+
+        self._check_fitted()
+        columns, start = None, 0
+        for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
+            if columns is None:
+                columns = choose_columns(
+                    table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
+                )
+            data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
+            frame = self.predict_table(data, top_k)
+            if row_numbers:
+                frame.insert(0, "input_row", start + data.rows)
+            start += len(table.frame)
+            yield frame, len(data.skipped)
+
     # persistence ---------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write a Hugging Face model folder plus bertkit.json (task, labels, thresholds, config, metrics)."""
+        """Write a Hugging Face model folder plus bertkit.json (task, labels, thresholds, config, metrics) and
+        train_config.json (the resolved options, for ``bertkit train --config`` to repeat the run).
+
+        After a distributed fit only rank 0 writes; other ranks return the path without writing."""
         self._check_fitted()
+        if not getattr(self, "is_main_process_", True):
+            return Path(folder)
         metadata = {
             **getattr(self, "metadata_", {}),
             "format": 1,
@@ -423,7 +489,12 @@ class TextClassifier:
             "data_fingerprint": getattr(self, "data_fingerprint_", None),
             "versions": modeling.library_versions(),
         }
-        return modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
+        folder = modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
+        # Every option of the run, resolved (batch size and learning rate filled in), plus the data options the
+        # CLI recorded in metadata_["run_options"]: `bertkit train --config folder/train_config.json` repeats it.
+        options = {**self.config_.to_dict(), **getattr(self, "metadata_", {}).get("run_options", {})}
+        (folder / "train_config.json").write_text(json.dumps(options, indent=2, default=str) + "\n", encoding="utf-8")
+        return folder
 
     def export_onnx(self, folder: str | Path, quantize: str | None = None) -> Path:
         """Export the fitted model to ``folder/onnx/`` (``quantize="int8"``: dynamic int8 weights) for

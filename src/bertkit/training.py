@@ -1,12 +1,15 @@
 """The fine-tuning loop: AdamW, linear warm-up and decay, clipping, accumulation, autocast, per-epoch
 evaluation, early stopping and best-epoch restore.
 
-It is written against plain PyTorch so that the same loop can run under ``torchrun``: batches are
-drawn per rank (``training_batches(rank=, world_size=)``) and only rank 0 reports.
+It is written against plain PyTorch so that the same loop runs under ``torchrun``: with ``world_size > 1``
+the model is wrapped in DistributedDataParallel, every global batch is split among the ranks (so N processes
+take the same optimizer steps as one process with the same ``batch_size``), validation is sharded across the
+ranks and gathered back in input order, and only rank 0 prints and writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -21,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from bertkit import ddp
 from bertkit.config import TrainConfig
-from bertkit.data.encoding import Encoded, collate, training_batches
+from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
 from bertkit.inference import predict_logits, uses_type_ids
 
@@ -99,6 +103,9 @@ class Objective(Protocol):
 class SequenceObjective:
     """One target per example: class ids, label-indicator rows (multi-label) or floats (regression)."""
 
+    rows_aligned = True
+    """``predict`` returns one row per validation example, so validation can be sharded across ranks."""
+
     def __init__(self, task: str, targets: np.ndarray, class_weights: torch.Tensor | None = None) -> None:
         self.targets = torch.from_numpy(targets)
         self.loss_fn = make_loss(task, class_weights)
@@ -136,6 +143,7 @@ def fit(
     history_path: Path | None = None,
     rank: int = 0,
     world_size: int = 1,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
     """Train ``model`` in place on ``train``; keep the weights of the best validation epoch.
 
@@ -143,6 +151,10 @@ def fit(
     (higher is better, except for names ending in "loss" or "error"). ``objective`` defines targets, loss
     and validation outputs for tasks other than sequence classification; by default it is built from
     ``targets``, ``task`` and ``class_weights``.
+
+    With ``world_size > 1`` the process group must already be initialised (see :mod:`bertkit.ddp`);
+    ``config.batch_size`` is the global batch, split among the ranks. ``on_epoch`` is called with each
+    epoch's record on every rank (e.g. to report to a hyperparameter search, which may raise to stop).
     """
     assert config.batch_size and config.learning_rate, "call TrainConfig.resolved() first"
     seed_everything(config.seed)
@@ -157,11 +169,18 @@ def fit(
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
         objective = SequenceObjective(task, targets, weights)
     with_types = uses_type_ids(model, train)
+    net = model  # the plain module: evaluation, state dicts and config go through it, never through DDP
+    if world_size > 1:
+        model = ddp.wrap(net, device)
 
+    # batch_size is the global batch per optimizer step; each rank takes 1/world_size of every micro-batch.
     micro_batch = config.batch_size // config.grad_accumulation or 1
-    steps_per_epoch = math.ceil(len(train) / (micro_batch * config.grad_accumulation * world_size))
+    n_batches = math.ceil(len(train) / micro_batch)
+    if world_size > 1 and 0 < len(train) % micro_batch < world_size:
+        n_batches -= 1  # split_for_rank leaves out a last global batch smaller than world_size
+    steps_per_epoch = math.ceil(n_batches / config.grad_accumulation)
     total_steps = steps_per_epoch * config.epochs
-    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    optimizer = make_optimizer(net, config.learning_rate, config.weight_decay)
     scheduler = linear_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     rng = np.random.default_rng(config.seed)
     lower_is_better = main_metric.endswith(("loss", "error"))
@@ -173,26 +192,39 @@ def fit(
 
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
-        batches = training_batches(train.lengths, micro_batch, rng, rank=rank, world_size=world_size)
+        global_batches = training_batches(train.lengths, micro_batch, rng)
+        batches = split_for_rank(global_batches, rank, world_size)
+        global_sizes = [len(b) for b in global_batches if len(b) >= world_size]
         bar = _progress(batches, epoch, config.epochs, enabled=progress and rank == 0)
         running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
         for step, index in enumerate(bar, start=1):
             cpu_inputs = collate(train, index, with_types)
             target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
             inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
-            with autocast(device, dtype):
-                outputs = model(**inputs)
-            loss = objective.loss(outputs, target) / config.grad_accumulation
-            (scaler.scale(loss) if scaler else loss).backward()
-            running += loss.detach() * config.grad_accumulation
+            syncs = step % config.grad_accumulation == 0 or step == len(batches)
+            # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
+            # batch makes that average the global batch's mean, even when the batch splits unevenly.
+            share = len(index) * world_size / global_sizes[step - 1]
+            with _no_sync(model, enabled=world_size > 1 and not syncs):
+                with autocast(device, dtype):
+                    outputs = model(**inputs)
+                raw = objective.loss(outputs, target)
+                loss = raw * (share / config.grad_accumulation)
+                (scaler.scale(loss) if scaler else loss).backward()
+            running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
             seen_loss += 1
             samples += len(index)
             tokens += int(train.lengths[index].sum())
-            if step % config.grad_accumulation == 0 or step == len(batches):
-                _optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
+            if syncs:
+                _optimizer_step(net, optimizer, scheduler, scaler, config.max_grad_norm)
             if progress and rank == 0 and step % 10 == 0:
                 elapsed = time.perf_counter() - started
                 bar.set_postfix(loss=f"{running.item() / seen_loss:.4f}", samples_s=f"{samples / elapsed:.1f}")
+        if world_size > 1:
+            # loss and throughput over all ranks: one all-reduce per epoch, not per step
+            counts = torch.tensor([seen_loss, samples, tokens], dtype=torch.float64, device=device)
+            running, counts = ddp.all_sum(running.float()), ddp.all_sum(counts)
+            seen_loss, samples, tokens = (int(v) for v in counts.tolist())  # seen_loss: world_size x steps
         seconds = time.perf_counter() - started
         record = {
             "epoch": epoch,
@@ -203,14 +235,14 @@ def fit(
             "train_tokens_per_s": round(tokens / seconds, 1),
         }
         if validation is not None and evaluate is not None:
-            logits = objective.predict(model, validation, device, inference_dtype(config.precision, device))
+            logits = _validation_outputs(objective, net, validation, device, config, rank, world_size)
             metrics = evaluate(logits)
             record.update({f"val_{k}": v for k, v in metrics.items()})
             score = metrics[main_metric]
             improved = best_score is None or (score < best_score if lower_is_better else score > best_score)
             if improved:
                 best_score, best_epoch, stale, best_logits = score, epoch, 0, logits
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
             else:
                 stale += 1
         else:
@@ -221,12 +253,34 @@ def fit(
                 handle.write(json.dumps(record) + "\n")
         if progress and rank == 0:
             _print_epoch(record, main_metric)
+        if on_epoch is not None:
+            on_epoch(record)
+        # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
         if config.early_stopping_patience and stale >= config.early_stopping_patience:
             break
     if best_state is not None and best_epoch != history[-1]["epoch"]:
-        model.load_state_dict(best_state)
-    model.eval()
+        net.load_state_dict(best_state)
+    net.eval()
     return FitResult(history=history, best_epoch=best_epoch, best_score=best_score, validation_logits=best_logits)
+
+
+def _validation_outputs(objective, net, validation, device, config, rank: int, world_size: int) -> Any:
+    """Validation outputs in input order. Under DDP, objectives with one output row per example are
+    sharded (rank r takes rows r, r + N, ...: no row twice, unlike DistributedSampler's padding) and
+    gathered; others run the whole validation set on every rank."""
+    dtype = inference_dtype(config.precision, device)
+    if world_size <= 1 or not getattr(objective, "rows_aligned", False):
+        return objective.predict(net, validation, device, dtype)
+    index = np.arange(rank, len(validation), world_size)
+    outputs = objective.predict(net, validation.subset(index), device, dtype) if len(index) else None
+    if outputs is None:
+        outputs = np.zeros((0, net.config.num_labels), dtype=np.float32)
+    return ddp.gather_rows(index, outputs, len(validation))
+
+
+def _no_sync(model, enabled: bool):
+    """Skip DDP's gradient all-reduce on micro-batches that do not end an accumulation step."""
+    return model.no_sync() if enabled else contextlib.nullcontext()
 
 
 def _optimizer_step(model, optimizer, scheduler, scaler, max_grad_norm: float) -> None:

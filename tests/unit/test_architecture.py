@@ -15,7 +15,7 @@ FORBIDDEN = {
     "training": ("bertkit.estimators", "bertkit.cli"),
     "inference": ("bertkit.training", "bertkit.estimators", "bertkit.cli"),
     "metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
-    "estimators": ("bertkit.cli",),
+    "estimators": ("bertkit.cli", "bertkit.seeds", "bertkit.tuning", "bertkit.ray_predict"),
     "entity_metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
     "tagging": ("bertkit.training", "bertkit.estimators", "bertkit.tagger", "bertkit.cli"),
     "tagger": ("bertkit.estimators", "bertkit.cli"),
@@ -26,6 +26,11 @@ FORBIDDEN = {
     "qa/estimator": ("bertkit.cli", "bertkit.estimators"),
     # The service is a shell over the public facade, like the CLI (see test_serving_uses_only_the_public_api).
     "serving": ("bertkit.cli", "bertkit.training", "bertkit.inference", "bertkit.modeling", "bertkit.data"),
+    "ddp": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "bertkit.data", "bertkit.modeling"),
+    # built on the facade; the CLI reaches them through `bertkit` only
+    "seeds": ("bertkit.cli", "bertkit.training", "optuna", "ray"),
+    "tuning": ("bertkit.cli", "bertkit.training", "ray"),
+    "ray_predict": ("bertkit.cli", "bertkit.training", "optuna"),
 }
 CLI_ALLOWED = {
     "bertkit",
@@ -79,3 +84,16 @@ def test_import_is_light_and_side_effect_free():
     code = "import sys, bertkit; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False" and out.stderr == ""
+
+
+def test_optional_engines_are_imported_only_when_used():
+    import subprocess
+    import sys
+
+    # Optuna and Ray are extras: the facade and the CLI must load without them (imports inside functions).
+    code = (
+        "import sys, bertkit.cli, bertkit.estimators, bertkit.seeds, bertkit.tuning, bertkit.ray_predict; "
+        "print(sorted(m for m in ('optuna', 'ray') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from bertkit.data.encoding import Encoded, collate, encode, inference_batches, training_batches
+from bertkit.data.encoding import Encoded, collate, encode, inference_batches, split_for_rank, training_batches
 
 WORDS = ["great", "good", "bad", "awful", "the", "film", "movie", "plot", "was", "very", "and", "story", "music"]
 
@@ -163,16 +163,26 @@ def test_training_batches_group_similar_lengths():
     assert longest != sorted(longest, reverse=True) and longest != sorted(longest)
 
 
-def test_training_batches_for_two_ranks():
-    lengths = lengths_for(1000)  # 63 batches: one is left out so both ranks step the same number of times
+def test_training_batches_for_two_ranks_split_each_global_batch():
+    lengths = lengths_for(1001)  # 63 global batches of 16, the last holds 9 examples: split 5 / 4
+    single = training_batches(lengths, 16, np.random.default_rng(7))
     ranks = [training_batches(lengths, 16, np.random.default_rng(7), rank=r, world_size=2) for r in (0, 1)]
-    assert len(ranks[0]) == len(ranks[1]) == 31
-    seen = [set(np.concatenate(batches).tolist()) for batches in ranks]
-    assert not seen[0] & seen[1]
-    assert len(seen[0]) + len(seen[1]) >= 1000 - 16
+    assert len(ranks[0]) == len(ranks[1]) == len(single) == 63
+    for step, batch in enumerate(single):
+        # the union of the ranks' micro-batches at step k is the single-process batch at step k
+        assert sorted(np.concatenate([ranks[0][step], ranks[1][step]]).tolist()) == sorted(batch.tolist())
+        assert not set(ranks[0][step].tolist()) & set(ranks[1][step].tolist())
+    # each rank's micro-batches stay length-grouped: little more padding than the global batches
     for batches in ranks:
-        flat = np.concatenate(batches)
-        assert len(flat) == len(set(flat.tolist()))
+        assert padded_tokens(batches, lengths) - int(lengths[np.concatenate(batches)].sum()) < 0.1 * int(lengths.sum())
+
+
+def test_split_for_rank_leaves_out_a_global_batch_smaller_than_the_world():
+    batches = [np.arange(16), np.arange(16, 18), np.array([18])]
+    split = [split_for_rank(batches, r, 4) for r in range(4)]
+    assert [len(s) for s in split] == [1, 1, 1, 1]  # 2- and 1-example batches would leave ranks empty
+    assert sorted(np.concatenate([s[0] for s in split]).tolist()) == list(range(16))
+    assert split_for_rank(batches, 0, 1) is batches
 
 
 def test_training_batches_smaller_than_one_batch():

@@ -33,6 +33,13 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def subset(self, index: np.ndarray) -> Encoded:
+        """The examples at ``index`` (the flat token arrays are shared, not copied)."""
+        return Encoded(
+            self.ids, self.type_ids, self.offsets[index], self.lengths[index], self.pad_id, self.max_length,
+            None if self.doc_index is None else self.doc_index[index], self.n_docs,
+        )  # fmt: skip
+
     @property
     def truncated(self) -> int:
         """Examples that hit max_length and so were, or may have been, cut (0 with windows: nothing is)."""
@@ -121,7 +128,7 @@ def training_batches(
     world_size: int = 1,
 ) -> list[np.ndarray]:
     """Shuffled batches of similar length: shuffle, sort within groups of ``group_size`` batches, cut, and
-    shuffle the batch order. Under DDP every rank gets the same number of batches (rank-strided)."""
+    shuffle the batch order. Under DDP each global batch is split among the ranks (:func:`split_for_rank`)."""
     order = rng.permutation(len(lengths))
     chunk = batch_size * group_size
     batches: list[np.ndarray] = []
@@ -130,10 +137,17 @@ def training_batches(
         part = part[np.argsort(-lengths[part], kind="stable")]
         batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     batches = [batches[i] for i in rng.permutation(len(batches))]
-    if world_size > 1:
-        usable = len(batches) - len(batches) % world_size
-        batches = batches[rank:usable:world_size]
-    return batches
+    return split_for_rank(batches, rank, world_size)
+
+
+def split_for_rank(batches: list[np.ndarray], rank: int, world_size: int) -> list[np.ndarray]:
+    """This rank's share of each global batch: every ``world_size``-th member (batches are length-sorted, so
+    each rank still gets texts of similar length). The union over ranks of micro-batch k is global batch k,
+    which makes a run on N processes take the same steps as one process with the same global batch.
+    A global batch smaller than ``world_size`` (at most the last one) is left out so no rank gets nothing."""
+    if world_size <= 1:
+        return batches
+    return [batch[rank::world_size] for batch in batches if len(batch) >= world_size]
 
 
 def inference_batches(lengths: np.ndarray, max_batch_size: int, max_tokens: int = 16384) -> Iterator[np.ndarray]:

@@ -1,0 +1,203 @@
+"""Batch prediction over many files on a Ray cluster (Ray Data), for inputs too large for one machine.
+
+The input files are spread over a pool of Ray actors; each actor loads the model once and streams its files
+chunk by chunk (the reader of ``bertkit predict``), writing one output part per chunk:
+
+    OUTPUT/part-FFFFF-CCCCC.parquet     F: index of the input file in the list given, C: chunk within it
+    OUTPUT/_manifest.json               input files by index, parts with their row counts
+
+Each part carries ``input_file`` (the file's index) and ``input_row`` (the row's 0-based position in that
+file) before the input columns and predictions, so sorting by the two (or reading parts in name order)
+restores the input order. Ray is imported only when this runs (``pip install 'bertkit[ray]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertkit.data.writers import OUTPUT_SUFFIXES
+from bertkit.exceptions import ConfigError, DataError
+
+MANIFEST = "_manifest.json"
+
+
+@dataclass
+class RayPredictResult:
+    """What a distributed prediction wrote."""
+
+    output_dir: Path
+    rows: int
+    skipped: int
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    """One record per part in input order: file (index), chunk, part (file name), rows, skipped."""
+
+
+class FilePredictor:
+    """A Ray Data actor: loads the model once, then predicts whole files into part files."""
+
+    def __init__(self, model_dir: str, output_dir: str, options: dict[str, Any], device: str, threads: int) -> None:
+        import torch
+
+        from bertkit.estimators import TextClassifier
+
+        torch.set_num_threads(max(1, threads))
+        self.classifier = TextClassifier.load(model_dir, device=device)
+        self.output_dir = Path(output_dir)
+        self.options = options
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from bertkit.data.writers import TableWriter
+
+        suffix = self.options["format"]
+        records: dict[str, list] = {"file": [], "chunk": [], "part": [], "rows": [], "skipped": []}
+        for file_index, path in zip(batch["file_index"], batch["path"], strict=True):
+            chunks = self.classifier.iter_predict_file(
+                str(path), top_k=self.options["top_k"], text_column=self.options["text_column"],
+                pair_column=self.options["pair_column"], encoding=self.options["encoding"],
+                header=self.options["header"], skip_bad_rows=self.options["skip_bad_rows"],
+                chunk_rows=self.options["chunk_rows"], row_numbers=True,
+            )  # fmt: skip
+            for chunk, (frame, skipped) in enumerate(chunks):
+                frame.insert(0, "input_file", int(file_index))
+                name = f"part-{int(file_index):05d}-{chunk:05d}{suffix}"
+                writer = TableWriter(self.output_dir / name)
+                try:
+                    writer.write(frame)
+                finally:
+                    writer.close()
+                for key, value in zip(records, (int(file_index), chunk, name, len(frame), skipped), strict=True):
+                    records[key].append(value)
+        return {key: np.asarray(values) for key, values in records.items()}
+
+
+def predict_ray(
+    model_dir: str | Path,
+    files: list[str | Path],
+    output_dir: str | Path,
+    *,
+    workers: int = 2,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+    output_format: str = ".parquet",
+    top_k: int | None = None,
+    text_column: str | None = None,
+    pair_column: str | None = None,
+    encoding: str = "utf-8",
+    header: bool | None = None,
+    skip_bad_rows: bool = False,
+    chunk_rows: int = 50_000,
+    address: str | None = None,
+) -> RayPredictResult:
+    """Predict every file in ``files`` with the model in ``model_dir`` on Ray, writing parts into ``output_dir``.
+
+    Joins the Ray cluster at ``address`` (``auto``: the one this machine belongs to), or uses one already
+    started with ``ray.init``, or starts a local one. ``workers`` actors each take ``cpus_per_worker`` CPUs
+    (and ``gpus_per_worker`` GPUs: the model then runs on CUDA). Files are the unit of work: give at least
+    as many files as workers to keep them all busy."""
+    ray = _ray()
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise DataError("give at least one input file (--data FILE, repeat for more)")
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"{path}: input file not found")
+    suffix = output_format if output_format.startswith(".") else f".{output_format}"
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"--output-format must be one of {', '.join(s[1:] for s in OUTPUT_SUFFIXES)} (got {output_format!r})"
+        )
+    if workers < 1:
+        raise ConfigError(f"--workers must be a positive integer (got {workers})")
+    output_dir = Path(output_dir)
+    if output_dir.is_file() or output_dir.suffix.lower() in OUTPUT_SUFFIXES:
+        raise DataError(f"{output_dir}: with --engine ray, --output names a folder (parts are written into it)")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        raise DataError(f"{output_dir}: output folder is not empty; choose a new folder or empty it")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model_path = Path(model_dir)
+    model = str(model_path.resolve()) if model_path.exists() else str(model_dir)
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    # Ray Data logs every execution plan at INFO, noise for a CLI; it re-reads RAY_DATA_LOG_LEVEL when it
+    # (re)configures its logger, so both are set, and put back afterwards.
+    data_logger = logging.getLogger("ray.data")
+    level, env_level = data_logger.level, os.environ.get("RAY_DATA_LOG_LEVEL")
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    data_logger.setLevel(os.environ["RAY_DATA_LOG_LEVEL"])
+    try:
+        import ray.data
+
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        items = [{"file_index": i, "path": str(p.resolve())} for i, p in enumerate(paths)]
+        options = dict(format=suffix, top_k=top_k, text_column=text_column, pair_column=pair_column,
+                       encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows)  # fmt: skip
+        device = "cuda" if gpus_per_worker > 0 else "cpu"
+        summary = (
+            ray.data.from_items(items, override_num_blocks=len(items))
+            .map_batches(
+                FilePredictor,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
+                num_cpus=cpus_per_worker,
+                num_gpus=gpus_per_worker,
+                fn_constructor_kwargs=dict(
+                    model_dir=model,
+                    output_dir=str(output_dir.resolve()),
+                    options=options,
+                    device=device,
+                    threads=int(max(1, cpus_per_worker)),
+                ),
+            )  # fmt: skip
+            .take_all()
+        )
+    finally:
+        data_logger.setLevel(level)
+        if env_level is None:
+            os.environ.pop("RAY_DATA_LOG_LEVEL", None)
+        if started_here:
+            ray.shutdown()
+    parts = sorted(
+        ({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in summary),
+        key=lambda r: (r["file"], r["chunk"]),
+    )
+    manifest = {"files": [str(p) for p in paths], "model": model, "parts": parts}
+    (output_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return RayPredictResult(
+        output_dir, rows=sum(p["rows"] for p in parts), skipped=sum(p["skipped"] for p in parts), parts=parts
+    )
+
+
+def read_parts(output_dir: str | Path):
+    """All parts of a :func:`predict_ray` output as one DataFrame, in input order (file, then row)."""
+    import pandas as pd
+
+    output_dir = Path(output_dir)
+    manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
+    frames = []
+    for part in manifest["parts"]:
+        path = output_dir / part["part"]
+        if path.suffix == ".parquet":
+            frames.append(pd.read_parquet(path))
+        elif path.suffix == ".jsonl":
+            frames.append(pd.read_json(path, lines=True))
+        else:
+            frames.append(pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ","))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values(["input_file", "input_row"], kind="stable").reset_index(drop=True)
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray Data: pip install 'bertkit[ray]'") from None
+    return ray

@@ -1,0 +1,161 @@
+"""Hyperparameter search with Optuna: TPE sampling, median pruning on per-epoch validation scores, and a
+study stored in SQLite so that an interrupted search resumes where it stopped.
+
+The search covers learning rate, batch size, epochs, warm-up, weight decay and max_length. The best trial's
+options are written as ``best_config.json``, a file ``bertkit train --config`` takes as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bertkit.config import TrainConfig
+from bertkit.data.dataset import TextData
+from bertkit.ddp import env_world_size
+from bertkit.exceptions import ConfigError
+
+STUDY_NAME = "bertkit"
+STORAGE_FILE = "study.db"
+BEST_CONFIG_FILE = "best_config.json"
+
+
+@dataclass
+class SearchSpace:
+    """Ranges searched; every other option stays as in the base config."""
+
+    learning_rate: tuple[float, float] = (1e-5, 2e-4)
+    """Log-uniform range of the peak learning rate."""
+    batch_size: tuple[int, ...] = (8, 16, 32)
+    epochs: tuple[int, int] = (1, 3)
+    """Inclusive range of epochs."""
+    warmup_ratio: tuple[float, float] = (0.0, 0.2)
+    weight_decay: tuple[float, float] = (0.0, 0.1)
+    max_length: tuple[int, ...] = (64, 128, 256)
+
+    def suggest(self, trial) -> dict[str, Any]:
+        """One point of the space, drawn by ``trial`` (an ``optuna.Trial``)."""
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", *self.learning_rate, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", list(self.batch_size)),
+            "epochs": trial.suggest_int("epochs", *self.epochs),
+            "warmup_ratio": trial.suggest_float("warmup_ratio", *self.warmup_ratio),
+            "weight_decay": trial.suggest_float("weight_decay", *self.weight_decay),
+            "max_length": trial.suggest_categorical("max_length", list(self.max_length)),
+        }
+
+
+@dataclass
+class TuneResult:
+    """The finished study: every trial and the best configuration."""
+
+    metric: str
+    direction: str
+    best_value: float
+    best_params: dict[str, Any]
+    best_config_path: Path
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    """number, state (COMPLETE, PRUNED, FAIL), value, params, epochs run."""
+    new_trials: int = 0
+    """Trials run by this call (the rest were already in the study)."""
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("bertkit tune needs Optuna: pip install 'bertkit[tune]'") from None
+    return optuna
+
+
+def tune(
+    base: TrainConfig,
+    train: TextData,
+    validation: TextData | None,
+    study_dir: str | Path,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    space: SearchSpace | None = None,
+    max_epochs: int | None = None,
+    learning_rates: tuple[float, float] | None = None,
+    run_options: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> TuneResult:
+    """Search hyperparameters of ``base`` on ``train``, scored on ``validation`` (default: the held-out split).
+
+    The study lives in ``study_dir/study.db``: calling again with the same folder continues it until it
+    holds ``trials`` finished trials (complete or pruned). ``timeout`` (seconds) stops starting new trials.
+    ``max_epochs`` and ``learning_rates`` (low, high) replace those ranges of ``space``. ``run_options`` (data file, columns) are copied into ``best_config.json`` so it reproduces the best run."""
+    optuna = _optuna()
+    from bertkit.data.labels import normalize_labels
+    from bertkit.estimators import TextClassifier, _selection_metric
+
+    if trials < 1:
+        raise ConfigError(f"--trials must be a positive integer (got {trials})")
+    if env_world_size() > 1:
+        raise ConfigError("bertkit tune runs its trials in one process; launch it without torchrun")
+    if train.labels is None:
+        raise ConfigError(f"{train.source.name}: tuning needs labelled training data")
+    space = space or SearchSpace()
+    if max_epochs is not None:
+        space = dataclasses.replace(space, epochs=(1, max_epochs))
+    if learning_rates is not None:
+        space = dataclasses.replace(space, learning_rate=tuple(learning_rates))
+    task, _ = normalize_labels(train.labels, base.task)
+    metric = _selection_metric(base.selection_metric, task)
+    direction = "minimize" if metric.endswith(("loss", "error")) else "maximize"
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{(study_dir / STORAGE_FILE).resolve()}"
+    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction, load_if_exists=True)
+    if study.direction.name.lower() != direction:
+        raise ConfigError(f"{study_dir}: this study {study.direction.name.lower()}s; it cannot tune {metric}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    # Seeded, and offset by the trials already run, so a resumed search does not replay its first proposals.
+    study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=5)
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+    def objective(trial) -> float:
+        params = space.suggest(trial)
+        config = dataclasses.replace(base, **params)
+
+        def report(record: dict) -> None:
+            trial.report(record[f"val_{metric}"], record["epoch"])
+            if record["epoch"] < config.epochs and trial.should_prune():
+                raise optuna.TrialPruned(f"epoch {record['epoch']}: {metric} {record[f'val_{metric}']:.4f}")
+
+        clf = TextClassifier.from_config(config, progress=progress)
+        clf.fit(train, eval_set=validation, on_epoch=report)
+        trial.set_user_attr("metrics", dict(clf.validation_metrics_))
+        trial.set_user_attr("best_epoch", clf.best_epoch_)
+        return float(clf.validation_metrics_[metric])
+
+    remaining = max(0, trials - len(finished))
+    if remaining:
+        study.optimize(objective, n_trials=remaining, timeout=timeout, catch=())
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not complete:
+        raise ConfigError(f"{study_dir}: no trial completed; give more --trials or a longer --timeout")
+    best = study.best_trial
+    best_config = {**dataclasses.replace(base, **best.params).to_dict(), **(run_options or {})}
+    best_config["extra"] = {**base.extra, "tuned": {"study": str(study_dir), "trial": best.number, metric: best.value}}
+    path = study_dir / BEST_CONFIG_FILE
+    path.write_text(json.dumps(best_config, indent=2, default=str) + "\n", encoding="utf-8")
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": t.params,
+            "epochs_run": len(t.intermediate_values),
+            "metrics": t.user_attrs.get("metrics"),
+        }  # fmt: skip
+        for t in study.trials
+    ]
+    (study_dir / "trials.json").write_text(json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8")
+    return TuneResult(metric, direction, float(best.value), dict(best.params), path, rows, new_trials=remaining)

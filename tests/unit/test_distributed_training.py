@@ -1,0 +1,120 @@
+"""`torchrun --nproc-per-node 2 -m bertkit train` on CPU (gloo) against one process with the same global batch.
+
+Dropout is off in the tiny model so that both runs compute the same function; the training set size leaves
+an uneven last micro-batch (split 3 / 2) and the validation set an odd number of rows (sharded 11 / 10).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import build_tiny_bert, sentiment_examples
+from test_cli import ok, write_csv
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+# Two micro-batches of 8 per optimizer step: each is split 4 / 4 among the ranks, the first without a gradient
+# all-reduce (DDP no_sync); the last micro-batch of an epoch holds 5 examples (split 3 / 2).
+FLAGS = ["--epochs", "2", "--batch-size", "16", "--grad-accumulation", "2", "--learning-rate", "0.002",
+         "--max-length", "32", "--device", "cpu", "--precision", "fp32", "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def no_dropout_bert(tmp_path_factory) -> Path:
+    folder = build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-no-dropout"))
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ddp_data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ddp-data")
+    texts, labels = sentiment_examples(101)  # 12 micro-batches of 8 and one of 5
+    write_csv(folder / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    texts, labels = sentiment_examples(21, seed=1)
+    write_csv(folder / "valid.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    return folder
+
+
+def torchrun(*args: object, nproc: int = 2) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+               "-m", "bertkit", *map(str, args)]  # fmt: skip
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def weights(folder: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+def test_two_cpu_processes_match_one_process_with_the_same_global_batch(capsys, no_dropout_bert, ddp_data, tmp_path):
+    data = ["--train", ddp_data / "train.csv", "--validation", ddp_data / "valid.csv", "--model", no_dropout_bert]
+    single, double = tmp_path / "single", tmp_path / "ddp"
+    ok(capsys, "train", *data, "--output", single, *FLAGS)
+    done = torchrun("train", *data, "--output", double, *FLAGS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # rank 0 alone reports and writes
+    assert done.stderr.count("model saved to") == 1, done.stderr[-3000:]
+    assert done.stderr.count("training on 101 rows") == 1
+
+    one, two = weights(single), weights(double)
+    assert one.keys() == two.keys()
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], atol=2e-5, rtol=1e-4, err_msg=name)
+    meta_one = json.loads((single / "bertkit.json").read_text())
+    meta_two = json.loads((double / "bertkit.json").read_text())
+    assert meta_two["config"]["batch_size"] == 16  # the global batch, not per process
+    for key, value in meta_one["validation_metrics"].items():
+        assert meta_two["validation_metrics"][key] == pytest.approx(value, abs=1e-5), key
+    for a, b in zip(meta_one["history"], meta_two["history"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-4)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-5)
+    lines = (double / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # written once (rank 0), not once per rank
+    assert meta_two["best_epoch"] == meta_one["best_epoch"]
+    # validation gathered once per row: the report counts the 21 rows, not 22 (no sampler padding)
+    report = json.loads((double / "report" / "report.json").read_text())
+    assert report["n_examples"] == 21
+
+
+def _gather_worker(rank: int, world_size: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    from bertkit import ddp
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    try:
+        index = np.arange(rank, 7, world_size)  # 7 rows over 2 ranks: 4 and 3
+        rows = ddp.gather_rows(index, np.stack([index * 10.0, -index]).T, 7)  # [rows, 2]
+        items = ddp.gather_rows(index, [f"row {i}" for i in index], 7)
+        queue.put((rank, rows.tolist(), items))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gather_rows_reassembles_input_order_once_per_row():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    mp.start_processes(_gather_worker, args=(2, port, queue), nprocs=2, start_method="spawn")
+    results = sorted(queue.get(timeout=60) for _ in range(2))
+    for _, rows, items in results:
+        assert rows == [[i * 10.0, -i] for i in range(7)]
+        assert items == [f"row {i}" for i in range(7)]

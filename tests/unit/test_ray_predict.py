@@ -1,0 +1,114 @@
+"""Distributed batch prediction on a local Ray cluster (2 CPUs) against single-process predict_file."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import sentiment_examples
+from test_cli import fails, ok, write_csv
+
+ray = pytest.importorskip("ray")
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    # Workers are new processes: they must import this checkout's bertkit, and use one thread each.
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "RAY_USAGE_STATS_ENABLED")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), saved["PYTHONPATH"]) if p)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # tests never reach out
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
+    yield
+    ray.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def model_and_files(tiny_bert, tmp_path_factory) -> tuple[Path, list[Path]]:
+    from bertkit import TextClassifier
+
+    folder = tmp_path_factory.mktemp("ray")
+    texts, labels = sentiment_examples(96)
+    clf = TextClassifier(str(tiny_bert), epochs=1, batch_size=16, learning_rate=2e-3, max_length=32, progress=False)
+    clf.fit(texts, labels).save(folder / "model")
+    files = []
+    for index, n in enumerate((1200, 900, 700)):  # 2,800 rows: with chunks of 500, parts 3 + 2 + 2
+        texts, _ = sentiment_examples(n, seed=10 + index)
+        rows = [[t, random.Random(i).randint(0, 9)] for i, t in enumerate(texts)]
+        files.append(write_csv(folder / f"input-{index}.csv", ["review", "stars"], rows))
+    table = pd.read_csv(files[2])
+    files[2] = folder / "input-2.parquet"
+    table.to_parquet(files[2], index=False)
+    return folder / "model", files
+
+
+def single_process(model: Path, files: list[Path], tmp_path: Path) -> pd.DataFrame:
+    from bertkit import TextClassifier
+
+    clf = TextClassifier.load(model)
+    frames = []
+    for index, path in enumerate(files):
+        clf.predict_file(path, tmp_path / f"single-{index}.parquet", top_k=2)
+        frames.append(pd.read_parquet(tmp_path / f"single-{index}.parquet"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_ray_prediction_equals_single_process_prediction(capsys, ray_cluster, model_and_files, tmp_path):
+    from bertkit.ray_predict import read_parts
+
+    model, files = model_and_files
+    out = tmp_path / "out"
+    data = [arg for path in files for arg in ("--data", path)]
+    _, err = ok(capsys, "predict", model, *data, "--output", out, "--engine", "ray", "--workers", "2",
+                "--top-k", "2", "--chunk-rows", "500")  # fmt: skip
+    assert err.strip() == f"wrote 2800 predictions from 3 files in 7 parts to {out}"
+    names = sorted(p.name for p in out.glob("part-*"))
+    assert names == [f"part-{f:05d}-{c:05d}.parquet" for f, chunks in ((0, 3), (1, 2), (2, 2)) for c in range(chunks)]
+
+    merged = read_parts(out)
+    expected = single_process(model, files, tmp_path)
+    assert list(merged.columns) == ["input_file", "input_row", *expected.columns]
+    assert merged["input_file"].tolist() == [0] * 1200 + [1] * 900 + [2] * 700
+    assert merged["input_row"].tolist() == list(range(1200)) + list(range(900)) + list(range(700))
+    for column in ("review", "stars", "label", "top1_label", "top2_label"):
+        assert merged[column].tolist() == expected[column].tolist(), column
+    for column in ("score", "top1_score", "top2_score"):
+        np.testing.assert_allclose(merged[column], expected[column], atol=1e-6)
+    # reading the parts in name order gives the input order too
+    in_name_order = pd.concat([pd.read_parquet(out / n) for n in names], ignore_index=True)
+    assert in_name_order["review"].tolist() == expected["review"].tolist()
+
+    assert fails(capsys, "predict", model, "--data", files[0], "--output", out, "--engine", "ray") == (
+        f"error: {out}: output folder is not empty; choose a new folder or empty it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--engine", "spark"], "error: --engine must be local or ray (got 'spark')"),
+        (["--engine", "ray", "some text"], "error: --engine ray predicts files: give --data FILE (repeat for more) and --output FOLDER"),
+        (["--engine", "ray", "--data", "{f}"], "error: --engine ray needs --output FOLDER to write the prediction parts into"),
+        (["--engine", "ray", "--data", "{f}", "--output", "{t}/x.csv"], "error: {t}/x.csv: with --engine ray, --output names a folder (parts are written into it)"),
+        (["--engine", "ray", "--data", "{t}/missing.csv", "--output", "{t}/o"], "error: {t}/missing.csv: input file not found"),
+        (["--engine", "ray", "--data", "{f}", "--output", "{t}/o", "--output-format", "xml"], "error: --output-format must be one of csv, tsv, jsonl, parquet (got 'xml')"),
+        (["--data", "{f}", "--data", "{f}", "--output", "{t}/p.csv"], "error: --data was given 2 times; one file at a time, or several with --engine ray"),
+        (["--data", "{f}", "--output", "{t}/p.csv", "--chunk-rows", "0"], "error: --chunk-rows must be a positive integer (got 0)"),
+    ],
+    ids=["engine", "text", "no-output", "file-output", "missing", "format", "local-two-files", "chunk-rows"],
+)  # fmt: skip
+def test_engine_errors(capsys, model_and_files, tmp_path, args, message):
+    model, files = model_and_files
+    fill = {"f": str(files[0]), "t": str(tmp_path)}
+    assert fails(capsys, "predict", model, *[a.format(**fill) for a in args]) == message.format(**fill)

@@ -1,0 +1,149 @@
+"""`bertkit train --seeds N` (mean and spread over seeds) and `bertkit tune` (Optuna, SQLite, pruning)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import sentiment_examples
+from test_cli import fails, ok, write_csv
+
+from bertkit import ConfigError, TrainConfig, load_data
+from bertkit.seeds import summarize
+
+FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("seeds-data")
+    for name, n, seed in (("train.csv", 96, 0), ("valid.csv", 24, 1)):
+        texts, labels = sentiment_examples(n, seed=seed)
+        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    return folder
+
+
+def test_summarize_gives_mean_and_sample_std():
+    runs = [{"metrics": {"accuracy": a, "f1": f}} for a, f in ((0.8, 0.7), (0.9, 0.75), (0.7, 0.8))]
+    mean, std = summarize(runs)
+    assert mean["accuracy"] == pytest.approx(0.8) and std["accuracy"] == pytest.approx(np.std([0.8, 0.9, 0.7], ddof=1))
+    assert summarize(runs[:1])[1] == {"accuracy": 0.0, "f1": 0.0}
+
+
+def test_train_with_three_seeds_reports_each_and_the_spread(capsys, tiny_bert, data_dir, tmp_path):
+    out = tmp_path / "seeds"
+    _, err = ok(capsys, "train", "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
+                "--output", out, "--model", tiny_bert, "--seed", "3", "--seeds", "3", *FLAGS)  # fmt: skip
+    summary = json.loads((out / "seeds.json").read_text())
+    assert summary["seeds"] == [3, 4, 5]
+    runs = summary["runs"]
+    for run in runs:
+        folder = out / f"seed-{run['seed']}"
+        saved = json.loads((folder / "bertkit.json").read_text())
+        assert saved["config"]["seed"] == run["seed"] and saved["validation_metrics"] == run["metrics"]
+        assert json.loads((folder / "train_config.json").read_text())["seed"] == run["seed"]
+    weights = [(out / f"seed-{s}" / "model.safetensors").read_bytes() for s in (3, 4, 5)]
+    assert len(set(weights)) == 3  # different seeds, different models
+    losses = [r["metrics"]["loss"] for r in runs]
+    assert summary["mean"]["loss"] == pytest.approx(np.mean(losses))
+    assert summary["std"]["loss"] == pytest.approx(np.std(losses, ddof=1)) and summary["std"]["loss"] > 0
+    best = max(runs, key=lambda r: r["metrics"]["mcc"])
+    assert summary["selection_metric"] == "mcc" and summary["best_seed"] == best["seed"]
+    assert f"loss       {np.mean(losses):.4f} +/- {np.std(losses, ddof=1):.4f}" in err
+    assert "seed 4: best epoch 1" in err
+
+
+def test_seeds_refuse_torchrun(capsys, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    line = fails(capsys, "train", "--train", data_dir / "train.csv", "--output", tmp_path / "o", "--seeds", "2")
+    assert line == "error: --seeds runs one process per seed; launch it without torchrun"
+
+
+def test_seeds_must_be_positive(capsys, data_dir, tmp_path):
+    line = fails(capsys, "train", "--train", data_dir / "train.csv", "--output", tmp_path / "o", "--seeds", "0")
+    assert line == "error: --seeds must be a positive integer (got 0)"
+
+
+# tuning ------------------------------------------------------------------------------------------------------
+
+
+def _trials(study_dir: Path) -> list[dict]:
+    return json.loads((study_dir / "trials.json").read_text())
+
+
+def test_tune_writes_a_best_config_that_train_takes_and_resumes(capsys, tiny_bert, data_dir, tmp_path):
+    study = tmp_path / "study"
+    args = ["tune", "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv", "--model", tiny_bert,
+            "--study-dir", study, "--max-epochs", "1", "--learning-rate-range", "1e-4", "1e-2", "--quiet"]  # fmt: skip
+    _, err = ok(capsys, *args, "--trials", "2")
+    first = _trials(study)
+    assert [t["state"] for t in first] == ["COMPLETE", "COMPLETE"]
+    assert set(first[0]["params"]) == {"learning_rate", "batch_size", "epochs", "warmup_ratio", "weight_decay",
+                                       "max_length"}  # fmt: skip
+    best = json.loads((study / "best_config.json").read_text())
+    top = max(first, key=lambda t: t["value"])
+    assert best["learning_rate"] == top["params"]["learning_rate"] and best["train"] == str(data_dir / "train.csv")
+    assert best["extra"]["tuned"]["trial"] == top["number"]
+    assert all(1e-4 <= t["params"]["learning_rate"] <= 1e-2 and t["params"]["epochs"] == 1 for t in first)
+    assert "best mcc" in err and f"bertkit train --config {study / 'best_config.json'}" in err
+
+    # rerunning continues the stored study: two finished trials, two more to reach four
+    _, err = ok(capsys, *args, "--trials", "4")
+    again = _trials(study)
+    assert len(again) == 4 and again[:2] == first
+    assert "(2 new trials)" in err
+    ok(capsys, *args, "--trials", "4")
+    assert len(_trials(study)) == 4  # nothing left to do
+
+    ok(capsys, "train", "--config", study / "best_config.json", "--output", tmp_path / "model", "--quiet")
+    saved = json.loads((tmp_path / "model" / "bertkit.json").read_text())["config"]
+    assert saved["learning_rate"] == best["learning_rate"] and saved["batch_size"] == best["batch_size"]
+
+
+def test_tune_prunes_a_trial_worse_than_the_median_before_its_last_epoch(tiny_bert, data_dir, tmp_path):
+    import optuna
+
+    from bertkit import tune
+    from bertkit.tuning import SearchSpace
+
+    texts, labels = sentiment_examples(320)  # enough steps for the tiny model to learn in one epoch at 1e-2
+    write_csv(tmp_path / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    storage = f"sqlite:///{study_dir / 'study.db'}"
+    study = optuna.create_study(storage=storage, study_name="bertkit", direction="minimize")
+    fixed = {"batch_size": 16, "epochs": 2, "warmup_ratio": 0.1, "weight_decay": 0.0, "max_length": 24}
+    # two trials that learn in their first epoch, then one whose learning rate is far too small to move at all
+    for rate in (1e-2, 1e-2, 1e-7):
+        study.enqueue_trial({**fixed, "learning_rate": rate})
+    space = SearchSpace(learning_rate=(1e-7, 1e-2), epochs=(1, 2), max_length=(24,))
+    train, validation = load_data(tmp_path / "train.csv"), load_data(data_dir / "valid.csv")
+    result = tune(TrainConfig(model=str(tiny_bert), selection_metric="loss"), train, validation, study_dir,
+                  trials=3, space=space)  # fmt: skip
+    assert [t["state"] for t in result.trials] == ["COMPLETE", "COMPLETE", "PRUNED"], result.trials
+    assert result.trials[2]["epochs_run"] == 1  # stopped after its first epoch, not run to the second
+    assert result.metric == "loss" and result.best_value == min(t["value"] for t in result.trials[:2])
+    assert result.best_value < 0.5
+
+
+def test_tune_errors(capsys, data_dir, tmp_path):
+    base = ["tune", "--train", data_dir / "train.csv"]
+    assert fails(capsys, *base) == "error: --study-dir is required: the folder that keeps the study"
+    line = fails(capsys, *base, "--study-dir", tmp_path / "s", "--trials", "0", alone=False)
+    assert line == "error: --trials must be a positive integer (got 0)"
+    assert fails(capsys, *base, "--study-dir", tmp_path / "s", "--max-epochs", "0") == (
+        "error: --max-epochs must be a positive integer (got 0)"
+    )
+    assert fails(capsys, *base, "--study-dir", tmp_path / "s", "--learning-rate-range", "1e-3", "1e-4") == (
+        "error: --learning-rate-range needs 0 < LOW < HIGH < 1 (got 0.001 0.0001)"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORLD_SIZE", "2")
+        line = fails(capsys, *base, "--study-dir", tmp_path / "s", alone=False)
+    assert line == "error: bertkit tune runs its trials in one process; launch it without torchrun"
+    with pytest.raises(ConfigError, match="--selection-metric for classification must be one of"):
+        from bertkit import tune
+
+        tune(TrainConfig(selection_metric="bleu"), load_data(data_dir / "train.csv"), None, tmp_path / "s2")
