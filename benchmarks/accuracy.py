@@ -26,12 +26,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def run_bertkit(split, epochs: int, seed: int, max_length: int) -> dict:
+def run_bertkit(split, epochs: int, seed: int, max_length: int, precision: str = "auto") -> dict:
     from bertkit import TextClassifier
 
     started = time.perf_counter()
     # The same selection metric as the Trainer's metric_for_best_model below.
-    clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric, progress=False)
+    clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
+                         precision=precision, progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -105,16 +106,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--precision", default="auto", help="bertkit's --precision (auto: bf16 where native)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
     for name in args.sets.split(","):
         split = load_split(name)
         engines = args.engines.split(",")
-        result = run_bertkit(split, args.epochs, args.seed, args.max_length)
+        result = run_bertkit(split, args.epochs, args.seed, args.max_length, args.precision)
         config = result["config"]
         if "bertkit" in engines:
-            rows.append(_row(name, split, "bertkit", result, config))
+            rows.append(_row(name, split, f"bertkit ({args.precision}, seed {args.seed})", result, config))
             print(rows[-1], flush=True)
         if "trainer" in engines:
             peer = run_trainer(split, config, args.epochs, args.seed, args.max_length)
