@@ -20,7 +20,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Fine-tune, evaluate, predict with and serve BERT-family text classifiers.",
+    help="Fine-tune, evaluate, predict with and serve BERT-family models: text classifiers, taggers (tag), "
+    "question answering (qa).",
 )
 
 app.add_typer(tag_app, name="tag")
@@ -389,7 +390,7 @@ def predict(
             backend=backend, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
             output_format=output_format, top_k=top_k, text_column=text_column, text_pair_column=text_pair_column,
             encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, ray_address=ray_address,
-            chunk_rows=chunk_rows,
+            chunk_rows=chunk_rows, precision=precision, device=device,
         )  # fmt: skip
         _predict_ray(model_dir, text, data, output, ray_flags)
         return
@@ -426,12 +427,14 @@ def _predict_ray(model_dir: str, text: str | None, data: list[str] | None, outpu
         raise DataError("--engine ray needs --output FOLDER to write the prediction parts into")
     if flags["backend"] != "torch":
         raise DataError("--engine ray runs the torch backend; leave out --backend")
+    if flags["device"] != "auto":
+        raise DataError("--engine ray places workers itself (--gpus-per-worker); leave out --device")
     result = predict_ray(
         model_dir, data, output, workers=flags["workers"], cpus_per_worker=flags["cpus_per_worker"],
         gpus_per_worker=flags["gpus_per_worker"], output_format=flags["output_format"], top_k=flags["top_k"],
         text_column=flags["text_column"], pair_column=flags["text_pair_column"], encoding=flags["encoding"],
         header=flags["header"], skip_bad_rows=flags["skip_bad_rows"], address=flags["ray_address"],
-        chunk_rows=flags["chunk_rows"],
+        chunk_rows=flags["chunk_rows"], precision=flags["precision"],
     )  # fmt: skip
     _say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
          + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip
@@ -632,13 +635,16 @@ def serve(
         str | None, typer.Option(help="Environment variable holding an API key every endpoint but /health needs.")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads for the model (default: torch's).")] = None,
-    precision: Annotated[str, typer.Option(help="auto (fp32 on CPU), fp32 or bf16.")] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="auto (the saved precision: bf16 where native), fp32 (matches transformers) or bf16.")
+    ] = "auto",
     forward_batch_size: Annotated[
         int | None, typer.Option(help="Texts per forward pass in a merged batch (default: 8 on CPU).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
-    """Serve a model over HTTP: /predict, /embed, /info, /health, /ready, /metrics, /docs and a page at /."""
+    """Serve a model over HTTP: /predict, /embed (classifiers), /qa, /tag (by the folder's kind), /info, /health,
+    /ready, /metrics, /docs and a page at /."""
     from bertkit.serving import ServeSettings, api_key_from_env
     from bertkit.serving import serve as run_server
 

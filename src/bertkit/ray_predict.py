@@ -42,13 +42,21 @@ class RayPredictResult:
 class FilePredictor:
     """A Ray Data actor: loads the model once, then predicts whole files into part files."""
 
-    def __init__(self, model_dir: str, output_dir: str, options: dict[str, Any], device: str, threads: int) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        output_dir: str,
+        options: dict[str, Any],
+        device: str,
+        threads: int,
+        precision: str | None = None,
+    ) -> None:
         import torch
 
         from bertkit.estimators import TextClassifier
 
         torch.set_num_threads(max(1, threads))
-        self.classifier = TextClassifier.load(model_dir, device=device)
+        self.classifier = TextClassifier.load(model_dir, device=device, precision=precision)
         self.output_dir = Path(output_dir)
         self.options = options
 
@@ -94,6 +102,7 @@ def predict_ray(
     skip_bad_rows: bool = False,
     chunk_rows: int = 50_000,
     address: str | None = None,
+    precision: str | None = None,
 ) -> RayPredictResult:
     """Predict every file in ``files`` with the model in ``model_dir`` on Ray, writing parts into ``output_dir``.
 
@@ -155,6 +164,7 @@ def predict_ray(
                     options=options,
                     device=device,
                     threads=int(max(1, cpus_per_worker)),
+                    precision=precision,
                 ),
             )  # fmt: skip
             .take_all()

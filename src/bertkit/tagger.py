@@ -117,7 +117,10 @@ class TokenTagger:
         ``self``. ``eval_set`` picks the best epoch by entity F1; without it a seeded 10% of the sentences is
         held out. ``output_dir`` receives history.jsonl while training."""
         from bertkit import training
+        from bertkit.ddp import env_world_size
 
+        if env_world_size() > 1:
+            raise ConfigError("bertkit tag train runs in one process; launch it without torchrun")
         config = self._config()
         train = _as_data(X, y, "X", need_tags=True)
         if config.max_train_rows and config.max_train_rows < len(train):
@@ -305,7 +308,12 @@ class TokenTagger:
         if metadata and metadata.get("kind") != KIND:
             raise ModelLoadError(
                 f"{folder}: holds a {metadata.get('kind', 'text classification')} model, not a token tagger; "
-                "use `bertkit evaluate/predict` for it, or train a tagger with `bertkit tag train`"
+                + (
+                    "use `bertkit qa evaluate/predict` for it"
+                    if metadata.get("kind") == "question-answering"
+                    else "use `bertkit evaluate/predict` for it"
+                )
+                + ", or train a tagger with `bertkit tag train`"
             )
         model = modeling.load_token_classifier(checkpoint)
         tokenizer = _tokenizer(checkpoint)

@@ -174,3 +174,9 @@ def test_other_architectures_label_windows_and_answer_with_exact_offsets(request
     qa = QuestionAnswerer(str(folder), **{**SETTINGS, "epochs": 1, "max_length": 40}).fit(data)
     for record, answer in zip(data.records, qa.predict_records(data), strict=True):
         assert record.context[answer["start"] : answer["end"]] == answer["answer"] != ""
+
+
+def test_training_under_torchrun_is_refused_not_run_once_per_rank(tiny_bert, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="bertkit qa train runs in one process; launch it without torchrun"):
+        QuestionAnswerer(str(tiny_bert), **SETTINGS).fit(make_squad(8, seed=0))

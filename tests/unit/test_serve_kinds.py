@@ -164,3 +164,4 @@ def test_real_question_answerer_is_served(tiny_bert, tmp_path):
         ]
         for answer, context in zip(got, contexts, strict=True):
             assert context[answer["start"] : answer["end"]] == answer["answer"]
+            assert "id" not in answer  # ids would number the merged batch, not this request

@@ -122,3 +122,9 @@ def test_eval_set_and_row_limit(tiny_bert, tmp_path):
     assert tagger.n_train_rows_ == 50  # all 50 train; validation came from eval_set
     assert len(tagger.history_) == 1
     assert json.loads((tmp_path / "history.jsonl").read_text())["val_f1"] == tagger.validation_metrics_["f1"]
+
+
+def test_training_under_torchrun_is_refused_not_run_once_per_rank(tiny_bert, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="bertkit tag train runs in one process; launch it without torchrun"):
+        TokenTagger(str(tiny_bert), epochs=1, progress=False).fit([["alice", "was", "great"]], [["B-PER", "O", "O"]])

@@ -133,6 +133,10 @@ class QuestionAnswerer:
         ``eval_set`` is the validation data (per-epoch EM/F1, best epoch, v2.0 null threshold); without it a
         seeded ``validation_fraction`` of whole articles is held out, so no context is seen on both sides.
         """
+        from bertkit.ddp import env_world_size
+
+        if env_world_size() > 1:
+            raise ConfigError("bertkit qa train runs in one process; launch it without torchrun")
         self._check_params()
         train = as_squad(X, "X")
         validation = as_squad(eval_set, "eval_set") if eval_set is not None else None

@@ -176,15 +176,23 @@ def _import_estimator(name: str, kind: str):
         ) from None
 
 
+def _override_precision(model: Any, precision: str) -> None:
+    """``--precision fp32|bf16`` replaces the precision saved with the model (``auto`` keeps it)."""
+    if precision != "auto":
+        model.config_ = dataclasses.replace(model.config_, precision=precision)
+
+
 class QuestionAnswererAdapter:
     """Items: ``(question, context)``; results: the answer of ``QuestionAnswerer.predict`` for each."""
 
     def __init__(self, folder: Path, device: str, batch_size: int, precision: str = "auto") -> None:
         self.model = _import_estimator("QuestionAnswerer", QA).load(folder, device=device)
+        _override_precision(self.model, precision)
 
     def run(self, items: list[tuple[str, str]]) -> list[Any]:
         answers = self.model.predict([q for q, _ in items], [c for _, c in items])
-        return [jsonable(a) for a in answers]
+        # ids number the merged batch's questions; they mean nothing to one caller, so they are dropped.
+        return [jsonable({k: v for k, v in a.items() if k != "id"}) for a in answers]
 
     def info(self) -> dict[str, Any]:
         return {"task": QA, "labels": []}
@@ -198,6 +206,7 @@ class TaggerAdapter:
 
     def __init__(self, folder: Path, device: str, batch_size: int, precision: str = "auto") -> None:
         self.model = _import_estimator("TokenTagger", TAGGER).load(folder, device=device)
+        _override_precision(self.model, precision)
 
     def run(self, items: list[str]) -> list[Any]:
         return [jsonable(tags) for tags in self.model.predict(list(items))]

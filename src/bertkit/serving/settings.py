@@ -39,8 +39,8 @@ class ServeSettings:
     torch_threads: int | None = None
     """torch intra-op threads for the model (``--threads``); None keeps torch's default (OMP_NUM_THREADS)."""
     precision: str = "auto"
-    """``auto`` (the estimator's default: fp32 on CPU, so scores match plain transformers), ``fp32`` or
-    ``bf16`` (autocast; faster on CPUs with native bf16, and batching gains more) (``--precision``)."""
+    """``auto`` (the precision saved with the model: bf16 autocast where the hardware runs it natively),
+    ``fp32`` (scores match plain transformers) or ``bf16`` (``--precision``)."""
     forward_batch_size: int | None = None
     """Texts per forward pass inside a merged batch, after sorting by length; None: 8 on CPU (least padding
     for the most speed there), ``max_batch_size`` on a GPU (``--forward-batch-size``)."""
