@@ -525,7 +525,10 @@ class TextClassifier:
             raise ConfigError(f"--backend must be one of {', '.join(backends)} (got {backend!r})")
         checkpoint = modeling.resolve_checkpoint(folder)
         metadata = modeling.read_metadata(checkpoint) or {}
-        kind = metadata.get("kind", "text-classification")  # folders saved before "kind" are classifiers
+        # Folders saved before "kind" existed are classifiers; plain HF folders say it in their architectures.
+        kind = metadata.get("kind", "text-classification") if metadata else (
+            modeling.architecture_kind(checkpoint) or "text-classification"
+        )  # fmt: skip
         if kind != "text-classification":
             hint = {
                 "question-answering": "`bertkit qa evaluate/predict` (QuestionAnswerer.load)",

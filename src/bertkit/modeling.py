@@ -189,6 +189,21 @@ def read_metadata(folder: str | Path) -> dict[str, Any] | None:
         raise ModelLoadError(f"{path}: unreadable bertkit metadata ({exc}); re-save the model") from None
 
 
+def architecture_kind(folder: str | Path) -> str | None:
+    """The bertkit kind a plain Hugging Face folder's ``config.json`` architectures name (``question-answering``,
+    ``token-classification``), ``None`` otherwise or when there is no readable config (a hub id)."""
+    path = Path(folder) / "config.json"
+    try:
+        architectures = json.loads(path.read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    if any(str(a).endswith("ForQuestionAnswering") for a in architectures):
+        return "question-answering"
+    if any(str(a).endswith("ForTokenClassification") for a in architectures):
+        return "token-classification"
+    return None
+
+
 def save_folder(folder: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Path:
     """Write weights (safetensors), config, tokenizer and ``bertkit.json`` into ``folder``."""
     folder = Path(folder)

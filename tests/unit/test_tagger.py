@@ -93,6 +93,19 @@ def test_classifier_and_tagger_folders_are_not_confused(fitted, tmp_path):
         TokenTagger.load(fake)
 
 
+def test_a_plain_hf_token_classification_folder_is_not_loaded_as_a_classifier(fitted, tmp_path):
+    import shutil
+
+    _, folder = fitted
+    plain = tmp_path / "plain-ner"
+    shutil.copytree(folder, plain)
+    (plain / "bertkit.json").unlink()  # what transformers' save_pretrained leaves: architectures only
+    with pytest.raises(
+        ModelLoadError, match=r"plain-ner: holds a token-classification model, not a text classifier; use `bertkit tag"
+    ):
+        TextClassifier.load(plain)
+
+
 def test_user_errors(tiny_bert):
     with pytest.raises(NotFittedError, match="TokenTagger is not fitted yet"):
         TokenTagger(str(tiny_bert)).predict(["a text"])
