@@ -26,13 +26,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def run_bertkit(split, epochs: int, seed: int, max_length: int, precision: str = "auto") -> dict:
+def run_bertkit(
+    split, epochs: int, seed: int, max_length: int, precision: str = "auto", learning_rate: float | None = None
+) -> dict:
     from bertkit import TextClassifier
 
     started = time.perf_counter()
     # The same selection metric as the Trainer's metric_for_best_model below.
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
-                         precision=precision, progress=False)  # fmt: skip
+                         precision=precision, learning_rate=learning_rate, progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -107,13 +109,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--precision", default="auto", help="bertkit's --precision (auto: bf16 where native)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: bertkit's data-size rule")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
     for name in args.sets.split(","):
         split = load_split(name)
         engines = args.engines.split(",")
-        result = run_bertkit(split, args.epochs, args.seed, args.max_length, args.precision)
+        result = run_bertkit(split, args.epochs, args.seed, args.max_length, args.precision, args.learning_rate)
         config = result["config"]
         if "bertkit" in engines:
             rows.append(_row(name, split, f"bertkit ({args.precision}, seed {args.seed})", result, config))
