@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,12 +40,13 @@ from bertkit.metrics import (
     regression_metrics,
     tune_thresholds,
 )
+from bertkit.params import ParamsMixin
 from bertkit.report import EvaluationReport, confidently_wrong
 
 Texts = Sequence[str] | Sequence[tuple[str, str]] | TextData
 
 
-class TextClassifier:
+class TextClassifier(ParamsMixin):
     """Fine-tune a BERT-family encoder for text (or text-pair) classification, multi-label or regression.
 
     Parameters mirror ``bertkit train`` flags (see :class:`bertkit.config.TrainConfig`); ``None`` for
@@ -112,22 +112,7 @@ class TextClassifier:
         self.predict_batch_size = predict_batch_size
         self.progress = progress
 
-    # scikit-learn parameter protocol -------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> TextClassifier:
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ConfigError(f"unknown parameter {name!r}; valid parameters: {sorted(valid)}")
-            setattr(self, name, value)
-        return self
-
+    # configuration (get_params/set_params come from ParamsMixin) -------------------------------------
     @classmethod
     def from_config(cls, config: TrainConfig, **extra: Any) -> TextClassifier:
         values = {k: v for k, v in config.to_dict().items() if k in cls._param_names()}

@@ -7,7 +7,6 @@ It combines the CoNLL/JSONL readers, sub-word alignment (:mod:`bertkit.tagging`)
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -22,12 +21,13 @@ from bertkit.data.conll import TaggedData, from_lists, load_tagged
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.entity_metrics import bio_spans, entity_scores
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+from bertkit.params import ParamsMixin
 
 KIND = "token-classification"
 Sentences = Sequence[Sequence[str]] | TaggedData
 
 
-class TokenTagger:
+class TokenTagger(ParamsMixin):
     """Fine-tune a BERT-family encoder to tag words (named entities and other BIO tag sets).
 
     Training data are sentences as word lists with one tag per word (IOB1 tags are converted to BIO).
@@ -83,22 +83,7 @@ class TokenTagger:
         self.predict_batch_size = predict_batch_size
         self.progress = progress
 
-    # scikit-learn parameter protocol -------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> TokenTagger:
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ConfigError(f"unknown parameter {name!r}; valid parameters: {sorted(valid)}")
-            setattr(self, name, value)
-        return self
-
+    # configuration (get_params/set_params come from ParamsMixin) -------------------------------------
     def _config(self) -> TrainConfig:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         values = {k: v for k, v in self.get_params().items() if k in fields}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from bertkit.data.qa_windows import QAWindows, check_window_sizes, encode_window
 from bertkit.data.squad import QARecord, SquadData, as_squad, questions_contexts
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+from bertkit.params import ParamsMixin
 from bertkit.qa.decoding import Decoded, choose_answers, decode_spans
 from bertkit.qa.metrics import best_null_threshold, per_question_scores, squad_metrics
 
@@ -33,7 +33,7 @@ _LOOP_FIELDS = (
 _QA_FIELDS = ("doc_stride", "max_question_length", "max_answer_length", "n_best", "null_threshold")
 
 
-class QuestionAnswerer:
+class QuestionAnswerer(ParamsMixin):
     """Fine-tune a BERT-family encoder to extract answer spans from a context (SQuAD v1.1 and v2.0).
 
     Contexts longer than ``max_length`` tokens are cut into windows sharing ``doc_stride`` tokens; the best of
@@ -101,22 +101,7 @@ class QuestionAnswerer:
         self.predict_batch_size = predict_batch_size
         self.progress = progress
 
-    # scikit-learn parameter protocol -------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> QuestionAnswerer:
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ConfigError(f"unknown parameter {name!r}; valid parameters: {sorted(valid)}")
-            setattr(self, name, value)
-        return self
-
+    # configuration (get_params/set_params come from ParamsMixin) -------------------------------------
     def _check_params(self) -> None:
         check_window_sizes(self.max_length, self.doc_stride, self.max_question_length)
         for flag, value in (("--max-answer-length", self.max_answer_length), ("--n-best", self.n_best)):
