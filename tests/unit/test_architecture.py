@@ -38,9 +38,10 @@ CLI_ALLOWED = {
     "bertkit.demo",
     "bertkit.embeddings",
     "bertkit.cli_tag",
+    "bertkit.cli_qa",
     "bertkit.serving",
 }
-CLI_FILES = ("cli.py", "cli_tag.py")
+CLI_FILES = ("cli.py", "cli_tag.py", "cli_qa.py")
 
 
 def imports_of(path: Path) -> set[str]:
