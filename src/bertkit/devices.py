@@ -44,8 +44,11 @@ def inference_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
     On CPUs with native bf16, ``auto`` predicts in bf16: 1.8x the fp32 throughput on this project's benchmark
     machine, with the same rotten_tomatoes test accuracy (benchmarks/RESULTS.md); logits then differ from plain
-    transformers in the third decimal. ``fp32`` gives bit-for-bit agreement with transformers instead.
+    transformers in the third decimal. ``fp32`` gives bit-for-bit agreement with transformers instead. A model
+    trained with fp16 on a GPU predicts on a CPU as ``auto`` would (CPUs have no fp16 autocast).
     """
+    if precision == "fp16" and device.type == "cpu":
+        precision = "auto"
     return autocast_dtype(precision, device)
 
 

@@ -101,3 +101,17 @@ def test_thresholds_maximise_micro_f1_and_leave_signal_free_labels_off():
         tuned == pytest.approx(1.0 - 0.0, abs=0.2)
         and tuned > multilabel_metrics(truth, proba, np.full(3, 0.5))["micro_f1"]
     )
+
+
+def test_inference_precision_follows_training_and_fp16_models_predict_on_cpu():
+    import torch
+
+    from bertkit.devices import autocast_dtype, inference_dtype
+
+    cpu = torch.device("cpu")
+    assert inference_dtype("fp32", cpu) is None
+    assert inference_dtype("bf16", cpu) == torch.bfloat16
+    assert inference_dtype("auto", cpu) == autocast_dtype("auto", cpu)
+    assert inference_dtype("fp16", cpu) == autocast_dtype("auto", cpu)  # trained on a GPU, predicted here
+    with pytest.raises(ConfigError, match="--precision fp16 needs a GPU"):
+        autocast_dtype("fp16", cpu)  # training in fp16 on a CPU stays an error
