@@ -218,9 +218,10 @@ class QuestionAnswerer(ParamsMixin):
         return self._decode(data.records, windows, self._logits(windows))
 
     def predict(self, questions: Sequence[str], contexts: Sequence[str]) -> list[dict[str, Any]]:
-        """One answer per (question, context): ``{"answer", "start", "end", "score"}`` with character offsets
-        into the context (``context[start:end] == answer``); no answer (v2.0 models) is ``""`` with
-        start and end None and the no-answer probability as score."""
+        """One answer per (question, context): ``{"id", "question", "answer", "start", "end", "score"}`` (``id``:
+        the position in these lists) with character offsets into the context (``context[start:end] ==
+        answer``); no answer (v2.0 models) is ``""`` with start and end None and the no-answer probability as
+        score."""
         return self.predict_records(questions_contexts(questions, contexts))
 
     def predict_records(self, data: QAData) -> list[dict[str, Any]]:
