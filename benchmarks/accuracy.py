@@ -1,10 +1,13 @@
 """bertkit's default recipe beside a tuned transformers.Trainer: same model, data and hyperparameters.
 
     python benchmarks/accuracy.py --sets rotten_tomatoes,mrpc,ag_news,cola [--epochs 3] [--engines bertkit,trainer]
+                                  [--seeds 42 | --seeds 1,2,3]
 
 Both engines train the built-in MiniLM with the batch size and learning rate bertkit resolves for the data
 size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and keep the best epoch on the
-same validation split; the score is reported on the split named in the table (test, or GLUE dev).
+same validation split; the score is reported on the split named in the table (test, or GLUE dev). With several
+--seeds, each engine runs once per seed and a second table gives the mean and standard deviation per engine:
+single runs differ by about a point on these sets, so compare engines over seeds.
 """
 
 from __future__ import annotations
@@ -106,26 +109,31 @@ def main() -> None:
     parser.add_argument("--sets", default="rotten_tomatoes,mrpc,ag_news,cola")
     parser.add_argument("--engines", default="bertkit,trainer")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", default="42", help="comma-separated seeds; each engine runs once per seed")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--precision", default="auto", help="bertkit's --precision (auto: bf16 where native)")
     parser.add_argument("--learning-rate", type=float, default=None, help="default: bertkit's data-size rule")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
+    seeds = [int(s) for s in args.seeds.split(",")]
+    engines = args.engines.split(",")
     for name in args.sets.split(","):
         split = load_split(name)
-        engines = args.engines.split(",")
-        result = run_bertkit(split, args.epochs, args.seed, args.max_length, args.precision, args.learning_rate)
-        config = result["config"]
-        if "bertkit" in engines:
-            rows.append(_row(name, split, f"bertkit ({args.precision}, seed {args.seed})", result, config))
-            print(rows[-1], flush=True)
-        if "trainer" in engines:
-            peer = run_trainer(split, config, args.epochs, args.seed, args.max_length)
-            rows.append(_row(name, split, "HF Trainer (tuned)", peer, config))
-            print(rows[-1], flush=True)
+        for seed in seeds:
+            # bertkit always runs: it resolves the batch size and learning rate the peer then uses
+            result = run_bertkit(split, args.epochs, seed, args.max_length, args.precision, args.learning_rate)
+            config = result["config"]
+            if "bertkit" in engines:
+                rows.append(_row(name, split, f"bertkit ({args.precision})", seed, result, config))
+                print(rows[-1], flush=True)
+            if "trainer" in engines:
+                peer = run_trainer(split, config, args.epochs, seed, args.max_length)
+                rows.append(_row(name, split, "HF Trainer (tuned)", seed, peer, config))
+                print(rows[-1], flush=True)
     table = markdown_table(rows)
+    if len(seeds) > 1:
+        table += "\n\n" + markdown_table(_over_seeds(rows))
     print(table)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if not args.no_write:
@@ -133,15 +141,29 @@ def main() -> None:
             f"Accuracy: bertkit vs transformers.Trainer ({args.epochs} epochs, all-MiniLM-L6-v2)",
             table,
             f"Same model, batch size and learning rate (bertkit's data-size defaults), warm-up 0.1, weight decay "
-            f"0.01, best epoch on the validation split; peak RSS of the whole run {peak:.0f} MiB.",
+            f"0.01, best epoch on the validation split, seeds {args.seeds}; peak RSS of the whole run {peak:.0f} MiB.",
         )
 
 
-def _row(name, split, engine, result, config) -> dict:
+def _over_seeds(rows: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation of each metric per data set and engine."""
+    summary = []
+    for key in dict.fromkeys((r["data"], r["engine"]) for r in rows):
+        group = [r for r in rows if (r["data"], r["engine"]) == key]
+        cell = {"data": key[0], "reported on": group[0]["reported on"], "engine": key[1], "seeds": len(group)}
+        for metric in ("accuracy", "f1", "mcc", "wall s"):
+            values = np.array([r[metric] for r in group], dtype=float)
+            cell[f"{metric} mean"] = round(float(values.mean()), 4)
+            cell[f"{metric} std"] = round(float(values.std(ddof=1)), 4) if len(values) > 1 else 0.0
+        summary.append(cell)
+    return summary
+
+
+def _row(name, split, engine, seed, result, config) -> dict:
     m = result["metrics"]
     return {
-        "data": name, "reported on": split.test_name, "engine": engine, "rows": len(split.train),
-        "batch": config.batch_size, "lr": config.learning_rate, "accuracy": m["accuracy"], "f1": m["f1"],
+        "data": name, "reported on": split.test_name, "engine": engine, "seed": seed, "rows": len(split.train),
+        "batch": config.batch_size, "lr": f"{config.learning_rate:g}", "accuracy": m["accuracy"], "f1": m["f1"],
         "mcc": m["mcc"], "wall s": round(result["seconds"], 1),
     }  # fmt: skip
 

@@ -70,8 +70,13 @@ def machine() -> str:
         pass
     import torch
 
+    from bertkit.devices import cpu_has_native_bf16
+
+    # CPUs sold under one name differ in what matters most here: native bf16 (AVX512-BF16/AMX) or not.
+    bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16 (fp32 by default)"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+    return (f"{cpu}, {bf16}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")  # fmt: skip
 
 
 def git_revision() -> str:
