@@ -13,6 +13,21 @@ from typing import Annotated
 
 import typer
 
+from bertkit.cli_options import (
+    BaseModel,
+    Device,
+    Encoding,
+    Header,
+    InferencePrecision,
+    LabelColumn,
+    LabelNames,
+    PairColumn,
+    Quiet,
+    SkipBadRows,
+    Task,
+    TextColumn,
+    TrainPrecision,
+)
 from bertkit.cli_qa import qa_app
 from bertkit.cli_tag import tag_app
 from bertkit.exceptions import BertkitError, DataError
@@ -27,31 +42,6 @@ app = typer.Typer(
 
 app.add_typer(tag_app, name="tag")
 app.add_typer(qa_app, name="qa")
-
-TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
-PairColumn = Annotated[str | None, typer.Option("--text-pair-column", help="Column holding the second text of a pair.")]
-LabelColumn = Annotated[str | None, typer.Option("--label-column", help="Column holding the label.")]
-Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of CSV/TSV/JSONL files.")]
-SkipBadRows = Annotated[
-    bool,
-    typer.Option("--skip-bad-rows", help="Skip rows with an empty text or label (counted in the report)."),
-]
-Header = Annotated[
-    bool | None,
-    typer.Option("--header/--no-header", help="Whether CSV/TSV files start with a header line (default: detect)."),
-]
-InferencePrecision = Annotated[
-    str | None,
-    typer.Option(
-        "--precision",
-        help="Override the saved precision for torch inference: auto (bf16 where native), bf16 or fp32 "
-        "(fp32 matches plain transformers exactly).",
-    ),
-]
-LabelNames = Annotated[
-    Path | None,
-    typer.Option("--label-names", help="File with one label name per line; integer labels index into it."),
-]
 
 
 def _read(path, *, text, pair, label, need_label, encoding, header, skip, label_names=None):
@@ -142,8 +132,8 @@ def train(
     text_column: TextColumn = None,
     text_pair_column: PairColumn = None,
     label_column: LabelColumn = None,
-    task: Annotated[str, typer.Option(help="auto, classification, multi-label or regression.")] = "auto",
-    model: Annotated[str, typer.Option(help="Hub id, local folder or 'minilm' (built in).")] = "minilm",
+    task: Task = "auto",
+    model: BaseModel = "minilm",
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
     batch_size: Annotated[
         int | None, typer.Option(help="Examples per step, over all processes (default: 16 or 32 by data size).")
@@ -172,11 +162,11 @@ def train(
     early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder", help="Train only the head.")] = False,
     class_weights: Annotated[str, typer.Option(help="none or balanced.")] = "none",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    precision: TrainPrecision = "auto",
     validation_fraction: Annotated[
         float, typer.Option(help="Share of train held out for validation when --validation is not given.")
     ] = 0.1,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
     config: Annotated[
         Path | None,
         typer.Option(
@@ -188,7 +178,7 @@ def train(
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
     label_names: LabelNames = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune a model on labelled text and save it (with a validation report) to --output.
 
@@ -264,13 +254,13 @@ def tune(
     text_column: TextColumn = None,
     text_pair_column: PairColumn = None,
     label_column: LabelColumn = None,
-    task: Annotated[str, typer.Option(help="auto, classification, multi-label or regression.")] = "auto",
-    model: Annotated[str, typer.Option(help="Hub id, local folder or 'minilm' (built in).")] = "minilm",
+    task: Task = "auto",
+    model: BaseModel = "minilm",
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of every trial's training.")] = 42,
     max_train_rows: Annotated[int | None, typer.Option(help="Train each trial on a seeded sample of N rows.")] = None,
     selection_metric: Annotated[str, typer.Option(help="Validation metric to optimise (auto: mcc, ...).")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: TrainPrecision = "auto",
+    device: Device = "auto",
     config: Annotated[
         Path | None, typer.Option(help="Base options as for `bertkit train --config` (flags win).")
     ] = None,
@@ -278,7 +268,7 @@ def tune(
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
     label_names: LabelNames = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Search learning rate, batch size, epochs, warm-up, weight decay and max length with Optuna (TPE,
     median pruning); the study is kept in --study-dir/study.db and the best options in best_config.json."""
@@ -321,7 +311,7 @@ def evaluate(
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
     label_names: LabelNames = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
     precision: InferencePrecision = None,
 ) -> None:
     """Score a model on labelled data: metrics, per-class table, confusion matrix."""
@@ -358,7 +348,7 @@ def predict(
     encoding: Encoding = "utf-8",
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
     backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after `bertkit export`).")] = "torch",
     precision: InferencePrecision = None,
     engine: Annotated[
@@ -456,7 +446,7 @@ def embed(
     max_length: Annotated[int, typer.Option(help="Tokens kept per text.")] = 256,
     encoding: Encoding = "utf-8",
     header: Header = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Write one embedding per text (rows in input order)."""
     from bertkit import TextEmbedder
@@ -523,7 +513,7 @@ def serve(
     forward_batch_size: Annotated[
         int | None, typer.Option(help="Texts per forward pass in a merged batch (default: 8 on CPU).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Serve a model over HTTP: /predict, /embed (classifiers), /qa, /tag (by the folder's kind), /info, /health,
     /ready, /metrics, /docs and a page at /."""

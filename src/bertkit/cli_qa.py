@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bertkit.cli_options import BaseModel, Device, Quiet, TrainPrecision
 from bertkit.exceptions import DataError
 
 
@@ -32,7 +33,7 @@ def qa_train(
         Path | None,
         typer.Option("--validation", help="SQuAD JSON for validation (default: hold out 10% of the articles)."),
     ] = None,
-    model: Annotated[str, typer.Option(help="Hub id, local folder or 'minilm' (built in).")] = "minilm",
+    model: BaseModel = "minilm",
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
     batch_size: Annotated[int | None, typer.Option(help="Windows per step (default: 16 or 32 by data size).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default by data size).")] = None,
@@ -52,9 +53,9 @@ def qa_train(
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
     early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    precision: TrainPrecision = "auto",
+    device: Device = "auto",
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune an extractive QA model on SQuAD JSON and save it to --output."""
     from bertkit import QuestionAnswerer, read_squad
@@ -84,7 +85,7 @@ def qa_evaluate(
     model_dir: Annotated[str, typer.Argument(help="A folder written by `bertkit qa train` or any HF QA model.")],
     data: Annotated[Path, typer.Option("--data", help="SQuAD v1.1 or v2.0 JSON with answers.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Official SQuAD exact match and F1 (0-100) of a model on labelled data."""
     from bertkit import QuestionAnswerer, read_squad
@@ -108,7 +109,7 @@ def qa_predict(
         Path | None,
         typer.Option("--output", help="FILE.json ({id: answer}, the official format) or FILE.jsonl (one row each)."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Answer one --question about --context (printed as JSON), or every question of --data (to --output)."""
     from bertkit import QuestionAnswerer, read_squad

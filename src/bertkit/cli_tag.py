@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bertkit.cli_options import BaseModel, Device, Quiet, TrainPrecision
 from bertkit.exceptions import DataError
 
 tag_app = typer.Typer(
@@ -20,7 +21,6 @@ tag_app = typer.Typer(
 
 TagColumn = Annotated[int, typer.Option("--tag-column", help="CoNLL column holding the tag, 0-based (-1: the last).")]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the data files.")]
-Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 
 
 def _say(message: str) -> None:
@@ -34,7 +34,7 @@ def train(
     validation: Annotated[
         str | None, typer.Option("--validation", help="Validation data (default: 10% of the train sentences).")
     ] = None,
-    model: Annotated[str, typer.Option(help="Hub id, local folder or 'minilm' (built in).")] = "minilm",
+    model: BaseModel = "minilm",
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
     batch_size: Annotated[int | None, typer.Option(help="Sentences per step (default: 16 or 32 by data size).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default by data size).")] = None,
@@ -47,11 +47,11 @@ def train(
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
     early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    precision: TrainPrecision = "auto",
     device: Device = "auto",
     tag_column: TagColumn = -1,
     encoding: Encoding = "utf-8",
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune a tagger on word-tagged sentences and save it to --output (best epoch by entity F1)."""
     from bertkit import TokenTagger, load_tagged_data
