@@ -63,12 +63,11 @@ def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) 
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    """Linear warm-up from 0, then linear decay to 0: transformers' own schedule, so that given the same batches
+    this loop takes exactly the steps ``transformers.Trainer`` takes (benchmarks/loop_equivalence.py)."""
+    from transformers import get_linear_schedule_with_warmup
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
 
 
 def make_loss(task: str, class_weights: torch.Tensor | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -181,7 +180,8 @@ def fit(
     steps_per_epoch = math.ceil(n_batches / config.grad_accumulation)
     total_steps = steps_per_epoch * config.epochs
     optimizer = make_optimizer(net, config.learning_rate, config.weight_decay)
-    scheduler = linear_schedule(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    # warm-up steps rounded up, as TrainingArguments(warmup_steps=<ratio>) does
+    scheduler = linear_schedule(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
     rng = np.random.default_rng(config.seed)
     lower_is_better = main_metric.endswith(("loss", "error"))
     best_score, best_epoch, best_state, stale, best_logits = None, 0, None, 0, None

@@ -32,7 +32,7 @@ def test_linear_warmup_then_decay_to_zero():
         rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         schedule.step()
-    assert rates == pytest.approx([0.5, 1.0, 1.0, 0.75, 0.5, 0.25])
+    assert rates == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25])  # transformers' schedule, step for step
     assert optimizer.param_groups[0]["lr"] == 0.0
 
 
@@ -115,3 +115,61 @@ def test_inference_precision_follows_training_and_fp16_models_predict_on_cpu():
     assert inference_dtype("fp16", cpu) == autocast_dtype("auto", cpu)  # trained on a GPU, predicted here
     with pytest.raises(ConfigError, match="--precision fp16 needs a GPU"):
         autocast_dtype("fp16", cpu)  # training in fp16 on a CPU stays an error
+
+
+@pytest.mark.parametrize("grad_accumulation", [1, 2])
+def test_fit_takes_the_steps_of_a_textbook_loop(tiny_bert, monkeypatch, grad_accumulation):
+    """With dropout off and the batches fixed, fit() must match a plain PyTorch loop (AdamW without decay on
+    biases/LayerNorm, transformers' linear warm-up/decay schedule, clipping at 1.0) weight for weight; with
+    accumulation, two micro-batches of 4 must make the same step as one batch of 8."""
+    import math
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    import bertkit.training as training
+    from bertkit.data.encoding import collate, encode
+
+    texts = [f"good movie {i}" if i % 2 else f"awful plot number {i} really" for i in range(24)]
+    labels = np.array([i % 2 for i in range(24)])
+    encoded = encode(AutoTokenizer.from_pretrained(str(tiny_bert)), texts, None, 32)
+    order = np.random.default_rng(0).permutation(24)
+
+    def model():
+        torch.manual_seed(1)
+        return AutoModelForSequenceClassification.from_pretrained(
+            str(tiny_bert), num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        )
+
+    def batches(lengths, size, rng, **kwargs):  # the same fixed order every epoch
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    monkeypatch.setattr(training, "training_batches", batches)
+    config = TrainConfig(epochs=2, batch_size=8, learning_rate=5e-3, warmup_ratio=0.2, precision="fp32",
+                         grad_accumulation=grad_accumulation).resolved(24)  # fmt: skip
+    ours = model()
+    training.fit(ours, encoded, labels, config, task="classification", device=torch.device("cpu"), progress=False)
+
+    reference = model()
+    reference.train()
+    no_decay = [p for n, p in reference.named_parameters() if n.endswith(("bias", "LayerNorm.weight"))]
+    decay = [p for n, p in reference.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=5e-3)  # fmt: skip
+    total = 2 * 3
+    schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(0.2 * total), total)
+    for _ in range(2):
+        for index in batches(None, 8, None):
+            inputs = collate(encoded, index, with_type_ids=False)
+            loss = torch.nn.functional.cross_entropy(reference(**inputs).logits, torch.as_tensor(labels[index]))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(reference.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+
+    start = model().state_dict()
+    for name, value in reference.state_dict().items():
+        moved = (value - start[name]).abs().max().item()
+        difference = (ours.state_dict()[name] - value).abs().max().item()
+        assert difference <= 1e-5 + 1e-3 * moved, f"{name}: differs by {difference:.2e} (moved {moved:.2e})"
+    assert (ours.state_dict()["classifier.weight"] - start["classifier.weight"]).abs().max() > 1e-3
