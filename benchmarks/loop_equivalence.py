@@ -35,15 +35,8 @@ def main() -> None:
 
     import datasets
     import torch
+    import transformers
     from torch.utils.data import SequentialSampler
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
-    from transformers.utils import logging as hf_logging
 
     import bertkit.training as training
     from bertkit import load_data
@@ -51,15 +44,15 @@ def main() -> None:
     from bertkit.data.encoding import encode
     from bertkit.modeling import resolve_checkpoint
 
-    hf_logging.set_verbosity_error()
+    transformers.logging.set_verbosity_error()
     path = resolve_checkpoint("minilm")
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     data = load_data(SHARED / "glue" / "CoLA" / "train.tsv")
     texts = data.texts[: args.rows]
     labels = np.array([int(label) for label in data.labels[: args.rows]])
 
     def fresh_model():
-        return AutoModelForSequenceClassification.from_pretrained(
+        return transformers.AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
         )
 
@@ -82,19 +75,22 @@ def main() -> None:
         lambda b: tokenizer(b["text"], truncation=True, max_length=128), batched=True, remove_columns=["text"]
     )
 
-    class InOrder(Trainer):
+    class InOrder(transformers.Trainer):
         def _get_train_sampler(self, *unused, **unused_too):
             return SequentialSampler(self.train_dataset)
 
     with tempfile.TemporaryDirectory() as out:
-        settings = TrainingArguments(
+        settings = transformers.TrainingArguments(
             output_dir=out, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
             learning_rate=args.learning_rate, weight_decay=0.01, warmup_steps=0.1, lr_scheduler_type="linear",
             save_strategy="no", report_to="none", seed=0, dataloader_pin_memory=False, disable_tqdm=True,
             logging_strategy="no",
         )  # fmt: skip
         InOrder(
-            model=peer, args=settings, train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer)
+            model=peer,
+            args=settings,
+            train_dataset=dataset,
+            data_collator=transformers.DataCollatorWithPadding(tokenizer),
         ).train()
 
     rows = []
