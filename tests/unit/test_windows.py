@@ -53,7 +53,8 @@ def test_aggregate_mean_and_max():
 def test_windows_find_what_truncation_cuts_off(tiny_bert, tmp_path):
     texts, labels = long_texts(200)
     test_texts, test_labels = long_texts(60, seed=1)
-    settings = dict(epochs=8, batch_size=16, learning_rate=1e-2, max_length=32, progress=False)
+    # lr 3e-3 for 12 epochs learns the task under every seed tried (42, 1, 2, 3); 1e-2 diverged under some
+    settings = dict(epochs=12, batch_size=16, learning_rate=3e-3, max_length=32, progress=False)
     truncated = TextClassifier(str(tiny_bert), **settings).fit(texts, labels)
     windowed = TextClassifier(str(tiny_bert), **settings, window_stride=8, window_aggregation="max")
     windowed.fit(texts, labels)
