@@ -9,6 +9,7 @@ import torch
 
 from bertkit.data.encoding import Encoded, collate, inference_batches
 from bertkit.devices import autocast
+from bertkit.packed import packed_classifier
 
 
 def uses_type_ids(model, encoded: Encoded) -> bool:
@@ -29,17 +30,22 @@ def predict_logits(
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
     progress: bool = False,
+    packed: bool = True,
 ) -> np.ndarray:
-    """Logits of a torch model for every example, float32 [n, num_labels], rows in input order."""
+    """Logits of a torch model for every example, float32 [n, num_labels], rows in input order.
+
+    BERT classifiers run :mod:`bertkit.packed`'s forward (no work on padding, [CLS]-only last layer; same logits
+    up to float rounding) unless ``packed=False``; other architectures run their own forward."""
     device = device or next(model.parameters()).device
     was_training = model.training
     if was_training:  # toggling every submodule costs ~1 ms, noticeable on one-text calls
         model.eval()
+    run = (packed and packed_classifier(model)) or (lambda **inputs: model(**inputs).logits)
 
     def forward(inputs: dict[str, torch.Tensor]) -> np.ndarray:
         inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
         with autocast(device, dtype):
-            return model(**inputs).logits.float().cpu().numpy()
+            return run(**inputs).float().cpu().numpy()
 
     try:
         return batched_logits(

@@ -1,0 +1,98 @@
+"""The packed BERT forward gives the Hugging Face forward's logits, and applies only where it can."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from bertkit.data.encoding import encode
+from bertkit.inference import predict_logits
+from bertkit.packed import PackedBertClassifier, packed_classifier
+
+TEXTS = ["good", "the film was very good and the music was lovely", "bad plot", "a dull , tedious and weak story"]
+PAIRS = ["great acting", "the story is okay", "awful", "meh"]
+
+
+def _classifier(folder, num_labels: int = 3):
+    torch.manual_seed(1)
+    return AutoModelForSequenceClassification.from_pretrained(folder, num_labels=num_labels).eval()
+
+
+@pytest.fixture(scope="module")
+def bert(tiny_bert):
+    return _classifier(tiny_bert), AutoTokenizer.from_pretrained(tiny_bert)
+
+
+def _batch(tokenizer, texts, pairs=None, **kwargs) -> dict[str, torch.Tensor]:
+    return dict(tokenizer(texts, pairs, padding=True, return_tensors="pt", **kwargs))
+
+
+@pytest.mark.parametrize(
+    "case", ["mixed lengths", "pairs with segment ids", "one text", "no padding", "no token_type_ids"]
+)
+def test_packed_logits_equal_the_hugging_face_forward(bert, case):
+    model, tokenizer = bert
+    batch = {
+        "mixed lengths": lambda: _batch(tokenizer, TEXTS),
+        "pairs with segment ids": lambda: _batch(tokenizer, TEXTS, PAIRS),
+        "one text": lambda: _batch(tokenizer, TEXTS[1:2]),
+        "no padding": lambda: _batch(tokenizer, ["good film", "bad film"]),
+        "no token_type_ids": lambda: {k: v for k, v in _batch(tokenizer, TEXTS).items() if k != "token_type_ids"},
+    }[case]()
+    if case == "pairs with segment ids":
+        assert batch["token_type_ids"].any()  # the segment embedding is really exercised
+    if case == "mixed lengths":
+        assert not batch["attention_mask"].all()  # and padding is really there
+    forward = packed_classifier(model)
+    assert isinstance(forward, PackedBertClassifier)
+    with torch.inference_mode():
+        expected = model(**batch).logits
+        got = forward(**batch)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_left_padded_batches_and_training_mode_use_the_model_forward(bert):
+    model, tokenizer = bert
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer.name_or_path, padding_side="left")
+    batch = _batch(tokenizer, TEXTS)
+    assert not batch["attention_mask"][:, 0].all()
+    with torch.inference_mode():
+        torch.testing.assert_close(packed_classifier(model)(**batch), model(**batch).logits)
+    model.train()  # dropout on: only the model's own forward reproduces its random masks
+    try:
+        with torch.inference_mode():
+            torch.manual_seed(3)
+            got = packed_classifier(model)(**_batch(tokenizer, TEXTS))
+            torch.manual_seed(3)
+            expected = model(**_batch(tokenizer, TEXTS)).logits
+    finally:
+        model.eval()
+    torch.testing.assert_close(got, expected)
+
+
+def test_packed_forward_under_bf16_autocast_stays_close(bert):
+    model, tokenizer = bert
+    batch = _batch(tokenizer, TEXTS, PAIRS)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(**batch).logits.float()
+        got = packed_classifier(model)(**batch).float()
+    torch.testing.assert_close(got, expected, atol=0.05, rtol=0.05)
+
+
+def test_other_architectures_keep_their_own_forward(tiny_distilbert, tiny_roberta, bert):
+    assert packed_classifier(_classifier(tiny_distilbert)) is None
+    assert packed_classifier(_classifier(tiny_roberta)) is None
+    model, _ = bert
+    assert packed_classifier(model.bert) is None  # the bare encoder has no classification head
+
+
+def test_predict_logits_packed_and_unpacked_agree(bert):
+    model, tokenizer = bert
+    encoded = encode(tokenizer, TEXTS * 3, PAIRS * 3, 32, None)
+    packed = predict_logits(model, encoded, batch_size=5)
+    plain = predict_logits(model, encoded, batch_size=5, packed=False)
+    assert packed.shape == (12, 3)
+    assert abs(packed - plain).max() < 1e-5
+    assert model.training is False
