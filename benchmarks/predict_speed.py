@@ -57,8 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("/tmp/bertkit-bench-model"))
     parser.add_argument("--repeats", type=int, default=2)
-    # torch = the default (precision auto: bf16 on CPUs with native bf16, else fp32); torch-fp32 forces fp32.
-    parser.add_argument("--backends", default="torch,torch-fp32,onnx,onnx-int8")
+    # torch = the default (precision auto: bf16 on CPUs with native bf16, else fp32); torch-fp32 forces fp32;
+    # torch-hf-forward = the default without bertkit's packed BERT forward.
+    parser.add_argument("--backends", default="torch,torch-fp32,torch-hf-forward,onnx,onnx-int8")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -89,11 +90,21 @@ def main() -> None:
     rows.append({"engine": "HF pipeline (batch 32)", **{f"{k} sent/s": v for k, v in peer_speed.items()},
                  "vs pipeline (rt / imdb)": "1.00 / 1.00", "p50 ms": p50, "p95 ms": p95, "rt test accuracy": accuracy})  # fmt: skip
 
+    import bertkit.inference
+
+    packed_classifier = bertkit.inference.packed_classifier
     for backend in args.backends.split(","):
-        if backend.startswith("torch-"):
+        # torch-hf-forward: the default precision with the Hugging Face forward instead of bertkit's packed one,
+        # to show what the packed forward gives on its own.
+        bertkit.inference.packed_classifier = (
+            (lambda model: None) if backend == "torch-hf-forward" else packed_classifier
+        )
+        if backend in ("torch-fp32", "torch-bf16"):
             clf = TextClassifier.load(folder, device="cpu", precision=backend.split("-", 1)[1])
         else:
-            clf = TextClassifier.load(folder, device="cpu", backend=backend)
+            clf = TextClassifier.load(
+                folder, device="cpu", backend=backend.split("-")[0] if backend.startswith("torch") else backend
+            )
         clf.predict_batch_size = 64
         speed = {}
         for name, texts in sets.items():
@@ -101,6 +112,7 @@ def main() -> None:
             speed[name] = len(texts) / seconds
         p50, p95 = latency(lambda t, c=clf: c.predict_proba([t]), rt.texts)
         accuracy = float(np.mean(clf.predict(rt.texts) == np.asarray(rt.labels, dtype=object)))
+        bertkit.inference.packed_classifier = packed_classifier
         ratios = " / ".join(f"{speed[k] / peer_speed[k]:.2f}" for k in sets)
         rows.append({"engine": f"bertkit {backend}", **{f"{k} sent/s": v for k, v in speed.items()},
                      "vs pipeline (rt / imdb)": ratios, "p50 ms": p50, "p95 ms": p95, "rt test accuracy": accuracy})  # fmt: skip

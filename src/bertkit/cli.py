@@ -511,7 +511,10 @@ def serve(
         str, typer.Option(help="auto (the saved precision: bf16 where native), fp32 (matches transformers) or bf16.")
     ] = "auto",
     forward_batch_size: Annotated[
-        int | None, typer.Option(help="Texts per forward pass in a merged batch (default: 8 on CPU).")
+        int | None,
+        typer.Option(
+            help="Texts per forward pass in a merged batch (default: all of it for BERT classifiers or on GPU, else 8)."
+        ),
     ] = None,
     device: Device = "auto",
 ) -> None:

@@ -254,3 +254,17 @@ def test_importing_the_serving_package_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_forward_batch_size_defaults_to_the_merged_batch_for_packed_bert(tiny_classifier, tiny_distilbert, tmp_path):
+    def forward_batch(folder, **settings) -> int:
+        service = ModelService(folder, ServeSettings(device="cpu", max_batch_size=24, **settings))
+        service.load()
+        return service.model.model.predict_batch_size
+
+    assert forward_batch(tiny_classifier) == 24  # BERT: the packed forward does no work on padding
+    assert forward_batch(tiny_classifier, forward_batch_size=4) == 4  # the flag wins
+    texts = ["good film", "bad film", "great plot", "dull plot"] * 4
+    labels = ["positive", "negative", "positive", "negative"] * 4
+    TextClassifier(model=str(tiny_distilbert), epochs=1, progress=False).fit(texts, labels).save(tmp_path / "distil")
+    assert forward_batch(tmp_path / "distil") == 8  # Hugging Face forward on CPU: short passes pad least

@@ -108,6 +108,17 @@ class ClassifierAdapter:
         self.task = self.model.task_
         self.labels = list(self.model.classes_)
 
+    @property
+    def packed(self) -> bool:
+        """Whether forward passes skip padding (:mod:`bertkit.packed`): then padding costs almost nothing
+        and one pass per merged batch is fastest."""
+        from bertkit.packed import packed_classifier
+
+        return packed_classifier(self.model.model_) is not None
+
+    def set_forward_batch_size(self, size: int) -> None:
+        self.model.set_params(predict_batch_size=size)
+
     def run(self, items: list[tuple[str, str | None]]) -> list[np.ndarray]:
         out: list[Any] = [None] * len(items)
         singles = [i for i, (_, pair) in enumerate(items) if pair is None]

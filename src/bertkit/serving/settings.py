@@ -42,8 +42,9 @@ class ServeSettings:
     """``auto`` (the precision saved with the model: bf16 autocast where the hardware runs it natively),
     ``fp32`` (scores match plain transformers) or ``bf16`` (``--precision``)."""
     forward_batch_size: int | None = None
-    """Texts per forward pass inside a merged batch, after sorting by length; None: 8 on CPU (least padding
-    for the most speed there), ``max_batch_size`` on a GPU (``--forward-batch-size``)."""
+    """Texts per forward pass inside a merged batch, after sorting by length; None: the whole merged batch on
+    a GPU and for BERT classifiers (whose packed forward skips padding), else 8 on CPU (least padding for the
+    most speed there) (``--forward-batch-size``)."""
 
     def __post_init__(self) -> None:
         positive = {
