@@ -148,7 +148,12 @@ def train(
     seeds: Annotated[
         int, typer.Option(help="Train N times with seeds SEED, SEED+1, ...; report mean and std (models in seed-N/).")
     ] = 1,
-    max_train_rows: Annotated[int | None, typer.Option(help="Train on a seeded sample of N rows.")] = None,
+    max_train_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on a seeded sample of N rows (validation, when not given, comes from the other rows)."
+        ),
+    ] = None,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,

@@ -61,7 +61,8 @@ class TrainConfig:
     validation_fraction: float = 0.1
     """Share of train carved out (stratified) for validation when no validation data is given."""
     max_train_rows: int | None = None
-    """Use only the first N training rows after a seeded shuffle (``--max-train-rows``)."""
+    """Train on N rows, a seeded sample (``--max-train-rows``). Without validation data the validation rows
+    (``validation_fraction`` x N of them) are held out first, from the whole file, so all N rows train."""
     device: str = "auto"
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
     extra: dict[str, Any] = field(default_factory=dict)

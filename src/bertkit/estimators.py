@@ -152,20 +152,27 @@ class TextClassifier(ParamsMixin):
             raise DataError(f"{train.source.name}: training data needs labels (no label column)")
         task, labels = normalize_labels(train.labels, config.task)
         train.labels = labels
-        if config.max_train_rows and config.max_train_rows < len(train):
-            keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
-            train = train.subset(np.sort(keep))
+        # Every label of the training file, also one that only the held-out rows or the rows beyond
+        # --max-train-rows carry: evaluation data may then use it.
         classes = sorted_classes(train.labels, task) if task != "regression" else []
         if task != "regression" and len(classes) < 2:
             raise DataError(
                 f"{train.source.name}: only one label ({classes[0]!r}) in the training data; "
                 "classification needs at least two"
             )
+        validation = None
+        if eval_set is None:
+            # Held out before --max-train-rows applies, so that all N rows train; its size follows the rows
+            # that train (a capped run on a huge file does not evaluate a tenth of the file every epoch).
+            used = min(len(train), config.max_train_rows or len(train))
+            n_validation = max(1, int(round(config.validation_fraction * used)))
+            train, validation = _hold_out(train, task, n_validation, config.seed)
+        if config.max_train_rows and config.max_train_rows < len(train):
+            keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
+            train = train.subset(np.sort(keep))
         if eval_set is not None:
             validation = _as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
             validation.labels = self._align_labels(validation, task, classes)
-        else:
-            train, validation = _hold_out(train, task, config.validation_fraction, config.seed)
         config = config.resolved(len(train))
 
         started = time.perf_counter()
@@ -576,12 +583,12 @@ def _task_from_hf_config(config) -> tuple[str, list[Any]]:
     return ("multi-label" if config.problem_type == "multi_label_classification" else "classification"), classes
 
 
-def _hold_out(train: TextData, task: str, fraction: float, seed: int) -> tuple[TextData, TextData]:
-    """A seeded validation split, stratified by label when every class has at least two examples."""
+def _hold_out(train: TextData, task: str, n_val: int, seed: int) -> tuple[TextData, TextData]:
+    """A seeded validation split of ``n_val`` rows, stratified by label when every class has at least two
+    examples."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(train))
-    n_val = max(1, int(round(fraction * len(train))))
     if len(train) < 4:
         raise DataError(f"{train.source.name}: {len(train)} rows are too few to hold out validation data")
     stratify = None

@@ -213,3 +213,15 @@ def test_ready_made_hf_model_uses_its_id2label(tiny_bert, tmp_path):
     clf = TextClassifier.load(tmp_path / "hf")
     assert clf.classes_ == ["NEG", "NEU", "POS"] and clf.task_ == "classification"
     assert set(clf.predict(["great film", "bad film"])) <= {"NEG", "NEU", "POS"}
+
+
+def test_max_train_rows_trains_on_all_n_rows_with_validation_held_out_first(tiny_bert):
+    texts, labels = sentiment_examples(120, seed=3)
+    texts = [f"{t} {i}" for i, t in enumerate(texts)]  # every row distinct, so the splits can be compared
+    labels[-1] = "mixed"  # a label only one row carries, which the 30 training rows may well miss
+    clf = TextClassifier(model=str(tiny_bert), epochs=1, max_train_rows=30, progress=False).fit(texts, labels)
+    assert clf.n_train_rows_ == 30
+    assert clf.validation_report_.n_examples == 3  # validation_fraction 0.1 of the rows that train
+    assert "mixed" in clf.classes_  # every label of the training file is known to the model
+    uncapped = TextClassifier(model=str(tiny_bert), epochs=1, progress=False).fit(texts, labels)
+    assert (uncapped.n_train_rows_, uncapped.validation_report_.n_examples) == (108, 12)
