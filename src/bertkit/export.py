@@ -13,19 +13,24 @@ import numpy as np
 import torch
 
 from bertkit.exceptions import ConfigError, ModelLoadError
+from bertkit.packed import packed_classifier
 
 ONNX_DIR = "onnx"
 FILES = {None: "model.onnx", "int8": "model-int8.onnx"}
 
 
 class _LogitsOnly(torch.nn.Module):
-    """ONNX needs a tensor output, not a ModelOutput."""
+    """ONNX needs a tensor output, not a ModelOutput. BERT classifiers are traced through bertkit's packed
+    forward (no work on padding; the graph expects right-padded batches, which bertkit always builds)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.packed = packed_classifier(model)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
+        if self.packed is not None:
+            return self.packed(input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
@@ -77,14 +82,28 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
                 str(fp32_path), str(path), weight_type=QuantType.QInt8, per_channel=True,
                 op_types_to_quantize=["MatMul"],
             )  # fmt: skip
-    _check_against_torch(model, path, {n: t for n, t in zip(names, inputs, strict=True)}, quantize)
+    # The traced graph is checked on the batch it was traced with, on another padded batch, on a batch
+    # without padding and on one text: the packed forward's indexing must hold for every shape.
+    checks = [
+        sample,
+        tokenizer(["one", "two words here", "and a third text, longer than the others"], padding=True, return_tensors="pt"),
+        tokenizer(["same length", "same length"], padding=True, return_tensors="pt"),
+        tokenizer(["just one text"], return_tensors="pt"),
+    ]  # fmt: skip
+    forward = OnnxForward(path)
+    for batch in checks:
+        batch_inputs = {n: batch[n] if n in batch else torch.zeros_like(batch["input_ids"]) for n in names}
+        _check_against_torch(model, forward, path, batch_inputs, quantize)
     return path
 
 
-def _check_against_torch(model, path: Path, inputs: dict[str, torch.Tensor], quantize: str | None) -> None:
+def _check_against_torch(
+    model, forward: OnnxForward, path: Path, inputs: dict[str, torch.Tensor], quantize: str | None
+) -> None:
+    """Raise unless the ONNX graph's logits match the Hugging Face forward's on ``inputs``."""
     with torch.inference_mode():
         expected = model(**inputs).logits.numpy()
-    got = OnnxForward(path)({k: v for k, v in inputs.items()})
+    got = forward(inputs)
     tolerance = 0.5 if quantize else 1e-3  # int8 weights move logits; fp32 must match closely
     error = float(np.abs(got - expected).max())
     if error > tolerance:

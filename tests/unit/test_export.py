@@ -45,3 +45,20 @@ def test_missing_export_names_the_command(tiny_bert, tmp_path):
     TextClassifier(str(tiny_bert), epochs=1, progress=False).fit(texts, labels).save(tmp_path)
     with pytest.raises(ModelLoadError, match=r"no exported ONNX model; run `bertkit export .* --format onnx`"):
         TextClassifier.load(tmp_path, backend="onnx")
+
+
+def test_bert_graphs_are_packed_and_other_architectures_export_too(saved, tiny_distilbert, tmp_path):
+    import onnx
+
+    graph = onnx.load(str(TextClassifier.load(saved, device="cpu").export_onnx(saved))).graph
+    assert "NonZero" in {node.op_type for node in graph.node}  # BERT: the packed forward picks real tokens
+    texts, labels = sentiment_examples(40)
+    TextClassifier(str(tiny_distilbert), epochs=1, progress=False).fit(texts, labels).save(tmp_path)
+    path = TextClassifier.load(tmp_path, device="cpu").export_onnx(tmp_path)
+    assert "NonZero" not in {node.op_type for node in onnx.load(str(path)).graph.node}
+    some = sentiment_examples(12, seed=5)[0] + ["a", "the film was very good and the music was lovely"]
+    np.testing.assert_allclose(
+        TextClassifier.load(tmp_path, backend="onnx").predict_proba(some),
+        TextClassifier.load(tmp_path, device="cpu").predict_proba(some),
+        atol=1e-4,
+    )
