@@ -160,19 +160,18 @@ class TextClassifier(ParamsMixin):
                 f"{train.source.name}: only one label ({classes[0]!r}) in the training data; "
                 "classification needs at least two"
             )
-        validation = None
         if eval_set is None:
             # Held out before --max-train-rows applies, so that all N rows train; its size follows the rows
             # that train (a capped run on a huge file does not evaluate a tenth of the file every epoch).
             used = min(len(train), config.max_train_rows or len(train))
             n_validation = max(1, int(round(config.validation_fraction * used)))
             train, validation = _hold_out(train, task, n_validation, config.seed)
+        else:
+            validation = _as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
+            validation.labels = self._align_labels(validation, task, classes)
         if config.max_train_rows and config.max_train_rows < len(train):
             keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
             train = train.subset(np.sort(keep))
-        if eval_set is not None:
-            validation = _as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
-            validation.labels = self._align_labels(validation, task, classes)
         config = config.resolved(len(train))
 
         started = time.perf_counter()

@@ -57,7 +57,7 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
     names = input_names(model)
     sample = tokenizer(["a short text", "a somewhat longer second text for the example batch"], padding=True,
                        return_tensors="pt")  # fmt: skip
-    inputs = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in names)
+    inputs = tuple(_feed(sample, names).values())
     model = model.float().eval().cpu()
     fp32_path = target / FILES[None]
     with warnings.catch_warnings(), torch.inference_mode():
@@ -92,9 +92,13 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
     ]  # fmt: skip
     forward = OnnxForward(path)
     for batch in checks:
-        batch_inputs = {n: batch[n] if n in batch else torch.zeros_like(batch["input_ids"]) for n in names}
-        _check_against_torch(model, forward, path, batch_inputs, quantize)
+        _check_against_torch(model, forward, path, _feed(batch, names), quantize)
     return path
+
+
+def _feed(batch, names: list[str]) -> dict[str, torch.Tensor]:
+    """The graph's inputs from a tokenizer batch, in ``names`` order (zeros for absent segment ids)."""
+    return {n: batch[n] if n in batch else torch.zeros_like(batch["input_ids"]) for n in names}
 
 
 def _check_against_torch(
