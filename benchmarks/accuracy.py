@@ -1,7 +1,7 @@
 """bertkit's default recipe beside a tuned transformers.Trainer: same model, data and hyperparameters.
 
     python benchmarks/accuracy.py --sets rotten_tomatoes,mrpc,ag_news,cola [--epochs 3] [--engines bertkit,trainer]
-                                  [--seeds 42 | --seeds 1,2,3]
+                                  [--seeds 42 | --seeds 1,2,3] [--label-smoothing 0.1]
 
 Both engines train the built-in MiniLM with the batch size and learning rate bertkit resolves for the data
 size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and keep the best epoch on the
@@ -30,14 +30,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def run_bertkit(
-    split, epochs: int, seed: int, max_length: int, precision: str = "auto", learning_rate: float | None = None
+    split,
+    epochs: int,
+    seed: int,
+    max_length: int,
+    precision: str = "auto",
+    learning_rate: float | None = None,
+    label_smoothing: float = 0.0,
 ) -> dict:
     from bertkit import TextClassifier
 
     started = time.perf_counter()
     # The same selection metric as the Trainer's metric_for_best_model below.
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
-                         precision=precision, learning_rate=learning_rate, progress=False)  # fmt: skip
+                         precision=precision, learning_rate=learning_rate, label_smoothing=label_smoothing,
+                         progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -92,6 +99,7 @@ def run_trainer(split, config, epochs: int, seed: int, max_length: int) -> dict:
             output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=config.batch_size,
             per_device_eval_batch_size=64, learning_rate=config.learning_rate, weight_decay=0.01,
             warmup_steps=0.1, lr_scheduler_type="linear", eval_strategy="epoch", save_strategy="epoch",
+            label_smoothing_factor=config.label_smoothing,
             load_best_model_at_end=True, metric_for_best_model=split.metric,
             save_only_model=True, save_total_limit=2, report_to="none", seed=seed, dataloader_pin_memory=False,
             train_sampling_strategy="group_by_length", logging_strategy="epoch", disable_tqdm=True,
@@ -113,6 +121,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--precision", default="auto", help="bertkit's --precision (auto: bf16 where native)")
     parser.add_argument("--learning-rate", type=float, default=None, help="default: bertkit's data-size rule")
+    parser.add_argument(
+        "--label-smoothing", type=float, default=0.0, help="both engines (Trainer: label_smoothing_factor)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
@@ -122,7 +133,9 @@ def main() -> None:
         split = load_split(name)
         for seed in seeds:
             # bertkit always runs: it resolves the batch size and learning rate the peer then uses
-            result = run_bertkit(split, args.epochs, seed, args.max_length, args.precision, args.learning_rate)
+            result = run_bertkit(
+                split, args.epochs, seed, args.max_length, args.precision, args.learning_rate, args.label_smoothing
+            )
             config = result["config"]
             if "bertkit" in engines:
                 rows.append(_row(name, split, f"bertkit ({args.precision})", seed, result, config))
@@ -141,7 +154,7 @@ def main() -> None:
             f"Accuracy: bertkit vs transformers.Trainer ({args.epochs} epochs, all-MiniLM-L6-v2)",
             table,
             f"Same model, batch size and learning rate (bertkit's data-size defaults), warm-up 0.1, weight decay "
-            f"0.01, best epoch on the validation split, seeds {args.seeds}; peak RSS of the whole run {peak:.0f} MiB.",
+            f"0.01, label smoothing {args.label_smoothing:g}, best epoch on the validation split, seeds {args.seeds}; peak RSS of the whole run {peak:.0f} MiB.",
         )
 
 

@@ -156,6 +156,9 @@ def train(
     ] = None,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
+    label_smoothing: Annotated[
+        float, typer.Option(help="Classification: probability spread over all classes in the loss (e.g. 0.1).")
+    ] = 0.0,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
     max_grad_norm: Annotated[float, typer.Option(help="Gradient clipping norm (0: no clipping).")] = 1.0,
     selection_metric: Annotated[

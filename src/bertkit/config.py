@@ -40,6 +40,10 @@ class TrainConfig:
     """AdamW weight decay, not applied to biases and LayerNorm weights (``--weight-decay``)."""
     warmup_ratio: float = 0.1
     """Fraction of optimizer steps with a linear warm-up, followed by linear decay (``--warmup-ratio``)."""
+    label_smoothing: float = 0.0
+    """Single-label classification: share of each target's probability spread evenly over all classes in the
+    loss, as ``torch.nn.CrossEntropyLoss(label_smoothing=...)`` and the Trainer's ``label_smoothing_factor``
+    (``--label-smoothing``)."""
     grad_accumulation: int = 1
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = 1.0
@@ -84,6 +88,8 @@ class TrainConfig:
             _positive("--max-train-rows", self.max_train_rows)
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise ConfigError(f"--learning-rate must be in (0, 1) (got {self.learning_rate})")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:

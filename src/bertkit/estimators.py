@@ -74,6 +74,7 @@ class TextClassifier(ParamsMixin):
         window_aggregation: str = "mean",
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        label_smoothing: float = 0.0,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
@@ -98,6 +99,7 @@ class TextClassifier(ParamsMixin):
         self.window_aggregation = window_aggregation
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
+        self.label_smoothing = label_smoothing
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
         self.selection_metric = selection_metric
@@ -152,6 +154,11 @@ class TextClassifier(ParamsMixin):
             raise DataError(f"{train.source.name}: training data needs labels (no label column)")
         task, labels = normalize_labels(train.labels, config.task)
         train.labels = labels
+        if config.label_smoothing and task != "classification":
+            raise ConfigError(
+                f"--label-smoothing applies to single-label classification; {train.source.name} gives a "
+                f"{task} task: leave --label-smoothing at 0"
+            )
         # Every label of the training file, also one that only the held-out rows or the rows beyond
         # --max-train-rows carry: evaluation data may then use it.
         classes = sorted_classes(train.labels, task) if task != "regression" else []

@@ -70,13 +70,15 @@ def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_s
     return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
 
 
-def make_loss(task: str, class_weights: torch.Tensor | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def make_loss(
+    task: str, class_weights: torch.Tensor | None, label_smoothing: float = 0.0
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if task == "regression":
         mse = nn.MSELoss()
         return lambda logits, target: mse(logits.squeeze(-1), target)
     if task == "multi-label":
         return nn.BCEWithLogitsLoss(pos_weight=class_weights)
-    return nn.CrossEntropyLoss(weight=class_weights)
+    return nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
 
 
 class Objective(Protocol):
@@ -105,9 +107,11 @@ class SequenceObjective:
     rows_aligned = True
     """``predict`` returns one row per validation example, so validation can be sharded across ranks."""
 
-    def __init__(self, task: str, targets: np.ndarray, class_weights: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, task: str, targets: np.ndarray, class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0
+    ) -> None:
         self.targets = torch.from_numpy(targets)
-        self.loss_fn = make_loss(task, class_weights)
+        self.loss_fn = make_loss(task, class_weights, label_smoothing)
 
     def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.targets[index]
@@ -166,7 +170,7 @@ def fit(
     if objective is None:
         assert targets is not None, "pass targets or an objective"
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-        objective = SequenceObjective(task, targets, weights)
+        objective = SequenceObjective(task, targets, weights, config.label_smoothing)
     with_types = uses_type_ids(model, train)
     net = model  # the plain module: evaluation, state dicts and config go through it, never through DDP
     if world_size > 1:

@@ -120,6 +120,20 @@ def test_regression_on_float_labels(tiny_bert):
         clf.predict_proba(["x"])
 
 
+def test_label_smoothing_reaches_the_loss_and_only_for_classification(tiny_bert, monkeypatch):
+    from bertkit import training
+
+    seen = []
+    make_loss = training.make_loss
+    monkeypatch.setattr(training, "make_loss", lambda task, w, s=0.0: seen.append((task, s)) or make_loss(task, w, s))
+    texts, labels = sentiment_examples(48)
+    TextClassifier(str(tiny_bert), **{**FAST, "epochs": 1, "label_smoothing": 0.2}).fit(texts, labels)
+    assert seen == [("classification", 0.2)]
+    values = [1.5 if label == "positive" else 0.5 for label in labels]
+    with pytest.raises(ConfigError, match="--label-smoothing applies to single-label classification; .* regression"):
+        TextClassifier(str(tiny_bert), **{**FAST, "label_smoothing": 0.1}).fit(texts, values)
+
+
 def test_multi_label_with_tuned_thresholds(tiny_bert):
     rng = random.Random(5)
     texts, labels = [], []

@@ -54,11 +54,30 @@ def test_defaults_adapt_to_data_size():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [("task", "tagging", "--task must be one of"), ("epochs", 0, "--epochs must be a positive"),
-     ("learning_rate", 2.0, "--learning-rate must be in"), ("precision", "int4", "--precision must be one of")],
+     ("learning_rate", 2.0, "--learning-rate must be in"), ("precision", "int4", "--precision must be one of"),
+     ("label_smoothing", 1.0, r"--label-smoothing must be in \[0, 1\)")],
 )  # fmt: skip
 def test_config_checks_name_the_flag(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value})
+
+
+def test_label_smoothing_spreads_each_target_over_all_classes():
+    from types import SimpleNamespace
+
+    from bertkit.training import SequenceObjective
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])  # [examples, classes]
+    targets = np.array([0, 2])
+    outputs = SimpleNamespace(logits=logits)
+    log_p = torch.log_softmax(logits, dim=-1)
+    smoothed = torch.full((2, 3), 0.3 / 3)  # 0.3 spread evenly over the 3 classes, 0.7 left on the true one
+    smoothed[0, 0] += 0.7
+    smoothed[1, 2] += 0.7
+    loss = SequenceObjective("classification", targets, label_smoothing=0.3).loss(outputs, torch.from_numpy(targets))
+    assert loss.item() == pytest.approx(-(smoothed * log_p).sum(dim=1).mean().item())
+    plain = SequenceObjective("classification", targets).loss(outputs, torch.from_numpy(targets))
+    assert plain.item() == pytest.approx(-log_p[[0, 1], [0, 2]].mean().item())
 
 
 def test_config_file_round_trip(tmp_path):
