@@ -1,7 +1,7 @@
 """bertkit's default recipe beside a tuned transformers.Trainer: same model, data and hyperparameters.
 
     python benchmarks/accuracy.py --sets rotten_tomatoes,mrpc,ag_news,cola [--epochs 3] [--engines bertkit,trainer]
-                                  [--seeds 42 | --seeds 1,2,3] [--label-smoothing 0.1]
+                                  [--seeds 42 | --seeds 1,2,3] [--label-smoothing 0.1] [--classifier-pooling mean]
 
 Both engines train the built-in MiniLM with the batch size and learning rate bertkit resolves for the data
 size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and keep the best epoch on the
@@ -37,6 +37,7 @@ def run_bertkit(
     precision: str = "auto",
     learning_rate: float | None = None,
     label_smoothing: float = 0.0,
+    classifier_pooling: str = "cls",
 ) -> dict:
     from bertkit import TextClassifier
 
@@ -44,7 +45,7 @@ def run_bertkit(
     # The same selection metric as the Trainer's metric_for_best_model below.
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
                          precision=precision, learning_rate=learning_rate, label_smoothing=label_smoothing,
-                         progress=False)  # fmt: skip
+                         classifier_pooling=classifier_pooling, progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument(
         "--label-smoothing", type=float, default=0.0, help="both engines (Trainer: label_smoothing_factor)"
     )
+    parser.add_argument("--classifier-pooling", default="cls", help="bertkit only: cls or mean (the peer: cls)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
@@ -134,11 +136,19 @@ def main() -> None:
         for seed in seeds:
             # bertkit always runs: it resolves the batch size and learning rate the peer then uses
             result = run_bertkit(
-                split, args.epochs, seed, args.max_length, args.precision, args.learning_rate, args.label_smoothing
+                split,
+                args.epochs,
+                seed,
+                args.max_length,
+                args.precision,
+                args.learning_rate,
+                args.label_smoothing,
+                args.classifier_pooling,
             )
             config = result["config"]
             if "bertkit" in engines:
-                rows.append(_row(name, split, f"bertkit ({args.precision})", seed, result, config))
+                label = args.precision + (", mean pooling" if args.classifier_pooling == "mean" else "")
+                rows.append(_row(name, split, f"bertkit ({label})", seed, result, config))
                 print(rows[-1], flush=True)
             if "trainer" in engines:
                 peer = run_trainer(split, config, args.epochs, seed, args.max_length)

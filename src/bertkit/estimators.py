@@ -74,6 +74,7 @@ class TextClassifier(ParamsMixin):
         window_aggregation: str = "mean",
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        classifier_pooling: str = "cls",
         label_smoothing: float = 0.0,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
@@ -99,6 +100,7 @@ class TextClassifier(ParamsMixin):
         self.window_aggregation = window_aggregation
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
+        self.classifier_pooling = classifier_pooling
         self.label_smoothing = label_smoothing
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
@@ -188,6 +190,8 @@ class TextClassifier(ParamsMixin):
 
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
         self.model_ = modeling.build_classifier(checkpoint, task, classes)
+        if config.classifier_pooling == "mean":
+            modeling.add_mean_pooling_layer(self.model_)
         self.task_, self.classes_, self.config_ = task, classes, config
         self.thresholds_ = np.full(len(classes), 0.5) if task == "multi-label" else None
         context, device_name = ddp.setup(config.device)
