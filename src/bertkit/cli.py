@@ -157,7 +157,11 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
     classifier_pooling: Annotated[
-        str, typer.Option(help="cls, or mean: a layer that starts as mean pooling (still a plain HF model).")
+        str,
+        typer.Option(
+            help="cls; mean: a layer that starts as mean pooling (still a plain HF model); "
+            "auto: mean for sentence-transformers models trained with it (minilm), else cls."
+        ),
     ] = "cls",
     label_smoothing: Annotated[
         float, typer.Option(help="Classification: probability spread over all classes in the loss (e.g. 0.1).")

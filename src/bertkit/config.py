@@ -43,7 +43,9 @@ class TrainConfig:
     classifier_pooling: str = "cls"
     """What the classification head reads: ``cls``, the [CLS] state (the architecture's own head), or ``mean``,
     a layer added on top and initialised to average the tokens, as sentence-embedding checkpoints were trained
-    (the saved model stays a plain Hugging Face classifier, one layer deeper; ``--classifier-pooling``)."""
+    (the saved model stays a plain Hugging Face classifier, one layer deeper); ``auto`` is ``mean`` for a
+    sentence-transformers folder trained with mean pooling (the built-in minilm is one), else ``cls``
+    (``--classifier-pooling``)."""
     label_smoothing: float = 0.0
     """Single-label classification: share of each target's probability spread evenly over all classes in the
     loss, as ``torch.nn.CrossEntropyLoss(label_smoothing=...)`` and the Trainer's ``label_smoothing_factor``
@@ -92,8 +94,8 @@ class TrainConfig:
             _positive("--max-train-rows", self.max_train_rows)
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise ConfigError(f"--learning-rate must be in (0, 1) (got {self.learning_rate})")
-        if self.classifier_pooling not in ("cls", "mean"):
-            raise ConfigError(f"--classifier-pooling must be cls or mean (got {self.classifier_pooling!r})")
+        if self.classifier_pooling not in ("auto", "cls", "mean"):
+            raise ConfigError(f"--classifier-pooling must be auto, cls or mean (got {self.classifier_pooling!r})")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})")
         if not 0 <= self.warmup_ratio < 1:

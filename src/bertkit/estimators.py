@@ -189,6 +189,9 @@ class TextClassifier(ParamsMixin):
         from bertkit import training
 
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
+        if config.classifier_pooling == "auto":
+            pooling = "mean" if modeling.sentence_pooling(checkpoint) == "mean" else "cls"
+            config = dataclasses.replace(config, classifier_pooling=pooling)
         self.model_ = modeling.build_classifier(checkpoint, task, classes)
         if config.classifier_pooling == "mean":
             modeling.add_mean_pooling_layer(self.model_)

@@ -139,6 +139,23 @@ def build_classifier(name: str, task: str, classes: list[Any]):
     return model
 
 
+def sentence_pooling(checkpoint: str) -> str | None:
+    """The pooling a sentence-transformers checkpoint folder was trained with (``mean`` or ``cls``), read from
+    its ``modules.json`` and pooling config; None for other folders and for hub ids (nothing is downloaded)."""
+    folder = Path(checkpoint)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        pooling = next(m for m in modules if str(m.get("type", "")).endswith("Pooling"))
+        config = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, StopIteration, KeyError, TypeError, AttributeError):
+        return None
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    return None
+
+
 def add_mean_pooling_layer(model, scale: float = 10.0) -> None:
     """Append an encoder layer to ``model`` (in place) whose [CLS] output starts as the mean of the previous
     layer's hidden states over the real tokens, layer-normalised: mean pooling, in a model that stays a plain

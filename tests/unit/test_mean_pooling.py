@@ -59,5 +59,34 @@ def test_mean_pooling_names_the_architectures_it_needs(tiny_distilbert):
     texts, labels = sentiment_examples(16)
     with pytest.raises(ConfigError, match="--classifier-pooling mean needs a BERT-style encoder .* distilbert"):
         TextClassifier(str(tiny_distilbert), classifier_pooling="mean", **FAST).fit(texts, labels)
-    with pytest.raises(ConfigError, match="--classifier-pooling must be cls or mean"):
+    with pytest.raises(ConfigError, match="--classifier-pooling must be auto, cls or mean"):
         TextClassifier(str(tiny_distilbert), classifier_pooling="max", **FAST).fit(texts, labels)
+
+
+def _sentence_transformers_folder(base, folder, **pooling):
+    import shutil
+
+    shutil.copytree(base, folder)
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))  # fmt: skip
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, **pooling}))
+    return folder
+
+
+def test_auto_pooling_follows_the_sentence_transformers_config(tiny_bert, tmp_path):
+    from bertkit.modeling import resolve_checkpoint, sentence_pooling
+
+    mean = _sentence_transformers_folder(tiny_bert, tmp_path / "mean", pooling_mode_mean_tokens=True)
+    cls = _sentence_transformers_folder(tiny_bert, tmp_path / "cls", pooling_mode_cls_token=True)
+    assert (sentence_pooling(str(mean)), sentence_pooling(str(cls)), sentence_pooling(str(tiny_bert))) == (
+        "mean", "cls", None,
+    )  # fmt: skip
+    assert sentence_pooling(resolve_checkpoint("minilm")) == "mean"  # the built-in default was trained so
+
+    texts, labels = sentiment_examples(32)
+    for folder, expected, layers in ((mean, "mean", 3), (cls, "cls", 2), (tiny_bert, "cls", 2)):
+        clf = TextClassifier(str(folder), classifier_pooling="auto", **FAST).fit(texts, labels)
+        assert (clf.config_.classifier_pooling, clf.model_.config.num_hidden_layers) == (expected, layers)
