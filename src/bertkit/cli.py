@@ -162,7 +162,7 @@ def train(
             help="cls; mean: a layer that starts as mean pooling (still a plain HF model); "
             "auto: mean for sentence-transformers models trained with it (minilm), else cls."
         ),
-    ] = "cls",
+    ] = "auto",
     label_smoothing: Annotated[
         float, typer.Option(help="Classification: probability spread over all classes in the loss (e.g. 0.1).")
     ] = 0.0,

@@ -40,11 +40,12 @@ class TrainConfig:
     """AdamW weight decay, not applied to biases and LayerNorm weights (``--weight-decay``)."""
     warmup_ratio: float = 0.1
     """Fraction of optimizer steps with a linear warm-up, followed by linear decay (``--warmup-ratio``)."""
-    classifier_pooling: str = "cls"
+    classifier_pooling: str = "auto"
     """What the classification head reads: ``cls``, the [CLS] state (the architecture's own head), or ``mean``,
     a layer added on top and initialised to average the tokens, as sentence-embedding checkpoints were trained
-    (the saved model stays a plain Hugging Face classifier, one layer deeper); ``auto`` is ``mean`` for a
-    sentence-transformers folder trained with mean pooling (the built-in minilm is one), else ``cls``
+    (the saved model stays a plain Hugging Face classifier, one layer deeper); ``auto`` (the default) is
+    ``mean`` for a sentence-transformers folder trained with mean pooling and built of BERT-style layers (the
+    built-in minilm is one), else ``cls``
     (``--classifier-pooling``)."""
     label_smoothing: float = 0.0
     """Single-label classification: share of each target's probability spread evenly over all classes in the

@@ -74,7 +74,7 @@ class TextClassifier(ParamsMixin):
         window_aggregation: str = "mean",
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
-        classifier_pooling: str = "cls",
+        classifier_pooling: str = "auto",
         label_smoothing: float = 0.0,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
@@ -189,10 +189,11 @@ class TextClassifier(ParamsMixin):
         from bertkit import training
 
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
-        if config.classifier_pooling == "auto":
-            pooling = "mean" if modeling.sentence_pooling(checkpoint) == "mean" else "cls"
-            config = dataclasses.replace(config, classifier_pooling=pooling)
         self.model_ = modeling.build_classifier(checkpoint, task, classes)
+        if config.classifier_pooling == "auto":
+            trained_mean = modeling.sentence_pooling(checkpoint) == "mean"
+            pooling = "mean" if trained_mean and modeling.has_bert_style_layers(self.model_) else "cls"
+            config = dataclasses.replace(config, classifier_pooling=pooling)
         if config.classifier_pooling == "mean":
             modeling.add_mean_pooling_layer(self.model_)
         self.task_, self.classes_, self.config_ = task, classes, config

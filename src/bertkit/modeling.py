@@ -172,16 +172,13 @@ def add_mean_pooling_layer(model, scale: float = 10.0) -> None:
 
     import torch
 
-    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
-    last = layers[-1] if layers is not None and len(layers) else None
-    parts = ("attention.self.query", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
-             "output.dense", "output.LayerNorm")  # fmt: skip
-    if last is None or not all(_has_path(last, part) for part in parts):
+    if not has_bert_style_layers(model):
         raise ConfigError(
             f"--classifier-pooling mean needs a BERT-style encoder (BERT, RoBERTa, ...); "
             f"{model.config.model_type} layers are built differently: use --classifier-pooling cls"
         )
-    layer = copy.deepcopy(last)
+    layers = model.base_model.encoder.layer
+    layer = copy.deepcopy(layers[-1])
     hidden = model.config.hidden_size
     identity = torch.eye(hidden)
     attention, output = layer.attention, layer.output
@@ -201,6 +198,17 @@ def add_mean_pooling_layer(model, scale: float = 10.0) -> None:
         attention.self.layer_idx = len(layers)
     layers.append(layer)
     model.config.num_hidden_layers += 1
+
+
+def has_bert_style_layers(model) -> bool:
+    """Whether ``model``'s encoder layers are BERT's (post-LayerNorm, query/key/value projections), which
+    :func:`add_mean_pooling_layer` knows how to copy and set."""
+    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    if layers is None or not len(layers):
+        return False
+    parts = ("attention.self.query", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+             "output.dense", "output.LayerNorm")  # fmt: skip
+    return all(_has_path(layers[-1], part) for part in parts)
 
 
 def _has_path(module, dotted: str) -> bool:

@@ -13,6 +13,10 @@ forward (:func:`packed_classifier` returns None).
 
 from __future__ import annotations
 
+import contextlib
+import types
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 
@@ -111,3 +115,49 @@ class PackedBertClassifier:
         output = layer.attention.output
         attended = output.LayerNorm(output.dense(context) + queries_in)
         return layer.output.LayerNorm(layer.output.dense(layer.intermediate(attended)) + attended)
+
+
+@contextlib.contextmanager
+def cls_only_last_layer(model: torch.nn.Module) -> Iterator[bool]:
+    """While training a BERT sequence classifier, let its last layer compute only the [CLS] row.
+
+    The pooler reads nothing else, so the last layer's queries, attention output and feed-forward for the
+    other tokens are dead arithmetic, in the forward and again in the backward (about a seventh of a 6-layer
+    model's work). Inside this context the last layer computes keys and values for every token and the rest
+    for [CLS] alone, with the layer's own modules, dropouts and attention function: the same function of
+    the same weights, so gradients match the full layer's to float rounding (tested). It yields whether it
+    applied (plain BERT classifiers only, as :func:`packed_classifier`); on exit the layer is as before.
+    """
+    if packed_classifier(model) is None:
+        yield False
+        return
+    layer = model.bert.encoder.layer[-1]
+    layer.forward = types.MethodType(_cls_only_layer_forward, layer)
+    try:
+        yield True
+    finally:
+        del layer.forward  # back to the class's forward
+
+
+def _cls_only_layer_forward(
+    layer: torch.nn.Module, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *args, **kwargs
+) -> torch.Tensor:
+    """BertLayer.forward for the [CLS] row only: [batch, length, hidden] in, [batch, 1, hidden] out."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.models.bert.modeling_bert import eager_attention_forward
+
+    attention = layer.attention.self
+    batch, length, _ = hidden_states.shape
+    heads, head_size = attention.num_attention_heads, attention.attention_head_size
+    cls = hidden_states[:, :1]  # [batch, 1, hidden]
+    queries = attention.query(cls).view(batch, 1, heads, head_size).transpose(1, 2)  # [batch, heads, 1, size]
+    keys = attention.key(hidden_states).view(batch, length, heads, head_size).transpose(1, 2)
+    values = attention.value(hidden_states).view(batch, length, heads, head_size).transpose(1, 2)
+    if attention_mask is not None and attention_mask.dim() == 4:
+        attention_mask = attention_mask[:, :, :1, :]  # the [CLS] query's row: [batch, 1, 1, length]
+    attend = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation, eager_attention_forward)
+    context, _ = attend(attention, queries, keys, values, attention_mask,
+                        dropout=attention.dropout.p if attention.training else 0.0, scaling=attention.scaling)  # fmt: skip
+    context = context.reshape(batch, 1, heads * head_size)  # [batch, 1, hidden]
+    attended = layer.attention.output(context, cls)  # dense, dropout, LayerNorm(+ [CLS] input)
+    return layer.output(layer.intermediate(attended), attended)  # [batch, 1, hidden]

@@ -29,6 +29,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
 from bertkit.inference import predict_logits, uses_type_ids
+from bertkit.packed import cls_only_last_layer
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
@@ -194,74 +195,76 @@ def fit(
         history_path.parent.mkdir(parents=True, exist_ok=True)
         history_path.write_text("")
 
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        global_batches = training_batches(train.lengths, micro_batch, rng)
-        batches = split_for_rank(global_batches, rank, world_size)
-        global_sizes = [len(b) for b in global_batches if len(b) >= world_size]
-        bar = _progress(batches, epoch, config.epochs, enabled=progress and rank == 0)
-        running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
-        for step, index in enumerate(bar, start=1):
-            cpu_inputs = collate(train, index, with_types)
-            target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
-            inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
-            syncs = step % config.grad_accumulation == 0 or step == len(batches)
-            # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
-            # batch makes that average the global batch's mean, even when the batch splits unevenly.
-            share = len(index) * world_size / global_sizes[step - 1]
-            with _no_sync(model, enabled=world_size > 1 and not syncs):
-                with autocast(device, dtype):
-                    outputs = model(**inputs)
-                raw = objective.loss(outputs, target)
-                loss = raw * (share / config.grad_accumulation)
-                (scaler.scale(loss) if scaler else loss).backward()
-            running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
-            seen_loss += 1
-            samples += len(index)
-            tokens += int(train.lengths[index].sum())
-            if syncs:
-                _optimizer_step(net, optimizer, scheduler, scaler, config.max_grad_norm)
-            if progress and rank == 0 and step % 10 == 0:
-                elapsed = time.perf_counter() - started
-                bar.set_postfix(loss=f"{running.item() / seen_loss:.4f}", samples_s=f"{samples / elapsed:.1f}")
-        if world_size > 1:
-            # loss and throughput over all ranks: one all-reduce per epoch, not per step
-            counts = torch.tensor([seen_loss, samples, tokens], dtype=torch.float64, device=device)
-            running, counts = ddp.all_sum(running.float()), ddp.all_sum(counts)
-            seen_loss, samples, tokens = (int(v) for v in counts.tolist())  # seen_loss: world_size x steps
-        seconds = time.perf_counter() - started
-        record = {
-            "epoch": epoch,
-            "train_loss": float(running.item() / max(seen_loss, 1)),
-            "learning_rate": scheduler.get_last_lr()[0],
-            "train_seconds": round(seconds, 3),
-            "train_samples_per_s": round(samples / seconds, 2),
-            "train_tokens_per_s": round(tokens / seconds, 1),
-        }
-        if validation is not None and evaluate is not None:
-            logits = _validation_outputs(objective, net, validation, device, config, rank, world_size)
-            metrics = evaluate(logits)
-            record.update({f"val_{k}": v for k, v in metrics.items()})
-            score = metrics[main_metric]
-            improved = best_score is None or (score < best_score if lower_is_better else score > best_score)
-            if improved:
-                best_score, best_epoch, stale, best_logits = score, epoch, 0, logits
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+    # The pooler reads only [CLS]: the last layer skips the other tokens' dead arithmetic (packed.py).
+    with cls_only_last_layer(net):
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            global_batches = training_batches(train.lengths, micro_batch, rng)
+            batches = split_for_rank(global_batches, rank, world_size)
+            global_sizes = [len(b) for b in global_batches if len(b) >= world_size]
+            bar = _progress(batches, epoch, config.epochs, enabled=progress and rank == 0)
+            running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
+            for step, index in enumerate(bar, start=1):
+                cpu_inputs = collate(train, index, with_types)
+                target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
+                inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
+                syncs = step % config.grad_accumulation == 0 or step == len(batches)
+                # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
+                # batch makes that average the global batch's mean, even when the batch splits unevenly.
+                share = len(index) * world_size / global_sizes[step - 1]
+                with _no_sync(model, enabled=world_size > 1 and not syncs):
+                    with autocast(device, dtype):
+                        outputs = model(**inputs)
+                    raw = objective.loss(outputs, target)
+                    loss = raw * (share / config.grad_accumulation)
+                    (scaler.scale(loss) if scaler else loss).backward()
+                running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
+                seen_loss += 1
+                samples += len(index)
+                tokens += int(train.lengths[index].sum())
+                if syncs:
+                    _optimizer_step(net, optimizer, scheduler, scaler, config.max_grad_norm)
+                if progress and rank == 0 and step % 10 == 0:
+                    elapsed = time.perf_counter() - started
+                    bar.set_postfix(loss=f"{running.item() / seen_loss:.4f}", samples_s=f"{samples / elapsed:.1f}")
+            if world_size > 1:
+                # loss and throughput over all ranks: one all-reduce per epoch, not per step
+                counts = torch.tensor([seen_loss, samples, tokens], dtype=torch.float64, device=device)
+                running, counts = ddp.all_sum(running.float()), ddp.all_sum(counts)
+                seen_loss, samples, tokens = (int(v) for v in counts.tolist())  # seen_loss: world_size x steps
+            seconds = time.perf_counter() - started
+            record = {
+                "epoch": epoch,
+                "train_loss": float(running.item() / max(seen_loss, 1)),
+                "learning_rate": scheduler.get_last_lr()[0],
+                "train_seconds": round(seconds, 3),
+                "train_samples_per_s": round(samples / seconds, 2),
+                "train_tokens_per_s": round(tokens / seconds, 1),
+            }
+            if validation is not None and evaluate is not None:
+                logits = _validation_outputs(objective, net, validation, device, config, rank, world_size)
+                metrics = evaluate(logits)
+                record.update({f"val_{k}": v for k, v in metrics.items()})
+                score = metrics[main_metric]
+                improved = best_score is None or (score < best_score if lower_is_better else score > best_score)
+                if improved:
+                    best_score, best_epoch, stale, best_logits = score, epoch, 0, logits
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+                else:
+                    stale += 1
             else:
-                stale += 1
-        else:
-            best_epoch = epoch
-        history.append(record)
-        if history_path is not None and rank == 0:
-            with history_path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
-        if progress and rank == 0:
-            _print_epoch(record, main_metric)
-        if on_epoch is not None:
-            on_epoch(record)
-        # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
-        if config.early_stopping_patience and stale >= config.early_stopping_patience:
-            break
+                best_epoch = epoch
+            history.append(record)
+            if history_path is not None and rank == 0:
+                with history_path.open("a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            if progress and rank == 0:
+                _print_epoch(record, main_metric)
+            if on_epoch is not None:
+                on_epoch(record)
+            # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
+            if config.early_stopping_patience and stale >= config.early_stopping_patience:
+                break
     if best_state is not None and best_epoch != history[-1]["epoch"]:
         net.load_state_dict(best_state)
     net.eval()

@@ -76,7 +76,7 @@ def _sentence_transformers_folder(base, folder, **pooling):
     return folder
 
 
-def test_auto_pooling_follows_the_sentence_transformers_config(tiny_bert, tmp_path):
+def test_auto_pooling_follows_the_sentence_transformers_config(tiny_bert, tiny_distilbert, tmp_path):
     from bertkit.modeling import resolve_checkpoint, sentence_pooling
 
     mean = _sentence_transformers_folder(tiny_bert, tmp_path / "mean", pooling_mode_mean_tokens=True)
@@ -87,6 +87,9 @@ def test_auto_pooling_follows_the_sentence_transformers_config(tiny_bert, tmp_pa
     assert sentence_pooling(resolve_checkpoint("minilm")) == "mean"  # the built-in default was trained so
 
     texts, labels = sentiment_examples(32)
-    for folder, expected, layers in ((mean, "mean", 3), (cls, "cls", 2), (tiny_bert, "cls", 2)):
+    # a mean-pooling DistilBERT: auto keeps the architecture's own head (explicit mean refuses, above)
+    distil = _sentence_transformers_folder(tiny_distilbert, tmp_path / "distil", pooling_mode_mean_tokens=True)
+    cases = ((mean, "mean", 3), (cls, "cls", 2), (tiny_bert, "cls", 2), (distil, "cls", 2))
+    for folder, expected, layers in cases:
         clf = TextClassifier(str(folder), classifier_pooling="auto", **FAST).fit(texts, labels)
         assert (clf.config_.classifier_pooling, clf.model_.config.num_hidden_layers) == (expected, layers)

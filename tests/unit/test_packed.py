@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertkit.data.encoding import encode
 from bertkit.inference import predict_logits
-from bertkit.packed import PackedBertClassifier, packed_classifier
+from bertkit.packed import PackedBertClassifier, cls_only_last_layer, packed_classifier
 
 TEXTS = ["good", "the film was very good and the music was lovely", "bad plot", "a dull , tedious and weak story"]
 PAIRS = ["great acting", "the story is okay", "awful", "meh"]
@@ -96,3 +98,39 @@ def test_predict_logits_packed_and_unpacked_agree(bert):
     assert packed.shape == (12, 3)
     assert abs(packed - plain).max() < 1e-5
     assert model.training is False
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_cls_only_last_layer_trains_like_the_full_layer(tiny_bert, implementation):
+    """Training through the [CLS]-only last layer gives the full layer's logits and gradients (dropout off)."""
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+    batch = tokenizer(["a good film", "the plot was long and dull and slow"], padding=True, return_tensors="pt")
+    target = torch.tensor([1, 0])
+
+    def logits_and_grads(cls_only: bool):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(tiny_bert), num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            attn_implementation=implementation,
+        )  # fmt: skip
+        model.train()
+        with cls_only_last_layer(model) if cls_only else contextlib.nullcontext():
+            logits = model(**batch).logits
+            torch.nn.functional.cross_entropy(logits, target).backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, model
+
+    full_logits, full_grads, _ = logits_and_grads(False)
+    logits, grads, model = logits_and_grads(True)
+    torch.testing.assert_close(logits, full_logits, atol=1e-6, rtol=1e-5)
+    assert grads.keys() == full_grads.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, full_grads[name], atol=1e-6, rtol=1e-4, msg=name)
+    assert "forward" not in vars(model.bert.encoder.layer[-1])  # the layer's own forward is back
+
+
+def test_cls_only_last_layer_leaves_other_architectures_alone(tiny_distilbert):
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_distilbert), num_labels=2)
+    with cls_only_last_layer(model) as applied:
+        assert not applied
