@@ -1,12 +1,15 @@
 """Training throughput: bertkit's loop beside a tuned transformers.Trainer, same model, data, hyperparameters.
 
     python benchmarks/train_speed.py [--rows 2000] [--epochs 1] [--seeds 1,2,3] [--precision auto]
+                                     [--classifier-pooling auto|cls|mean]
 
 Each run is a fresh subprocess (so peak RSS is per engine). Both engines train all-MiniLM-L6-v2 on the first
 --rows rows of a seeded shuffle of rotten_tomatoes train, with batch 32 (the tuned Trainer's), learning rate
 1e-4, warm-up 0.1, dynamic padding and length grouping, then score the 1,066-row test split.
 samples/s counts training examples over the training loop's wall time (bertkit: the loop's own clock;
 Trainer: its train_runtime), excluding model load and evaluation; tokens/s counts non-padding tokens.
+bertkit's default (--classifier-pooling auto) gives MiniLM a mean-pooling layer, one layer more than the
+peer's model; --classifier-pooling cls compares the two loops on the same architecture.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def worker_bertkit(args) -> dict:
 
     train, test = data(args.rows, args.seed)
     clf = TextClassifier(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         seed=args.seed, precision=args.precision, progress=False)  # fmt: skip
+                         seed=args.seed, precision=args.precision, classifier_pooling=args.classifier_pooling,
+                         progress=False)  # fmt: skip
     # Validation is the test split here only to give both engines the same per-epoch evaluation work.
     clf.fit(train, eval_set=test)
     seconds = sum(r["train_seconds"] for r in clf.history_)
@@ -117,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--precision", default="auto", help="bertkit's --precision (auto, fp32, bf16)")
     parser.add_argument("--engines", default="bertkit,trainer")
+    parser.add_argument("--classifier-pooling", default="auto", help="bertkit's (auto: mean for MiniLM; the peer: cls)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true")
@@ -131,7 +136,8 @@ def main() -> None:
         for engine in args.engines.split(","):
             command = [sys.executable, __file__, "--worker", engine, "--seed", str(seed), "--rows", str(args.rows),
                        "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                       "--learning-rate", str(args.learning_rate), "--precision", args.precision]  # fmt: skip
+                       "--learning-rate", str(args.learning_rate), "--precision", args.precision,
+                       "--classifier-pooling", args.classifier_pooling]  # fmt: skip
             out = subprocess.run(command, capture_output=True, text=True)
             line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
             if line is None:
@@ -160,7 +166,7 @@ def main() -> None:
     if not args.no_write:
         append_results(
             f"Training speed: rotten_tomatoes, {args.rows} rows x {args.epochs} epoch(s), batch {args.batch_size}",
-            table, ratio + f" bertkit precision: {args.precision}.",
+            table, ratio + f" bertkit precision: {args.precision}, classifier pooling: {args.classifier_pooling}.",
         )  # fmt: skip
 
 
