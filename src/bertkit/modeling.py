@@ -149,6 +149,8 @@ def sentence_pooling(checkpoint: str) -> str | None:
         config = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, StopIteration, KeyError, TypeError, AttributeError):
         return None
+    if not isinstance(config, dict):
+        return None
     if config.get("pooling_mode_mean_tokens"):
         return "mean"
     if config.get("pooling_mode_cls_token"):
@@ -200,9 +202,16 @@ def add_mean_pooling_layer(model, scale: float = 10.0) -> None:
     model.config.num_hidden_layers += 1
 
 
+# Encoders whose layers are BERT's own, with nothing else in them (Longformer's global attention or ConvBERT's
+# convolution branch have the same attribute names but would not start as mean pooling).
+BERT_STYLE_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+
+
 def has_bert_style_layers(model) -> bool:
     """Whether ``model``'s encoder layers are BERT's (post-LayerNorm, query/key/value projections), which
     :func:`add_mean_pooling_layer` knows how to copy and set."""
+    if getattr(model.config, "model_type", None) not in BERT_STYLE_MODEL_TYPES:
+        return False
     layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
     if layers is None or not len(layers):
         return False

@@ -128,8 +128,8 @@ def cls_only_last_layer(model: torch.nn.Module) -> Iterator[bool]:
     the same weights, so gradients match the full layer's to float rounding (tested). It yields whether it
     applied (plain BERT classifiers only, as :func:`packed_classifier`); on exit the layer is as before.
     """
-    if packed_classifier(model) is None:
-        yield False
+    if packed_classifier(model) is None or model.config._attn_implementation not in ("sdpa", "eager"):
+        yield False  # flex attention passes a BlockMask, which the [CLS] row cannot be sliced from
         return
     layer = model.bert.encoder.layer[-1]
     layer.forward = types.MethodType(_cls_only_layer_forward, layer)

@@ -55,6 +55,16 @@ def test_a_mean_pooling_model_is_a_plain_transformers_classifier(tiny_bert, tmp_
         torch.testing.assert_close(packed_classifier(exact.model_)(**batch), exact.model_(**batch).logits)
 
 
+def test_only_plain_bert_style_encoders_get_the_layer(tiny_bert):
+    from bertkit.modeling import has_bert_style_layers
+
+    model = build_classifier(str(tiny_bert), "classification", ["neg", "pos"])
+    assert has_bert_style_layers(model)
+    # Longformer and ConvBERT name their parts as BERT does but attend globally or convolve: not mean pooling
+    model.config.model_type = "longformer"
+    assert not has_bert_style_layers(model)
+
+
 def test_mean_pooling_names_the_architectures_it_needs(tiny_distilbert):
     texts, labels = sentiment_examples(16)
     with pytest.raises(ConfigError, match="--classifier-pooling mean needs a BERT-style encoder .* distilbert"):
@@ -85,6 +95,9 @@ def test_auto_pooling_follows_the_sentence_transformers_config(tiny_bert, tiny_d
         "mean", "cls", None,
     )  # fmt: skip
     assert sentence_pooling(resolve_checkpoint("minilm")) == "mean"  # the built-in default was trained so
+    odd = _sentence_transformers_folder(tiny_bert, tmp_path / "odd")
+    (odd / "1_Pooling" / "config.json").write_text("[]")  # not a pooling config: no opinion, no error
+    assert sentence_pooling(str(odd)) is None
 
     texts, labels = sentiment_examples(32)
     # a mean-pooling DistilBERT: auto keeps the architecture's own head (explicit mean refuses, above)
