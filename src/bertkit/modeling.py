@@ -213,19 +213,7 @@ def has_bert_style_layers(model) -> bool:
     if getattr(model.config, "model_type", None) not in BERT_STYLE_MODEL_TYPES:
         return False
     layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
-    if layers is None or not len(layers):
-        return False
-    parts = ("attention.self.query", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
-             "output.dense", "output.LayerNorm")  # fmt: skip
-    return all(_has_path(layers[-1], part) for part in parts)
-
-
-def _has_path(module, dotted: str) -> bool:
-    for name in dotted.split("."):
-        module = getattr(module, name, None)
-        if module is None:
-            return False
-    return True
+    return layers is not None and len(layers) > 0
 
 
 def load_classifier(name: str):
