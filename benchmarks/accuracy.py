@@ -37,7 +37,7 @@ def run_bertkit(
     precision: str = "auto",
     learning_rate: float | None = None,
     label_smoothing: float = 0.0,
-    classifier_pooling: str = "cls",
+    classifier_pooling: str = "auto",
 ) -> dict:
     from bertkit import TextClassifier
 
@@ -125,7 +125,9 @@ def main() -> None:
     parser.add_argument(
         "--label-smoothing", type=float, default=0.0, help="both engines (Trainer: label_smoothing_factor)"
     )
-    parser.add_argument("--classifier-pooling", default="cls", help="bertkit only: cls or mean (the peer: cls)")
+    parser.add_argument(
+        "--classifier-pooling", default="auto", help="bertkit only: auto (its default), cls or mean (the peer: cls)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
@@ -147,7 +149,8 @@ def main() -> None:
             )
             config = result["config"]
             if "bertkit" in engines:
-                label = args.precision + (", mean pooling" if args.classifier_pooling == "mean" else "")
+                # the pooling auto resolved to, so that a table never hides which head bertkit trained
+                label = args.precision + (", mean pooling" if config.classifier_pooling == "mean" else "")
                 rows.append(_row(name, split, f"bertkit ({label})", seed, result, config))
                 print(rows[-1], flush=True)
             if "trainer" in engines:
