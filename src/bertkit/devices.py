@@ -52,6 +52,17 @@ def inference_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return autocast_dtype(precision, device)
 
 
+def predict_batch_size(requested: int | None, device: torch.device | str) -> int:
+    """Texts per forward pass at prediction: ``requested``, else 64 on CPU and 256 on a GPU.
+
+    On CPU a pass of 64 keeps activations in cache and is as fast as larger ones (benchmarks/RESULTS.md); on a
+    GPU each pass also pays a fixed cost of kernel launches and host syncs, which larger passes spread wider.
+    """
+    if requested is not None:
+        return requested
+    return 256 if torch.device(device).type == "cuda" else 64
+
+
 def cpu_has_native_bf16() -> bool:
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)

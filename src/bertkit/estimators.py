@@ -21,7 +21,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
-from bertkit.devices import inference_dtype, resolve_device
+from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
 from bertkit.inference import (
     aggregate_windows,
@@ -50,7 +50,8 @@ class TextClassifier(ParamsMixin):
     """Fine-tune a BERT-family encoder for text (or text-pair) classification, multi-label or regression.
 
     Parameters mirror ``bertkit train`` flags (see :class:`bertkit.config.TrainConfig`); ``None`` for
-    ``batch_size`` or ``learning_rate`` picks a value from the amount of training data.
+    ``batch_size`` or ``learning_rate`` picks a value from the amount of training data; ``None`` for
+    ``predict_batch_size`` (texts per forward pass at prediction) means 64 on CPU and 256 on a GPU.
 
     Fitted attributes: ``classes_`` (labels as given), ``task_``, ``model_``, ``tokenizer_``,
     ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_``.
@@ -87,7 +88,7 @@ class TextClassifier(ParamsMixin):
         validation_fraction: float = 0.1,
         max_train_rows: int | None = None,
         device: str = "auto",
-        predict_batch_size: int = 64,
+        predict_batch_size: int | None = None,
         progress: bool = True,
     ) -> None:
         self.model = model
@@ -291,11 +292,13 @@ class TextClassifier(ParamsMixin):
         if onnx_forward is not None:
             with_types = uses_type_ids(self.model_, encoded)
             num_labels = self.model_.config.num_labels
-            return batched_logits(onnx_forward, encoded, num_labels, with_types, self.predict_batch_size, progress)
+            batch = predict_batch_size(self.predict_batch_size, "cpu")  # ONNX Runtime runs on CPU
+            return batched_logits(onnx_forward, encoded, num_labels, with_types, batch, progress)
         device = next(self.model_.parameters()).device
         dtype = inference_dtype(self.config_.precision, device)
         return predict_logits(
-            self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype, progress=progress,
+            self.model_, encoded, batch_size=predict_batch_size(self.predict_batch_size, device), device=device, dtype=dtype,
+            progress=progress,
         )  # fmt: skip
 
     def decision_scores(self, X: Texts) -> np.ndarray:

@@ -1,0 +1,403 @@
+"""GPU speed: bertkit beside the tuned Trainer and transformers.pipeline on one CUDA device, in one process.
+
+    python benchmarks/gpu_speed.py [--data DIR] [--minilm DIR] [--out DIR] [--sections peak,predict,...]
+
+Runs where a GPU is lent (see README: "GPU benchmark"). ``--data`` is a folder holding GLUE SST-2's
+``train.tsv`` (default ../shared/data/glue/SST-2); ``--minilm`` a folder with all-MiniLM-L6-v2 (default: the
+installed package; an fp16 copy is upcast to fp32 first). Sections, in order; each writes its numbers to
+``--out/gpu_results.json`` as soon as it ends, so a run cut short keeps what it measured:
+
+- ``peak``: the bf16 matrix-product rate (8192^3, median of 10 after 3 warm-ups): the ceiling for ``fixed``.
+- ``predict``: BERT-base (random weights: throughput only) on SST-2 sentences. The peer is
+  ``pipeline("text-classification")`` in fp32 with batch 64, as the issue's reference figure; bertkit is
+  ``TextClassifier.load(folder).predict_proba`` with its defaults (bf16 autocast on CUDA), tokenization
+  included on both sides. p50/p95 latency of 200 single-text calls.
+- ``train-base``: BERT-base-sized model from one random initialisation, batch 32, learning rate 1e-4, 1 epoch
+  over ``--train-rows`` SST-2 sentences: the tuned Trainer (bf16, dynamic padding, length grouping, fused AdamW)
+  and bertkit's loop, samples/s over each loop's own wall time, then accuracy on ``--held-out`` other sentences.
+- ``train-minilm``: the real run: pretrained all-MiniLM-L6-v2, same recipe, both engines, held-out accuracy.
+- ``fixed``: BERT-base at length 128, batch 128 (no padding), bertkit's loop: TFLOP/s counted as
+  6 x parameters x tokens (the issue's reference formula) and its share of the ``peak`` rate, eager;
+  ``fixed-compile`` the same with the model under ``torch.compile``.
+
+``--device cpu --smoke`` runs every section on a tiny random BERT and a few rows, to check the script here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+class Results:
+    """Section results, written to disk after every section."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.data = path, {}
+
+    def put(self, section: str, value: object) -> None:
+        self.data[section] = value
+        self.path.write_text(json.dumps(self.data, indent=1, default=str))
+        print(f"== {section}: {json.dumps(value, default=str)}", flush=True)
+
+
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_mib(device) -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+def sst2(args):
+    """SST-2 train sentences, shuffled with a fixed seed: (held-out, train) TextData."""
+    from bertkit import load_data
+
+    data = load_data(Path(args.data) / "train.tsv")
+    order = np.random.default_rng(0).permutation(len(data))
+    held = data.subset(np.sort(order[: args.held_out]))
+    train = data.subset(np.sort(order[args.held_out : args.held_out + args.train_rows]))
+    return held, train
+
+
+def minilm_folder(args, scratch: Path) -> Path:
+    """A MiniLM folder with fp32 weights (the carried copy may be fp16 to fit the transfer limit)."""
+    from safetensors.torch import load_file, save_file
+
+    from bertkit.modeling import resolve_checkpoint
+
+    source = Path(resolve_checkpoint(args.minilm or "minilm"))
+    target = scratch / "minilm"
+    shutil.copytree(source, target)
+    weights = load_file(str(source / "model.safetensors"))
+    save_file({k: v.float().contiguous() for k, v in weights.items()}, str(target / "model.safetensors"),
+              metadata={"format": "pt"})  # fmt: skip
+    return target
+
+
+def bert_base_folder(args, tokenizer_from: Path, scratch: Path):
+    """A randomly initialised BERT-base-sized classifier (seed 0) with MiniLM's uncased WordPiece tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    size = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128) if args.smoke \
+        else dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, id2label={0: "0", 1: "1"},
+                        label2id={"0": 0, "1": 1}, **size)  # fmt: skip
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    folder = scratch / "bert-base-random"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+# --- sections -----------------------------------------------------------------------------------------------
+def section_peak(args, device) -> dict:
+    import torch
+
+    n = 1024 if args.smoke else 8192
+    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    times = []
+    for i in range(13):
+        sync(device)
+        started = time.perf_counter()
+        a @ b
+        sync(device)
+        if i >= 3:
+            times.append(time.perf_counter() - started)
+    seconds = statistics.median(times)
+    return {"n": n, "dtype": str(dtype), "tflops": 2 * n**3 / seconds / 1e12}
+
+
+def section_predict(args, device, folder: Path) -> dict:
+    import torch
+    from transformers import pipeline
+
+    from bertkit import TextClassifier
+    from bertkit.data.encoding import encode
+    from bertkit.devices import predict_batch_size
+
+    held, train = sst2(args)
+    texts = (train.texts + held.texts)[: args.predict_rows]
+    rows = []
+
+    def measure(name: str, run_many, run_one) -> dict:
+        run_many(texts[:256])  # warm-up: kernels chosen, caches filled
+        reset_peak(device)
+        sync(device)
+        started = time.perf_counter()
+        run_many(texts)
+        sync(device)
+        seconds = time.perf_counter() - started
+        lat = []
+        for text in texts[: args.latency_calls]:
+            t0 = time.perf_counter()
+            run_one(text)
+            sync(device)
+            lat.append((time.perf_counter() - t0) * 1000)
+        row = {"engine": name, "sentences": len(texts), "seconds": seconds, "sent_per_s": len(texts) / seconds,
+               "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+               "gpu_peak_mib": peak_mib(device)}  # fmt: skip
+        print(row, flush=True)
+        rows.append(row)
+        return row
+
+    index = None if device.type == "cpu" else device.index or 0
+    for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        if dtype_name == "bf16" and device.type == "cpu":
+            continue
+        peer = pipeline("text-classification", model=str(folder), device=index if index is not None else "cpu",
+                        dtype=dtype)  # fmt: skip
+        kwargs = dict(batch_size=64, truncation=True, max_length=128)
+        measure(f"pipeline {dtype_name} batch 64", lambda t, p=peer, k=kwargs: p(t, **k),
+                lambda t, p=peer, k=kwargs: p(t, **k))  # fmt: skip
+        del peer
+    clf = TextClassifier.load(folder, device=str(device))
+    default_batch = predict_batch_size(clf.predict_batch_size, device)
+    for parallel in ("false", "true"):
+        os.environ["TOKENIZERS_PARALLELISM"] = parallel
+        for batch in dict.fromkeys([default_batch, 64, 256, 1024]):
+            if parallel == "true" and batch != default_batch:
+                continue
+            clf.predict_batch_size = None if batch == default_batch else batch
+            label = (
+                f"bertkit batch {batch}{' (default)' if batch == default_batch else ''}, tokenizer threads {parallel}"
+            )
+            measure(label, clf.predict_proba, lambda t, c=clf: c.predict_proba([t]))
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    clf.predict_batch_size = None
+    started = time.perf_counter()
+    encode(clf.tokenizer_, texts, None, clf.config_.max_length)  # tokenization alone
+    encode_s = time.perf_counter() - started
+    peer_rate = rows[0]["sent_per_s"]
+    for row in rows:
+        row["vs_pipeline_fp32"] = row["sent_per_s"] / peer_rate
+    return {"rows": rows, "tokenize_only_s": encode_s, "default_batch": default_batch}
+
+
+def trainer_run(args, device, folder: Path, train, held, seed: int) -> dict:
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+
+    def dataset(data):
+        enc = tokenizer(list(data.texts), truncation=True, max_length=128)
+        return [{**{k: enc[k][i] for k in enc}, "labels": int(y)} for i, y in enumerate(data.labels)]
+
+    train_ds, held_ds = dataset(train), dataset(held)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2, dtype=torch.float32)
+    common = dict(output_dir=tempfile.mkdtemp(), num_train_epochs=1, per_device_train_batch_size=32,
+                  per_device_eval_batch_size=256, learning_rate=1e-4, weight_decay=0.01, warmup_steps=0.1,
+                  eval_strategy="no", save_strategy="no", report_to="none", seed=seed, disable_tqdm=True,
+                  logging_strategy="no", bf16=device.type == "cuda", use_cpu=device.type == "cpu",
+                  optim="adamw_torch_fused")  # fmt: skip
+    try:
+        training_args = TrainingArguments(**common, train_sampling_strategy="group_by_length")
+    except TypeError:  # transformers before train_sampling_strategy
+        training_args = TrainingArguments(**common, group_by_length=True)
+    trainer = Trainer(model=model, args=training_args, train_dataset=train_ds,
+                      data_collator=DataCollatorWithPadding(tokenizer))  # fmt: skip
+    reset_peak(device)
+    sync(device)
+    started = time.perf_counter()
+    result = trainer.train()
+    sync(device)
+    wall = time.perf_counter() - started
+    memory = peak_mib(device)
+    logits = trainer.predict(held_ds).predictions
+    truth = np.asarray([int(y) for y in held.labels])
+    accuracy = float((np.asarray(logits).argmax(axis=1) == truth).mean())
+    seconds = min(result.metrics["train_runtime"], wall)
+    return {"engine": "HF Trainer (tuned)", "seed": seed, "train_seconds": seconds,
+            "samples_per_s": len(train_ds) / seconds, "held_out_accuracy": accuracy, "gpu_peak_mib": memory}  # fmt: skip
+
+
+def bertkit_run(args, device, folder: Path, train, held, seed: int, pooling: str) -> dict:
+    from bertkit import TextClassifier
+
+    clf = TextClassifier(model=str(folder), epochs=1, batch_size=32, learning_rate=1e-4, seed=seed,
+                         device=str(device), classifier_pooling=pooling, progress=False)  # fmt: skip
+    reset_peak(device)
+    clf.fit(train, eval_set=held)  # the held-out set: scored after the epoch, outside the loop's clock
+    seconds = sum(r["train_seconds"] for r in clf.history_)
+    memory = peak_mib(device)
+    accuracy = float(clf.history_[-1]["val_accuracy"])
+    return {"engine": f"bertkit ({clf.config_.classifier_pooling} head)", "seed": seed, "train_seconds": seconds,
+            "samples_per_s": len(train) / seconds, "held_out_accuracy": accuracy, "gpu_peak_mib": memory}  # fmt: skip
+
+
+def section_train(args, device, folder: Path, seeds: list[int], engines: tuple[str, ...]) -> dict:
+    held, train = sst2(args)
+    runs = []
+    for seed in seeds:
+        for engine in engines:
+            if engine == "trainer":
+                run = trainer_run(args, device, folder, train, held, seed)
+            else:
+                pooling = "cls" if engine == "bertkit-cls" else "auto"
+                run = bertkit_run(args, device, folder, train, held, seed, pooling)
+            print(run, flush=True)
+            runs.append(run)
+    by: dict[str, list[dict]] = {}
+    for run in runs:
+        by.setdefault(run["engine"], []).append(run)
+    summary = {
+        engine: {"samples_per_s": statistics.mean(r["samples_per_s"] for r in group),
+                 "held_out_accuracy": statistics.mean(r["held_out_accuracy"] for r in group), "seeds": len(group)}
+        for engine, group in by.items()
+    }  # fmt: skip
+    peer = summary["HF Trainer (tuned)"]["samples_per_s"]
+    for value in summary.values():
+        value["vs_trainer"] = value["samples_per_s"] / peer
+    return {"train_rows": len(train), "held_out_rows": len(held), "runs": runs, "summary": summary}
+
+
+def section_fixed(args, device, folder: Path, peak_tflops: float | None, compile_model: bool) -> dict:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from bertkit.config import TrainConfig
+    from bertkit.data.encoding import Encoded
+    from bertkit.training import fit
+
+    length, batch = (32, 8) if args.smoke else (128, 128)
+    rows = []
+    for compiled in (compile_model,):
+        model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+        params = sum(p.numel() for p in model.parameters())
+        if compiled:
+            model.compile()
+        rng = np.random.default_rng(0)
+
+        def encoded(steps: int, rng=rng) -> Encoded:
+            n = steps * batch
+            ids = rng.integers(1000, 29000, size=n * length).astype(np.int64)
+            ids[::length] = 101  # [CLS] first
+            return Encoded(ids, None, np.arange(n, dtype=np.int64) * length, np.full(n, length, dtype=np.int64),
+                           0, length)  # fmt: skip
+
+        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-4, device=str(device)).resolved(batch)
+        fit(model, encoded(args.fixed_warmup), rng.integers(0, 2, args.fixed_warmup * batch), config,
+            task="classification", device=device, progress=False)  # fmt: skip
+        steps = args.fixed_steps
+        reset_peak(device)
+        result = fit(model, encoded(steps), rng.integers(0, 2, steps * batch), config, task="classification",
+                     device=device, progress=False)  # fmt: skip
+        seconds = result.history[0]["train_seconds"]
+        tokens = steps * batch * length
+        tflops = 6 * params * tokens / seconds / 1e12
+        row = {"variant": "torch.compile" if compiled else "eager", "length": length, "batch": batch, "steps": steps,
+               "params": params, "samples_per_s": steps * batch / seconds, "tflops": tflops,
+               "share_of_peak": tflops / peak_tflops if peak_tflops else None, "gpu_peak_mib": peak_mib(device)}  # fmt: skip
+        print(row, flush=True)
+        rows.append(row)
+        del model
+    return {"rows": rows}
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "glue" / "SST-2"))
+    parser.add_argument("--minilm", default=None)
+    parser.add_argument("--out", default=".")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--sections", default="peak,predict,train-base,train-minilm,fixed,fixed-compile")
+    parser.add_argument("--train-rows", type=int, default=8000)
+    parser.add_argument("--held-out", type=int, default=4000)
+    parser.add_argument("--predict-rows", type=int, default=20000)
+    parser.add_argument("--latency-calls", type=int, default=200)
+    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--fixed-steps", type=int, default=30)
+    parser.add_argument("--fixed-warmup", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny model and few rows (a check of the script)")
+    args = parser.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    if args.smoke:
+        args.train_rows, args.held_out, args.predict_rows, args.latency_calls = 256, 128, 512, 5
+        args.fixed_steps, args.fixed_warmup = 3, 1
+
+    import torch
+    import transformers
+
+    device = torch.device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = Results(out / "gpu_results.json")
+    results.put("machine", {
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
+        "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    })  # fmt: skip
+    scratch = Path(tempfile.mkdtemp(prefix="bertkit-gpu-"))
+    minilm = minilm_folder(args, scratch)
+    base = bert_base_folder(args, minilm, scratch)
+    peak = None
+    for section in args.sections.split(","):
+        started = time.perf_counter()
+        try:
+            if section == "peak":
+                value = section_peak(args, device)
+                peak = value["tflops"]
+            elif section == "predict":
+                value = section_predict(args, device, base)
+            elif section == "train-base":  # random weights: one seed, the same architecture on both sides
+                value = section_train(args, device, base, args.seeds[:1], ("trainer", "bertkit"))
+            elif section == "train-minilm":  # bertkit's default adds a mean-pooling layer; -cls: the peer's head
+                value = section_train(args, device, minilm, args.seeds, ("trainer", "bertkit", "bertkit-cls"))
+            elif section in ("fixed", "fixed-compile"):
+                value = section_fixed(args, device, base, peak, compile_model=section == "fixed-compile")
+            else:
+                raise SystemExit(f"unknown section {section!r}")
+        except Exception as exc:  # keep what the other sections measure
+            traceback.print_exc()
+            value = {"error": f"{type(exc).__name__}: {exc}"}
+        value["section_seconds"] = round(time.perf_counter() - started, 1)
+        results.put(section, value)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    print(json.dumps(results.data, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
