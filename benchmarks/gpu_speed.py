@@ -14,11 +14,12 @@ installed package; an fp16 copy is upcast to fp32 first). Sections, in order; ea
   included on both sides. p50/p95 latency of 200 single-text calls.
 - ``train-base``: BERT-base-sized model from one random initialisation, batch 32, learning rate 1e-4, 1 epoch
   over ``--train-rows`` SST-2 sentences: the tuned Trainer (bf16, dynamic padding, length grouping, fused AdamW)
-  and bertkit's loop, samples/s over each loop's own wall time, then accuracy on ``--held-out`` other sentences.
+  and bertkit's loop (eager, and with ``cuda_graphs=True``), samples/s over each loop's own wall time, then
+  accuracy on ``--held-out`` other sentences.
 - ``train-minilm``: the real run: pretrained all-MiniLM-L6-v2, same recipe, both engines, held-out accuracy.
 - ``fixed``: BERT-base at length 128, batch 128 (no padding), bertkit's loop: TFLOP/s counted as
   6 x parameters x tokens (the issue's reference formula) and its share of the ``peak`` rate, eager;
-  ``fixed-compile`` the same with the model under ``torch.compile``.
+  ``fixed-graphs`` the same with ``cuda_graphs=True``, ``fixed-compile`` with the model under ``torch.compile``.
 
 ``--device cpu --smoke`` runs every section on a tiny random BERT and a few rows, to check the script here.
 """
@@ -87,6 +88,15 @@ def sst2(args):
     return held, train
 
 
+def sst2_rest(args) -> list[str]:
+    """The SST-2 sentences in neither the held-out nor the training rows (for prediction throughput)."""
+    from bertkit import load_data
+
+    data = load_data(Path(args.data) / "train.tsv")
+    order = np.random.default_rng(0).permutation(len(data))
+    return data.subset(np.sort(order[args.held_out + args.train_rows :])).texts
+
+
 def minilm_folder(args, scratch: Path) -> Path:
     """A MiniLM folder with fp32 weights (the carried copy may be fp16 to fit the transfer limit)."""
     from safetensors.torch import load_file, save_file
@@ -141,7 +151,6 @@ def section_peak(args, device) -> dict:
 
 
 def section_predict(args, device, folder: Path) -> dict:
-    import torch
     from transformers import pipeline
 
     from bertkit import TextClassifier
@@ -149,17 +158,19 @@ def section_predict(args, device, folder: Path) -> dict:
     from bertkit.devices import predict_batch_size
 
     held, train = sst2(args)
-    texts = (train.texts + held.texts)[: args.predict_rows]
+    texts = (train.texts + held.texts + sst2_rest(args))[: args.predict_rows]
     rows = []
 
-    def measure(name: str, run_many, run_one) -> dict:
-        run_many(texts[:256])  # warm-up: kernels chosen, caches filled
+    def measure(name: str, run_many, run_one, warm: list[str]) -> dict:
+        run_many(warm)  # warm-up: every batch shape's kernels loaded and chosen before the clock runs
         reset_peak(device)
-        sync(device)
-        started = time.perf_counter()
-        run_many(texts)
-        sync(device)
-        seconds = time.perf_counter() - started
+        seconds = float("inf")
+        for _ in range(2):  # best of two passes over all the sentences
+            sync(device)
+            started = time.perf_counter()
+            run_many(texts)
+            sync(device)
+            seconds = min(seconds, time.perf_counter() - started)
         lat = []
         for text in texts[: args.latency_calls]:
             t0 = time.perf_counter()
@@ -174,36 +185,30 @@ def section_predict(args, device, folder: Path) -> dict:
         return row
 
     index = None if device.type == "cpu" else device.index or 0
-    for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        if dtype_name == "bf16" and device.type == "cpu":
-            continue
-        peer = pipeline("text-classification", model=str(folder), device=index if index is not None else "cpu",
-                        dtype=dtype)  # fmt: skip
-        kwargs = dict(batch_size=64, truncation=True, max_length=128)
-        measure(f"pipeline {dtype_name} batch 64", lambda t, p=peer, k=kwargs: p(t, **k),
-                lambda t, p=peer, k=kwargs: p(t, **k))  # fmt: skip
-        del peer
+    peer = pipeline("text-classification", model=str(folder), device=index if index is not None else "cpu")
+    kwargs = dict(batch_size=64, truncation=True, max_length=128)
+    measure("pipeline fp32 batch 64", lambda t: peer(t, **kwargs), lambda t: peer(t, **kwargs), texts[:2048])
+    peer = None  # release the peer's model before bertkit's runs
     clf = TextClassifier.load(folder, device=str(device))
     default_batch = predict_batch_size(clf.predict_batch_size, device)
-    for parallel in ("false", "true"):
-        os.environ["TOKENIZERS_PARALLELISM"] = parallel
-        for batch in dict.fromkeys([default_batch, 64, 256, 1024]):
-            if parallel == "true" and batch != default_batch:
-                continue
-            clf.predict_batch_size = None if batch == default_batch else batch
-            label = (
-                f"bertkit batch {batch}{' (default)' if batch == default_batch else ''}, tokenizer threads {parallel}"
-            )
-            measure(label, clf.predict_proba, lambda t, c=clf: c.predict_proba([t]))
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    variants = [(None, "true"), (None, "false"), (64, "true"), (1024, "true")]
+    for batch, parallel in variants:
+        os.environ["TOKENIZERS_PARALLELISM"] = parallel  # read by the tokenizers library at every batch call
+        clf.predict_batch_size = batch
+        label = f"bertkit batch {batch or str(default_batch) + ' (default)'}, tokenizer threads {parallel}"
+        measure(label, clf.predict_proba, lambda t: clf.predict_proba([t]), texts)
     clf.predict_batch_size = None
-    started = time.perf_counter()
-    encode(clf.tokenizer_, texts, None, clf.config_.max_length)  # tokenization alone
-    encode_s = time.perf_counter() - started
+    timings = {}
+    for parallel in ("true", "false"):
+        os.environ["TOKENIZERS_PARALLELISM"] = parallel
+        started = time.perf_counter()
+        encode(clf.tokenizer_, texts, None, clf.config_.max_length)  # tokenization alone
+        timings[parallel] = time.perf_counter() - started
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
     peer_rate = rows[0]["sent_per_s"]
     for row in rows:
         row["vs_pipeline_fp32"] = row["sent_per_s"] / peer_rate
-    return {"rows": rows, "tokenize_only_s": encode_s, "default_batch": default_batch}
+    return {"rows": rows, "tokenize_only_s": timings, "default_batch": default_batch}
 
 
 def trainer_run(args, device, folder: Path, train, held, seed: int) -> dict:
@@ -244,25 +249,27 @@ def trainer_run(args, device, folder: Path, train, held, seed: int) -> dict:
     sync(device)
     wall = time.perf_counter() - started
     memory = peak_mib(device)
-    logits = trainer.predict(held_ds).predictions
-    truth = np.asarray([int(y) for y in held.labels])
-    accuracy = float((np.asarray(logits).argmax(axis=1) == truth).mean())
+    # Scored against the label_ids the Trainer returns with its predictions: with length grouping on, transformers
+    # also orders the prediction batches by length, so they do not come back in the data set's order.
+    predicted = trainer.predict(held_ds)
+    accuracy = float((np.asarray(predicted.predictions).argmax(axis=1) == np.asarray(predicted.label_ids)).mean())
     seconds = min(result.metrics["train_runtime"], wall)
     return {"engine": "HF Trainer (tuned)", "seed": seed, "train_seconds": seconds,
             "samples_per_s": len(train_ds) / seconds, "held_out_accuracy": accuracy, "gpu_peak_mib": memory}  # fmt: skip
 
 
-def bertkit_run(args, device, folder: Path, train, held, seed: int, pooling: str) -> dict:
+def bertkit_run(args, device, folder: Path, train, held, seed: int, pooling: str, graphs: bool) -> dict:
     from bertkit import TextClassifier
 
     clf = TextClassifier(model=str(folder), epochs=1, batch_size=32, learning_rate=1e-4, seed=seed,
-                         device=str(device), classifier_pooling=pooling, progress=False)  # fmt: skip
+                         device=str(device), classifier_pooling=pooling, cuda_graphs=graphs, progress=False)  # fmt: skip
     reset_peak(device)
     clf.fit(train, eval_set=held)  # the held-out set: scored after the epoch, outside the loop's clock
     seconds = sum(r["train_seconds"] for r in clf.history_)
     memory = peak_mib(device)
     accuracy = float(clf.history_[-1]["val_accuracy"])
-    return {"engine": f"bertkit ({clf.config_.classifier_pooling} head)", "seed": seed, "train_seconds": seconds,
+    name = f"bertkit ({clf.config_.classifier_pooling} head{', CUDA graphs' if graphs else ''})"
+    return {"engine": name, "seed": seed, "train_seconds": seconds,
             "samples_per_s": len(train) / seconds, "held_out_accuracy": accuracy, "gpu_peak_mib": memory}  # fmt: skip
 
 
@@ -271,28 +278,34 @@ def section_train(args, device, folder: Path, seeds: list[int], engines: tuple[s
     runs = []
     for seed in seeds:
         for engine in engines:
-            if engine == "trainer":
-                run = trainer_run(args, device, folder, train, held, seed)
-            else:
-                pooling = "cls" if engine == "bertkit-cls" else "auto"
-                run = bertkit_run(args, device, folder, train, held, seed, pooling)
+            try:
+                if engine == "trainer":
+                    run = trainer_run(args, device, folder, train, held, seed)
+                else:
+                    pooling = "cls" if engine == "bertkit-cls" else "auto"
+                    graphs = engine == "bertkit-graphs"
+                    run = bertkit_run(args, device, folder, train, held, seed, pooling, graphs)
+            except Exception as exc:  # keep the other engines' runs
+                traceback.print_exc()
+                run = {"engine": engine, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}
             print(run, flush=True)
             runs.append(run)
     by: dict[str, list[dict]] = {}
     for run in runs:
-        by.setdefault(run["engine"], []).append(run)
+        if "error" not in run:
+            by.setdefault(run["engine"], []).append(run)
     summary = {
         engine: {"samples_per_s": statistics.mean(r["samples_per_s"] for r in group),
                  "held_out_accuracy": statistics.mean(r["held_out_accuracy"] for r in group), "seeds": len(group)}
         for engine, group in by.items()
     }  # fmt: skip
-    peer = summary["HF Trainer (tuned)"]["samples_per_s"]
+    peer = summary.get("HF Trainer (tuned)", {}).get("samples_per_s")
     for value in summary.values():
-        value["vs_trainer"] = value["samples_per_s"] / peer
+        value["vs_trainer"] = value["samples_per_s"] / peer if peer else None
     return {"train_rows": len(train), "held_out_rows": len(held), "runs": runs, "summary": summary}
 
 
-def section_fixed(args, device, folder: Path, peak_tflops: float | None, compile_model: bool) -> dict:
+def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant: str) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -302,7 +315,7 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, compile
 
     length, batch = (32, 8) if args.smoke else (128, 128)
     rows = []
-    for compiled in (compile_model,):
+    for compiled in (variant == "compile",):
         model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
         params = sum(p.numel() for p in model.parameters())
         if compiled:
@@ -316,7 +329,8 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, compile
             return Encoded(ids, None, np.arange(n, dtype=np.int64) * length, np.full(n, length, dtype=np.int64),
                            0, length)  # fmt: skip
 
-        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-4, device=str(device)).resolved(batch)
+        config = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-4, device=str(device),
+                             cuda_graphs=variant == "graphs").resolved(batch)  # fmt: skip
         fit(model, encoded(args.fixed_warmup), rng.integers(0, 2, args.fixed_warmup * batch), config,
             task="classification", device=device, progress=False)  # fmt: skip
         steps = args.fixed_steps
@@ -326,7 +340,7 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, compile
         seconds = result.history[0]["train_seconds"]
         tokens = steps * batch * length
         tflops = 6 * params * tokens / seconds / 1e12
-        row = {"variant": "torch.compile" if compiled else "eager", "length": length, "batch": batch, "steps": steps,
+        row = {"variant": variant, "length": length, "batch": batch, "steps": steps,
                "params": params, "samples_per_s": steps * batch / seconds, "tflops": tflops,
                "share_of_peak": tflops / peak_tflops if peak_tflops else None, "gpu_peak_mib": peak_mib(device)}  # fmt: skip
         print(row, flush=True)
@@ -342,7 +356,7 @@ def main() -> None:
     parser.add_argument("--minilm", default=None)
     parser.add_argument("--out", default=".")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--sections", default="peak,predict,train-base,train-minilm,fixed,fixed-compile")
+    parser.add_argument("--sections", default="peak,predict,train-base,train-minilm,fixed,fixed-graphs,fixed-compile")
     parser.add_argument("--train-rows", type=int, default=8000)
     parser.add_argument("--held-out", type=int, default=4000)
     parser.add_argument("--predict-rows", type=int, default=20000)
@@ -382,11 +396,13 @@ def main() -> None:
             elif section == "predict":
                 value = section_predict(args, device, base)
             elif section == "train-base":  # random weights: one seed, the same architecture on both sides
-                value = section_train(args, device, base, args.seeds[:1], ("trainer", "bertkit"))
+                value = section_train(args, device, base, args.seeds[:1], ("trainer", "bertkit", "bertkit-graphs"))
             elif section == "train-minilm":  # bertkit's default adds a mean-pooling layer; -cls: the peer's head
-                value = section_train(args, device, minilm, args.seeds, ("trainer", "bertkit", "bertkit-cls"))
-            elif section in ("fixed", "fixed-compile"):
-                value = section_fixed(args, device, base, peak, compile_model=section == "fixed-compile")
+                engines = ("trainer", "bertkit", "bertkit-graphs", "bertkit-cls")
+                value = section_train(args, device, minilm, args.seeds, engines)
+            elif section in ("fixed", "fixed-graphs", "fixed-compile"):
+                variant = section.partition("-")[2] or "eager"
+                value = section_fixed(args, device, base, peak, variant)
             else:
                 raise SystemExit(f"unknown section {section!r}")
         except Exception as exc:  # keep what the other sections measure

@@ -182,6 +182,10 @@ def train(
         float, typer.Option(help="Share of train held out for validation when --validation is not given.")
     ] = 0.1,
     device: Device = "auto",
+    cuda_graphs: Annotated[
+        bool,
+        typer.Option("--cuda-graphs", help="GPU: replay each training step from a CUDA graph (less host work)."),
+    ] = False,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -558,7 +562,6 @@ def serve(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bertkit`` console script."""
     usage_errors, aborts = _click_exceptions()
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         # Without standalone mode typer turns Ctrl-C into an exit code (130) and returns it.
         code = app(args=argv, standalone_mode=False)

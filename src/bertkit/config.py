@@ -76,6 +76,9 @@ class TrainConfig:
     (``validation_fraction`` x N of them) are held out first, from the whole file, so all N rows train."""
     device: str = "auto"
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    cuda_graphs: bool = False
+    """On a GPU, replay each training step from a CUDA graph: the same step with far less host work per step
+    (``--cuda-graphs``; single process, sequence classification, no gradient accumulation; cuda_graphs.py)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes stored with the model (not used by training)."""
 

@@ -88,6 +88,7 @@ class TextClassifier(ParamsMixin):
         validation_fraction: float = 0.1,
         max_train_rows: int | None = None,
         device: str = "auto",
+        cuda_graphs: bool = False,
         predict_batch_size: int | None = None,
         progress: bool = True,
     ) -> None:
@@ -114,6 +115,7 @@ class TextClassifier(ParamsMixin):
         self.validation_fraction = validation_fraction
         self.max_train_rows = max_train_rows
         self.device = device
+        self.cuda_graphs = cuda_graphs
         self.predict_batch_size = predict_batch_size
         self.progress = progress
 

@@ -26,8 +26,10 @@ from torch import nn
 
 from bertkit import ddp
 from bertkit.config import TrainConfig
+from bertkit.cuda_graphs import GraphedTrainStep, capturable_optimizer
 from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
+from bertkit.exceptions import ConfigError
 from bertkit.inference import predict_logits, uses_type_ids
 from bertkit.packed import cls_only_last_layer
 
@@ -185,6 +187,12 @@ def fit(
     steps_per_epoch = math.ceil(n_batches / config.grad_accumulation)
     total_steps = steps_per_epoch * config.epochs
     optimizer = make_optimizer(net, config.learning_rate, config.weight_decay)
+    graphed = None
+    if config.cuda_graphs:
+        check_cuda_graphs(device, dtype, world_size, config.grad_accumulation, objective)
+        optimizer = capturable_optimizer(optimizer, device)
+        graphed = GraphedTrainStep(net, objective.loss, optimizer, device=device, dtype=dtype,
+                                   max_grad_norm=config.max_grad_norm, pad_id=train.pad_id)  # fmt: skip
     # warm-up steps rounded up, as TrainingArguments(warmup_steps=<ratio>) does
     scheduler = linear_schedule(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
     rng = np.random.default_rng(config.seed)
@@ -206,6 +214,15 @@ def fit(
             running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
             for step, index in enumerate(bar, start=1):
                 cpu_inputs = collate(train, index, with_types)
+                if graphed is not None:  # the whole step is one graph replay (cuda_graphs.py)
+                    running += graphed(cpu_inputs, objective.batch_targets(index, cpu_inputs))
+                    seen_loss, samples, tokens = (
+                        seen_loss + 1,
+                        samples + len(index),
+                        tokens + int(train.lengths[index].sum()),
+                    )
+                    scheduler.step()
+                    continue
                 target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
                 inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
                 syncs = step % config.grad_accumulation == 0 or step == len(batches)
@@ -236,7 +253,7 @@ def fit(
             record = {
                 "epoch": epoch,
                 "train_loss": float(running.item() / max(seen_loss, 1)),
-                "learning_rate": scheduler.get_last_lr()[0],
+                "learning_rate": float(scheduler.get_last_lr()[0]),  # a tensor under --cuda-graphs
                 "train_seconds": round(seconds, 3),
                 "train_samples_per_s": round(samples / seconds, 2),
                 "train_tokens_per_s": round(tokens / seconds, 1),
@@ -283,6 +300,20 @@ def _validation_outputs(objective, net, validation, device, config, rank: int, w
     if outputs is None:
         outputs = np.zeros((0, net.config.num_labels), dtype=np.float32)
     return ddp.gather_rows(index, outputs, len(validation))
+
+
+def check_cuda_graphs(device: torch.device, dtype, world_size: int, grad_accumulation: int, objective) -> None:
+    """Raise a ConfigError naming what keeps ``--cuda-graphs`` from applying to this run."""
+    reasons = {
+        "needs a CUDA GPU (use --device cuda)": device.type != "cuda",
+        "records whole single-process steps: not under torchrun": world_size > 1,
+        "records whole optimizer steps: use --grad-accumulation 1": grad_accumulation != 1,
+        "does not run fp16 loss scaling: use --precision bf16 or fp32": dtype == torch.float16,
+        "applies to sequence classification (text classifiers)": not isinstance(objective, SequenceObjective),
+    }
+    failed = [reason for reason, broken in reasons.items() if broken]
+    if failed:
+        raise ConfigError("--cuda-graphs " + "; ".join(failed))
 
 
 def _no_sync(model, enabled: bool):
