@@ -362,6 +362,7 @@ def main() -> None:
     parser.add_argument("--predict-rows", type=int, default=20000)
     parser.add_argument("--latency-calls", type=int, default=200)
     parser.add_argument("--seeds", default="1")
+    parser.add_argument("--minilm-engines", default="trainer,bertkit,bertkit-graphs,bertkit-cls")
     parser.add_argument("--fixed-steps", type=int, default=30)
     parser.add_argument("--fixed-warmup", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny model and few rows (a check of the script)")
@@ -398,7 +399,7 @@ def main() -> None:
             elif section == "train-base":  # random weights: one seed, the same architecture on both sides
                 value = section_train(args, device, base, args.seeds[:1], ("trainer", "bertkit", "bertkit-graphs"))
             elif section == "train-minilm":  # bertkit's default adds a mean-pooling layer; -cls: the peer's head
-                engines = ("trainer", "bertkit", "bertkit-graphs", "bertkit-cls")
+                engines = tuple(args.minilm_engines.split(","))
                 value = section_train(args, device, minilm, args.seeds, engines)
             elif section in ("fixed", "fixed-graphs", "fixed-compile"):
                 variant = section.partition("-")[2] or "eager"
