@@ -19,7 +19,8 @@ installed package; an fp16 copy is upcast to fp32 first). Sections, in order; ea
 - ``train-minilm``: the real run: pretrained all-MiniLM-L6-v2, same recipe, both engines, held-out accuracy.
 - ``fixed``: BERT-base at length 128, batch 128 (no padding), bertkit's loop: TFLOP/s counted as
   6 x parameters x tokens (the issue's reference formula) and its share of the ``peak`` rate, eager;
-  ``fixed-graphs`` the same with ``cuda_graphs=True``, ``fixed-compile`` with the model under ``torch.compile``.
+  ``fixed-graphs`` the same with ``cuda_graphs=True``, ``fixed-compile`` with the model under ``torch.compile``,
+  ``fixed-compile-graphs`` both.
 
 ``--device cpu --smoke`` runs every section on a tiny random BERT and a few rows, to check the script here.
 """
@@ -191,13 +192,16 @@ def section_predict(args, device, folder: Path) -> dict:
     peer = None  # release the peer's model before bertkit's runs
     clf = TextClassifier.load(folder, device=str(device))
     default_batch = predict_batch_size(clf.predict_batch_size, device)
-    variants = [(None, "true"), (None, "false"), (64, "true"), (1024, "true")]
-    for batch, parallel in variants:
+    variants = [(None, "true"), (None, "false"), (64, "true"), (256, "true")]
+    for batch, parallel in variants[: args.predict_variants]:
         os.environ["TOKENIZERS_PARALLELISM"] = parallel  # read by the tokenizers library at every batch call
         clf.predict_batch_size = batch
         label = f"bertkit batch {batch or str(default_batch) + ' (default)'}, tokenizer threads {parallel}"
         measure(label, clf.predict_proba, lambda t: clf.predict_proba([t]), texts)
     clf.predict_batch_size = None
+    if args.predict_fp32:  # bertkit's defaults but fp32, as the peer computes
+        fp32 = TextClassifier.load(folder, device=str(device), precision="fp32")
+        measure("bertkit fp32, default batch", fp32.predict_proba, lambda t: fp32.predict_proba([t]), texts)
     timings = {}
     for parallel in ("true", "false"):
         os.environ["TOKENIZERS_PARALLELISM"] = parallel
@@ -315,7 +319,7 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant
 
     length, batch = (32, 8) if args.smoke else (128, 128)
     rows = []
-    for compiled in (variant == "compile",):
+    for compiled in ("compile" in variant,):
         model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
         params = sum(p.numel() for p in model.parameters())
         if compiled:
@@ -330,7 +334,7 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant
                            0, length)  # fmt: skip
 
         config = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-4, device=str(device),
-                             cuda_graphs=variant == "graphs").resolved(batch)  # fmt: skip
+                             cuda_graphs="graphs" in variant).resolved(batch)  # fmt: skip
         fit(model, encoded(args.fixed_warmup), rng.integers(0, 2, args.fixed_warmup * batch), config,
             task="classification", device=device, progress=False)  # fmt: skip
         steps = args.fixed_steps
@@ -362,6 +366,8 @@ def main() -> None:
     parser.add_argument("--predict-rows", type=int, default=20000)
     parser.add_argument("--latency-calls", type=int, default=200)
     parser.add_argument("--seeds", default="1")
+    parser.add_argument("--predict-variants", type=int, default=4, help="bertkit batch/thread variants to time")
+    parser.add_argument("--predict-fp32", action="store_true", help="also time bertkit in fp32")
     parser.add_argument("--minilm-engines", default="trainer,bertkit,bertkit-graphs,bertkit-cls")
     parser.add_argument("--fixed-steps", type=int, default=30)
     parser.add_argument("--fixed-warmup", type=int, default=3)
@@ -401,7 +407,7 @@ def main() -> None:
             elif section == "train-minilm":  # bertkit's default adds a mean-pooling layer; -cls: the peer's head
                 engines = tuple(args.minilm_engines.split(","))
                 value = section_train(args, device, minilm, args.seeds, engines)
-            elif section in ("fixed", "fixed-graphs", "fixed-compile"):
+            elif section in ("fixed", "fixed-graphs", "fixed-compile", "fixed-compile-graphs"):
                 variant = section.partition("-")[2] or "eager"
                 value = section_fixed(args, device, base, peak, variant)
             else:

@@ -51,7 +51,7 @@ class TextClassifier(ParamsMixin):
 
     Parameters mirror ``bertkit train`` flags (see :class:`bertkit.config.TrainConfig`); ``None`` for
     ``batch_size`` or ``learning_rate`` picks a value from the amount of training data; ``None`` for
-    ``predict_batch_size`` (texts per forward pass at prediction) means 64 on CPU and 256 on a GPU.
+    ``predict_batch_size`` (most texts per forward pass at prediction) means 64 on CPU and 1024 on a GPU.
 
     Fitted attributes: ``classes_`` (labels as given), ``task_``, ``model_``, ``tokenizer_``,
     ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_``.
