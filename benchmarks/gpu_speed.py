@@ -353,6 +353,57 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant
     return {"rows": rows}
 
 
+# --- report -------------------------------------------------------------------------------------------------
+def report(data: dict) -> str:
+    """RESULTS.md tables from a ``gpu_results.json`` (the GPU machine's files come back here to be recorded)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import markdown_table
+
+    m = data["machine"]
+    lines = [f"- machine: {m['gpu']}, {m['cpus']} CPU cores, torch {m['torch']}, transformers {m['transformers']}, "
+             f"Python {m['python']}; run started {m['started']} UTC"]  # fmt: skip
+    if m.get("command"):
+        lines.append(f"- command: `{m['command']}`")
+    if "tflops" in data.get("peak", {}):
+        lines.append(f"- bf16 matrix-product peak (8192^3, median of 10): {data['peak']['tflops']:.0f} TFLOP/s")
+    out = ["\n".join(lines)]
+    predict = data.get("predict", {})
+    if predict.get("rows"):
+        rows = [{"engine": r["engine"], "sentences/s": r["sent_per_s"], "vs pipeline fp32": r["vs_pipeline_fp32"],
+                 "p50 ms (1 text)": r["p50_ms"], "p95 ms": r["p95_ms"], "GPU peak MiB": r["gpu_peak_mib"]}
+                for r in predict["rows"]]  # fmt: skip
+        n = predict["rows"][0]["sentences"]
+        out.append(f"**Prediction**, BERT-base (random weights), {n:,} SST-2 sentences, tokenization included, "
+                   "best of 2 passes after a warm-up pass; latency: 200 single-text calls.\n\n" + markdown_table(rows))  # fmt: skip
+    for key, title in (("train-base", "BERT-base-sized model, random initialisation (throughput; accuracy is "
+                        "near the majority class after one epoch from scratch)"),
+                       ("train-minilm", "pretrained all-MiniLM-L6-v2 (the real run)")):  # fmt: skip
+        section = data.get(key, {})
+        if not section.get("runs"):
+            continue
+        rows = [{"engine": r["engine"], "seed": r["seed"], "train s": r.get("train_seconds", "-"),
+                 "samples/s": r.get("samples_per_s", "-"), "held-out accuracy": r.get("held_out_accuracy", "-"),
+                 "GPU peak MiB": r.get("gpu_peak_mib", "-"), **({"error": r["error"]} if "error" in r else {})}
+                for r in section["runs"]]  # fmt: skip
+        summary = [{"engine": e, "seeds": v["seeds"], "samples/s (mean)": v["samples_per_s"],
+                    "vs Trainer": v["vs_trainer"], "held-out accuracy (mean)": v["held_out_accuracy"]}
+                   for e, v in section["summary"].items()]  # fmt: skip
+        out.append(f"**Training, {title}**: SST-2, {section['train_rows']:,} training sentences, 1 epoch, batch 32, "
+                   f"lr 1e-4, accuracy on {section['held_out_rows']:,} held-out SST-2 train sentences.\n\n"
+                   + markdown_table(summary) + "\n\n" + markdown_table(rows))  # fmt: skip
+    fixed = [r for key in ("fixed", "fixed-graphs", "fixed-compile", "fixed-compile-graphs")
+             for r in data.get(key, {}).get("rows", [])]  # fmt: skip
+    if fixed:
+        rows = [{"variant": r["variant"], "samples/s": r["samples_per_s"], "TFLOP/s (6 x params x tokens)": r["tflops"],
+                 "share of measured peak": r["share_of_peak"], "GPU peak MiB": r["gpu_peak_mib"]} for r in fixed]  # fmt: skip
+        out.append("**Training at length 128, batch 128**, BERT-base, bertkit's loop, 30 timed steps after 3 warm-up "
+                   "steps.\n\n" + markdown_table(rows))  # fmt: skip
+    errors = {k: v["error"] for k, v in data.items() if isinstance(v, dict) and "error" in v}
+    if errors:
+        out.append("Sections that failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return "\n\n".join(out)
+
+
 # --- main ---------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -372,7 +423,11 @@ def main() -> None:
     parser.add_argument("--fixed-steps", type=int, default=30)
     parser.add_argument("--fixed-warmup", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny model and few rows (a check of the script)")
+    parser.add_argument("--report", type=Path, help="print RESULTS.md tables of this gpu_results.json and stop")
     args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
     args.seeds = [int(s) for s in args.seeds.split(",")]
     if args.smoke:
         args.train_rows, args.held_out, args.predict_rows, args.latency_calls = 256, 128, 512, 5
@@ -388,7 +443,8 @@ def main() -> None:
     results.put("machine", {
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
-        "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "command": "python benchmarks/gpu_speed.py " + " ".join(sys.argv[1:]),
     })  # fmt: skip
     scratch = Path(tempfile.mkdtemp(prefix="bertkit-gpu-"))
     minilm = minilm_folder(args, scratch)

@@ -249,10 +249,12 @@ def fit(
                 counts = torch.tensor([seen_loss, samples, tokens], dtype=torch.float64, device=device)
                 running, counts = ddp.all_sum(running.float()), ddp.all_sum(counts)
                 seen_loss, samples, tokens = (int(v) for v in counts.tolist())  # seen_loss: world_size x steps
+            # Reading the loss waits for the GPU's queued steps, so the clock stops when the epoch's work is done.
+            train_loss = float(running.item() / max(seen_loss, 1))
             seconds = time.perf_counter() - started
             record = {
                 "epoch": epoch,
-                "train_loss": float(running.item() / max(seen_loss, 1)),
+                "train_loss": train_loss,
                 "learning_rate": float(scheduler.get_last_lr()[0]),  # a tensor under --cuda-graphs
                 "train_seconds": round(seconds, 3),
                 "train_samples_per_s": round(samples / seconds, 2),
