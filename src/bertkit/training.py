@@ -284,6 +284,8 @@ def fit(
             # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
             if config.early_stopping_patience and stale >= config.early_stopping_patience:
                 break
+    if graphed is not None:
+        optimizer.zero_grad(set_to_none=True)  # the graphs' gradient buffers go with them, as the eager loop's do
     if best_state is not None and best_epoch != history[-1]["epoch"]:
         net.load_state_dict(best_state)
     net.eval()
