@@ -542,6 +542,9 @@ def serve(
     from bertkit.serving import ServeSettings, api_key_from_env
     from bertkit.serving import serve as run_server
 
+    # The service's load figures (benchmarks/RESULTS.md) were measured with the tokenizer on one thread: on a
+    # small CPU its threads would compete with torch's for the same cores.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = ServeSettings(
         host=host, port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
         max_texts=max_texts, max_chars=max_chars, request_timeout_s=timeout, graceful_timeout_s=graceful_timeout,

@@ -108,6 +108,13 @@ class TrainConfig:
             raise ConfigError(f"--validation-fraction must be in (0, 1) (got {self.validation_fraction})")
         if self.window_aggregation not in ("mean", "max"):
             raise ConfigError(f"--window-aggregation must be mean or max (got {self.window_aggregation!r})")
+        # Caught here, before any data is read; training.check_cuda_graphs checks the rest once the device is known.
+        if self.cuda_graphs and self.device == "cpu":
+            raise ConfigError("--cuda-graphs needs a CUDA GPU: drop it or use --device cuda")
+        if self.cuda_graphs and self.grad_accumulation != 1:
+            raise ConfigError("--cuda-graphs records whole optimizer steps: use --grad-accumulation 1")
+        if self.cuda_graphs and self.precision == "fp16":
+            raise ConfigError("--cuda-graphs does not run fp16 loss scaling: use --precision bf16 or fp32")
         if self.window_stride is not None and not 0 <= self.window_stride < self.max_length // 2:
             raise ConfigError(
                 f"--window-stride must be at least 0 and below half of --max-length {self.max_length} "

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,7 +62,7 @@ class GraphedTrainStep:
     def __init__(
         self,
         model: nn.Module,
-        loss: callable,
+        loss: Callable[[Any, torch.Tensor], torch.Tensor],
         optimizer: torch.optim.Optimizer,
         *,
         device: torch.device,
@@ -77,11 +79,6 @@ class GraphedTrainStep:
         self.seen: set[tuple] = set()
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, dict, torch.Tensor, torch.Tensor]] = {}
         self.pool = torch.cuda.graph_pool_handle() if capture else None
-
-    @property
-    def shapes(self) -> int:
-        """How many batch shapes have a captured graph."""
-        return len(self.graphs)
 
     def __call__(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
         length = padded_length(inputs["input_ids"].shape[1], self.limit)
@@ -119,7 +116,11 @@ class GraphedTrainStep:
         self.optimizer.step()
         return loss.detach()
 
-    def _capture(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor):
+    def _capture(
+        self, inputs: dict[str, torch.Tensor], targets: torch.Tensor
+    ) -> tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Record :meth:`_step` on device copies of this batch (which the graph then reads at every replay):
+        the graph, its input buffers, its target buffer and its loss output. Recording runs nothing."""
         static_inputs = {k: v.to(self.device) for k, v in inputs.items()}
         static_targets = targets.to(self.device)
         torch.cuda.synchronize(self.device)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from bertkit.data.encoding import Encoded, collate, inference_batches
-from bertkit.devices import autocast
+from bertkit.devices import autocast, predict_batch_size
 from bertkit.packed import packed_classifier
 
 
@@ -26,7 +26,7 @@ def predict_logits(
     model,
     encoded: Encoded,
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
     progress: bool = False,
@@ -37,6 +37,7 @@ def predict_logits(
     BERT classifiers run :mod:`bertkit.packed`'s forward (no work on padding, [CLS]-only last layer; same logits
     up to float rounding) unless ``packed=False``; other architectures run their own forward."""
     device = device or next(model.parameters()).device
+    batch_size = predict_batch_size(batch_size, device)  # None: 64 on CPU, 1024 on a GPU
     was_training = model.training
     if was_training:  # toggling every submodule costs ~1 ms, noticeable on one-text calls
         model.eval()

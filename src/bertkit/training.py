@@ -15,7 +15,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -204,7 +204,7 @@ def fit(
         history_path.write_text("")
 
     # The pooler reads only [CLS]: the last layer skips the other tokens' dead arithmetic (packed.py).
-    with cls_only_last_layer(net):
+    with cls_only_last_layer(net), _gradients_released(optimizer, enabled=graphed is not None):
         for epoch in range(1, config.epochs + 1):
             started = time.perf_counter()
             global_batches = training_batches(train.lengths, micro_batch, rng)
@@ -214,33 +214,28 @@ def fit(
             running, seen_loss, samples, tokens = torch.zeros((), device=device), 0, 0, 0
             for step, index in enumerate(bar, start=1):
                 cpu_inputs = collate(train, index, with_types)
-                if graphed is not None:  # the whole step is one graph replay (cuda_graphs.py)
+                if graphed is not None:  # the whole step, optimizer included, is one graph replay (cuda_graphs.py)
                     running += graphed(cpu_inputs, objective.batch_targets(index, cpu_inputs))
-                    seen_loss, samples, tokens = (
-                        seen_loss + 1,
-                        samples + len(index),
-                        tokens + int(train.lengths[index].sum()),
-                    )
                     scheduler.step()
-                    continue
-                target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
-                inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
-                syncs = step % config.grad_accumulation == 0 or step == len(batches)
-                # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
-                # batch makes that average the global batch's mean, even when the batch splits unevenly.
-                share = len(index) * world_size / global_sizes[step - 1]
-                with _no_sync(model, enabled=world_size > 1 and not syncs):
-                    with autocast(device, dtype):
-                        outputs = model(**inputs)
-                    raw = objective.loss(outputs, target)
-                    loss = raw * (share / config.grad_accumulation)
-                    (scaler.scale(loss) if scaler else loss).backward()
-                running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
+                else:
+                    target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
+                    inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
+                    syncs = step % config.grad_accumulation == 0 or step == len(batches)
+                    # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
+                    # batch makes that average the global batch's mean, even when the batch splits unevenly.
+                    share = len(index) * world_size / global_sizes[step - 1]
+                    with _no_sync(model, enabled=world_size > 1 and not syncs):
+                        with autocast(device, dtype):
+                            outputs = model(**inputs)
+                        raw = objective.loss(outputs, target)
+                        loss = raw * (share / config.grad_accumulation)
+                        (scaler.scale(loss) if scaler else loss).backward()
+                    running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
+                    if syncs:
+                        _optimizer_step(net, optimizer, scheduler, scaler, config.max_grad_norm)
                 seen_loss += 1
                 samples += len(index)
                 tokens += int(train.lengths[index].sum())
-                if syncs:
-                    _optimizer_step(net, optimizer, scheduler, scaler, config.max_grad_norm)
                 if progress and rank == 0 and step % 10 == 0:
                     elapsed = time.perf_counter() - started
                     bar.set_postfix(loss=f"{running.item() / seen_loss:.4f}", samples_s=f"{samples / elapsed:.1f}")
@@ -284,8 +279,6 @@ def fit(
             # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
             if config.early_stopping_patience and stale >= config.early_stopping_patience:
                 break
-    if graphed is not None:
-        optimizer.zero_grad(set_to_none=True)  # the graphs' gradient buffers go with them, as the eager loop's do
     if best_state is not None and best_epoch != history[-1]["epoch"]:
         net.load_state_dict(best_state)
     net.eval()
@@ -306,10 +299,31 @@ def _validation_outputs(objective, net, validation, device, config, rank: int, w
     return ddp.gather_rows(index, outputs, len(validation))
 
 
-def check_cuda_graphs(device: torch.device, dtype, world_size: int, grad_accumulation: int, objective) -> None:
+@contextlib.contextmanager
+def _gradients_released(optimizer: torch.optim.Optimizer, enabled: bool) -> Iterator[None]:
+    """Drop the gradients on the way out, also when training stops with an exception: under --cuda-graphs they
+    live in the graphs' memory pool, and the eager loop leaves none either."""
+    try:
+        yield
+    finally:
+        if enabled:
+            optimizer.zero_grad(set_to_none=True)
+
+
+CUDA_GRAPHS_MIN_TORCH = (2, 5)
+"""Older schedulers replace a tensor learning rate instead of filling it in place (pytorch#123753), which a
+captured optimizer step would not see; 2.11 (GPU) and 2.13 (CPU) are the versions tested."""
+
+
+def check_cuda_graphs(
+    device: torch.device, dtype: torch.dtype | None, world_size: int, grad_accumulation: int, objective: object
+) -> None:
     """Raise a ConfigError naming what keeps ``--cuda-graphs`` from applying to this run."""
+    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
     reasons = {
         "needs a CUDA GPU (use --device cuda)": device.type != "cuda",
+        f"needs torch >= {'.'.join(map(str, CUDA_GRAPHS_MIN_TORCH))} (found {torch.__version__})": version
+        < CUDA_GRAPHS_MIN_TORCH,
         "records whole single-process steps: not under torchrun": world_size > 1,
         "records whole optimizer steps: use --grad-accumulation 1": grad_accumulation != 1,
         "does not run fp16 loss scaling: use --precision bf16 or fp32": dtype == torch.float16,

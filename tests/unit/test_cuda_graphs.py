@@ -1,8 +1,10 @@
 """--cuda-graphs: the padded, static-shape step it records computes the loop's own step.
 
-Capturing needs a GPU (benchmarks/gpu_speed.py measures it there). On CPU these tests run the same step code
-eagerly (``capture=False``): padding to the shape buckets, the capturable AdamW with a tensor learning rate, and
-the loop's use of it, against the loop's ordinary step.
+Capturing needs a GPU (benchmarks/gpu_speed.py measures it there; the last test here runs only where one is).
+On CPU these tests run the same step code eagerly (``capture=False``) or through a stand-in graph that replays
+the recorded step on the static buffers: padding to the shape buckets, shape keys, the eager-capture-replay
+sequence, the capturable AdamW with a tensor learning rate and the loop's use of it, each against the loop's
+ordinary step.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ def _model(tiny_bert, dropout: float = 0.0):
     )
 
 
-def _encoded(n: int, seed: int = 0) -> Encoded:
+def _encoded(n: int, seed: int = 0, longest: int = 20) -> Encoded:
     rng = np.random.default_rng(seed)
-    lengths = rng.integers(3, 21, size=n).astype(np.int64)
+    lengths = rng.integers(3, longest + 1, size=n).astype(np.int64)
     ids = rng.integers(5, 60, size=int(lengths.sum())).astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     ids[offsets] = 2  # [CLS] first
@@ -92,7 +94,7 @@ def test_fit_with_cuda_graphs_trains_like_fit_without(tiny_bert, monkeypatch):
     """The loop's --cuda-graphs branch (graph replays stood in for by the same eager step): same weights, loss
     and learning-rate record as the ordinary loop."""
     data, targets = _encoded(40), np.arange(40) % 2
-    config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, device="cpu").resolved(40)
+    config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3).resolved(40)
 
     def run(**changes):
         model = _model(tiny_bert)
@@ -115,12 +117,18 @@ def test_fit_with_cuda_graphs_trains_like_fit_without(tiny_bert, monkeypatch):
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({}, "needs a CUDA GPU"), ({"grad_accumulation": 2}, "--grad-accumulation 1")],
-)
-def test_cuda_graphs_say_what_keeps_them_from_applying(tiny_bert, changes, message):
-    config = TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, device="cpu", cuda_graphs=True, **changes)
+    [({"device": "cpu"}, "needs a CUDA GPU"), ({"device": "cuda", "grad_accumulation": 2}, "--grad-accumulation 1"),
+     ({"device": "cuda", "precision": "fp16"}, "--precision bf16 or fp32")],
+)  # fmt: skip
+def test_cuda_graphs_conflicts_are_caught_with_the_options(changes, message):
     with pytest.raises(ConfigError, match=f"--cuda-graphs .*{message}"):
-        training.fit(_model(tiny_bert), _encoded(16), np.arange(16) % 2, config.resolved(16),
+        TrainConfig(cuda_graphs=True, **changes)
+
+
+def test_fit_refuses_cuda_graphs_when_auto_finds_no_gpu(tiny_bert):
+    config = TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, cuda_graphs=True).resolved(16)  # device auto
+    with pytest.raises(ConfigError, match="--cuda-graphs needs a CUDA GPU"):
+        training.fit(_model(tiny_bert), _encoded(16), np.arange(16) % 2, config,
                      task="classification", device=torch.device("cpu"), progress=False)  # fmt: skip
 
 
@@ -133,3 +141,95 @@ def test_cuda_graphs_refuse_fp16_and_other_tasks():
     with pytest.raises(ConfigError, match="sequence classification"):
         training.check_cuda_graphs(cuda, None, 1, 1, object())
     training.check_cuda_graphs(cuda, torch.bfloat16, 1, 1, training.SequenceObjective("classification", np.zeros(2)))
+
+
+def test_cuda_graphs_refuse_a_torch_whose_scheduler_replaces_the_learning_rate(monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "2.3.1+cu121")
+    with pytest.raises(ConfigError, match=r"needs torch >= 2\.5 \(found 2\.3\.1"):
+        training.check_cuda_graphs(
+            torch.device("cuda"), None, 1, 1, training.SequenceObjective("classification", np.zeros(2))
+        )
+
+
+class _ReplayedGraph:
+    """Stands in for torch.cuda.CUDAGraph on CPU: replay() re-runs the recorded step on the static buffers."""
+
+    def __init__(self, run) -> None:
+        self.run = run
+
+    def replay(self) -> None:
+        self.run()
+
+
+class _CpuGraphedStep(GraphedTrainStep):
+    """GraphedTrainStep whose capture records a closure instead of a CUDA graph: the buffers, shape keys and the
+    eager-then-capture-then-replay sequence are the real ones."""
+
+    def _capture(self, inputs, targets):
+        static_inputs = {k: v.clone() for k, v in inputs.items()}
+        static_targets, static_loss = targets.clone(), torch.zeros(())
+        return _ReplayedGraph(lambda: static_loss.copy_(self._step(static_inputs, static_targets))), static_inputs, \
+            static_targets, static_loss  # fmt: skip
+
+
+def test_replays_through_static_buffers_in_any_shape_order_equal_the_loops_steps(tiny_bert):
+    """40 steps over 5 batch shapes revisited in random order: each shape runs eagerly once, is captured on its
+    second visit and replayed after; losses and weights match the ordinary loop's."""
+    rng = np.random.default_rng(0)
+    data, targets = _encoded(64, seed=1, longest=70), torch.from_numpy(np.arange(64) % 2)
+    order = np.argsort(data.lengths, kind="stable")
+    groups = [order[i : i + 8] for i in range(0, 64, 8)]
+    sequence = [groups[i] for i in rng.integers(0, len(groups), size=40)]
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def loss(outputs, target):
+        return loss_fn(outputs.logits.float(), target)
+
+    reference = _model(tiny_bert)
+    reference.train()
+    optimizer = training.make_optimizer(reference, 1e-3, 0.01)
+    schedule = training.linear_schedule(optimizer, 3, len(sequence))
+    expected = []
+    for index in sequence:
+        value = loss(reference(**collate(data, index, False)), targets[index])
+        value.backward()
+        expected.append(value.item())
+        training._optimizer_step(reference, optimizer, schedule, None, 1.0)
+
+    model = _model(tiny_bert)
+    model.train()
+    optimizer = capturable_optimizer(training.make_optimizer(model, 1e-3, 0.01), torch.device("cpu"))
+    schedule = training.linear_schedule(optimizer, 3, len(sequence))
+    step = _CpuGraphedStep(model, loss, optimizer, device=torch.device("cpu"), dtype=None, max_grad_norm=1.0,
+                           pad_id=0, capture=False)  # fmt: skip
+    step.capture = True  # the capture-and-replay branch, with the stand-in graph
+    got = []
+    for index in sequence:
+        got.append(float(step(collate(data, index, False), targets[index])))
+        schedule.step()
+    assert len(step.graphs) >= 3  # shapes were captured and then replayed
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    for a, b in zip(reference.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="records CUDA graphs: needs a GPU")
+def test_captured_steps_equal_eager_steps_on_a_gpu(tiny_bert):
+    """On a GPU: real graphs, shapes revisited out of order, a validation pass between epochs."""
+    data, targets = _encoded(96, seed=2), np.arange(96) % 2
+    config = TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3, device="cuda", precision="fp32").resolved(96)
+    cuda = torch.device("cuda")
+
+    def run(**changes):
+        model = _model(tiny_bert)
+        result = training.fit(model, data, targets, TrainConfig(**{**config.__dict__, **changes}),
+                              task="classification", device=cuda, validation=_encoded(16, seed=3),
+                              evaluate=lambda logits: {"loss": float(np.mean(logits))}, progress=False)  # fmt: skip
+        return model, result.history
+
+    eager, eager_history = run()
+    graphed, graphed_history = run(cuda_graphs=True)
+    for a, b in zip(eager.parameters(), graphed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+    for e, g in zip(eager_history, graphed_history, strict=True):
+        assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)
