@@ -216,36 +216,30 @@ def section_predict(args, device, folder: Path) -> dict:
 
 
 def trainer_run(args, device, folder: Path, train, held, seed: int) -> dict:
+    """The tuned Trainer on lists of tokenized rows (the GPU machine has no ``datasets`` package)."""
     import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
-    from transformers.utils import logging as hf_logging
+    import transformers
 
-    hf_logging.set_verbosity_error()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    transformers.utils.logging.set_verbosity_error()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
 
     def dataset(data):
         enc = tokenizer(list(data.texts), truncation=True, max_length=128)
         return [{**{k: enc[k][i] for k in enc}, "labels": int(y)} for i, y in enumerate(data.labels)]
 
     train_ds, held_ds = dataset(train), dataset(held)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2, dtype=torch.float32)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2, dtype=torch.float32)
     common = dict(output_dir=tempfile.mkdtemp(), num_train_epochs=1, per_device_train_batch_size=32,
                   per_device_eval_batch_size=256, learning_rate=1e-4, weight_decay=0.01, warmup_steps=0.1,
                   eval_strategy="no", save_strategy="no", report_to="none", seed=seed, disable_tqdm=True,
                   logging_strategy="no", bf16=device.type == "cuda", use_cpu=device.type == "cpu",
                   optim="adamw_torch_fused")  # fmt: skip
     try:
-        training_args = TrainingArguments(**common, train_sampling_strategy="group_by_length")
+        training_args = transformers.TrainingArguments(**common, train_sampling_strategy="group_by_length")
     except TypeError:  # transformers before train_sampling_strategy
-        training_args = TrainingArguments(**common, group_by_length=True)
-    trainer = Trainer(model=model, args=training_args, train_dataset=train_ds,
-                      data_collator=DataCollatorWithPadding(tokenizer))  # fmt: skip
+        training_args = transformers.TrainingArguments(**common, group_by_length=True)
+    trainer = transformers.Trainer(model=model, args=training_args, train_dataset=train_ds,
+                                   data_collator=transformers.DataCollatorWithPadding(tokenizer))  # fmt: skip
     reset_peak(device)
     sync(device)
     started = time.perf_counter()
