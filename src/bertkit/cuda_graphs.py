@@ -73,7 +73,7 @@ class GraphedTrainStep:
     ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.device, self.dtype, self.max_grad_norm, self.pad_id = device, dtype, max_grad_norm, pad_id
-        self.capture = capture  # False: the same padded, static-buffer steps run eagerly (tests on CPU)
+        self.capture = capture  # False: every step runs eagerly, padded the same way (tests on CPU)
         self.limit = int(getattr(model.config, "max_position_embeddings", 512))
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.seen: set[tuple] = set()
