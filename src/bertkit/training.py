@@ -321,7 +321,7 @@ def check_cuda_graphs(
     """Raise a ConfigError naming what keeps ``--cuda-graphs`` from applying to this run."""
     version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
     reasons = {
-        "needs a CUDA GPU (use --device cuda)": device.type != "cuda",
+        f"needs a CUDA GPU and this run is on {device.type}: drop --cuda-graphs": device.type != "cuda",
         f"needs torch >= {'.'.join(map(str, CUDA_GRAPHS_MIN_TORCH))} (found {torch.__version__})": version
         < CUDA_GRAPHS_MIN_TORCH,
         "records whole single-process steps: not under torchrun": world_size > 1,
