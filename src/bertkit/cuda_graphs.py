@@ -16,13 +16,14 @@ replay is a whole step whose only output, the loss, is read before the next repl
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
+
+from bertkit.devices import autocast
 
 LENGTH_MULTIPLE = 16
 """Batches are padded up to a multiple of this many tokens: few shapes (graphs), little added padding."""
@@ -102,12 +103,7 @@ class GraphedTrainStep:
         """One whole step on device tensors; what the graph records."""
         self.optimizer.zero_grad(set_to_none=True)
         # Autocast's weight-cast cache would hold casts made during capture: off, as PyTorch's graph notes say.
-        cast = (
-            torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False)
-            if self.dtype is not None
-            else contextlib.nullcontext()
-        )
-        with cast:
+        with autocast(self.device, self.dtype, cache_enabled=False):
             outputs = self.model(**inputs)
         loss = self.loss(outputs, targets)
         loss.backward()

@@ -299,8 +299,7 @@ class TextClassifier(ParamsMixin):
         device = next(self.model_.parameters()).device
         dtype = inference_dtype(self.config_.precision, device)
         return predict_logits(
-            self.model_, encoded, batch_size=predict_batch_size(self.predict_batch_size, device), device=device, dtype=dtype,
-            progress=progress,
+            self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype, progress=progress,
         )  # fmt: skip
 
     def decision_scores(self, X: Texts) -> np.ndarray:

@@ -189,7 +189,7 @@ def fit(
     optimizer = make_optimizer(net, config.learning_rate, config.weight_decay)
     graphed = None
     if config.cuda_graphs:
-        check_cuda_graphs(device, dtype, world_size, config.grad_accumulation, objective)
+        check_cuda_graphs(device, dtype, world_size, objective)
         optimizer = capturable_optimizer(optimizer, device)
         graphed = GraphedTrainStep(net, objective.loss, optimizer, device=device, dtype=dtype,
                                    max_grad_norm=config.max_grad_norm, pad_id=train.pad_id)  # fmt: skip
@@ -315,17 +315,15 @@ CUDA_GRAPHS_MIN_TORCH = (2, 5)
 captured optimizer step would not see; 2.11 (GPU) and 2.13 (CPU) are the versions tested."""
 
 
-def check_cuda_graphs(
-    device: torch.device, dtype: torch.dtype | None, world_size: int, grad_accumulation: int, objective: object
-) -> None:
-    """Raise a ConfigError naming what keeps ``--cuda-graphs`` from applying to this run."""
+def check_cuda_graphs(device: torch.device, dtype: torch.dtype | None, world_size: int, objective: object) -> None:
+    """Raise a ConfigError naming what keeps ``--cuda-graphs`` from applying to this run, once the device and
+    precision are resolved (``TrainConfig`` already refuses --device cpu, gradient accumulation and fp16)."""
     version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
     reasons = {
         f"needs a CUDA GPU and this run is on {device.type}: drop --cuda-graphs": device.type != "cuda",
         f"needs torch >= {'.'.join(map(str, CUDA_GRAPHS_MIN_TORCH))} (found {torch.__version__})": version
         < CUDA_GRAPHS_MIN_TORCH,
         "records whole single-process steps: not under torchrun": world_size > 1,
-        "records whole optimizer steps: use --grad-accumulation 1": grad_accumulation != 1,
         "does not run fp16 loss scaling: use --precision bf16 or fp32": dtype == torch.float16,
         "applies to sequence classification (text classifiers)": not isinstance(objective, SequenceObjective),
     }

@@ -135,19 +135,19 @@ def test_fit_refuses_cuda_graphs_when_auto_finds_no_gpu(tiny_bert):
 def test_cuda_graphs_refuse_fp16_and_other_tasks():
     cuda = torch.device("cuda")
     with pytest.raises(ConfigError, match="fp16"):
-        training.check_cuda_graphs(cuda, torch.float16, 1, 1, training.SequenceObjective("classification", np.zeros(2)))
+        training.check_cuda_graphs(cuda, torch.float16, 1, training.SequenceObjective("classification", np.zeros(2)))
     with pytest.raises(ConfigError, match="not under torchrun"):
-        training.check_cuda_graphs(cuda, None, 2, 1, training.SequenceObjective("classification", np.zeros(2)))
+        training.check_cuda_graphs(cuda, None, 2, training.SequenceObjective("classification", np.zeros(2)))
     with pytest.raises(ConfigError, match="sequence classification"):
-        training.check_cuda_graphs(cuda, None, 1, 1, object())
-    training.check_cuda_graphs(cuda, torch.bfloat16, 1, 1, training.SequenceObjective("classification", np.zeros(2)))
+        training.check_cuda_graphs(cuda, None, 1, object())
+    training.check_cuda_graphs(cuda, torch.bfloat16, 1, training.SequenceObjective("classification", np.zeros(2)))
 
 
 def test_cuda_graphs_refuse_a_torch_whose_scheduler_replaces_the_learning_rate(monkeypatch):
     monkeypatch.setattr(torch, "__version__", "2.3.1+cu121")
     with pytest.raises(ConfigError, match=r"needs torch >= 2\.5 \(found 2\.3\.1"):
         training.check_cuda_graphs(
-            torch.device("cuda"), None, 1, 1, training.SequenceObjective("classification", np.zeros(2))
+            torch.device("cuda"), None, 1, training.SequenceObjective("classification", np.zeros(2))
         )
 
 
