@@ -80,23 +80,15 @@ def peak_mib(device) -> float | None:
 
 
 def sst2(args):
-    """SST-2 train sentences, shuffled with a fixed seed: (held-out, train) TextData."""
+    """SST-2 train sentences, shuffled with a fixed seed: (held-out, train, the rest) TextData."""
     from bertkit import load_data
 
     data = load_data(Path(args.data) / "train.tsv")
     order = np.random.default_rng(0).permutation(len(data))
-    held = data.subset(np.sort(order[: args.held_out]))
-    train = data.subset(np.sort(order[args.held_out : args.held_out + args.train_rows]))
-    return held, train
-
-
-def sst2_rest(args) -> list[str]:
-    """The SST-2 sentences in neither the held-out nor the training rows (for prediction throughput)."""
-    from bertkit import load_data
-
-    data = load_data(Path(args.data) / "train.tsv")
-    order = np.random.default_rng(0).permutation(len(data))
-    return data.subset(np.sort(order[args.held_out + args.train_rows :])).texts
+    cut = args.held_out + args.train_rows
+    held, train, rest = (data.subset(np.sort(part)) for part in (order[: args.held_out], order[args.held_out : cut],
+                                                                  order[cut:]))  # fmt: skip
+    return held, train, rest
 
 
 def minilm_folder(args, scratch: Path) -> Path:
@@ -159,8 +151,8 @@ def section_predict(args, device, folder: Path) -> dict:
     from bertkit.data.encoding import encode
     from bertkit.devices import predict_batch_size
 
-    held, train = sst2(args)
-    texts = (train.texts + held.texts + sst2_rest(args))[: args.predict_rows]
+    held, train, rest = sst2(args)
+    texts = (train.texts + held.texts + rest.texts)[: args.predict_rows]
     rows = []
 
     def measure(name: str, run_many, run_one, warm: list[str]) -> dict:
@@ -273,7 +265,7 @@ def bertkit_run(args, device, folder: Path, train, held, seed: int, pooling: str
 
 
 def section_train(args, device, folder: Path, seeds: list[int], engines: tuple[str, ...]) -> dict:
-    held, train = sst2(args)
+    held, train, _ = sst2(args)
 
     def run_engine(engine: str, seed: int, train, held) -> dict:
         try:
