@@ -386,8 +386,9 @@ def test_predict_argument_errors(capsys, trained, args, fragments):
         (["--precision", "fp8"], "--precision must be one of auto, fp32, bf16, fp16 (got 'fp8')"),
         (["--epochs", "0"], "--epochs must be a positive integer (got 0)"),
         (["--task", "regression"], "--task regression needs numeric labels"),
+        (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA GPU: drop it or use --device cuda"),
     ],
-    ids=["task", "precision", "epochs", "regression-on-strings"],
+    ids=["task", "precision", "epochs", "regression-on-strings", "cuda-graphs-on-cpu"],
 )
 def test_bad_train_options(capsys, tiny_bert, data_dir, tmp_path, flags, fragment):
     args = ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", tiny_bert]
