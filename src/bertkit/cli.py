@@ -174,6 +174,13 @@ def train(
             help="Validation metric picking the best epoch: auto (mcc / micro_f1 / pearson), accuracy, f1, loss..."
         ),
     ] = "auto",
+    keep_epoch: Annotated[
+        str,
+        typer.Option(
+            help="Weights kept: best (validation), last, or auto: the last unless an earlier epoch is better "
+            "beyond validation noise (95% of paired bootstrap resamples)."
+        ),
+    ] = "auto",
     early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder", help="Train only the head.")] = False,
     class_weights: Annotated[str, typer.Option(help="none or balanced.")] = "none",
@@ -232,9 +239,14 @@ def train(
     report.save(output / "report", history=classifier.history_)
     if not quiet:
         report.print()
-    _say(f"{classifier.task_} model saved to {output} (best epoch {classifier.best_epoch_}, "
+    _say(f"{classifier.task_} model saved to {output} ({_epochs_note(classifier)}, "
          f"{classifier.train_seconds_:.0f} s); validation: "
          + ", ".join(f"{k} {v:.4f}" for k, v in report.metrics.items()))  # fmt: skip
+
+
+def _epochs_note(classifier) -> str:
+    best, kept = classifier.best_epoch_, classifier.kept_epoch_
+    return f"best epoch {best}" if best == kept else f"epoch {kept} kept, best validation score at epoch {best}"
 
 
 def _train_seeds(settings, train_data, validation_data, output: Path, count: int, run_options, quiet: bool) -> None:
@@ -242,7 +254,8 @@ def _train_seeds(settings, train_data, validation_data, output: Path, count: int
 
     def done(run: dict) -> None:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items())
-        _say(f"seed {run['seed']}: best epoch {run['best_epoch']}, {run['train_seconds']:.0f} s; {metrics}")
+        _say(f"seed {run['seed']}: kept epoch {run['kept_epoch']} (best {run['best_epoch']}), "
+             f"{run['train_seconds']:.0f} s; {metrics}")  # fmt: skip
 
     result = train_seeds(settings, train_data, validation_data, output, count,
                          progress=not quiet, run_options=run_options, on_seed=done)  # fmt: skip

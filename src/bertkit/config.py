@@ -59,6 +59,14 @@ class TrainConfig:
     """Validation metric that picks the best epoch (and drives early stopping): ``auto`` is ``mcc`` for
     classification (robust to imbalance, e.g. CoLA), ``micro_f1`` for multi-label, ``pearson`` for
     regression; or any metric name the report shows, e.g. ``accuracy``, ``f1``, ``loss``."""
+    keep_epoch: str = "auto"
+    """Whose weights the trained model keeps, given validation data: ``best`` (the epoch with the best
+    ``selection_metric``), ``last``, or ``auto`` (the default): the last epoch, unless an earlier one scored
+    better on validation in at least 95% of paired bootstrap resamples of the validation rows. The learning
+    rate decays to zero at the last epoch; a validation score of 1,000 rows moves by about a point from
+    sampling alone, and picking the best of noisy epochs favoured early, worse epochs (rotten_tomatoes:
+    benchmarks/RESULTS.md). Token tagging and question answering keep the best epoch under ``auto``
+    (``--keep-epoch``)."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without improvement on validation; 0 never stops early."""
     freeze_encoder: bool = False
@@ -106,6 +114,8 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"--validation-fraction must be in (0, 1) (got {self.validation_fraction})")
+        if self.keep_epoch not in ("auto", "best", "last"):
+            raise ConfigError(f"--keep-epoch must be auto, best or last (got {self.keep_epoch!r})")
         if self.window_aggregation not in ("mean", "max"):
             raise ConfigError(f"--window-aggregation must be mean or max (got {self.window_aggregation!r})")
         # Caught here, before any data is read; training.check_cuda_graphs checks the rest once the device is known.

@@ -35,7 +35,9 @@ from bertkit.metrics import (
     METRIC_NAMES,
     classification_metrics,
     loss_from_logits,
+    metric_lower_is_better,
     multilabel_metrics,
+    paired_bootstrap_win_share,
     per_class_report,
     regression_metrics,
     tune_thresholds,
@@ -80,6 +82,7 @@ class TextClassifier(ParamsMixin):
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
+        keep_epoch: str = "auto",
         early_stopping_patience: int = 0,
         freeze_encoder: bool = False,
         class_weights: str = "none",
@@ -107,6 +110,7 @@ class TextClassifier(ParamsMixin):
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
         self.selection_metric = selection_metric
+        self.keep_epoch = keep_epoch
         self.early_stopping_patience = early_stopping_patience
         self.freeze_encoder = freeze_encoder
         self.class_weights = class_weights
@@ -234,25 +238,35 @@ class TextClassifier(ParamsMixin):
         targets = encode_labels(train.labels, classes, task)
         validation_targets = encode_labels(validation.labels, classes, task)
         window_targets = targets if train_encoded.doc_index is None else targets[train_encoded.doc_index]
+        main_metric = _selection_metric(config.selection_metric, task)
+
+        def by_example(logits: np.ndarray) -> np.ndarray:
+            return aggregate_windows(logits, validation_encoded, config.window_aggregation)
+
+        def win_share(first: np.ndarray, second: np.ndarray) -> float:
+            return paired_bootstrap_win_share(
+                lambda targets, logits: self._metrics(targets, logits)[main_metric],
+                validation_targets, by_example(first), by_example(second),
+                lower_is_better=metric_lower_is_better(main_metric), seed=config.seed,
+            )  # fmt: skip
 
         result = training.fit(
             self.model_, train_encoded, window_targets, config,
             task=task, device=device, validation=validation_encoded,
-            evaluate=lambda logits: self._metrics(
-                validation_targets, aggregate_windows(logits, validation_encoded, config.window_aggregation)
-            ),
-            main_metric=_selection_metric(config.selection_metric, task),
+            evaluate=lambda logits: self._metrics(validation_targets, by_example(logits)),
+            main_metric=main_metric,
             class_weights=_balanced_weights(targets, task, len(classes)) if config.class_weights == "balanced" else None,
             progress=self.progress and context.is_main,
             history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
-            rank=context.rank, world_size=context.world_size, on_epoch=on_epoch,
+            rank=context.rank, world_size=context.world_size, on_epoch=on_epoch, win_share=win_share,
         )  # fmt: skip
         # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
-        validation_logits = aggregate_windows(result.validation_logits, validation_encoded, config.window_aggregation)
+        validation_logits = by_example(result.validation_logits)
         if task == "multi-label":
             self.thresholds_ = tune_thresholds(validation_targets, logits_to_scores(validation_logits, task))
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
+        self.kept_epoch_ = result.kept_epoch
         self.validation_report_ = self._report(validation, validation.labels, validation_encoded, validation_logits)
         self.validation_metrics_ = self.validation_report_.metrics
 
@@ -493,6 +507,7 @@ class TextClassifier(ParamsMixin):
             "config": self.config_.to_dict(),
             "validation_metrics": getattr(self, "validation_metrics_", None),
             "best_epoch": getattr(self, "best_epoch_", None),
+            "kept_epoch": getattr(self, "kept_epoch_", None),
             "history": getattr(self, "history_", None),
             "train_seconds": getattr(self, "train_seconds_", None),
             "n_train_rows": getattr(self, "n_train_rows_", None),

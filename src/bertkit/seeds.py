@@ -26,7 +26,7 @@ class SeedsResult:
 
     seeds: list[int]
     runs: list[dict[str, Any]]
-    """One record per seed: seed, folder, best_epoch, train_seconds, metrics."""
+    """One record per seed: seed, folder, best_epoch, kept_epoch, train_seconds, metrics."""
     mean: dict[str, float]
     std: dict[str, float]
     """Sample standard deviation (ddof=1) across seeds; 0 for a single seed."""
@@ -92,7 +92,7 @@ def train_seeds(
         clf.validation_report_.save(folder / "report", history=clf.history_)
         metric = _selection_metric(config.selection_metric, clf.task_)
         run = {
-            "seed": seed, "folder": str(folder), "best_epoch": clf.best_epoch_,
+            "seed": seed, "folder": str(folder), "best_epoch": clf.best_epoch_, "kept_epoch": clf.kept_epoch_,
             "train_seconds": clf.train_seconds_, "metrics": dict(clf.validation_metrics_),
         }  # fmt: skip
         runs.append(run)

@@ -31,6 +31,7 @@ from bertkit.data.encoding import Encoded, collate, split_for_rank, training_bat
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
 from bertkit.exceptions import ConfigError
 from bertkit.inference import predict_logits, uses_type_ids
+from bertkit.metrics import metric_lower_is_better
 from bertkit.packed import cls_only_last_layer
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
@@ -41,9 +42,20 @@ class FitResult:
     history: list[dict]
     """One record per epoch: train loss, validation metrics, wall time, throughput."""
     best_epoch: int
+    """The epoch with the best validation score (the last epoch without validation)."""
     best_score: float | None
     validation_logits: np.ndarray | None = None
-    """Validation logits of the kept (best) epoch, [validation rows, labels]; None without validation."""
+    """Validation logits of the kept epoch, [validation rows, labels]; None without validation."""
+    kept_epoch: int = 0
+    """The epoch whose weights the model holds after ``fit`` (see ``TrainConfig.keep_epoch``)."""
+    best_win_share: float | None = None
+    """Under ``keep_epoch="auto"`` with an earlier best epoch: the share of paired bootstrap resamples of the
+    validation rows in which it scored better than the last epoch (kept when >= ``KEEP_BEST_CONFIDENCE``)."""
+
+
+KEEP_BEST_CONFIDENCE = 0.95
+"""``keep_epoch="auto"`` keeps an earlier epoch over the last one only when it scores better on validation in at
+least this share of paired bootstrap resamples of the validation rows."""
 
 
 def seed_everything(seed: int) -> None:
@@ -150,11 +162,14 @@ def fit(
     rank: int = 0,
     world_size: int = 1,
     on_epoch: Callable[[dict], None] | None = None,
+    win_share: Callable[[Any, Any], float] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place on ``train``; keep the weights of the best validation epoch.
+    """Train ``model`` in place on ``train``; keep the weights of the epoch ``config.keep_epoch`` names.
 
     ``evaluate`` turns validation logits into metrics; ``main_metric`` among them decides the best epoch
-    (higher is better, except for names ending in "loss" or "error"). ``objective`` defines targets, loss
+    (higher is better, except for names ending in "loss" or "error"). ``win_share(first, second)`` gives the
+    share of paired bootstrap resamples of the validation rows in which the first validation outputs score
+    better than the second; without it, ``keep_epoch="auto"`` keeps the best epoch. ``objective`` defines targets, loss
     and validation outputs for tasks other than sequence classification; by default it is built from
     ``targets``, ``task`` and ``class_weights``.
 
@@ -196,8 +211,8 @@ def fit(
     # warm-up steps rounded up, as TrainingArguments(warmup_steps=<ratio>) does
     scheduler = linear_schedule(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
     rng = np.random.default_rng(config.seed)
-    lower_is_better = main_metric.endswith(("loss", "error"))
-    best_score, best_epoch, best_state, stale, best_logits = None, 0, None, 0, None
+    lower_is_better = metric_lower_is_better(main_metric)
+    best_score, best_epoch, best_state, stale, best_logits, logits = None, 0, None, 0, None, None
     history: list[dict] = []
     if history_path is not None and rank == 0:
         history_path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +278,8 @@ def fit(
                 improved = best_score is None or (score < best_score if lower_is_better else score > best_score)
                 if improved:
                     best_score, best_epoch, stale, best_logits = score, epoch, 0, logits
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+                    if config.keep_epoch != "last" and epoch < config.epochs:  # the last epoch is the live model
+                        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
                 else:
                     stale += 1
             else:
@@ -279,10 +295,22 @@ def fit(
             # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
             if config.early_stopping_patience and stale >= config.early_stopping_patience:
                 break
-    if best_state is not None and best_epoch != history[-1]["epoch"]:
+    last_epoch = history[-1]["epoch"]
+    kept_epoch, kept_logits, share = best_epoch, best_logits, None
+    if best_epoch != last_epoch and best_score is not None:
+        if config.keep_epoch == "auto" and win_share is not None:
+            share = win_share(best_logits, logits)
+        if config.keep_epoch == "last" or (share is not None and share < KEEP_BEST_CONFIDENCE):
+            kept_epoch, kept_logits = last_epoch, logits
+    if kept_epoch != last_epoch:
         net.load_state_dict(best_state)
+    if progress and rank == 0 and share is not None:
+        _print_kept(kept_epoch, best_epoch, share)
     net.eval()
-    return FitResult(history=history, best_epoch=best_epoch, best_score=best_score, validation_logits=best_logits)
+    return FitResult(
+        history=history, best_epoch=best_epoch, best_score=best_score, validation_logits=kept_logits,
+        kept_epoch=kept_epoch, best_win_share=share,
+    )  # fmt: skip
 
 
 def _validation_outputs(objective, net, validation, device, config, rank: int, world_size: int) -> Any:
@@ -357,6 +385,14 @@ def _progress(batches: list, epoch: int, epochs: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="batch", dynamic_ncols=True, leave=False)
+
+
+def _print_kept(kept_epoch: int, best_epoch: int, share: float) -> None:
+    from tqdm.auto import tqdm
+
+    verdict = "kept" if kept_epoch == best_epoch else f"not kept: epoch {kept_epoch} kept"
+    tqdm.write(f"epoch {best_epoch} scored best on validation, better than the last in {share:.0%} of bootstrap "
+               f"resamples of the validation rows ({verdict}; --keep-epoch best always keeps it)")  # fmt: skip
 
 
 def _print_epoch(record: dict, main_metric: str) -> None:

@@ -387,8 +387,9 @@ def test_predict_argument_errors(capsys, trained, args, fragments):
         (["--epochs", "0"], "--epochs must be a positive integer (got 0)"),
         (["--task", "regression"], "--task regression needs numeric labels"),
         (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA GPU: drop it or use --device cuda"),
+        (["--keep-epoch", "first"], "--keep-epoch must be auto, best or last (got 'first')"),
     ],
-    ids=["task", "precision", "epochs", "regression-on-strings", "cuda-graphs-on-cpu"],
+    ids=["task", "precision", "epochs", "regression-on-strings", "cuda-graphs-on-cpu", "keep-epoch"],
 )
 def test_bad_train_options(capsys, tiny_bert, data_dir, tmp_path, flags, fragment):
     args = ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", tiny_bert]

@@ -52,7 +52,7 @@ def test_train_with_three_seeds_reports_each_and_the_spread(capsys, tiny_bert, d
     best = max(runs, key=lambda r: r["metrics"]["mcc"])
     assert summary["selection_metric"] == "mcc" and summary["best_seed"] == best["seed"]
     assert f"loss       {np.mean(losses):.4f} +/- {np.std(losses, ddof=1):.4f}" in err
-    assert "seed 4: best epoch 1" in err
+    assert "seed 4: kept epoch 1 (best 1)" in err
 
 
 def test_seeds_refuse_torchrun(capsys, data_dir, tmp_path, monkeypatch):

@@ -1,0 +1,122 @@
+"""Which epoch's weights a run keeps: best, last, or the last unless an earlier one is better beyond noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import sentiment_examples
+
+from bertkit import TextClassifier
+from bertkit.config import TrainConfig
+from bertkit.exceptions import ConfigError
+from bertkit.metrics import paired_bootstrap_win_share
+
+
+def accuracy(targets: np.ndarray, logits: np.ndarray) -> float:
+    return float((logits.argmax(axis=1) == targets).mean())
+
+
+def one_hot(predicted: np.ndarray) -> np.ndarray:
+    return np.eye(2)[predicted]
+
+
+def test_bootstrap_win_share_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 2, size=1000)
+    right = one_hot(targets)
+    wrong_30 = one_hot(np.where(rng.random(1000) < 0.3, 1 - targets, targets))
+    assert paired_bootstrap_win_share(accuracy, targets, right, right) == 0.5  # ties count half
+    assert paired_bootstrap_win_share(accuracy, targets, right, wrong_30) == 1.0
+    assert paired_bootstrap_win_share(accuracy, targets, wrong_30, right) == 0.0
+    # two rows of 1,000 apart: within the noise of the validation set, far from 0 or 1
+    two_off = right.copy()
+    two_off[:2] = one_hot(1 - targets[:2])
+    assert 0.5 < paired_bootstrap_win_share(accuracy, targets, right, two_off) < 0.95
+
+    # for a loss, the lower score wins
+    def error(t: np.ndarray, logits: np.ndarray) -> float:
+        return 1 - accuracy(t, logits)
+
+    assert paired_bootstrap_win_share(error, targets, right, wrong_30, lower_is_better=True) == 1.0
+    assert paired_bootstrap_win_share(error, targets, right, wrong_30) == 0.0
+
+
+@pytest.fixture
+def scripted_fit(tiny_bert):
+    """training.fit on a tiny BERT whose validation scores are scripted: 0.9, 0.5, 0.4 (epoch 1 best).
+
+    Returns (result, weights after each epoch, validation logits of each epoch, win_share calls, final weights).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertkit import training
+    from bertkit.data.encoding import encode
+
+    def run(keep_epoch: str, share: float | None):
+        texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(16)]
+        tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+        train = encode(tokenizer, texts, None, 16)
+        validation = encode(tokenizer, texts[:6], None, 16)
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+        scores, snapshots, logits_seen, calls = iter([0.9, 0.5, 0.4]), [], [], []
+
+        def evaluate(logits: np.ndarray) -> dict[str, float]:
+            logits_seen.append(logits)
+            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            return {"mcc": next(scores)}
+
+        def win_share(first, second) -> float:
+            calls.append((first, second))
+            return share
+
+        config = TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3, precision="fp32",
+                             keep_epoch=keep_epoch).resolved(16)  # fmt: skip
+        result = training.fit(
+            model, train, np.arange(16) % 2, config, task="classification", device=torch.device("cpu"),
+            validation=validation, evaluate=evaluate, main_metric="mcc", progress=False,
+            win_share=None if share is None else win_share,
+        )  # fmt: skip
+        return result, snapshots, logits_seen, calls, model.state_dict()
+
+    return run
+
+
+def assert_same_weights(state: dict, expected: dict) -> None:
+    for name, value in expected.items():
+        torch.testing.assert_close(state[name], value, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("keep_epoch", "share", "kept"),
+    [("auto", 0.7, 3), ("auto", 0.99, 1), ("auto", None, 1), ("best", 0.7, 1), ("last", 0.99, 3)],
+)
+def test_fit_keeps_the_epoch_the_rule_names(scripted_fit, keep_epoch, share, kept):
+    result, snapshots, logits_seen, calls, weights = scripted_fit(keep_epoch, share)
+    assert result.best_epoch == 1 and result.kept_epoch == kept
+    assert_same_weights(weights, snapshots[kept - 1])
+    np.testing.assert_array_equal(result.validation_logits, logits_seen[kept - 1])
+    if keep_epoch == "auto" and share is not None:  # asked once, best epoch's outputs against the last's
+        assert len(calls) == 1
+        np.testing.assert_array_equal(calls[0][0], logits_seen[0])
+        np.testing.assert_array_equal(calls[0][1], logits_seen[2])
+        assert result.best_win_share == share
+    else:
+        assert calls == [] and result.best_win_share is None
+
+
+def test_keep_epoch_is_checked():
+    with pytest.raises(ConfigError, match="--keep-epoch must be auto, best or last"):
+        TrainConfig(keep_epoch="first")
+
+
+def test_classifier_records_best_and_kept_epochs(tiny_bert, tmp_path):
+    texts, labels = sentiment_examples(40)
+    clf = TextClassifier(str(tiny_bert), epochs=2, batch_size=16, learning_rate=3e-3, max_length=32, progress=False,
+                         keep_epoch="last").fit(texts, labels)  # fmt: skip
+    assert clf.kept_epoch_ == 2 and clf.best_epoch_ in (1, 2)
+    saved = json.loads((clf.save(tmp_path / "m") / "bertkit.json").read_text())
+    assert (saved["best_epoch"], saved["kept_epoch"]) == (clf.best_epoch_, 2)
