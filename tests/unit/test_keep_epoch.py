@@ -120,3 +120,27 @@ def test_classifier_records_best_and_kept_epochs(tiny_bert, tmp_path):
     assert clf.kept_epoch_ == 2 and clf.best_epoch_ in (1, 2)
     saved = json.loads((clf.save(tmp_path / "m") / "bertkit.json").read_text())
     assert (saved["best_epoch"], saved["kept_epoch"]) == (clf.best_epoch_, 2)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_classification_metrics_match_scikit_learn(n_classes):
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    from bertkit.metrics import classification_metrics
+
+    rng = np.random.default_rng(n_classes)
+    cases = [rng.integers(0, n_classes, 300), np.zeros(300, dtype=int)]  # the second: one class only
+    for y_true in cases:
+        for proba in (rng.random((300, n_classes)), np.eye(n_classes)[np.zeros(300, dtype=int)]):
+            y_pred = proba.argmax(axis=1)
+            ours = classification_metrics(y_true, proba)
+            labels = np.arange(n_classes)
+            macro = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+            assert ours["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+            assert ours["macro_f1"] == pytest.approx(macro)
+            if n_classes == 2:
+                binary = f1_score(y_true, y_pred, labels=labels, pos_label=1, average="binary", zero_division=0)
+                assert ours["f1"] == pytest.approx(binary)
+            else:
+                assert ours["f1"] == pytest.approx(macro)
+            assert ours["mcc"] == pytest.approx(matthews_corrcoef(y_true, y_pred))
