@@ -2,10 +2,13 @@
 
     python benchmarks/accuracy.py --sets rotten_tomatoes,mrpc,ag_news,cola [--epochs 3] [--engines bertkit,trainer]
                                   [--seeds 42 | --seeds 1,2,3] [--label-smoothing 0.1] [--classifier-pooling mean]
+                                  [--keep-epoch auto|best|last]
 
 Both engines train the built-in MiniLM with the batch size and learning rate bertkit resolves for the data
-size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and keep the best epoch on the
-same validation split; the score is reported on the split named in the table (test, or GLUE dev). With several
+size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and evaluate every epoch on the
+same validation split. The Trainer keeps the best epoch (load_best_model_at_end); bertkit keeps the epoch its
+--keep-epoch names (default auto: the last, unless an earlier one is better beyond validation noise). The
+score is reported on the split named in the table (test, or GLUE dev). With several
 --seeds, each engine runs once per seed and a second table gives the mean and standard deviation per engine:
 single runs differ by about a point on these sets, so compare engines over seeds.
 """
@@ -38,6 +41,7 @@ def run_bertkit(
     learning_rate: float | None = None,
     label_smoothing: float = 0.0,
     classifier_pooling: str = "auto",
+    keep_epoch: str = "auto",
 ) -> dict:
     from bertkit import TextClassifier
 
@@ -45,11 +49,13 @@ def run_bertkit(
     # The same selection metric as the Trainer's metric_for_best_model below.
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
                          precision=precision, learning_rate=learning_rate, label_smoothing=label_smoothing,
-                         classifier_pooling=classifier_pooling, progress=False)  # fmt: skip
+                         classifier_pooling=classifier_pooling, keep_epoch=keep_epoch, progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
-    return {"metrics": report.metrics, "seconds": seconds, "config": clf.config_, "best_epoch": clf.best_epoch_}
+    epochs_run = len(clf.history_)
+    return {"metrics": report.metrics, "seconds": seconds, "config": clf.config_,
+            "epochs": f"{clf.best_epoch_} / {clf.kept_epoch_} of {epochs_run}"}  # fmt: skip
 
 
 def run_trainer(split, config, epochs: int, seed: int, max_length: int) -> dict:
@@ -128,6 +134,7 @@ def main() -> None:
     parser.add_argument(
         "--classifier-pooling", default="auto", help="bertkit only: auto (its default), cls or mean (the peer: cls)"
     )
+    parser.add_argument("--keep-epoch", default="auto", help="bertkit only: auto (its default), best or last")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
@@ -146,11 +153,13 @@ def main() -> None:
                 args.learning_rate,
                 args.label_smoothing,
                 args.classifier_pooling,
+                args.keep_epoch,
             )
             config = result["config"]
             if "bertkit" in engines:
                 # the pooling auto resolved to, so that a table never hides which head bertkit trained
                 label = args.precision + (", mean pooling" if config.classifier_pooling == "mean" else "")
+                label += "" if config.keep_epoch == "auto" else f", keep {config.keep_epoch}"
                 rows.append(_row(name, split, f"bertkit ({label})", seed, result, config))
                 print(rows[-1], flush=True)
             if "trainer" in engines:
@@ -167,7 +176,8 @@ def main() -> None:
             f"Accuracy: bertkit vs transformers.Trainer ({args.epochs} epochs, all-MiniLM-L6-v2)",
             table,
             f"Same model, batch size and learning rate (bertkit's data-size defaults), warm-up 0.1, weight decay "
-            f"0.01, label smoothing {args.label_smoothing:g}, best epoch on the validation split, seeds {args.seeds}; peak RSS of the whole run {peak:.0f} MiB.",
+            f"0.01, label smoothing {args.label_smoothing:g}, evaluation every epoch on the validation split (the Trainer keeps "
+            f"the best epoch, bertkit --keep-epoch {args.keep_epoch}), seeds {args.seeds}; peak RSS of the whole run {peak:.0f} MiB.",
         )
 
 
@@ -190,7 +200,7 @@ def _row(name, split, engine, seed, result, config) -> dict:
     return {
         "data": name, "reported on": split.test_name, "engine": engine, "seed": seed, "rows": len(split.train),
         "batch": config.batch_size, "lr": f"{config.learning_rate:g}", "accuracy": m["accuracy"], "f1": m["f1"],
-        "mcc": m["mcc"], "wall s": round(result["seconds"], 1),
+        "mcc": m["mcc"], "epoch best / kept": result.get("epochs", "best"), "wall s": round(result["seconds"], 1),
     }  # fmt: skip
 
 
