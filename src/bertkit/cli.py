@@ -174,6 +174,10 @@ def train(
             help="Validation metric picking the best epoch: auto (mcc / micro_f1 / pearson), accuracy, f1, loss..."
         ),
     ] = "auto",
+    average_weights: Annotated[
+        float,
+        typer.Option(help="Share of the last optimizer steps whose weights are averaged into the model (0: off)."),
+    ] = 0.0,
     keep_epoch: Annotated[
         str,
         typer.Option(

@@ -59,6 +59,10 @@ class TrainConfig:
     """Validation metric that picks the best epoch (and drives early stopping): ``auto`` is ``mcc`` for
     classification (robust to imbalance, e.g. CoLA), ``micro_f1`` for multi-label, ``pearson`` for
     regression; or any metric name the report shows, e.g. ``accuracy``, ``f1``, ``loss``."""
+    average_weights: float = 0.0
+    """Share of the final optimizer steps whose weights are averaged uniformly into the model (stochastic
+    weight averaging over the tail of the schedule, torch.optim.swa_utils.AveragedModel); epochs ending
+    inside that tail are evaluated, and kept, with the average. 0 turns it off (``--average-weights``)."""
     keep_epoch: str = "auto"
     """Whose weights the trained model keeps, given validation data: ``best`` (the epoch with the best
     ``selection_metric``), ``last``, or ``auto`` (the default): the last epoch, unless an earlier one scored
@@ -114,6 +118,8 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"--validation-fraction must be in (0, 1) (got {self.validation_fraction})")
+        if not 0 <= self.average_weights <= 1:
+            raise ConfigError(f"--average-weights must be in [0, 1] (got {self.average_weights})")
         if self.keep_epoch not in ("auto", "best", "last"):
             raise ConfigError(f"--keep-epoch must be auto, best or last (got {self.keep_epoch!r})")
         if self.window_aggregation not in ("mean", "max"):

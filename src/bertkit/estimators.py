@@ -82,6 +82,7 @@ class TextClassifier(ParamsMixin):
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
+        average_weights: float = 0.0,
         keep_epoch: str = "auto",
         early_stopping_patience: int = 0,
         freeze_encoder: bool = False,
@@ -110,6 +111,7 @@ class TextClassifier(ParamsMixin):
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
         self.selection_metric = selection_metric
+        self.average_weights = average_weights
         self.keep_epoch = keep_epoch
         self.early_stopping_patience = early_stopping_patience
         self.freeze_encoder = freeze_encoder

@@ -210,6 +210,9 @@ def fit(
                                    max_grad_norm=config.max_grad_norm, pad_id=train.pad_id)  # fmt: skip
     # warm-up steps rounded up, as TrainingArguments(warmup_steps=<ratio>) does
     scheduler = linear_schedule(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
+    # Made before cls_only_last_layer patches the model, so the copy holding the average is a plain module.
+    averaged = WeightAverage(net, total_steps, config.average_weights) if config.average_weights else None
+    optimizer_steps = 0
     rng = np.random.default_rng(config.seed)
     lower_is_better = metric_lower_is_better(main_metric)
     best_score, best_epoch, best_state, stale, best_logits, logits = None, 0, None, 0, None, None
@@ -221,6 +224,8 @@ def fit(
     # The pooler reads only [CLS]: the last layer skips the other tokens' dead arithmetic (packed.py).
     with cls_only_last_layer(net), _gradients_released(optimizer, enabled=graphed is not None):
         for epoch in range(1, config.epochs + 1):
+            if averaged is not None and averaged.swapped:
+                averaged.swap(net)  # back to the trained weights; the average holds on
             started = time.perf_counter()
             global_batches = training_batches(train.lengths, micro_batch, rng)
             batches = split_for_rank(global_batches, rank, world_size)
@@ -232,6 +237,7 @@ def fit(
                 if graphed is not None:  # the whole step, optimizer included, is one graph replay (cuda_graphs.py)
                     running += graphed(cpu_inputs, objective.batch_targets(index, cpu_inputs))
                     scheduler.step()
+                    optimizer_steps += 1
                 else:
                     target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
                     inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
@@ -248,6 +254,9 @@ def fit(
                     running += raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
                     if syncs:
                         _optimizer_step(net, optimizer, scheduler, scaler, config.max_grad_norm)
+                        optimizer_steps += 1
+                if averaged is not None:
+                    averaged.after_step(net, optimizer_steps)
                 seen_loss += 1
                 samples += len(index)
                 tokens += int(train.lengths[index].sum())
@@ -262,6 +271,8 @@ def fit(
             # Reading the loss waits for the GPU's queued steps, so the clock stops when the epoch's work is done.
             train_loss = float(running.item() / max(seen_loss, 1))
             seconds = time.perf_counter() - started
+            if averaged is not None and averaged.started:
+                averaged.swap(net)  # this epoch is evaluated (and kept) with the averaged weights
             record = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -270,6 +281,8 @@ def fit(
                 "train_samples_per_s": round(samples / seconds, 2),
                 "train_tokens_per_s": round(tokens / seconds, 1),
             }
+            if averaged is not None:
+                record["averaged_steps"] = averaged.count
             if validation is not None and evaluate is not None:
                 logits = _validation_outputs(objective, net, validation, device, config, rank, world_size)
                 metrics = evaluate(logits)
@@ -311,6 +324,38 @@ def fit(
         history=history, best_epoch=best_epoch, best_score=best_score, validation_logits=kept_logits,
         kept_epoch=kept_epoch, best_win_share=share,
     )  # fmt: skip
+
+
+class WeightAverage:
+    """The uniform average of the weights after each of the last ``share`` x ``total_steps`` optimizer steps
+    (stochastic weight averaging's average, torch.optim.swa_utils.AveragedModel, over the decaying tail of
+    the schedule). ``swap`` exchanges it with the model's weights in place, for evaluation and at the end."""
+
+    def __init__(self, net: nn.Module, total_steps: int, share: float) -> None:
+        from torch.optim.swa_utils import AveragedModel
+
+        self.first_step = total_steps - math.ceil(share * total_steps) + 1
+        self.model = AveragedModel(net)  # a copy of the weights
+        self.count = 0  # steps averaged so far (AveragedModel.n_averaged lives on the device: reading it syncs)
+        self.swapped = False
+
+    @property
+    def started(self) -> bool:
+        return self.count > 0
+
+    def after_step(self, net: nn.Module, optimizer_step: int) -> None:
+        """Called after every micro-batch: adds the weights once per optimizer step inside the tail."""
+        if optimizer_step >= self.first_step + self.count:
+            self.model.update_parameters(net)
+            self.count += 1
+
+    @torch.no_grad()
+    def swap(self, net: nn.Module) -> None:
+        for current, average in zip(net.parameters(), self.model.module.parameters(), strict=True):
+            held = current.detach().clone()
+            current.copy_(average)
+            average.copy_(held)
+        self.swapped = not self.swapped
 
 
 def _validation_outputs(objective, net, validation, device, config, rank: int, world_size: int) -> Any:

@@ -144,3 +144,63 @@ def test_classification_metrics_match_scikit_learn(n_classes):
             else:
                 assert ours["f1"] == pytest.approx(macro)
             assert ours["mcc"] == pytest.approx(matthews_corrcoef(y_true, y_pred))
+
+
+@pytest.mark.parametrize(("share", "first_step"), [(0.5, 4), (0.75, 2)])
+def test_weight_average_is_the_mean_of_the_tail_and_leaves_the_trajectory_alone(
+    tiny_bert, monkeypatch, share, first_step
+):
+    """2 epochs of 3 steps: the model ends as the mean of the weights after steps first_step..6; each epoch is
+    evaluated with the average once the tail has begun, else with the trained weights; training is unchanged."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertkit import training
+    from bertkit.data.encoding import encode
+
+    texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(24)]
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+    train, validation = encode(tokenizer, texts, None, 16), encode(tokenizer, texts[:4], None, 16)
+    original_step = training._optimizer_step
+
+    def run(share: float):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+        after_steps, evaluated = [], []
+
+        def step(net, *args):
+            original_step(net, *args)
+            after_steps.append({k: v.detach().clone() for k, v in net.named_parameters()})
+
+        def evaluate(logits):
+            evaluated.append({k: v.detach().clone() for k, v in model.named_parameters()})
+            return {"mcc": float(len(evaluated))}  # each epoch better: the last is kept
+
+        monkeypatch.setattr(training, "_optimizer_step", step)
+        config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, precision="fp32",
+                             average_weights=share).resolved(24)  # fmt: skip
+        result = training.fit(model, train, np.arange(24) % 2, config, task="classification",
+                              device=torch.device("cpu"), validation=validation, evaluate=evaluate,
+                              main_metric="mcc", progress=False)  # fmt: skip
+        return model, after_steps, evaluated, result
+
+    model, after_steps, evaluated, result = run(share)
+    plain_model, plain_steps, _, _ = run(0.0)
+    first = first_step - 1  # index into after_steps
+    assert len(after_steps) == 6 and [r["averaged_steps"] for r in result.history] == [max(0, 3 - first), 6 - first]
+
+    def mean(steps: list[dict], name: str) -> torch.Tensor:
+        return torch.stack([weights[name] for weights in steps]).mean(dim=0)
+
+    for name, value in model.named_parameters():
+        torch.testing.assert_close(value.detach(), mean(after_steps[first:], name), msg=name)
+        torch.testing.assert_close(evaluated[1][name], mean(after_steps[first:], name), msg=name)
+        epoch_one = mean(after_steps[first:3], name) if first < 3 else after_steps[2][name]
+        torch.testing.assert_close(evaluated[0][name], epoch_one, msg=name)
+        for trained, plain in zip(after_steps, plain_steps, strict=True):  # the same trajectory, step by step
+            torch.testing.assert_close(trained[name], plain[name], msg=name)
+    assert not torch.equal(next(model.parameters()), next(plain_model.parameters()))
+
+
+def test_average_weights_is_checked():
+    with pytest.raises(ConfigError, match=r"--average-weights must be in \[0, 1\]"):
+        TrainConfig(average_weights=1.5)
