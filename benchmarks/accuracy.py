@@ -200,7 +200,7 @@ def _row(name, split, engine, seed, result, config) -> dict:
     return {
         "data": name, "reported on": split.test_name, "engine": engine, "seed": seed, "rows": len(split.train),
         "batch": config.batch_size, "lr": f"{config.learning_rate:g}", "accuracy": m["accuracy"], "f1": m["f1"],
-        "mcc": m["mcc"], "epoch best / kept": result.get("epochs", "best"), "wall s": round(result["seconds"], 1),
+        "mcc": m["mcc"], "epoch best / kept": result.get("epochs", "best (no kept)"), "wall s": round(result["seconds"], 1),
     }  # fmt: skip
 
 

@@ -62,15 +62,17 @@ class TrainConfig:
     average_weights: float = 0.0
     """Share of the final optimizer steps whose weights are averaged uniformly into the model (stochastic
     weight averaging over the tail of the schedule, torch.optim.swa_utils.AveragedModel); epochs ending
-    inside that tail are evaluated, and kept, with the average. 0 turns it off (``--average-weights``)."""
+    inside that tail are evaluated, and kept, with the average. The average is a second copy of the weights
+    on the training device. A run that early stopping ends before the tail averages nothing. 0 (the
+    default) turns it off (``--average-weights``)."""
     keep_epoch: str = "auto"
     """Whose weights the trained model keeps, given validation data: ``best`` (the epoch with the best
     ``selection_metric``), ``last``, or ``auto`` (the default): the last epoch, unless an earlier one scored
-    better on validation in at least 95% of paired bootstrap resamples of the validation rows. The learning
-    rate decays to zero at the last epoch; a validation score of 1,000 rows moves by about a point from
-    sampling alone, and picking the best of noisy epochs favoured early, worse epochs (rotten_tomatoes:
-    benchmarks/RESULTS.md). Token tagging and question answering keep the best epoch under ``auto``
-    (``--keep-epoch``)."""
+    better on validation in at least 95% of paired bootstrap resamples of the validation rows, or early
+    stopping ended the run. The learning rate decays to zero at the last epoch; a validation score of 1,000
+    rows moves by about a point from sampling alone, and picking the best of noisy epochs favoured early,
+    worse epochs (rotten_tomatoes: benchmarks/RESULTS.md). ``--keep-epoch``; token tagging and question
+    answering always keep the best epoch."""
     early_stopping_patience: int = 0
     """Stop after this many epochs without improvement on validation; 0 never stops early."""
     freeze_encoder: bool = False

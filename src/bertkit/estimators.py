@@ -56,7 +56,8 @@ class TextClassifier(ParamsMixin):
     ``predict_batch_size`` (most texts per forward pass at prediction) means 64 on CPU and 1024 on a GPU.
 
     Fitted attributes: ``classes_`` (labels as given), ``task_``, ``model_``, ``tokenizer_``,
-    ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_``.
+    ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_`` (of the epoch
+    kept), ``best_epoch_`` (best validation score) and ``kept_epoch_`` (the weights held; ``keep_epoch``).
 
     Example::
 
@@ -150,7 +151,7 @@ class TextClassifier(ParamsMixin):
     ) -> TextClassifier:
         """Fine-tune on texts (or ``(text, pair)`` tuples) ``X`` with labels ``y``; returns ``self``.
 
-        ``eval_set`` is the validation data used for per-epoch evaluation, best-epoch selection and
+        ``eval_set`` is the validation data used for per-epoch evaluation, the choice of the epoch kept and
         multi-label thresholds; without it a stratified, seeded share of ``X`` is held out.
         ``output_dir`` receives history.jsonl while training (the model is written by :meth:`save`).
         ``on_epoch`` is called with each epoch's history record (train loss, ``val_*`` metrics).
@@ -247,7 +248,7 @@ class TextClassifier(ParamsMixin):
 
         def win_share(first: np.ndarray, second: np.ndarray) -> float:
             return paired_bootstrap_win_share(
-                lambda targets, logits: self._metrics(targets, logits)[main_metric],
+                lambda targets, logits: self._metric(targets, logits, main_metric),
                 validation_targets, by_example(first), by_example(second),
                 lower_is_better=metric_lower_is_better(main_metric), seed=config.seed,
             )  # fmt: skip
@@ -352,14 +353,21 @@ class TextClassifier(ParamsMixin):
         return report.metrics[main]
 
     def _metrics(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+        return {**self._task_metrics(targets, logits), "loss": loss_from_logits(targets, logits, self.task_)}
+
+    def _task_metrics(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
         scores = logits_to_scores(logits, self.task_)
         if self.task_ == "regression":
-            metrics = regression_metrics(targets, scores)
-        elif self.task_ == "multi-label":
-            metrics = multilabel_metrics(targets, scores, self.thresholds_)
-        else:
-            metrics = classification_metrics(targets, scores)
-        return {**metrics, "loss": loss_from_logits(targets, logits, self.task_)}
+            return regression_metrics(targets, scores)
+        if self.task_ == "multi-label":
+            return multilabel_metrics(targets, scores, self.thresholds_)
+        return classification_metrics(targets, scores)
+
+    def _metric(self, targets: np.ndarray, logits: np.ndarray, name: str) -> float:
+        """One metric, without computing the others (the validation bootstrap calls it 1,000 times)."""
+        if name == "loss":
+            return loss_from_logits(targets, logits, self.task_)
+        return self._task_metrics(targets, logits)[name]
 
     def evaluate(self, X: Texts, y: Sequence[Any] | None = None) -> EvaluationReport:
         """Metrics, per-class scores, confusion matrix and the most confidently wrong examples."""
@@ -584,6 +592,7 @@ class TextClassifier(ParamsMixin):
         ) else None  # fmt: skip
         estimator.history_ = metadata.get("history") or []
         estimator.validation_metrics_ = metadata.get("validation_metrics")
+        estimator.best_epoch_, estimator.kept_epoch_ = metadata.get("best_epoch"), metadata.get("kept_epoch")
         estimator.metadata_ = {k: v for k, v in metadata.items() if k not in ("versions",)}
         if backend != "torch":
             from bertkit.export import OnnxForward, onnx_path

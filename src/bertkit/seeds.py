@@ -18,6 +18,7 @@ from typing import Any
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.exceptions import ConfigError
+from bertkit.metrics import metric_lower_is_better
 
 
 @dataclass
@@ -99,7 +100,7 @@ def train_seeds(
         if on_seed is not None:
             on_seed(run)
     mean, std = summarize(runs)
-    lower_is_better = metric.endswith(("loss", "error"))
+    lower_is_better = metric_lower_is_better(metric)
     best = (min if lower_is_better else max)(runs, key=lambda r: r["metrics"][metric])
     result = SeedsResult(
         seeds=list(seeds), runs=runs, mean=mean, std=std, selection_metric=metric, best_seed=best["seed"],

@@ -1,5 +1,5 @@
 """The fine-tuning loop: AdamW, linear warm-up and decay, clipping, accumulation, autocast, per-epoch
-evaluation, early stopping and best-epoch restore.
+evaluation, early stopping and the choice of the epoch kept.
 
 It is written against plain PyTorch so that the same loop runs under ``torchrun``: with ``world_size > 1``
 the model is wrapped in DistributedDataParallel, every global batch is split among the ranks (so N processes
@@ -167,7 +167,7 @@ def fit(
     """Train ``model`` in place on ``train``; keep the weights of the epoch ``config.keep_epoch`` names.
 
     ``evaluate`` turns validation logits into metrics; ``main_metric`` among them decides the best epoch
-    (higher is better, except for names ending in "loss" or "error"). ``win_share(first, second)`` gives the
+    (higher is better, except losses and errors: ``metrics.metric_lower_is_better``). ``win_share(first, second)`` gives the
     share of paired bootstrap resamples of the validation rows in which the first validation outputs score
     better than the second; without it, ``keep_epoch="auto"`` keeps the best epoch. ``objective`` defines targets, loss
     and validation outputs for tasks other than sequence classification; by default it is built from
@@ -309,20 +309,23 @@ def fit(
             if config.early_stopping_patience and stale >= config.early_stopping_patience:
                 break
     last_epoch = history[-1]["epoch"]
-    kept_epoch, kept_logits, share = best_epoch, best_logits, None
+    kept_epoch, kept_logits, win = best_epoch, best_logits, None
+    # Stopped early, the last epoch is `patience` epochs past the best, before the learning rate reached zero:
+    # auto then keeps the best, as early stopping means to.
+    finished_schedule = last_epoch == config.epochs
     if best_epoch != last_epoch and best_score is not None:
-        if config.keep_epoch == "auto" and win_share is not None:
-            share = win_share(best_logits, logits)
-        if config.keep_epoch == "last" or (share is not None and share < KEEP_BEST_CONFIDENCE):
+        if config.keep_epoch == "auto" and win_share is not None and finished_schedule:
+            win = win_share(best_logits, logits)
+        if config.keep_epoch == "last" or (win is not None and win < KEEP_BEST_CONFIDENCE):
             kept_epoch, kept_logits = last_epoch, logits
     if kept_epoch != last_epoch:
         net.load_state_dict(best_state)
-    if progress and rank == 0 and share is not None:
-        _print_kept(kept_epoch, best_epoch, share)
+    if progress and rank == 0 and win is not None:
+        _print_kept(kept_epoch, best_epoch, win)
     net.eval()
     return FitResult(
         history=history, best_epoch=best_epoch, best_score=best_score, validation_logits=kept_logits,
-        kept_epoch=kept_epoch, best_win_share=share,
+        kept_epoch=kept_epoch, best_win_share=win,
     )  # fmt: skip
 
 
@@ -334,9 +337,10 @@ class WeightAverage:
     def __init__(self, net: nn.Module, total_steps: int, share: float) -> None:
         from torch.optim.swa_utils import AveragedModel
 
-        self.first_step = total_steps - math.ceil(share * total_steps) + 1
-        self.model = AveragedModel(net)  # a copy of the weights
-        self.count = 0  # steps averaged so far (AveragedModel.n_averaged lives on the device: reading it syncs)
+        # rounded before the ceiling: 0.07 x 100 is 7.000000000000001 in floating point, and means 7 steps
+        self.first_step = total_steps - math.ceil(round(share * total_steps, 6)) + 1
+        self.model = AveragedModel(net)  # a second copy of the weights, on the model's device, for the whole run
+        self.count = 0  # steps averaged so far, kept on the host: reading AveragedModel.n_averaged is a tensor read
         self.swapped = False
 
     @property
@@ -436,7 +440,7 @@ def _print_kept(kept_epoch: int, best_epoch: int, share: float) -> None:
     from tqdm.auto import tqdm
 
     verdict = "kept" if kept_epoch == best_epoch else f"not kept: epoch {kept_epoch} kept"
-    tqdm.write(f"epoch {best_epoch} scored best on validation, better than the last in {share:.0%} of bootstrap "
+    tqdm.write(f"epoch {best_epoch} scored best on validation, better than the last in {share:.1%} of bootstrap "
                f"resamples of the validation rows ({verdict}; --keep-epoch best always keeps it)")  # fmt: skip
 
 

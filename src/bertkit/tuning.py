@@ -17,6 +17,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.ddp import env_world_size
 from bertkit.exceptions import ConfigError
+from bertkit.metrics import metric_lower_is_better
 
 STUDY_NAME = "bertkit"
 STORAGE_FILE = "study.db"
@@ -107,7 +108,7 @@ def tune(
         space = dataclasses.replace(space, learning_rate=tuple(learning_rates))
     task, _ = normalize_labels(train.labels, base.task)
     metric = _selection_metric(base.selection_metric, task)
-    direction = "minimize" if metric.endswith(("loss", "error")) else "maximize"
+    direction = "minimize" if metric_lower_is_better(metric) else "maximize"
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -133,6 +134,7 @@ def tune(
         clf.fit(train, eval_set=validation, on_epoch=report)
         trial.set_user_attr("metrics", dict(clf.validation_metrics_))
         trial.set_user_attr("best_epoch", clf.best_epoch_)
+        trial.set_user_attr("kept_epoch", clf.kept_epoch_)
         return float(clf.validation_metrics_[metric])
 
     remaining = max(0, trials - len(finished))

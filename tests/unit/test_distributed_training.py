@@ -83,6 +83,7 @@ def test_two_cpu_processes_match_one_process_with_the_same_global_batch(capsys, 
     lines = (double / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2  # written once (rank 0), not once per rank
     assert meta_two["best_epoch"] == meta_one["best_epoch"]
+    assert meta_two["kept_epoch"] == meta_one["kept_epoch"]
     # validation gathered once per row: the report counts the 21 rows, not 22 (no sampler padding)
     report = json.loads((double / "report" / "report.json").read_text())
     assert report["n_examples"] == 21

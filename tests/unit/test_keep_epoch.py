@@ -55,14 +55,14 @@ def scripted_fit(tiny_bert):
     from bertkit import training
     from bertkit.data.encoding import encode
 
-    def run(keep_epoch: str, share: float | None):
+    def run(keep_epoch: str, share: float | None, scores=(0.9, 0.5, 0.4), epochs: int = 3, patience: int = 0):
         texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(16)]
         tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
         train = encode(tokenizer, texts, None, 16)
         validation = encode(tokenizer, texts[:6], None, 16)
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
-        scores, snapshots, logits_seen, calls = iter([0.9, 0.5, 0.4]), [], [], []
+        scores, snapshots, logits_seen, calls = iter(scores), [], [], []
 
         def evaluate(logits: np.ndarray) -> dict[str, float]:
             logits_seen.append(logits)
@@ -73,8 +73,8 @@ def scripted_fit(tiny_bert):
             calls.append((first, second))
             return share
 
-        config = TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3, precision="fp32",
-                             keep_epoch=keep_epoch).resolved(16)  # fmt: skip
+        config = TrainConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, precision="fp32",
+                             keep_epoch=keep_epoch, early_stopping_patience=patience).resolved(16)  # fmt: skip
         result = training.fit(
             model, train, np.arange(16) % 2, config, task="classification", device=torch.device("cpu"),
             validation=validation, evaluate=evaluate, main_metric="mcc", progress=False,
@@ -106,6 +106,49 @@ def test_fit_keeps_the_epoch_the_rule_names(scripted_fit, keep_epoch, share, kep
         assert result.best_win_share == share
     else:
         assert calls == [] and result.best_win_share is None
+
+
+def test_a_best_last_epoch_is_kept_without_asking(scripted_fit):
+    result, snapshots, _, calls, weights = scripted_fit("auto", 0.99, scores=(0.4, 0.5, 0.9))
+    assert (result.best_epoch, result.kept_epoch) == (3, 3) and calls == []
+    assert_same_weights(weights, snapshots[2])
+
+
+def test_after_early_stopping_auto_keeps_the_best_epoch(scripted_fit):
+    """Stopped early, the last epoch is patience epochs past the best and the learning rate never reached zero."""
+    result, snapshots, _, calls, weights = scripted_fit("auto", 0.5, epochs=5, patience=2)
+    assert len(result.history) == 3 and (result.best_epoch, result.kept_epoch) == (1, 1) and calls == []
+    assert_same_weights(weights, snapshots[0])
+
+
+def test_losses_and_errors_are_lower_is_better():
+    from bertkit.metrics import METRIC_NAMES, metric_lower_is_better
+
+    lower = {name for names in METRIC_NAMES.values() for name in names if metric_lower_is_better(name)}
+    assert lower == {"loss", "mse", "mae"}
+
+
+def test_classifier_scores_the_bootstrap_on_its_validation_labels(tiny_bert, monkeypatch):
+    """The win_share the classifier hands to the loop: the selection metric on the eval_set's own labels."""
+    from bertkit import training
+
+    captured = {}
+    real_fit = training.fit
+
+    def spy(*args, **kwargs):
+        captured.update(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit", spy)
+    texts, labels = sentiment_examples(40)
+    eval_texts, eval_labels = texts[:20], labels[:20]
+    clf = TextClassifier(str(tiny_bert), epochs=1, batch_size=16, learning_rate=3e-3, max_length=32, progress=False,
+                         selection_metric="accuracy")  # fmt: skip
+    clf.fit(texts, labels, eval_set=(eval_texts, eval_labels))
+    ids = np.array([clf.classes_.index(label) for label in eval_labels])
+    right, wrong = np.eye(len(clf.classes_))[ids], np.eye(len(clf.classes_))[(ids + 1) % len(clf.classes_)]
+    win_share = captured["win_share"]
+    assert win_share(right, wrong) == 1.0 and win_share(wrong, right) == 0.0 and win_share(right, right) == 0.5
 
 
 def test_keep_epoch_is_checked():

@@ -146,6 +146,7 @@ class ClassifierAdapter:
             "max_length": config.max_length,
             "validation_metrics": jsonable(getattr(self.model, "validation_metrics_", None)),
             "best_epoch": metadata.get("best_epoch"),
+            "kept_epoch": metadata.get("kept_epoch"),
             "n_train_rows": metadata.get("n_train_rows"),
             "train_seconds": metadata.get("train_seconds"),
         }
