@@ -34,6 +34,7 @@ from bertkit.metrics import (
     MAIN_METRIC,
     METRIC_NAMES,
     classification_metrics,
+    confusion_matrix,
     loss_from_logits,
     metric_lower_is_better,
     multilabel_metrics,
@@ -395,13 +396,11 @@ class TextClassifier(ParamsMixin):
             hits = (scores >= self.thresholds_[None, :]).astype(int)
             report.per_class = per_class_report(targets.astype(int), hits, self.classes_)
             return report
-        from sklearn.metrics import confusion_matrix
-
         ids = scores.argmax(axis=1)
         predicted = self._labels_from_scores(scores)
         where = [data.source.where(int(r)) for r in data.rows]
         report.per_class = per_class_report(targets, ids, self.classes_)
-        report.confusion = confusion_matrix(targets, ids, labels=np.arange(len(self.classes_))).tolist()
+        report.confusion = confusion_matrix(targets, ids, len(self.classes_)).tolist()
         report.confidently_wrong = confidently_wrong(data.texts, where, labels, list(predicted), scores.max(axis=1))
         return report
 

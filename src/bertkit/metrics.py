@@ -50,6 +50,16 @@ def paired_bootstrap_win_share(
     return wins / resamples
 
 
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts [true class, predicted class] of class ids in [0, n_classes), as scikit-learn's
+    ``confusion_matrix(labels=range(n_classes))``, in one ``bincount``."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    if y_true.size and (y_true.min() < 0 or y_true.max() >= n_classes):
+        raise ValueError(f"class ids must be in [0, {n_classes}) (got {y_true.min()}..{y_true.max()})")
+    counts = np.bincount(y_true * n_classes + np.asarray(y_pred, dtype=np.int64), minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes)
+
+
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """accuracy; f1 (binary F1 of class 1 for two classes, macro F1 otherwise); macro_f1; mcc.
 
@@ -58,12 +68,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     where scikit-learn's input checks cost 30x the arithmetic. tests/unit/test_keep_epoch.py compares the
     two."""
     n_classes = proba.shape[1]
-    y_true = np.asarray(y_true, dtype=np.int64)
-    if y_true.size and (y_true.min() < 0 or y_true.max() >= n_classes):
-        raise ValueError(f"class ids must be in [0, {n_classes}) (got {y_true.min()}..{y_true.max()})")
-    y_pred = proba.argmax(axis=1)
-    counts = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
-    confusion = counts.reshape(n_classes, n_classes).astype(np.float64)  # [true, predicted]
+    confusion = confusion_matrix(y_true, proba.argmax(axis=1), n_classes).astype(np.float64)  # [true, predicted]
     total = confusion.sum()
     hits = np.diag(confusion)
     true_counts, predicted_counts = confusion.sum(axis=1), confusion.sum(axis=0)

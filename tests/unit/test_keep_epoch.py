@@ -168,8 +168,9 @@ def test_classifier_records_best_and_kept_epochs(tiny_bert, tmp_path):
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_classification_metrics_match_scikit_learn(n_classes):
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+    from sklearn.metrics import confusion_matrix as sklearn_confusion
 
-    from bertkit.metrics import classification_metrics
+    from bertkit.metrics import classification_metrics, confusion_matrix
 
     rng = np.random.default_rng(n_classes)
     cases = [rng.integers(0, n_classes, 300), np.zeros(300, dtype=int)]  # the second: one class only
@@ -187,6 +188,9 @@ def test_classification_metrics_match_scikit_learn(n_classes):
             else:
                 assert ours["f1"] == pytest.approx(macro)
             assert ours["mcc"] == pytest.approx(matthews_corrcoef(y_true, y_pred))
+            np.testing.assert_array_equal(
+                confusion_matrix(y_true, y_pred, n_classes), sklearn_confusion(y_true, y_pred, labels=labels)
+            )
 
 
 @pytest.mark.parametrize(("share", "first_step"), [(0.5, 4), (0.75, 2)])
