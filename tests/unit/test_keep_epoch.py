@@ -193,6 +193,24 @@ def test_classification_metrics_match_scikit_learn(n_classes):
             )
 
 
+def test_multilabel_metrics_match_scikit_learn():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from bertkit.metrics import multilabel_metrics
+
+    rng = np.random.default_rng(7)
+    truth = (rng.random((200, 5)) < 0.3).astype(int)
+    truth[:, 4] = 0  # a label never present
+    proba = rng.random((200, 5))
+    for thresholds in (np.full(5, 0.5), np.array([0.2, 0.5, 0.9, 0.7, 0.99]), np.full(5, 1.1)):  # the last: none
+        y_pred = (proba >= thresholds).astype(int)
+        ours = multilabel_metrics(truth, proba, thresholds)
+        micro = f1_score(truth, y_pred, average="micro", zero_division=0)
+        assert ours["micro_f1"] == ours["f1"] == pytest.approx(micro)
+        assert ours["macro_f1"] == pytest.approx(f1_score(truth, y_pred, average="macro", zero_division=0))
+        assert ours["accuracy"] == pytest.approx(accuracy_score(truth, y_pred))
+
+
 @pytest.mark.parametrize(("share", "first_step"), [(0.5, 4), (0.75, 2)])
 def test_weight_average_is_the_mean_of_the_tail_and_leaves_the_trajectory_alone(
     tiny_bert, monkeypatch, share, first_step
