@@ -166,6 +166,10 @@ def train(
     label_smoothing: Annotated[
         float, typer.Option(help="Classification: probability spread over all classes in the loss (e.g. 0.1).")
     ] = 0.0,
+    dropout: Annotated[
+        float | None,
+        typer.Option(help="Dropout probability while training, everywhere in the model (default: the checkpoint's)."),
+    ] = None,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
     max_grad_norm: Annotated[float, typer.Option(help="Gradient clipping norm (0: no clipping).")] = 1.0,
     selection_metric: Annotated[

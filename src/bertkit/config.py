@@ -51,6 +51,10 @@ class TrainConfig:
     """Single-label classification: share of each target's probability spread evenly over all classes in the
     loss, as ``torch.nn.CrossEntropyLoss(label_smoothing=...)`` and the Trainer's ``label_smoothing_factor``
     (``--label-smoothing``)."""
+    dropout: float | None = None
+    """Dropout probability while training, for every dropout of the encoder and the head (hidden states,
+    attention weights, classifier input), set in the model's config so the saved model says it too; None keeps
+    the checkpoint's own (0.1 in BERT-family checkpoints) (``--dropout``)."""
     grad_accumulation: int = 1
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = 1.0
@@ -116,6 +120,8 @@ class TrainConfig:
             raise ConfigError(f"--classifier-pooling must be auto, cls or mean (got {self.classifier_pooling!r})")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:

@@ -81,6 +81,7 @@ class TextClassifier(ParamsMixin):
         warmup_ratio: float = 0.1,
         classifier_pooling: str = "auto",
         label_smoothing: float = 0.0,
+        dropout: float | None = None,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
@@ -110,6 +111,7 @@ class TextClassifier(ParamsMixin):
         self.warmup_ratio = warmup_ratio
         self.classifier_pooling = classifier_pooling
         self.label_smoothing = label_smoothing
+        self.dropout = dropout
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
         self.selection_metric = selection_metric
@@ -200,7 +202,7 @@ class TextClassifier(ParamsMixin):
         from bertkit import training
 
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
-        self.model_ = modeling.build_classifier(checkpoint, task, classes)
+        self.model_ = modeling.build_classifier(checkpoint, task, classes, dropout=config.dropout)
         if config.classifier_pooling == "auto":
             trained_mean = modeling.sentence_pooling(checkpoint) == "mean"
             pooling = "mean" if trained_mean and modeling.has_bert_style_layers(self.model_) else "cls"

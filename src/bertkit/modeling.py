@@ -118,10 +118,36 @@ def load_config(name: str):
         raise load_error(name, exc) from None
 
 
-def build_classifier(name: str, task: str, classes: list[Any]):
-    """A sequence-classification model on the encoder ``name`` with a fresh head for ``classes``."""
+# Config fields holding a dropout probability, across the BERT family (BERT, RoBERTa, ELECTRA: the first three;
+# DistilBERT: dropout, attention_dropout, seq_classif_dropout; DeBERTa: pooler_dropout; ModernBERT: attention,
+# MLP, embedding and classifier dropout). Models read them when their modules are built, some also at run time.
+DROPOUT_FIELDS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "classifier_dropout",
+    "dropout",
+    "attention_dropout",
+    "seq_classif_dropout",
+    "pooler_dropout",
+    "mlp_dropout",
+    "embedding_dropout",
+)
+
+
+def dropout_overrides(name: str, probability: float | None) -> dict[str, float]:
+    """The config fields of checkpoint ``name`` that set its dropouts, all at ``probability``; none for None."""
+    if probability is None:
+        return {}
+    config = load_config(name)
+    return {field: probability for field in DROPOUT_FIELDS if hasattr(config, field)}
+
+
+def build_classifier(name: str, task: str, classes: list[Any], *, dropout: float | None = None):
+    """A sequence-classification model on the encoder ``name`` with a fresh head for ``classes``; ``dropout``
+    (when given) replaces every dropout probability of the checkpoint's config."""
     from transformers import AutoModelForSequenceClassification
 
+    overrides = dropout_overrides(name, dropout)
     num_labels = 1 if task == "regression" else len(classes)
     id2label = {0: "score"} if task == "regression" else {i: str(c) for i, c in enumerate(classes)}
     try:
@@ -133,6 +159,7 @@ def build_classifier(name: str, task: str, classes: list[Any]):
                 label2id={v: k for k, v in id2label.items()},
                 problem_type=PROBLEM_TYPES[task],
                 ignore_mismatched_sizes=True,
+                **overrides,
             )
     except Exception as exc:
         raise load_error(name, exc) from None

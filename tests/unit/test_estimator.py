@@ -120,6 +120,28 @@ def test_regression_on_float_labels(tiny_bert):
         clf.predict_proba(["x"])
 
 
+@pytest.mark.parametrize("base", ["tiny_bert", "tiny_distilbert", "tiny_roberta"])
+def test_dropout_replaces_every_dropout_of_the_checkpoint(base, request, tmp_path):
+    from transformers import AutoConfig
+
+    from bertkit import modeling
+
+    folder = str(request.getfixturevalue(base))
+    default = modeling.build_classifier(folder, "classification", ["a", "b"])
+    assert any(m.p > 0 for m in default.modules() if isinstance(m, torch.nn.Dropout))
+    model = modeling.build_classifier(folder, "classification", ["a", "b"], dropout=0.0)
+    probabilities = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert probabilities and set(probabilities) == {0.0}
+    fields = [f for f in modeling.DROPOUT_FIELDS if hasattr(model.config, f)]
+    assert fields and all(getattr(model.config, f) == 0.0 for f in fields)
+    # a trained model says so in its saved config
+    texts, labels = sentiment_examples(24)
+    clf = TextClassifier(folder, **{**FAST, "epochs": 1, "dropout": 0.25}).fit(texts, labels)
+    assert {m.p for m in clf.model_.modules() if isinstance(m, torch.nn.Dropout)} == {0.25}
+    saved = AutoConfig.from_pretrained(clf.save(tmp_path / "m"))
+    assert all(getattr(saved, f) == 0.25 for f in fields)
+
+
 def test_label_smoothing_reaches_the_loss_and_only_for_classification(tiny_bert, monkeypatch):
     from bertkit import training
 

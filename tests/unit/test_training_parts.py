@@ -55,7 +55,8 @@ def test_defaults_adapt_to_data_size():
     ("field", "value", "message"),
     [("task", "tagging", "--task must be one of"), ("epochs", 0, "--epochs must be a positive"),
      ("learning_rate", 2.0, "--learning-rate must be in"), ("precision", "int4", "--precision must be one of"),
-     ("label_smoothing", 1.0, r"--label-smoothing must be in \[0, 1\)")],
+     ("label_smoothing", 1.0, r"--label-smoothing must be in \[0, 1\)"),
+     ("dropout", 1.0, r"--dropout must be in \[0, 1\) \(got 1.0\)"), ("dropout", -0.1, "--dropout must be in")],
 )  # fmt: skip
 def test_config_checks_name_the_flag(field, value, message):
     with pytest.raises(ConfigError, match=message):
