@@ -42,6 +42,7 @@ def run_bertkit(
     label_smoothing: float = 0.0,
     classifier_pooling: str = "auto",
     keep_epoch: str = "auto",
+    dropout: float | None = None,
 ) -> dict:
     from bertkit import TextClassifier
 
@@ -49,7 +50,8 @@ def run_bertkit(
     # The same selection metric as the Trainer's metric_for_best_model below.
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
                          precision=precision, learning_rate=learning_rate, label_smoothing=label_smoothing,
-                         classifier_pooling=classifier_pooling, keep_epoch=keep_epoch, progress=False)  # fmt: skip
+                         classifier_pooling=classifier_pooling, keep_epoch=keep_epoch, progress=False,
+                         **({} if dropout is None else {"dropout": dropout}))  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -135,6 +137,9 @@ def main() -> None:
         "--classifier-pooling", default="auto", help="bertkit only: auto (its default), cls or mean (the peer: cls)"
     )
     parser.add_argument("--keep-epoch", default="auto", help="bertkit only: auto (its default), best or last")
+    parser.add_argument(
+        "--dropout", type=float, default=None, help="bertkit only: its --dropout (default: bertkit's default)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
@@ -154,12 +159,14 @@ def main() -> None:
                 args.label_smoothing,
                 args.classifier_pooling,
                 args.keep_epoch,
+                args.dropout,
             )
             config = result["config"]
             if "bertkit" in engines:
                 # the pooling auto resolved to, so that a table never hides which head bertkit trained
                 label = args.precision + (", mean pooling" if config.classifier_pooling == "mean" else "")
                 label += "" if config.keep_epoch == "auto" else f", keep {config.keep_epoch}"
+                label += "" if config.dropout is None else f", dropout {config.dropout:g}"
                 rows.append(_row(name, split, f"bertkit ({label})", seed, result, config))
                 print(rows[-1], flush=True)
             if "trainer" in engines:
