@@ -50,8 +50,8 @@ def run_bertkit(
     # The same selection metric as the Trainer's metric_for_best_model below.
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
                          precision=precision, learning_rate=learning_rate, label_smoothing=label_smoothing,
-                         classifier_pooling=classifier_pooling, keep_epoch=keep_epoch, progress=False,
-                         **({} if dropout is None else {"dropout": dropout}))  # fmt: skip
+                         classifier_pooling=classifier_pooling, keep_epoch=keep_epoch, dropout=dropout,
+                         progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started

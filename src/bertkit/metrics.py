@@ -60,6 +60,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return counts.reshape(n_classes, n_classes)
 
 
+def _f1(true_positives: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """F1 = 2 tp / (2 tp + fp + fn), elementwise, from the counts and that denominator; 0 where nothing was
+    true or predicted (scikit-learn's zero_division=0)."""
+    true_positives, denominator = np.asarray(true_positives, dtype=np.float64), np.asarray(denominator)
+    return np.divide(2 * true_positives, denominator, out=np.zeros_like(true_positives), where=denominator > 0)
+
+
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """accuracy; f1 (binary F1 of class 1 for two classes, macro F1 otherwise); macro_f1; mcc.
 
@@ -73,7 +80,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     hits = np.diag(confusion)
     true_counts, predicted_counts = confusion.sum(axis=1), confusion.sum(axis=0)
     f1_denominator = true_counts + predicted_counts  # 2 tp + fp + fn
-    per_class_f1 = np.divide(2 * hits, f1_denominator, out=np.zeros(n_classes), where=f1_denominator > 0)
+    per_class_f1 = _f1(hits, f1_denominator)
     covariance = hits.sum() * total - true_counts @ predicted_counts
     spread = (total**2 - true_counts @ true_counts) * (total**2 - predicted_counts @ predicted_counts)
     return {
@@ -106,9 +113,8 @@ def multilabel_metrics(y_true: np.ndarray, proba: np.ndarray, thresholds: np.nda
     predicted = proba >= thresholds[None, :]  # [n, labels]
     tp = (predicted & truth).sum(axis=0)  # [labels]
     f1_denominator = predicted.sum(axis=0) + truth.sum(axis=0)  # 2 tp + fp + fn, per label
-    per_label_f1 = np.divide(2 * tp, f1_denominator, out=np.zeros(len(tp)), where=f1_denominator > 0)
-    micro_denominator = f1_denominator.sum()
-    micro = float(2 * tp.sum() / micro_denominator) if micro_denominator > 0 else 0.0
+    per_label_f1 = _f1(tp, f1_denominator)
+    micro = float(_f1(tp.sum(), f1_denominator.sum()))
     return {
         "accuracy": float((predicted == truth).all(axis=1).mean()),
         "f1": micro,
@@ -133,7 +139,7 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray | No
     fn = truth.sum(axis=0)[None, :] - tp
 
     def micro_f1(tp_total, fp_total, fn_total):
-        return 2 * tp_total / np.maximum(2 * tp_total + fp_total + fn_total, 1)
+        return _f1(tp_total, 2 * tp_total + fp_total + fn_total)
 
     choice = np.full(y_true.shape[1], int(np.argmax(micro_f1(tp.sum(1), fp.sum(1), fn.sum(1)))))
     columns = np.arange(y_true.shape[1])
