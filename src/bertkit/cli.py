@@ -170,6 +170,10 @@ def train(
         float | None,
         typer.Option(help="Dropout probability while training, everywhere in the model (default: the checkpoint's)."),
     ] = None,
+    rdrop: Annotated[
+        float,
+        typer.Option(help="R-Drop weight: each batch runs twice (two dropout masks), KL between them added (0: off)."),
+    ] = 0.0,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
     max_grad_norm: Annotated[float, typer.Option(help="Gradient clipping norm (0: no clipping).")] = 1.0,
     selection_metric: Annotated[

@@ -55,6 +55,11 @@ class TrainConfig:
     """Dropout probability while training, for every dropout of the encoder and the head (hidden states,
     attention weights, classifier input), set in the model's config so the saved model says it too; None keeps
     the checkpoint's own (0.1 in BERT-family checkpoints) (``--dropout``)."""
+    rdrop: float = 0.0
+    """R-Drop weight: each batch also goes through the model a second time, with other dropout masks, and
+    the loss adds this weight x the symmetric KL divergence of the two predictions (Liang et al., 2021), which
+    regularises the model towards predictions that dropout does not change. It doubles the examples per forward
+    and backward pass. 0 (the default) turns it off (``--rdrop``)."""
     grad_accumulation: int = 1
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = 1.0
@@ -122,6 +127,8 @@ class TrainConfig:
             raise ConfigError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if not self.rdrop >= 0:
+            raise ConfigError(f"--rdrop must be 0 (off) or a positive weight (got {self.rdrop})")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
@@ -137,6 +144,8 @@ class TrainConfig:
             raise ConfigError("--cuda-graphs needs a CUDA GPU: drop it or use --device cuda")
         if self.cuda_graphs and self.grad_accumulation != 1:
             raise ConfigError("--cuda-graphs records whole optimizer steps: use --grad-accumulation 1")
+        if self.cuda_graphs and self.rdrop:
+            raise ConfigError("--cuda-graphs records steps of one batch shape and does not run --rdrop: drop one")
         if self.cuda_graphs and self.precision == "fp16":
             raise ConfigError("--cuda-graphs does not run fp16 loss scaling: use --precision bf16 or fp32")
         if self.window_stride is not None and not 0 <= self.window_stride < self.max_length // 2:

@@ -82,6 +82,7 @@ class TextClassifier(ParamsMixin):
         classifier_pooling: str = "auto",
         label_smoothing: float = 0.0,
         dropout: float | None = None,
+        rdrop: float = 0.0,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
@@ -112,6 +113,7 @@ class TextClassifier(ParamsMixin):
         self.classifier_pooling = classifier_pooling
         self.label_smoothing = label_smoothing
         self.dropout = dropout
+        self.rdrop = rdrop
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
         self.selection_metric = selection_metric

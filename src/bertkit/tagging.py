@@ -106,6 +106,8 @@ def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int)
 class TokenObjective:
     """Cross-entropy over every sub-token position whose label is not -100 (the loop's ``Objective``)."""
 
+    forward_copies = 1
+
     def __init__(self, words: EncodedWords, word_labels: np.ndarray) -> None:
         self.encoded = words.encoded
         self.labels = words.token_labels(word_labels)  # int64 [total tokens], -100 off first sub-tokens

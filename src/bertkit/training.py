@@ -103,6 +103,10 @@ class Objective(Protocol):
     (batching, optimizer, precision, evaluation, early stopping) stays the same for all of them.
     """
 
+    forward_copies: int
+    """Copies of each batch stacked into one forward pass (2 for R-Drop: each copy draws its own dropout
+    masks; ``loss`` gets the outputs of all copies, copy after copy, and the targets of one), else 1."""
+
     def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Targets of the examples at ``index``, shaped to match ``inputs`` (already padded), on the CPU."""
         ...
@@ -116,23 +120,59 @@ class Objective(Protocol):
         ...
 
 
+def consistency_loss(first: torch.Tensor, second: torch.Tensor, task: str) -> torch.Tensor:
+    """R-Drop's penalty between two predictions of the same examples (logits [batch, labels] each): the
+    symmetric KL divergence of the class distributions (summed over classes, averaged over the batch) for
+    classification; of each label's Bernoulli distribution (averaged over labels and batch, as the BCE loss
+    is) for multi-label; the squared difference of the two outputs for regression."""
+    if task == "regression":
+        return nn.functional.mse_loss(first, second)
+    if task == "multi-label":
+        # KL(p||q) + KL(q||p) of Bernoulli(p), Bernoulli(q) is (p - q)(logit p - logit q)
+        return 0.5 * ((torch.sigmoid(first) - torch.sigmoid(second)) * (first - second)).mean()
+    log_first, log_second = first.log_softmax(-1), second.log_softmax(-1)
+    kl = nn.functional.kl_div
+    return 0.5 * (
+        kl(log_first, log_second, log_target=True, reduction="batchmean")
+        + kl(log_second, log_first, log_target=True, reduction="batchmean")
+    )
+
+
 class SequenceObjective:
-    """One target per example: class ids, label-indicator rows (multi-label) or floats (regression)."""
+    """One target per example: class ids, label-indicator rows (multi-label) or floats (regression).
+
+    With ``rdrop`` > 0 each batch goes through the model twice in one forward pass (two dropout masks), and
+    the loss is the mean of the two supervised losses plus ``rdrop`` x :func:`consistency_loss` of the two
+    predictions (R-Drop: Liang et al., 2021, "R-Drop: Regularized Dropout for Neural Networks").
+    """
 
     rows_aligned = True
     """``predict`` returns one row per validation example, so validation can be sharded across ranks."""
 
     def __init__(
-        self, task: str, targets: np.ndarray, class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0
+        self,
+        task: str,
+        targets: np.ndarray,
+        class_weights: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+        rdrop: float = 0.0,
     ) -> None:
+        self.task = task
         self.targets = torch.from_numpy(targets)
         self.loss_fn = make_loss(task, class_weights, label_smoothing)
+        self.rdrop = rdrop
+        self.forward_copies = 2 if rdrop else 1
 
     def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.targets[index]
 
     def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(outputs.logits.float(), targets)
+        logits = outputs.logits.float()
+        if not self.rdrop:
+            return self.loss_fn(logits, targets)
+        first, second = logits.chunk(2)  # [batch, labels] each: the same examples, two dropout masks
+        supervised = 0.5 * (self.loss_fn(first, targets) + self.loss_fn(second, targets))
+        return supervised + self.rdrop * consistency_loss(first, second, self.task)
 
     def predict(self, model: nn.Module, validation: Encoded, device: torch.device, dtype: torch.dtype | None) -> Any:
         return predict_logits(model, validation, device=device, dtype=dtype)
@@ -188,7 +228,7 @@ def fit(
     if objective is None:
         assert targets is not None, "pass targets or an objective"
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-        objective = SequenceObjective(task, targets, weights, config.label_smoothing)
+        objective = SequenceObjective(task, targets, weights, config.label_smoothing, config.rdrop)
     with_types = uses_type_ids(model, train)
     net = model  # the plain module: evaluation, state dicts and config go through it, never through DDP
     if world_size > 1:
@@ -241,6 +281,8 @@ def fit(
                 else:
                     target = objective.batch_targets(index, cpu_inputs).to(device, non_blocking=True)
                     inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
+                    if objective.forward_copies > 1:  # R-Drop: the batch again, below itself [copies x batch, longest]
+                        inputs = {k: torch.cat([v] * objective.forward_copies) for k, v in inputs.items()}
                     syncs = step % config.grad_accumulation == 0 or step == len(batches)
                     # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
                     # batch makes that average the global batch's mean, even when the batch splits unevenly.

@@ -36,11 +36,11 @@ def test_every_config_field_is_a_train_flag():
 def test_saved_config_repeats_the_run_exactly(capsys, tiny_bert, data_dir, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     ok(capsys, "train", "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
-       "--output", first, "--model", tiny_bert, "--seed", "5", "--warmup-ratio", "0.2", "--label-smoothing", "0.1", "--dropout", "0", *FLAGS)  # fmt: skip
+       "--output", first, "--model", tiny_bert, "--seed", "5", "--warmup-ratio", "0.2", "--label-smoothing", "0.1", "--dropout", "0", "--rdrop", "0.3", *FLAGS)  # fmt: skip
     saved = json.loads((first / "train_config.json").read_text())
     assert saved["train"] == str(data_dir / "train.csv") and saved["validation"] == str(data_dir / "valid.csv")
     assert (saved["seed"], saved["warmup_ratio"], saved["batch_size"], saved["max_length"]) == (5, 0.2, 16, 24)
-    assert saved["label_smoothing"] == 0.1 and saved["dropout"] == 0.0
+    assert saved["label_smoothing"] == 0.1 and saved["dropout"] == 0.0 and saved["rdrop"] == 0.3
     # nothing but the output folder on the command line
     ok(capsys, "train", "--config", first / "train_config.json", "--output", second, "--quiet")
     from safetensors.numpy import load_file

@@ -17,6 +17,8 @@ class SpanObjective:
     """Targets are the start and end token positions of the answer in each window ([windows, 2]; the CLS
     position when the window holds no answer); the loss is (CE(start) + CE(end)) / 2."""
 
+    forward_copies = 1
+
     def __init__(self, targets: np.ndarray) -> None:
         self.targets = torch.from_numpy(targets)  # [windows, 2] int64
         self.cross_entropy = nn.CrossEntropyLoss()
