@@ -253,7 +253,8 @@ def bertkit_run(args, device, folder: Path, train, held, seed: int, pooling: str
     from bertkit import TextClassifier
 
     clf = TextClassifier(model=str(folder), epochs=1, batch_size=32, learning_rate=1e-4, seed=seed,
-                         device=str(device), classifier_pooling=pooling, cuda_graphs=graphs, progress=False)  # fmt: skip
+                         device=str(device), classifier_pooling=pooling, cuda_graphs=graphs,
+                         rdrop=0.0, progress=False)  # the Trainer's recipe: no R-Drop  # fmt: skip
     reset_peak(device)
     clf.fit(train, eval_set=held)  # the held-out set: scored after the epoch, outside the loop's clock
     seconds = sum(r["train_seconds"] for r in clf.history_)

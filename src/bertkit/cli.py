@@ -171,9 +171,12 @@ def train(
         typer.Option(help="Dropout probability while training, everywhere in the model (default: the checkpoint's)."),
     ] = None,
     rdrop: Annotated[
-        float,
-        typer.Option(help="R-Drop weight: each batch runs twice (two dropout masks), KL between them added (0: off)."),
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            help="R-Drop weight: each batch runs twice (two dropout masks), KL between them added; 0: off "
+            "(default: 0.5 for single-label classification from 4,000 rows, else 0)."
+        ),
+    ] = None,
     grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
     max_grad_norm: Annotated[float, typer.Option(help="Gradient clipping norm (0: no clipping).")] = 1.0,
     selection_metric: Annotated[

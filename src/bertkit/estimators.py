@@ -82,7 +82,7 @@ class TextClassifier(ParamsMixin):
         classifier_pooling: str = "auto",
         label_smoothing: float = 0.0,
         dropout: float | None = None,
-        rdrop: float = 0.0,
+        rdrop: float | None = None,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
@@ -196,7 +196,7 @@ class TextClassifier(ParamsMixin):
         if config.max_train_rows and config.max_train_rows < len(train):
             keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
             train = train.subset(np.sort(keep))
-        config = config.resolved(len(train))
+        config = config.resolved(len(train), task)
 
         started = time.perf_counter()
         checkpoint = modeling.resolve_checkpoint(config.model)

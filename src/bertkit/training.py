@@ -228,7 +228,7 @@ def fit(
     if objective is None:
         assert targets is not None, "pass targets or an objective"
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-        objective = SequenceObjective(task, targets, weights, config.label_smoothing, config.rdrop)
+        objective = SequenceObjective(task, targets, weights, config.label_smoothing, config.rdrop or 0.0)
     with_types = uses_type_ids(model, train)
     net = model  # the plain module: evaluation, state dicts and config go through it, never through DDP
     if world_size > 1:

@@ -51,6 +51,20 @@ def test_defaults_adapt_to_data_size():
     assert TrainConfig(batch_size=8).resolved(100).batch_size == 8
 
 
+def test_rdrop_is_on_by_default_for_single_label_classification_from_4000_rows():
+    assert TrainConfig().resolved(8000, "classification").rdrop == 0.5
+    assert TrainConfig().resolved(3999, "classification").rdrop == 0.0
+    assert TrainConfig().resolved(8000, "regression").rdrop == 0.0
+    assert TrainConfig().resolved(8000, "multi-label").rdrop == 0.0
+    assert TrainConfig().resolved(8000).rdrop == 0.0  # taggers and QA: no sequence objective to double
+    # where it cannot act: no encoder dropout to differ, or a recorded step of fixed shape
+    for settings in ({"freeze_encoder": True}, {"dropout": 0.0}, {"cuda_graphs": True}):
+        assert TrainConfig(**settings).resolved(8000, "classification").rdrop == 0.0, settings
+    # what the user sets stands
+    assert TrainConfig(rdrop=0.0).resolved(8000, "classification").rdrop == 0.0
+    assert TrainConfig(rdrop=1.0).resolved(100, "regression").rdrop == 1.0
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [("task", "tagging", "--task must be one of"), ("epochs", 0, "--epochs must be a positive"),
