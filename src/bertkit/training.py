@@ -161,7 +161,10 @@ class SequenceObjective:
         self.targets = torch.from_numpy(targets)
         self.loss_fn = make_loss(task, class_weights, label_smoothing)
         self.rdrop = rdrop
-        self.forward_copies = 2 if rdrop else 1
+
+    @property
+    def forward_copies(self) -> int:
+        return 2 if self.rdrop else 1
 
     def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.targets[index]
