@@ -134,32 +134,25 @@ DROPOUT_FIELDS = (
 )
 
 
-def dropout_overrides(name: str, probability: float | None) -> dict[str, float]:
-    """The config fields of checkpoint ``name`` that set its dropouts, all at ``probability``; none for None."""
-    if probability is None:
-        return {}
-    config = load_config(name)
-    return {field: probability for field in DROPOUT_FIELDS if hasattr(config, field)}
-
-
 def build_classifier(name: str, task: str, classes: list[Any], *, dropout: float | None = None):
     """A sequence-classification model on the encoder ``name`` with a fresh head for ``classes``; ``dropout``
     (when given) replaces every dropout probability of the checkpoint's config."""
     from transformers import AutoModelForSequenceClassification
 
-    overrides = dropout_overrides(name, dropout)
-    num_labels = 1 if task == "regression" else len(classes)
-    id2label = {0: "score"} if task == "regression" else {i: str(c) for i, c in enumerate(classes)}
+    # One read of config.json, edited before the modules are built (they read their dropouts at construction).
+    config = load_config(name)
+    if dropout is not None:
+        for field in DROPOUT_FIELDS:
+            if hasattr(config, field):
+                setattr(config, field, dropout)
+    config.num_labels = 1 if task == "regression" else len(classes)
+    config.id2label = {0: "score"} if task == "regression" else {i: str(c) for i, c in enumerate(classes)}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    config.problem_type = PROBLEM_TYPES[task]
     try:
         with quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(
-                name,
-                num_labels=num_labels,
-                id2label=id2label,
-                label2id={v: k for k, v in id2label.items()},
-                problem_type=PROBLEM_TYPES[task],
-                ignore_mismatched_sizes=True,
-                **overrides,
+                name, config=config, ignore_mismatched_sizes=True
             )
     except Exception as exc:
         raise load_error(name, exc) from None
