@@ -227,7 +227,13 @@ class TokenTagger(ParamsMixin):
         return self.evaluate(X, y)["f1"]
 
     def predict_file(
-        self, path: str | Path, output: str | Path, *, tag_column: int = -1, encoding: str = "utf-8"
+        self,
+        path: str | Path,
+        output: str | Path,
+        *,
+        tag_column: int = -1,
+        encoding: str = "utf-8",
+        chunk_rows: int = 4096,
     ) -> int:
         """Tag every sentence of ``path`` and write ``output``; returns the number of sentences written.
 
@@ -235,34 +241,37 @@ class TokenTagger(ParamsMixin):
         per line), or any other file as CoNLL columns. Output ``.jsonl``: one object per input line/sentence with ``entities``
         (plus ``tokens``/``tags`` for pre-split input); ``.conll``/``.txt`` for pre-split input: the input
         columns plus the predicted tag, blank lines between sentences (conlleval's input format).
+        Sentences are tagged and written ``chunk_rows`` at a time, so sub-word encodings, logits and output
+        rows are held for one chunk, not the whole file.
         """
         path, output = Path(path), Path(output)
         suffix = output.suffix.lower()
         if suffix not in (".jsonl", ".conll", ".txt"):
             raise DataError(f"{output}: --output must end in .jsonl, .conll or .txt")
+        if chunk_rows < 1:
+            raise ConfigError(f"chunk_rows must be a positive integer (got {chunk_rows})")
         self._check_fitted()
         texts = _raw_texts(path, encoding)
-        if texts is not None:
-            if suffix != ".jsonl":
-                raise DataError(f"{output}: raw-text input ({path.name}) gives entity spans; write them to .jsonl")
-            rows = [{"text": t, "entities": e} for t, e in zip(texts, self.predict(texts), strict=True)]
-        else:
-            data = load_tagged(path, tag_column=tag_column, need_tags=False, encoding=encoding)
-            rows = self.predict_sentences(data)
-            if data.tags is not None:
-                for row, gold in zip(rows, data.tags, strict=True):
-                    row["gold_tags"] = gold
+        if texts is not None and suffix != ".jsonl":
+            raise DataError(f"{output}: raw-text input ({path.name}) gives entity spans; write them to .jsonl")
+        data = (
+            None if texts is not None else load_tagged(path, tag_column=tag_column, need_tags=False, encoding=encoding)
+        )
+        n_rows = len(texts) if texts is not None else len(data)
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("w", encoding="utf-8") as handle:
-            if suffix == ".jsonl":
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            else:
-                for row in rows:
-                    for i, word in enumerate(row["tokens"]):
-                        gold = [row["gold_tags"][i]] if "gold_tags" in row else []
-                        handle.write(" ".join([word, *gold, row["tags"][i]]) + "\n")
-                    handle.write("\n")
-        return len(rows)
+            for start in range(0, n_rows, chunk_rows):
+                stop = min(start + chunk_rows, n_rows)
+                if texts is not None:
+                    chunk = texts[start:stop]
+                    rows = [{"text": t, "entities": e} for t, e in zip(chunk, self.predict(chunk), strict=True)]
+                else:
+                    rows = self.predict_sentences(data.subset(range(start, stop)))
+                    if data.tags is not None:
+                        for row, gold in zip(rows, data.tags[start:stop], strict=True):
+                            row["gold_tags"] = gold
+                _write_tagged_rows(handle, rows, suffix)
+        return n_rows
 
     # persistence ---------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -359,6 +368,18 @@ def _hold_out(train: TaggedData, fraction: float, seed: int) -> tuple[TaggedData
     order = np.random.default_rng(seed).permutation(len(train))
     n_val = max(1, int(round(fraction * len(train))))
     return train.subset(np.sort(order[n_val:])), train.subset(np.sort(order[:n_val]))
+
+
+def _write_tagged_rows(handle, rows: list[dict[str, Any]], suffix: str) -> None:
+    """Append predicted rows: JSON lines, or CoNLL columns (word, gold tag when known, predicted tag)."""
+    if suffix == ".jsonl":
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return
+    for row in rows:
+        for i, word in enumerate(row["tokens"]):
+            gold = [row["gold_tags"][i]] if "gold_tags" in row else []
+            handle.write(" ".join([word, *gold, row["tags"][i]]) + "\n")
+        handle.write("\n")
 
 
 def _raw_texts(path: Path, encoding: str) -> list[str] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ner_examples
+from conftest import ner_examples, write_conll
 
 from bertkit import ConfigError, DataError, ModelLoadError, NotFittedError, TextClassifier, TokenTagger
 
@@ -104,6 +104,34 @@ def test_a_plain_hf_token_classification_folder_is_not_loaded_as_a_classifier(fi
         ModelLoadError, match=r"plain-ner: holds a token-classification model, not a text classifier; use `bertkit tag"
     ):
         TextClassifier.load(plain)
+
+
+def test_predict_file_tags_and_writes_in_chunks_with_the_same_output(fitted, tmp_path, monkeypatch):
+    tagger, _ = fitted
+    conll = write_conll(tmp_path / "test.conll", *ner_examples(30, seed=5))
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(" ".join(words) + "\n" for words in ner_examples(30, seed=6)[0]), encoding="utf-8")
+    whole = {}
+    for source, suffix in ((conll, ".conll"), (conll, ".jsonl"), (texts, ".jsonl")):
+        output = tmp_path / f"whole-{source.stem}{suffix}"
+        assert tagger.predict_file(source, output) == 30
+        whole[source, suffix] = output.read_text(encoding="utf-8")
+    chunk_sizes = []
+    predict_words = type(tagger)._predict_words
+    monkeypatch.setattr(
+        type(tagger),
+        "_predict_words",
+        lambda self, sentences: chunk_sizes.append(len(sentences)) or predict_words(self, sentences),
+    )
+    for (source, suffix), expected in whole.items():
+        chunk_sizes.clear()
+        output = tmp_path / f"chunked-{source.stem}{suffix}"
+        assert tagger.predict_file(source, output, chunk_rows=7) == 30
+        assert output.read_text(encoding="utf-8") == expected
+        assert chunk_sizes == [7, 7, 7, 7, 2]
+    assert len(whole[conll, ".jsonl"].splitlines()) == 30 and whole[conll, ".conll"].count("\n\n") == 30
+    with pytest.raises(ConfigError, match="chunk_rows must be a positive integer"):
+        tagger.predict_file(conll, tmp_path / "x.jsonl", chunk_rows=0)
 
 
 def test_user_errors(tiny_bert):
