@@ -18,7 +18,7 @@ import numpy as np
 from bertkit import modeling, tagging
 from bertkit.config import TrainConfig
 from bertkit.data.conll import TaggedData, from_lists, load_tagged
-from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
+from bertkit.devices import inference_dtype, resolve_device
 from bertkit.entity_metrics import bio_spans, entity_scores
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
 from bertkit.params import ParamsMixin
@@ -173,7 +173,7 @@ class TokenTagger(ParamsMixin):
         words = tagging.encode_words(self.tokenizer_, sentences, self.config_.max_length)
         device = next(self.model_.parameters()).device
         logits = tagging.predict_token_logits(
-            self.model_, words.encoded, batch_size=predict_batch_size(self.predict_batch_size, device), device=device,
+            self.model_, words.encoded, batch_size=self.predict_batch_size, device=device,
             dtype=inference_dtype(self.config_.precision, device),
         )  # fmt: skip
         return self._tags_from_logits(words, logits)

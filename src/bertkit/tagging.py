@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from bertkit.data.encoding import Encoded, collate, gather_padded, inference_batches
-from bertkit.devices import autocast
+from bertkit.devices import autocast, predict_batch_size
 from bertkit.inference import uses_type_ids
 
 IGNORE = -100
@@ -130,12 +130,14 @@ def predict_token_logits(
     model,
     encoded: Encoded,
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
 ) -> np.ndarray:
-    """Logits of every token, float32 [total tokens, labels], aligned with ``encoded.ids``."""
+    """Logits of every token, float32 [total tokens, labels], aligned with ``encoded.ids``; ``batch_size`` None:
+    the device's default (:func:`bertkit.devices.predict_batch_size`)."""
     device = device or next(model.parameters()).device
+    batch_size = predict_batch_size(batch_size, device)
     was_training = model.training
     model.eval()
     with_types = uses_type_ids(model, encoded)

@@ -15,7 +15,7 @@ from bertkit import modeling
 from bertkit.config import TrainConfig
 from bertkit.data.qa_windows import QAWindows, check_window_sizes, encode_windows, span_targets
 from bertkit.data.squad import QARecord, SquadData, as_squad, questions_contexts
-from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
+from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
 from bertkit.params import ParamsMixin
 from bertkit.qa.decoding import Decoded, choose_answers, decode_spans
@@ -209,7 +209,7 @@ class QuestionAnswerer(ParamsMixin):
 
         device = next(self.model_.parameters()).device
         return predict_span_logits(
-            self.model_, windows.encoded, batch_size=predict_batch_size(self.predict_batch_size, device), device=device,
+            self.model_, windows.encoded, batch_size=self.predict_batch_size, device=device,
             dtype=inference_dtype(self.config_.precision, device), progress=self.progress and len(windows) > 2000,
         )  # fmt: skip
 

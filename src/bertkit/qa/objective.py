@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from bertkit.data.encoding import Encoded, collate, inference_batches
-from bertkit.devices import autocast
+from bertkit.devices import autocast, predict_batch_size
 from bertkit.inference import uses_type_ids
 
 
@@ -42,13 +42,15 @@ def predict_span_logits(
     model: nn.Module,
     encoded: Encoded,
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits of every token, flat and aligned with ``encoded.ids``: two float32 [total tokens]."""
+    """Start and end logits of every token, flat and aligned with ``encoded.ids``: two float32 [total tokens];
+    ``batch_size`` None: the device's default (:func:`bertkit.devices.predict_batch_size`)."""
     device = device or next(model.parameters()).device
+    batch_size = predict_batch_size(batch_size, device)
     was_training = model.training
     model.eval()
     with_types = uses_type_ids(model, encoded)
