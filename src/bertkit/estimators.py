@@ -450,21 +450,20 @@ class TextClassifier(ParamsMixin):
         chunk_rows: int = 50_000,
     ) -> tuple[int, int]:
         """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
-        time so memory stays bounded whatever the file size. Returns (rows written, rows skipped)."""
+        time so memory stays bounded whatever the file size. Returns (rows written, rows skipped). ``output``
+        appears only once every row is written: an error part-way leaves no partial file (and an older
+        ``output`` untouched)."""
         from bertkit.data.writers import TableWriter
 
         self._check_fitted()
-        writer = TableWriter(output)
         skipped = 0
-        try:
+        with TableWriter(output) as writer:
             for frame, chunk_skipped in self.iter_predict_file(
                 path, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
                 header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
             ):  # fmt: skip
                 skipped += chunk_skipped
                 writer.write(frame)
-        finally:
-            writer.close()
         return writer.rows, skipped
 
     def iter_predict_file(

@@ -75,11 +75,8 @@ class FilePredictor:
             for chunk, (frame, skipped) in enumerate(chunks):
                 frame.insert(0, "input_file", int(file_index))
                 name = f"part-{int(file_index):05d}-{chunk:05d}{suffix}"
-                writer = TableWriter(self.output_dir / name)
-                try:
+                with TableWriter(self.output_dir / name) as writer:
                     writer.write(frame)
-                finally:
-                    writer.close()
                 for key, value in zip(records, (int(file_index), chunk, name, len(frame), skipped), strict=True):
                     records[key].append(value)
         return {key: np.asarray(values) for key, values in records.items()}

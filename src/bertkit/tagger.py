@@ -242,8 +242,11 @@ class TokenTagger(ParamsMixin):
         (plus ``tokens``/``tags`` for pre-split input); ``.conll``/``.txt`` for pre-split input: the input
         columns plus the predicted tag, blank lines between sentences (conlleval's input format).
         Sentences are tagged and written ``chunk_rows`` at a time, so sub-word encodings, logits and output
-        rows are held for one chunk, not the whole file.
+        rows are held for one chunk, not the whole file; ``output`` appears only once every sentence is written
+        (an error part-way leaves no partial file, and an older ``output`` untouched).
         """
+        from bertkit.data.writers import replaced_on_success
+
         path, output = Path(path), Path(output)
         suffix = output.suffix.lower()
         if suffix not in (".jsonl", ".conll", ".txt"):
@@ -259,7 +262,7 @@ class TokenTagger(ParamsMixin):
         )
         n_rows = len(texts) if texts is not None else len(data)
         output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("w", encoding="utf-8") as handle:
+        with replaced_on_success(output) as partial, partial.open("w", encoding="utf-8") as handle:
             for start in range(0, n_rows, chunk_rows):
                 stop = min(start + chunk_rows, n_rows)
                 if texts is not None:

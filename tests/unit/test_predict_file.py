@@ -52,7 +52,13 @@ def test_bad_row_in_a_later_chunk_names_its_line(clf, tmp_path):
     rows = [[i, t] for i, t in enumerate(texts)]
     rows[24][1] = ""
     source = write_rows(tmp_path / "in.csv", rows)
-    with pytest.raises(DataError, match=r"in.csv line 26: column 'text' is empty"):
-        clf.predict_file(source, tmp_path / "out.csv", chunk_rows=10)
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        # The first chunks were predicted before the error: neither they nor a truncated old file are left.
+        earlier = tmp_path / f"earlier{suffix}"
+        earlier.write_text("an earlier run's output\n", encoding="utf-8")
+        with pytest.raises(DataError, match=r"in.csv line 26: column 'text' is empty"):
+            clf.predict_file(source, earlier, chunk_rows=10)
+        assert earlier.read_text(encoding="utf-8") == "an earlier run's output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.csv", "earlier.jsonl", "earlier.parquet", "in.csv"]
     written, skipped = clf.predict_file(source, tmp_path / "out.csv", chunk_rows=10, skip_bad_rows=True)
     assert (written, skipped) == (29, 1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +14,28 @@ from bertkit.exceptions import DataError
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 
 
+def partial_path(path: Path) -> Path:
+    """Where output for ``path`` is written until it is complete: a hidden file beside it."""
+    return path.with_name(f".{path.name}.partial")
+
+
+@contextmanager
+def replaced_on_success(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; it becomes ``path`` only when the block ends
+    without an error, so a failed or interrupted prediction leaves no half-written output and an earlier
+    file of that name as it was."""
+    partial = partial_path(path)
+    try:
+        yield partial
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
 class TableWriter:
-    """Write DataFrames with the same columns one after another into one file; close() finishes it."""
+    """Write DataFrames with the same columns one after another into one file. Use it as a context manager:
+    the rows go to a hidden ``.NAME.partial`` file that replaces ``path`` only when the block succeeds."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -24,6 +47,18 @@ class TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows = 0
         self._parquet = None
+        self._partial = partial_path(self.path)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if error_type is not None:
+            self._partial.unlink(missing_ok=True)
+        elif self._partial.exists():
+            os.replace(self._partial, self.path)
 
     def write(self, frame: pd.DataFrame) -> None:
         first = self.rows == 0
@@ -33,16 +68,12 @@ class TableWriter:
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.path, table.schema)
+                self._parquet = pq.ParquetWriter(self._partial, table.schema)
             self._parquet.write_table(table.cast(self._parquet.schema))
         elif self.suffix == ".jsonl":
-            with self.path.open("w" if first else "a", encoding="utf-8") as handle:
+            with self._partial.open("w" if first else "a", encoding="utf-8") as handle:
                 frame.to_json(handle, orient="records", lines=True, force_ascii=False)
         else:
             sep = "\t" if self.suffix == ".tsv" else ","
-            frame.to_csv(self.path, mode="w" if first else "a", header=first, index=False, sep=sep)
+            frame.to_csv(self._partial, mode="w" if first else "a", header=first, index=False, sep=sep)
         self.rows += len(frame)
-
-    def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
