@@ -66,7 +66,9 @@ def test_rdrop_settings_are_checked(settings, message):
         TrainConfig(**settings)
 
 
-def _fit(tiny_bert, rdrop: float, dropout: float, seen: list[int] | None = None) -> dict[str, torch.Tensor]:
+def _fit(
+    tiny_bert, rdrop: float, dropout: float, seen: list[int] | None = None, grad_accumulation: int = 1
+) -> dict[str, torch.Tensor]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     import bertkit.training as training
@@ -82,7 +84,8 @@ def _fit(tiny_bert, rdrop: float, dropout: float, seen: list[int] | None = None)
     if seen is not None:
         model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(len(kwargs["input_ids"])),
                                         with_kwargs=True)  # fmt: skip
-    config = TrainConfig(epochs=1, batch_size=8, learning_rate=5e-3, precision="fp32", rdrop=rdrop).resolved(16)
+    config = TrainConfig(epochs=1, batch_size=8, grad_accumulation=grad_accumulation, learning_rate=5e-3,
+                         precision="fp32", rdrop=rdrop).resolved(16)  # fmt: skip
     training.fit(model, encoded, labels, config, task="classification", device=torch.device("cpu"), progress=False)
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -100,6 +103,17 @@ def test_without_dropout_the_passes_agree_and_training_is_the_plain_run(tiny_ber
     """Dropout off: both copies give the same logits, the penalty and its gradient are zero, and the mean of two
     equal losses is the loss, so R-Drop must train exactly as the plain loop does."""
     plain, doubled = _fit(tiny_bert, 0.0, 0.0), _fit(tiny_bert, 1.0, 0.0)
+    for name, value in plain.items():
+        torch.testing.assert_close(doubled[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_with_gradient_accumulation_each_micro_batch_is_doubled_and_training_is_the_plain_run(tiny_bert):
+    """The README's advice for memory: --grad-accumulation 2 runs each step of 8 as two micro-batches of 4,
+    each doubled by R-Drop, and (dropout off) trains as the plain loop with the same accumulation does."""
+    seen: list[int] = []
+    doubled = _fit(tiny_bert, 1.0, 0.0, seen=seen, grad_accumulation=2)
+    assert seen == [8, 8, 8, 8]  # four micro-batches of 4 examples, each stacked on itself
+    plain = _fit(tiny_bert, 0.0, 0.0, grad_accumulation=2)
     for name, value in plain.items():
         torch.testing.assert_close(doubled[name], value, rtol=1e-5, atol=1e-6, msg=name)
 
