@@ -19,18 +19,26 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
 
 
+def finish_partial(path: Path, *, succeeded: bool) -> None:
+    """Move the partial file onto ``path`` after a complete write (if anything was written); else delete it."""
+    partial = partial_path(path)
+    if not succeeded:
+        partial.unlink(missing_ok=True)
+    elif partial.exists():
+        os.replace(partial, path)
+
+
 @contextmanager
 def replaced_on_success(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; it becomes ``path`` only when the block ends
     without an error, so a failed or interrupted prediction leaves no half-written output and an earlier
     file of that name as it was."""
-    partial = partial_path(path)
     try:
-        yield partial
+        yield partial_path(path)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        finish_partial(path, succeeded=False)
         raise
-    os.replace(partial, path)
+    finish_partial(path, succeeded=True)
 
 
 class TableWriter:
@@ -55,10 +63,7 @@ class TableWriter:
     def __exit__(self, error_type, error, traceback) -> None:
         if self._parquet is not None:
             self._parquet.close()
-        if error_type is not None:
-            self._partial.unlink(missing_ok=True)
-        elif self._partial.exists():
-            os.replace(self._partial, self.path)
+        finish_partial(self.path, succeeded=error_type is None)
 
     def write(self, frame: pd.DataFrame) -> None:
         first = self.rows == 0
