@@ -75,9 +75,9 @@ def run_trainer(split, config, epochs: int, seed: int, max_length: int) -> dict:
     )
     from transformers.utils import logging as hf_logging
 
+    from bertkit.classification.metrics import classification_metrics
     from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes
-    from bertkit.metrics import classification_metrics
-    from bertkit.modeling import resolve_checkpoint
+    from bertkit.models.modeling import resolve_checkpoint
 
     hf_logging.set_verbosity_error()
     started = time.perf_counter()

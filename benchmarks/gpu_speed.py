@@ -95,7 +95,7 @@ def minilm_folder(args, scratch: Path) -> Path:
     """A MiniLM folder with fp32 weights (the carried copy may be fp16 to fit the transfer limit)."""
     from safetensors.torch import load_file, save_file
 
-    from bertkit.modeling import resolve_checkpoint
+    from bertkit.models.modeling import resolve_checkpoint
 
     source = Path(resolve_checkpoint(args.minilm or "minilm"))
     target = scratch / "minilm"
@@ -312,7 +312,7 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant
 
     from bertkit.config import TrainConfig
     from bertkit.data.encoding import Encoded
-    from bertkit.training import fit
+    from bertkit.engine.loop import fit
 
     length, batch = (32, 8) if args.smoke else (128, 128)
     rows = []

@@ -38,11 +38,11 @@ def main() -> None:
     import transformers
     from torch.utils.data import SequentialSampler
 
-    import bertkit.training as training
+    import bertkit.engine.loop as training
     from bertkit import load_data
     from bertkit.config import TrainConfig
     from bertkit.data.encoding import encode
-    from bertkit.modeling import resolve_checkpoint
+    from bertkit.models.modeling import resolve_checkpoint
 
     transformers.logging.set_verbosity_error()
     path = resolve_checkpoint("minilm")

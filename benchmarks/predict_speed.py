@@ -90,13 +90,13 @@ def main() -> None:
     rows.append({"engine": "HF pipeline (batch 32)", **{f"{k} sent/s": v for k, v in peer_speed.items()},
                  "vs pipeline (rt / imdb)": "1.00 / 1.00", "p50 ms": p50, "p95 ms": p95, "rt test accuracy": accuracy})  # fmt: skip
 
-    import bertkit.inference
+    import bertkit.engine.forward
 
-    packed_classifier = bertkit.inference.packed_classifier
+    packed_classifier = bertkit.engine.forward.packed_classifier
     for backend in args.backends.split(","):
         # torch-hf-forward: the default precision with the Hugging Face forward instead of bertkit's packed one,
         # to show what the packed forward gives on its own.
-        bertkit.inference.packed_classifier = (
+        bertkit.engine.forward.packed_classifier = (
             (lambda model: None) if backend == "torch-hf-forward" else packed_classifier
         )
         if backend in ("torch-fp32", "torch-bf16"):
@@ -112,7 +112,7 @@ def main() -> None:
             speed[name] = len(texts) / seconds
         p50, p95 = latency(lambda t, c=clf: c.predict_proba([t]), rt.texts)
         accuracy = float(np.mean(clf.predict(rt.texts) == np.asarray(rt.labels, dtype=object)))
-        bertkit.inference.packed_classifier = packed_classifier
+        bertkit.engine.forward.packed_classifier = packed_classifier
         ratios = " / ".join(f"{speed[k] / peer_speed[k]:.2f}" for k in sets)
         rows.append({"engine": f"bertkit {backend}", **{f"{k} sent/s": v for k, v in speed.items()},
                      "vs pipeline (rt / imdb)": ratios, "p50 ms": p50, "p95 ms": p95, "rt test accuracy": accuracy})  # fmt: skip

@@ -42,13 +42,13 @@ __all__ = [
 
 _LAZY = {
     "QuestionAnswerer": ("bertkit.qa.estimator", "QuestionAnswerer"),
-    "read_squad": ("bertkit.data.squad", "read_squad"),
-    "TextClassifier": ("bertkit.estimators", "TextClassifier"),
+    "read_squad": ("bertkit.qa.squad", "read_squad"),
+    "TextClassifier": ("bertkit.classification.estimator", "TextClassifier"),
     "TextEmbedder": ("bertkit.embeddings", "TextEmbedder"),
-    "TokenTagger": ("bertkit.tagger", "TokenTagger"),
+    "TokenTagger": ("bertkit.tagging.estimator", "TokenTagger"),
     "TrainConfig": ("bertkit.config", "TrainConfig"),
     "load_data": ("bertkit.data.dataset", "load_file"),
-    "load_tagged_data": ("bertkit.data.conll", "load_tagged"),
+    "load_tagged_data": ("bertkit.tagging.conll", "load_tagged"),
     "is_main_process": ("bertkit.ddp", "is_main_process"),
     "predict_ray": ("bertkit.ray_predict", "predict_ray"),
     "train_seeds": ("bertkit.seeds", "train_seeds"),
@@ -56,17 +56,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from bertkit.classification.estimator import TextClassifier
     from bertkit.config import TrainConfig
-    from bertkit.data.conll import load_tagged as load_tagged_data
     from bertkit.data.dataset import load_file as load_data
-    from bertkit.data.squad import read_squad
     from bertkit.ddp import is_main_process
     from bertkit.embeddings import TextEmbedder
-    from bertkit.estimators import TextClassifier
     from bertkit.qa.estimator import QuestionAnswerer
+    from bertkit.qa.squad import read_squad
     from bertkit.ray_predict import predict_ray
     from bertkit.seeds import train_seeds
-    from bertkit.tagger import TokenTagger
+    from bertkit.tagging.conll import load_tagged as load_tagged_data
+    from bertkit.tagging.estimator import TokenTagger
     from bertkit.tuning import tune
 
 

@@ -1,3 +1,3 @@
-from bertkit.cli import main
+from bertkit.cli.main import main
 
 main()

@@ -21,8 +21,8 @@ def run_demo(output: Path, epochs: int = 4) -> None:
     """Train the default model on the packaged demo set, evaluate on its test split, predict a few texts."""
     from rich.console import Console
 
+    from bertkit.classification.estimator import TextClassifier
     from bertkit.data.dataset import load_file
-    from bertkit.estimators import TextClassifier
 
     console = Console(stderr=True)
     train = load_file(demo_file("sentiment_train.csv"))

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bertkit import modeling
 from bertkit.data.encoding import collate, encode, inference_batches
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
+from bertkit.models import modeling
 
 POOLINGS = ("mean", "cls", "pooler")
 

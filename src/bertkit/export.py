@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bertkit.exceptions import ConfigError, ModelLoadError
-from bertkit.packed import packed_classifier
+from bertkit.models.packed import packed_classifier
 
 ONNX_DIR = "onnx"
 FILES = {None: "model.onnx", "int8": "model-int8.onnx"}

@@ -53,7 +53,7 @@ class FilePredictor:
     ) -> None:
         import torch
 
-        from bertkit.estimators import TextClassifier
+        from bertkit.classification.estimator import TextClassifier
 
         torch.set_num_threads(max(1, threads))
         self.classifier = TextClassifier.load(model_dir, device=device, precision=precision)

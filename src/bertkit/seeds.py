@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertkit.classification.metrics import metric_lower_is_better
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.exceptions import ConfigError
-from bertkit.metrics import metric_lower_is_better
 
 
 @dataclass
@@ -74,7 +74,7 @@ def train_seeds(
 
     ``seeds``: a list of seeds, or a count N for ``config.seed``, ``config.seed + 1``, ...
     ``on_seed`` is called with each finished run's record (seed, metrics, ...)."""
-    from bertkit.estimators import TextClassifier, _selection_metric
+    from bertkit.classification.estimator import TextClassifier, _selection_metric
 
     seeds = seed_list(config.seed, seeds) if isinstance(seeds, int) else list(seeds)
     if not seeds:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertkit.classification.metrics import metric_lower_is_better
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.ddp import env_world_size
 from bertkit.exceptions import ConfigError
-from bertkit.metrics import metric_lower_is_better
 
 STUDY_NAME = "bertkit"
 STORAGE_FILE = "study.db"
@@ -92,8 +92,8 @@ def tune(
     holds ``trials`` finished trials (complete or pruned). ``timeout`` (seconds) stops starting new trials.
     ``max_epochs`` and ``learning_rates`` (low, high) replace those ranges of ``space``. ``run_options`` (data file, columns) are copied into ``best_config.json`` so it reproduces the best run."""
     optuna = _optuna()
+    from bertkit.classification.estimator import TextClassifier, _selection_metric
     from bertkit.data.labels import normalize_labels
-    from bertkit.estimators import TextClassifier, _selection_metric
 
     if trials < 1:
         raise ConfigError(f"--trials must be a positive integer (got {trials})")

@@ -7,8 +7,8 @@ import pytest
 from conftest import SHARED_DATA, needs_shared_data
 
 from bertkit import QuestionAnswerer, read_squad
-from bertkit.data.qa_windows import encode_windows, span_targets
-from bertkit.modeling import load_tokenizer, resolve_checkpoint
+from bertkit.models.modeling import load_tokenizer, resolve_checkpoint
+from bertkit.qa.windows import encode_windows, span_targets
 
 pytestmark = [pytest.mark.integration, needs_shared_data("squad", "xquad_en_36articles.json")]
 FILE = SHARED_DATA / "squad" / "xquad_en_36articles.json"

@@ -89,7 +89,7 @@ def test_cola_headerless_tsv_with_mcc():
 @needs_shared_data("conll2003", "eng.testa")
 def test_conll2003_reader_and_a_short_ner_run():
     from bertkit import TokenTagger, load_tagged_data
-    from bertkit.entity_metrics import entity_scores
+    from bertkit.tagging.metrics import entity_scores
 
     folder = SHARED_DATA / "conll2003"
     testa = load_tagged_data(folder / "eng.testa")

@@ -10,38 +10,84 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "bertkit"
 # module -> bertkit modules it must never import
 FORBIDDEN = {
-    "data": ("bertkit.modeling", "bertkit.training", "bertkit.inference", "bertkit.estimators", "bertkit.cli"),
-    "modeling": ("bertkit.training", "bertkit.inference", "bertkit.estimators", "bertkit.cli"),
-    "training": ("bertkit.estimators", "bertkit.cli"),
-    "inference": ("bertkit.training", "bertkit.estimators", "bertkit.cli"),
-    "metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
-    "estimators": ("bertkit.cli", "bertkit.seeds", "bertkit.tuning", "bertkit.ray_predict"),
-    "entity_metrics": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "torch"),
-    "tagging": ("bertkit.training", "bertkit.estimators", "bertkit.tagger", "bertkit.cli"),
-    "tagger": ("bertkit.estimators", "bertkit.cli"),
+    "data": (
+        "bertkit.models.modeling",
+        "bertkit.engine.loop",
+        "bertkit.engine.forward",
+        "bertkit.classification.estimator",
+        "bertkit.cli.main",
+    ),
+    "models/modeling": (
+        "bertkit.engine.loop",
+        "bertkit.engine.forward",
+        "bertkit.classification.estimator",
+        "bertkit.cli.main",
+    ),
+    "engine/loop": ("bertkit.classification.estimator", "bertkit.cli.main"),
+    "engine/forward": ("bertkit.engine.loop", "bertkit.classification.estimator", "bertkit.cli.main"),
+    "classification/metrics": ("bertkit.engine.loop", "bertkit.classification.estimator", "bertkit.cli.main", "torch"),
+    "classification/estimator": ("bertkit.cli.main", "bertkit.seeds", "bertkit.tuning", "bertkit.ray_predict"),
+    "tagging/metrics": ("bertkit.engine.loop", "bertkit.classification.estimator", "bertkit.cli.main", "torch"),
+    "tagging/words": (
+        "bertkit.engine.loop",
+        "bertkit.classification.estimator",
+        "bertkit.tagging.estimator",
+        "bertkit.cli.main",
+    ),
+    "tagging/estimator": ("bertkit.classification.estimator", "bertkit.cli.main"),
     # Question answering: pure-numpy decoding and metrics; the objective sits beside training; one facade.
-    "qa/metrics": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
-    "qa/decoding": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli", "torch"),
-    "qa/objective": ("bertkit.training", "bertkit.estimators", "bertkit.qa.estimator", "bertkit.cli"),
-    "qa/estimator": ("bertkit.cli", "bertkit.estimators"),
+    "qa/metrics": (
+        "bertkit.engine.loop",
+        "bertkit.classification.estimator",
+        "bertkit.qa.estimator",
+        "bertkit.cli.main",
+        "torch",
+    ),
+    "qa/decoding": (
+        "bertkit.engine.loop",
+        "bertkit.classification.estimator",
+        "bertkit.qa.estimator",
+        "bertkit.cli.main",
+        "torch",
+    ),
+    "qa/objective": (
+        "bertkit.engine.loop",
+        "bertkit.classification.estimator",
+        "bertkit.qa.estimator",
+        "bertkit.cli.main",
+    ),
+    "qa/estimator": ("bertkit.cli.main", "bertkit.classification.estimator"),
     # The service is a shell over the public facade, like the CLI (see test_serving_uses_only_the_public_api).
-    "serving": ("bertkit.cli", "bertkit.training", "bertkit.inference", "bertkit.modeling", "bertkit.data"),
-    "ddp": ("bertkit.training", "bertkit.estimators", "bertkit.cli", "bertkit.data", "bertkit.modeling"),
+    "serving": (
+        "bertkit.cli.main",
+        "bertkit.engine.loop",
+        "bertkit.engine.forward",
+        "bertkit.models.modeling",
+        "bertkit.data",
+    ),
+    "ddp": (
+        "bertkit.engine.loop",
+        "bertkit.classification.estimator",
+        "bertkit.cli.main",
+        "bertkit.data",
+        "bertkit.models.modeling",
+    ),
     # built on the facade; the CLI reaches them through `bertkit` only
-    "seeds": ("bertkit.cli", "bertkit.training", "optuna", "ray"),
-    "tuning": ("bertkit.cli", "bertkit.training", "ray"),
-    "ray_predict": ("bertkit.cli", "bertkit.training", "optuna"),
+    "seeds": ("bertkit.cli.main", "bertkit.engine.loop", "optuna", "ray"),
+    "tuning": ("bertkit.cli.main", "bertkit.engine.loop", "ray"),
+    "ray_predict": ("bertkit.cli.main", "bertkit.engine.loop", "optuna"),
 }
 CLI_ALLOWED = {
     "bertkit",
     "bertkit.exceptions",
     "bertkit.demo",
     "bertkit.embeddings",
-    "bertkit.cli_tag",
-    "bertkit.cli_qa",
+    "bertkit.cli.tag",
+    "bertkit.cli.qa",
+    "bertkit.cli.options",
     "bertkit.serving",
 }
-CLI_FILES = ("cli.py", "cli_tag.py", "cli_qa.py")
+CLI_FILES = ("cli/main.py", "cli/tag.py", "cli/qa.py")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -58,6 +104,7 @@ def imports_of(path: Path) -> set[str]:
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_layer_does_not_import_later_layers(layer):
     files = list((PACKAGE / layer).glob("*.py")) if (PACKAGE / layer).is_dir() else [PACKAGE / f"{layer}.py"]
+    assert files[0].is_file(), files
     for path in files:
         bad = {m for m in imports_of(path) for f in FORBIDDEN[layer] if m == f or m.startswith(f + ".")}
         assert not bad, f"{path.name} imports {sorted(bad)}"
@@ -71,7 +118,7 @@ def test_cli_uses_only_the_public_api(name):
 
 
 def test_serving_uses_only_the_public_api():
-    allowed = {"bertkit", "bertkit.exceptions"}
+    allowed = {"bertkit", "bertkit.exceptions", "bertkit.models.packed"}
     for path in (PACKAGE / "serving").glob("*.py"):
         modules = {m for m in imports_of(path) if m.startswith("bertkit") and not m.startswith("bertkit.serving")}
         internal = {m for m in modules if m not in allowed and m.rsplit(".", 1)[0] != "bertkit"}
@@ -93,7 +140,7 @@ def test_optional_engines_are_imported_only_when_used():
 
     # Optuna and Ray are extras: the facade and the CLI must load without them (imports inside functions).
     code = (
-        "import sys, bertkit.cli, bertkit.estimators, bertkit.seeds, bertkit.tuning, bertkit.ray_predict; "
+        "import sys, bertkit.cli.main, bertkit.classification.estimator, bertkit.seeds, bertkit.tuning, bertkit.ray_predict; "
         "print(sorted(m for m in ('optuna', 'ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""The ``bertkit`` CLI, run in-process through ``bertkit.cli.main`` on the tiny random BERT.
+"""The ``bertkit`` CLI, run in-process through ``bertkit.cli.main.main`` on the tiny random BERT.
 
 Two small models are trained once per module (a sentiment model with string labels and a text-pair model
 with integer labels); every other test reuses them.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import sentiment_examples
 
-from bertkit.cli import main
+from bertkit.cli.main import main
 
 TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32", "--quiet"]
 
@@ -426,7 +426,7 @@ def test_no_arguments_prints_help(capsys):
 
 
 def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch, trained):
-    from bertkit.estimators import TextClassifier
+    from bertkit.classification.estimator import TextClassifier
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

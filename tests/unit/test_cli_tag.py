@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import ner_examples, write_conll
 
-from bertkit.cli import main
+from bertkit.cli.main import main
 
 TRAIN_FLAGS = ["--epochs", "3", "--batch-size", "8", "--learning-rate", "0.005", "--max-length", "32", "--quiet"]
 

@@ -13,7 +13,7 @@ from conftest import sentiment_examples
 from test_cli import fails, ok, write_csv
 
 from bertkit import ConfigError, TrainConfig
-from bertkit.cli import train as train_command
+from bertkit.cli.main import train as train_command
 
 FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet"]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bertkit import DataError, load_tagged_data
-from bertkit.data.conll import from_lists, iob1_to_bio, read_conll
+from bertkit.tagging.conll import from_lists, iob1_to_bio, read_conll
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit import training
 from bertkit.config import TrainConfig
 from bertkit.cuda_graphs import LENGTH_MULTIPLE, GraphedTrainStep, capturable_optimizer, pad_batch, padded_length
 from bertkit.data.encoding import Encoded, collate
+from bertkit.engine import loop as training
 from bertkit.exceptions import ConfigError
 
 

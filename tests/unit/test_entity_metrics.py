@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bertkit.entity_metrics import bio_spans, entity_scores
+from bertkit.tagging.metrics import bio_spans, entity_scores
 
 
 @pytest.mark.parametrize(

@@ -124,7 +124,7 @@ def test_regression_on_float_labels(tiny_bert):
 def test_dropout_replaces_every_dropout_of_the_checkpoint(base, request, tmp_path):
     from transformers import AutoConfig
 
-    from bertkit import modeling
+    from bertkit.models import modeling
 
     folder = str(request.getfixturevalue(base))
     default = modeling.build_classifier(folder, "classification", ["a", "b"])
@@ -143,7 +143,7 @@ def test_dropout_replaces_every_dropout_of_the_checkpoint(base, request, tmp_pat
 
 
 def test_label_smoothing_reaches_the_loss_and_only_for_classification(tiny_bert, monkeypatch):
-    from bertkit import training
+    from bertkit.engine import loop as training
 
     seen = []
     make_loss = training.make_loss

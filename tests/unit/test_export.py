@@ -7,7 +7,7 @@ import pytest
 from conftest import sentiment_examples
 
 from bertkit import ModelLoadError, TextClassifier
-from bertkit.cli import main
+from bertkit.cli.main import main
 
 pytest.importorskip("onnxruntime")
 

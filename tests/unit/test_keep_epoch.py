@@ -10,9 +10,9 @@ import torch
 from conftest import sentiment_examples
 
 from bertkit import TextClassifier
+from bertkit.classification.metrics import paired_bootstrap_win_share
 from bertkit.config import TrainConfig
 from bertkit.exceptions import ConfigError
-from bertkit.metrics import paired_bootstrap_win_share
 
 
 def accuracy(targets: np.ndarray, logits: np.ndarray) -> float:
@@ -52,8 +52,8 @@ def scripted_fit(tiny_bert):
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from bertkit import training
     from bertkit.data.encoding import encode
+    from bertkit.engine import loop as training
 
     def run(keep_epoch: str, share: float | None, scores=(0.9, 0.5, 0.4), epochs: int = 3, patience: int = 0):
         texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(16)]
@@ -122,7 +122,7 @@ def test_after_early_stopping_auto_keeps_the_best_epoch(scripted_fit):
 
 
 def test_losses_and_errors_are_lower_is_better():
-    from bertkit.metrics import METRIC_NAMES, metric_lower_is_better
+    from bertkit.classification.metrics import METRIC_NAMES, metric_lower_is_better
 
     lower = {name for names in METRIC_NAMES.values() for name in names if metric_lower_is_better(name)}
     assert lower == {"loss", "mse", "mae"}
@@ -130,7 +130,7 @@ def test_losses_and_errors_are_lower_is_better():
 
 def test_classifier_scores_the_bootstrap_on_its_validation_labels(tiny_bert, monkeypatch):
     """The win_share the classifier hands to the loop: the selection metric on the eval_set's own labels."""
-    from bertkit import training
+    from bertkit.engine import loop as training
 
     captured = {}
     real_fit = training.fit
@@ -170,7 +170,7 @@ def test_classification_metrics_match_scikit_learn(n_classes):
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
     from sklearn.metrics import confusion_matrix as sklearn_confusion
 
-    from bertkit.metrics import classification_metrics, confusion_matrix
+    from bertkit.classification.metrics import classification_metrics, confusion_matrix
 
     rng = np.random.default_rng(n_classes)
     cases = [rng.integers(0, n_classes, 300), np.zeros(300, dtype=int)]  # the second: one class only
@@ -196,7 +196,7 @@ def test_classification_metrics_match_scikit_learn(n_classes):
 def test_multilabel_metrics_match_scikit_learn():
     from sklearn.metrics import accuracy_score, f1_score
 
-    from bertkit.metrics import multilabel_metrics
+    from bertkit.classification.metrics import multilabel_metrics
 
     rng = np.random.default_rng(7)
     truth = (rng.random((200, 5)) < 0.3).astype(int)
@@ -219,8 +219,8 @@ def test_weight_average_is_the_mean_of_the_tail_and_leaves_the_trajectory_alone(
     evaluated with the average once the tail has begun, else with the trained weights; training is unchanged."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from bertkit import training
     from bertkit.data.encoding import encode
+    from bertkit.engine import loop as training
 
     texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(24)]
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))

@@ -9,8 +9,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertkit.data.encoding import encode
-from bertkit.inference import predict_logits
-from bertkit.packed import PackedBertClassifier, cls_only_last_layer, packed_classifier
+from bertkit.engine.forward import predict_logits
+from bertkit.models.packed import PackedBertClassifier, cls_only_last_layer, packed_classifier
 
 TEXTS = ["good", "the film was very good and the music was lovely", "bad plot", "a dull , tedious and weak story"]
 PAIRS = ["great acting", "the story is okay", "awful", "meh"]

@@ -9,7 +9,7 @@ import pytest
 from qa_samples import make_squad, write_squad
 
 from bertkit import QuestionAnswerer
-from bertkit.cli import main
+from bertkit.cli.main import main
 
 FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "48", "--doc-stride", "8"]
 

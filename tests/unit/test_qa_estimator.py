@@ -11,9 +11,9 @@ import pytest
 from qa_samples import make_squad
 
 from bertkit import ConfigError, ModelLoadError, NotFittedError, QuestionAnswerer, TextClassifier
-from bertkit.data.squad import parse_squad
 from bertkit.qa.estimator import hold_out_articles
 from bertkit.qa.metrics import squad_metrics
+from bertkit.qa.squad import parse_squad
 
 # fp32 everywhere: a CI machine without native bf16 then trains the same way as one with it.
 SETTINGS = dict(
@@ -159,8 +159,8 @@ def test_sklearn_parameters_round_trip():
 
 @pytest.mark.parametrize("fixture", ["tiny_distilbert", "tiny_roberta"])
 def test_other_architectures_label_windows_and_answer_with_exact_offsets(request, fixture):
-    from bertkit.data.qa_windows import encode_windows, span_targets
-    from bertkit.modeling import load_tokenizer
+    from bertkit.models.modeling import load_tokenizer
+    from bertkit.qa.windows import encode_windows, span_targets
 
     folder = request.getfixturevalue(fixture)
     data = parse_squad(make_squad(24, seed=2, n_words=(6, 30)))

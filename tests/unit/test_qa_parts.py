@@ -7,11 +7,11 @@ import pytest
 from qa_samples import make_squad
 
 from bertkit import ConfigError, ModelLoadError
-from bertkit.data.qa_windows import check_window_sizes, encode_windows, span_targets, token_span
-from bertkit.data.squad import QARecord, as_squad, parse_squad
-from bertkit.modeling import load_tokenizer
+from bertkit.models.modeling import load_tokenizer
 from bertkit.qa.decoding import choose_answers, decode_spans
 from bertkit.qa.metrics import best_null_threshold, exact_match, f1_score, normalize_answer, squad_metrics
+from bertkit.qa.squad import QARecord, as_squad, parse_squad
+from bertkit.qa.windows import check_window_sizes, encode_windows, span_targets, token_span
 
 
 @pytest.fixture(scope="module")

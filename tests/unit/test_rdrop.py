@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bertkit.config import TrainConfig
+from bertkit.engine.loop import SequenceObjective
 from bertkit.exceptions import ConfigError
-from bertkit.training import SequenceObjective
 
 
 def _loss(task: str, first: torch.Tensor, second: torch.Tensor, targets: np.ndarray, rdrop: float) -> float:
@@ -71,7 +71,7 @@ def _fit(
 ) -> dict[str, torch.Tensor]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    import bertkit.training as training
+    import bertkit.engine.loop as training
     from bertkit.data.encoding import encode
 
     texts = [f"good movie {i}" if i % 2 else f"awful plot number {i} really" for i in range(16)]

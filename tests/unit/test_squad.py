@@ -9,7 +9,7 @@ import pytest
 from qa_samples import make_squad, write_squad
 
 from bertkit import DataError, read_squad
-from bertkit.data.squad import as_squad, parse_squad, questions_contexts
+from bertkit.qa.squad import as_squad, parse_squad, questions_contexts
 
 CONTEXT = "Ada Lovelace wrote the first program in 1843."
 GOOD = {

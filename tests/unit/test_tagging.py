@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bertkit.data.encoding import collate
-from bertkit.modeling import build_token_classifier, load_tokenizer
-from bertkit.tagging import (
+from bertkit.models.modeling import build_token_classifier, load_tokenizer
+from bertkit.tagging.words import (
     TokenObjective,
     encode_words,
     entity_dicts,
@@ -108,7 +108,7 @@ def test_entity_dicts_use_character_offsets():
 
 
 def test_byte_level_bpe_tokenizes_each_word_as_after_a_space(tiny_roberta):
-    from bertkit.tagger import _tokenizer
+    from bertkit.tagging.estimator import _tokenizer
 
     tokenizer = _tokenizer(str(tiny_roberta))
     assert tokenizer.add_prefix_space

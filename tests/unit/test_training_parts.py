@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bertkit.config import TrainConfig
+from bertkit.engine.loop import linear_schedule, make_optimizer
 from bertkit.exceptions import ConfigError
-from bertkit.training import linear_schedule, make_optimizer
 
 
 def test_no_weight_decay_on_biases_and_layernorm(tiny_bert):
@@ -37,7 +37,7 @@ def test_linear_warmup_then_decay_to_zero():
 
 
 def test_balanced_class_weights():
-    from bertkit.estimators import _balanced_weights
+    from bertkit.classification.estimator import _balanced_weights
 
     weights = _balanced_weights(np.array([0, 0, 0, 1]), "classification", 2)
     np.testing.assert_allclose(weights, [4 / 6, 2.0])
@@ -80,7 +80,7 @@ def test_config_checks_name_the_flag(field, value, message):
 def test_label_smoothing_spreads_each_target_over_all_classes():
     from types import SimpleNamespace
 
-    from bertkit.training import SequenceObjective
+    from bertkit.engine.loop import SequenceObjective
 
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])  # [examples, classes]
     targets = np.array([0, 2])
@@ -107,7 +107,7 @@ def test_config_file_round_trip(tmp_path):
 
 
 def test_selection_metric_is_checked_against_the_task():
-    from bertkit.estimators import _selection_metric
+    from bertkit.classification.estimator import _selection_metric
 
     assert _selection_metric("auto", "classification") == "mcc"
     assert _selection_metric("accuracy", "classification") == "accuracy"
@@ -117,7 +117,7 @@ def test_selection_metric_is_checked_against_the_task():
 
 
 def test_thresholds_maximise_micro_f1_and_leave_signal_free_labels_off():
-    from bertkit.metrics import multilabel_metrics, tune_thresholds
+    from bertkit.classification.metrics import multilabel_metrics, tune_thresholds
 
     rng = np.random.default_rng(0)
     truth = np.zeros((200, 3), dtype=int)
@@ -160,7 +160,7 @@ def test_fit_takes_the_steps_of_a_textbook_loop(tiny_bert, monkeypatch, grad_acc
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
-    import bertkit.training as training
+    import bertkit.engine.loop as training
     from bertkit.data.encoding import collate, encode
 
     texts = [f"good movie {i}" if i % 2 else f"awful plot number {i} really" for i in range(24)]

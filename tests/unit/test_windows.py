@@ -11,7 +11,7 @@ from conftest import NEGATIVE, NEUTRAL, POSITIVE
 
 from bertkit import ConfigError, TextClassifier
 from bertkit.data.encoding import encode
-from bertkit.inference import aggregate_windows
+from bertkit.engine.forward import aggregate_windows
 
 
 def long_texts(n: int, seed: int = 0) -> tuple[list[str], list[str]]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bertkit.data.qa_windows import QAWindows
-from bertkit.data.squad import QARecord
+from bertkit.qa.squad import QARecord
+from bertkit.qa.windows import QAWindows
 
 
 @dataclass

@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from bertkit import modeling
 from bertkit.config import TrainConfig
-from bertkit.data.qa_windows import QAWindows, check_window_sizes, encode_windows, span_targets
-from bertkit.data.squad import QARecord, SquadData, as_squad, questions_contexts
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+from bertkit.models import modeling
 from bertkit.params import ParamsMixin
 from bertkit.qa.decoding import Decoded, choose_answers, decode_spans
 from bertkit.qa.metrics import best_null_threshold, per_question_scores, squad_metrics
+from bertkit.qa.squad import QARecord, SquadData, as_squad, questions_contexts
+from bertkit.qa.windows import QAWindows, check_window_sizes, encode_windows, span_targets
 
 KIND = "question-answering"
 QAData = SquadData | str | Path | Sequence[dict] | dict
@@ -135,7 +135,7 @@ class QuestionAnswerer(ParamsMixin):
         started = time.perf_counter()
         checkpoint = modeling.resolve_checkpoint(self.model)
         self.tokenizer_ = modeling.load_tokenizer(checkpoint)
-        from bertkit import training
+        from bertkit.engine import loop as training
         from bertkit.qa.objective import SpanObjective
 
         self.squad_version_ = version

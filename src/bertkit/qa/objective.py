@@ -10,7 +10,7 @@ from torch import nn
 
 from bertkit.data.encoding import Encoded, collate, inference_batches
 from bertkit.devices import autocast, predict_batch_size
-from bertkit.inference import uses_type_ids
+from bertkit.engine.forward import uses_type_ids
 
 
 class SpanObjective:

@@ -110,9 +110,9 @@ class ClassifierAdapter:
 
     @property
     def packed(self) -> bool:
-        """Whether forward passes skip padding (:mod:`bertkit.packed`): then padding costs almost nothing
+        """Whether forward passes skip padding (:mod:`bertkit.models.packed`): then padding costs almost nothing
         and one pass per merged batch is fastest."""
-        from bertkit.packed import packed_classifier
+        from bertkit.models.packed import packed_classifier
 
         return packed_classifier(self.model.model_) is not None
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bertkit.data.encoding import Encoded
-from bertkit.data.squad import QARecord
 from bertkit.exceptions import ConfigError, ModelLoadError
+from bertkit.qa.squad import QARecord
 
 
 @dataclass

@@ -19,7 +19,7 @@ from torch import nn
 
 from bertkit.data.encoding import Encoded, collate, gather_padded, inference_batches
 from bertkit.devices import autocast, predict_batch_size
-from bertkit.inference import uses_type_ids
+from bertkit.engine.forward import uses_type_ids
 
 IGNORE = -100
 # Words for raw text: dotted abbreviations (U.S.), words with inner hyphens/apostrophes/ampersands

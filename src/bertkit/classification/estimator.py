@@ -16,21 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bertkit import ddp, modeling
-from bertkit.config import TrainConfig
-from bertkit.data.dataset import TextData, from_lists
-from bertkit.data.encoding import Encoded, encode
-from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
-from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
-from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
-from bertkit.inference import (
-    aggregate_windows,
-    batched_logits,
-    logits_to_scores,
-    predict_logits,
-    uses_type_ids,
-)
-from bertkit.metrics import (
+from bertkit import ddp
+from bertkit.classification.metrics import (
     MAIN_METRIC,
     METRIC_NAMES,
     classification_metrics,
@@ -43,8 +30,22 @@ from bertkit.metrics import (
     regression_metrics,
     tune_thresholds,
 )
+from bertkit.classification.report import EvaluationReport, confidently_wrong
+from bertkit.config import TrainConfig
+from bertkit.data.dataset import TextData, from_lists
+from bertkit.data.encoding import Encoded, encode
+from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
+from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
+from bertkit.engine.forward import (
+    aggregate_windows,
+    batched_logits,
+    logits_to_scores,
+    predict_logits,
+    uses_type_ids,
+)
+from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+from bertkit.models import modeling
 from bertkit.params import ParamsMixin
-from bertkit.report import EvaluationReport, confidently_wrong
 
 Texts = Sequence[str] | Sequence[tuple[str, str]] | TextData
 
@@ -201,7 +202,7 @@ class TextClassifier(ParamsMixin):
         started = time.perf_counter()
         checkpoint = modeling.resolve_checkpoint(config.model)
         self.tokenizer_ = modeling.load_tokenizer(checkpoint)
-        from bertkit import training
+        from bertkit.engine import loop as training
 
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
         self.model_ = modeling.build_classifier(checkpoint, task, classes, dropout=config.dropout)
@@ -237,7 +238,7 @@ class TextClassifier(ParamsMixin):
         output_dir: str | Path | None,
         on_epoch: Callable[[dict], None] | None,
     ) -> None:
-        from bertkit import training
+        from bertkit.engine import loop as training
 
         task, classes = self.task_, self.classes_
 

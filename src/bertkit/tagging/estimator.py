@@ -1,7 +1,7 @@
 """The public token-classification (NER) facade: :class:`TokenTagger`, in the scikit-learn style.
 
-It combines the CoNLL/JSONL readers, sub-word alignment (:mod:`bertkit.tagging`), the shared training loop
-(:func:`bertkit.training.fit` with a token objective) and entity-level metrics.
+It combines the CoNLL/JSONL readers, sub-word alignment (:mod:`bertkit.tagging.words`), the shared training loop
+(:func:`bertkit.engine.loop.fit` with a token objective) and entity-level metrics.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from bertkit import modeling, tagging
 from bertkit.config import TrainConfig
-from bertkit.data.conll import TaggedData, from_lists, load_tagged
 from bertkit.devices import inference_dtype, resolve_device
-from bertkit.entity_metrics import bio_spans, entity_scores
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+from bertkit.models import modeling
 from bertkit.params import ParamsMixin
+from bertkit.tagging import words as tagging
+from bertkit.tagging.conll import TaggedData, from_lists, load_tagged
+from bertkit.tagging.metrics import bio_spans, entity_scores
 
 KIND = "token-classification"
 Sentences = Sequence[Sequence[str]] | TaggedData
@@ -101,8 +102,8 @@ class TokenTagger(ParamsMixin):
         """Fine-tune on sentences ``X`` (lists of words) with tags ``y`` (or a :class:`TaggedData`); returns
         ``self``. ``eval_set`` picks the best epoch by entity F1; without it a seeded 10% of the sentences is
         held out. ``output_dir`` receives history.jsonl while training."""
-        from bertkit import training
         from bertkit.ddp import env_world_size
+        from bertkit.engine import loop as training
 
         if env_world_size() > 1:
             raise ConfigError("bertkit tag train runs in one process; launch it without torchrun")
@@ -388,7 +389,7 @@ def _write_tagged_rows(handle, rows: list[dict[str, Any]], suffix: str) -> None:
 def _raw_texts(path: Path, encoding: str) -> list[str] | None:
     """One text per line for raw-text input (JSONL with ``text``, or a ``.txt`` file); None when ``path`` holds
     pre-split sentences (JSONL with ``tokens``, or any other file, read as CoNLL)."""
-    from bertkit.data.conll import JSONL_SUFFIXES
+    from bertkit.tagging.conll import JSONL_SUFFIXES
 
     if not path.is_file():
         raise DataError(f"{path}: file not found")

@@ -9,7 +9,7 @@ import torch
 
 from bertkit.data.encoding import Encoded, collate, inference_batches
 from bertkit.devices import autocast, predict_batch_size
-from bertkit.packed import packed_classifier
+from bertkit.models.packed import packed_classifier
 
 
 def uses_type_ids(model, encoded: Encoded) -> bool:
@@ -34,7 +34,7 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits of a torch model for every example, float32 [n, num_labels], rows in input order.
 
-    BERT classifiers run :mod:`bertkit.packed`'s forward (no work on padding, [CLS]-only last layer; same logits
+    BERT classifiers run :mod:`bertkit.models.packed`'s forward (no work on padding, [CLS]-only last layer; same logits
     up to float rounding) unless ``packed=False``; other architectures run their own forward."""
     device = device or next(model.parameters()).device
     batch_size = predict_batch_size(batch_size, device)  # None: 64 on CPU, 1024 on a GPU

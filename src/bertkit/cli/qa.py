@@ -1,6 +1,6 @@
 """``bertkit qa ...``: extractive question answering from the command line, over :class:`QuestionAnswerer`.
 
-Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.main``.
+Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.main.main``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bertkit.cli_options import BaseModel, Device, Quiet, TrainPrecision
+from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision
 from bertkit.exceptions import DataError
 
 

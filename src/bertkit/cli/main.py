@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from bertkit.cli_options import (
+from bertkit.cli.options import (
     BaseModel,
     Device,
     Encoding,
@@ -28,8 +28,8 @@ from bertkit.cli_options import (
     TextColumn,
     TrainPrecision,
 )
-from bertkit.cli_qa import qa_app
-from bertkit.cli_tag import tag_app
+from bertkit.cli.qa import qa_app
+from bertkit.cli.tag import tag_app
 from bertkit.exceptions import BertkitError, DataError
 
 app = typer.Typer(

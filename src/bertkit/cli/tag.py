@@ -1,6 +1,6 @@
 """``bertkit tag ...``: token classification (named entities) from the command line, over :class:`TokenTagger`.
 
-Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.main``.
+Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.main.main``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bertkit.cli_options import BaseModel, Device, Quiet, TrainPrecision
+from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision
 from bertkit.exceptions import DataError
 
 tag_app = typer.Typer(

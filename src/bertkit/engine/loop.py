@@ -25,14 +25,14 @@ import torch
 from torch import nn
 
 from bertkit import ddp
+from bertkit.classification.metrics import metric_lower_is_better
 from bertkit.config import TrainConfig
 from bertkit.cuda_graphs import GraphedTrainStep, capturable_optimizer
 from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
+from bertkit.engine.forward import predict_logits, uses_type_ids
 from bertkit.exceptions import ConfigError
-from bertkit.inference import predict_logits, uses_type_ids
-from bertkit.metrics import metric_lower_is_better
-from bertkit.packed import cls_only_last_layer
+from bertkit.models.packed import cls_only_last_layer
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 

@@ -1,0 +1,1 @@
+"""The task-independent engine: the training loop over an objective and the batched forward."""

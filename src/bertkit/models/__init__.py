@@ -1,0 +1,1 @@
+"""Model folders and checkpoints: resolution, model kinds, building heads, metadata, packed forwards."""

@@ -1,0 +1,1 @@
+"""Token classification (named entities): CoNLL data, word alignment, objective, metrics, estimator."""
