@@ -77,7 +77,7 @@ def run_trainer(split, config, epochs: int, seed: int, max_length: int) -> dict:
 
     from bertkit.classification.metrics import classification_metrics
     from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes
-    from bertkit.models.modeling import resolve_checkpoint
+    from bertkit.models.checkpoints import resolve_checkpoint
 
     hf_logging.set_verbosity_error()
     started = time.perf_counter()

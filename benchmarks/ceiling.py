@@ -130,7 +130,7 @@ def main() -> None:
 
     from bertkit import load_data
     from bertkit.data.encoding import training_batches
-    from bertkit.models.modeling import resolve_checkpoint
+    from bertkit.models.checkpoints import resolve_checkpoint
 
     path = resolve_checkpoint("minilm")
     cfg = AutoConfig.from_pretrained(path)

@@ -95,7 +95,7 @@ def minilm_folder(args, scratch: Path) -> Path:
     """A MiniLM folder with fp32 weights (the carried copy may be fp16 to fit the transfer limit)."""
     from safetensors.torch import load_file, save_file
 
-    from bertkit.models.modeling import resolve_checkpoint
+    from bertkit.models.checkpoints import resolve_checkpoint
 
     source = Path(resolve_checkpoint(args.minilm or "minilm"))
     target = scratch / "minilm"
@@ -310,9 +310,10 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from bertkit.classification.objective import SequenceObjective
     from bertkit.config import TrainConfig
     from bertkit.data.encoding import Encoded
-    from bertkit.engine.loop import fit
+    from bertkit.engine.loop import RunOptions, fit
 
     length, batch = (32, 8) if args.smoke else (128, 128)
     rows = []
@@ -332,12 +333,14 @@ def section_fixed(args, device, folder: Path, peak_tflops: float | None, variant
 
         config = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-4, device=str(device),
                              cuda_graphs="graphs" in variant).resolved(batch)  # fmt: skip
-        fit(model, encoded(args.fixed_warmup), rng.integers(0, 2, args.fixed_warmup * batch), config,
-            task="classification", device=device, progress=False)  # fmt: skip
+        warmup = encoded(args.fixed_warmup)  # drawn before its targets, from the same generator
+        warmup_objective = SequenceObjective("classification", rng.integers(0, 2, args.fixed_warmup * batch))
+        fit(model, warmup, config, warmup_objective, device=device, run=RunOptions(progress=False))
         steps = args.fixed_steps
         reset_peak(device)
-        result = fit(model, encoded(steps), rng.integers(0, 2, steps * batch), config, task="classification",
-                     device=device, progress=False)  # fmt: skip
+        timed = encoded(steps)
+        objective = SequenceObjective("classification", rng.integers(0, 2, steps * batch))
+        result = fit(model, timed, config, objective, device=device, run=RunOptions(progress=False))
         seconds = result.history[0]["train_seconds"]
         tokens = steps * batch * length
         tflops = 6 * params * tokens / seconds / 1e12

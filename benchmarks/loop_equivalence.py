@@ -40,9 +40,10 @@ def main() -> None:
 
     import bertkit.engine.loop as training
     from bertkit import load_data
+    from bertkit.classification.objective import SequenceObjective
     from bertkit.config import TrainConfig
     from bertkit.data.encoding import encode
-    from bertkit.models.modeling import resolve_checkpoint
+    from bertkit.models.checkpoints import resolve_checkpoint
 
     transformers.logging.set_verbosity_error()
     path = resolve_checkpoint("minilm")
@@ -67,7 +68,8 @@ def main() -> None:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_ratio=0.1, weight_decay=0.01, precision="fp32")  # fmt: skip
     encoded = encode(tokenizer, texts, None, 128)
-    training.fit(ours, encoded, labels, config, task="classification", device=torch.device("cpu"), progress=False)
+    objective = SequenceObjective("classification", labels)
+    training.fit(ours, encoded, config, objective, device=torch.device("cpu"), run=training.RunOptions(progress=False))
 
     peer = fresh_model()
     peer.load_state_dict(initial)

@@ -69,7 +69,7 @@ def worker_trainer(args) -> dict:
     )
     from transformers.utils import logging as hf_logging
 
-    from bertkit.models.modeling import resolve_checkpoint
+    from bertkit.models.checkpoints import resolve_checkpoint
 
     hf_logging.set_verbosity_error()
     train, test = data(args.rows, args.seed)

@@ -25,6 +25,7 @@ __all__ = [
     "DataError",
     "ModelLoadError",
     "NotFittedError",
+    "ModelKind",
     "QuestionAnswerer",
     "TextClassifier",
     "TextEmbedder",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ModelKind": ("bertkit.models.kinds", "ModelKind"),
     "QuestionAnswerer": ("bertkit.qa.estimator", "QuestionAnswerer"),
     "read_squad": ("bertkit.qa.squad", "read_squad"),
     "TextClassifier": ("bertkit.classification.estimator", "TextClassifier"),
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from bertkit.data.dataset import load_file as load_data
     from bertkit.ddp import is_main_process
     from bertkit.embeddings import TextEmbedder
+    from bertkit.models.kinds import ModelKind
     from bertkit.qa.estimator import QuestionAnswerer
     from bertkit.qa.squad import read_squad
     from bertkit.ray_predict import predict_ray

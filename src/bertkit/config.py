@@ -1,4 +1,11 @@
-"""Training configuration: one dataclass whose fields map 1:1 to ``bertkit train`` flags."""
+"""Run options: the one declaration of every option of ``bertkit train`` (default, help, flag spelling).
+
+:class:`TrainConfig` holds the hyperparameters (its fields are also ``TextClassifier``'s parameters) and
+:class:`ReadOptions` where the data is and how to read it. Each field is declared with :func:`flag`: its default,
+a one-line help for the command line, and (rarely) its flag spelling; the docstring under it is the full
+explanation. The CLI builds its options from these fields (``bertkit.cli.options.option``), and a test holds
+the estimator's parameters and the commands' options equal to them.
+"""
 
 from __future__ import annotations
 
@@ -6,77 +13,118 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from bertkit.exceptions import ConfigError
 
 Task = Literal["auto", "classification", "multi-label", "regression"]
 TASKS: tuple[str, ...] = ("auto", "classification", "multi-label", "regression")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+T = TypeVar("T")
+
+
+def flag(default: Any, help: str, *decls: str) -> Any:
+    """A dataclass field that is also a command-line option: ``default``, the option's one-line ``help`` and,
+    where the flag is not simply ``--field-name``, its ``decls`` (e.g. ``"--freeze-encoder"``: no ``--no-`` form)."""
+    return field(default=default, metadata={"help": help, "decls": decls})
+
+
+def option_field(owner: type, name: str) -> dataclasses.Field:
+    """The field ``name`` of the dataclass ``owner``, declared with :func:`flag` (ConfigError otherwise)."""
+    found = {f.name: f for f in dataclasses.fields(owner)}.get(name)
+    if found is None or "help" not in found.metadata:
+        raise ConfigError(f"{owner.__name__}.{name} is not an option declared with flag()")
+    return found
+
+
+def from_values(owner: type[T], values: dict[str, Any]) -> T:
+    """An ``owner`` dataclass built from the keys of ``values`` that are its fields (other keys are ignored)."""
+    names = {f.name for f in dataclasses.fields(owner)}
+    return owner(**{k: v for k, v in values.items() if k in names})
 
 
 @dataclass
 class TrainConfig:
     """Hyperparameters of a fine-tuning run. ``None`` means "choose from the amount of data"."""
 
-    model: str = "minilm"
+    model: str = flag("minilm", "Hub id, local folder or 'minilm' (built in).")
     """Hub id, local folder or built-in alias (``minilm``) of the encoder to fine-tune (``--model``)."""
-    task: str = "auto"
+    task: str = flag("auto", "auto, classification, multi-label or regression.")
     """``auto`` infers from the labels: floats give regression, label lists multi-label (``--task``)."""
-    epochs: int = 3
+    epochs: int = flag(3, "Passes over the training data.")
     """Passes over the training data (``--epochs``)."""
-    batch_size: int | None = None
+    batch_size: int | None = flag(None, "Examples per step, over all processes (default: 16 or 32 by data size).")
     """Examples per optimizer step; default 16 below 4,000 training rows, else 32 (``--batch-size``)."""
-    learning_rate: float | None = None
+    learning_rate: float | None = flag(None, "Peak learning rate (default by data size).")
     """Peak AdamW learning rate; default 1e-4 below 4,000 rows, else 5e-5 (``--learning-rate``)."""
-    max_length: int = 128
+    max_length: int = flag(128, "Tokens kept per text or pair.")
     """Tokens per text (or pair) kept; longer inputs are truncated (``--max-length``)."""
-    window_stride: int | None = None
+    window_stride: int | None = flag(
+        None, "Split long texts into overlapping windows sharing N tokens (no truncation)."
+    )
     """Long texts: split into overlapping windows of max_length tokens sharing this many tokens, instead of
     truncating; each window carries the text's label in training (``--window-stride``)."""
-    window_aggregation: str = "mean"
+    window_aggregation: str = flag("mean", "Combine window logits: mean or max.")
     """How window logits combine into one prediction per text: ``mean`` or ``max``."""
-    weight_decay: float = 0.01
+    weight_decay: float = flag(0.01, "AdamW weight decay.")
     """AdamW weight decay, not applied to biases and LayerNorm weights (``--weight-decay``)."""
-    warmup_ratio: float = 0.1
+    warmup_ratio: float = flag(0.1, "Share of steps with linear warm-up.")
     """Fraction of optimizer steps with a linear warm-up, followed by linear decay (``--warmup-ratio``)."""
-    classifier_pooling: str = "auto"
+    classifier_pooling: str = flag(
+        "auto",
+        "cls; mean: a layer that starts as mean pooling (still a plain HF model); "
+        "auto: mean for sentence-transformers models trained with it (minilm), else cls.",
+    )
     """What the classification head reads: ``cls``, the [CLS] state (the architecture's own head), or ``mean``,
     a layer added on top and initialised to average the tokens, as sentence-embedding checkpoints were trained
     (the saved model stays a plain Hugging Face classifier, one layer deeper); ``auto`` (the default) is
     ``mean`` for a sentence-transformers folder trained with mean pooling and built of BERT-style layers (the
     built-in minilm is one), else ``cls``
     (``--classifier-pooling``)."""
-    label_smoothing: float = 0.0
+    label_smoothing: float = flag(0.0, "Classification: probability spread over all classes in the loss (e.g. 0.1).")
     """Single-label classification: share of each target's probability spread evenly over all classes in the
     loss, as ``torch.nn.CrossEntropyLoss(label_smoothing=...)`` and the Trainer's ``label_smoothing_factor``
     (``--label-smoothing``)."""
-    dropout: float | None = None
+    dropout: float | None = flag(
+        None, "Dropout probability while training, everywhere in the model (default: the checkpoint's)."
+    )
     """Dropout probability while training, for every dropout of the encoder and the head (hidden states,
     attention weights, classifier input), set in the model's config so the saved model says it too; None keeps
     the checkpoint's own (0.1 in BERT-family checkpoints) (``--dropout``)."""
-    rdrop: float | None = None
+    rdrop: float | None = flag(
+        None,
+        "R-Drop weight: each batch runs twice (two dropout masks), KL between them added; 0: off "
+        "(default: 0.5 for single-label classification from 4,000 rows, else 0).",
+    )
     """R-Drop weight: each batch also goes through the model a second time, with other dropout masks, and
     the loss adds this weight x the symmetric KL divergence of the two predictions (Liang et al., 2021), which
     regularises the model towards predictions that dropout does not change. It doubles the examples per forward
     and backward pass. ``None`` (the default): 0.5 for single-label classification from 4,000 training rows
     (rotten_tomatoes, 3 epochs: +0.5 points of test accuracy on 5 seeds, benchmarks/RESULTS.md), else 0 (off);
     also 0 with ``--freeze-encoder``, ``--dropout 0`` or ``--cuda-graphs`` (``--rdrop``)."""
-    grad_accumulation: int = 1
+    grad_accumulation: int = flag(1, "Micro-batches per optimizer step.")
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = flag(1.0, "Gradient clipping norm (0: no clipping).")
     """Gradient clipping norm; 0 disables clipping (``--max-grad-norm``)."""
-    selection_metric: str = "auto"
+    selection_metric: str = flag(
+        "auto", "Validation metric picking the best epoch: auto (mcc / micro_f1 / pearson), accuracy, f1, loss..."
+    )
     """Validation metric that picks the best epoch (and drives early stopping): ``auto`` is ``mcc`` for
     classification (robust to imbalance, e.g. CoLA), ``micro_f1`` for multi-label, ``pearson`` for
     regression; or any metric name the report shows, e.g. ``accuracy``, ``f1``, ``loss``."""
-    average_weights: float = 0.0
+    average_weights: float = flag(
+        0.0, "Share of the last optimizer steps whose weights are averaged into the model (0: off)."
+    )
     """Share of the final optimizer steps whose weights are averaged uniformly into the model (stochastic
     weight averaging over the tail of the schedule, torch.optim.swa_utils.AveragedModel); epochs ending
     inside that tail are evaluated, and kept, with the average. The average is a second copy of the weights
     on the training device. A run that early stopping ends before the tail averages nothing. 0 (the
     default) turns it off (``--average-weights``)."""
-    keep_epoch: str = "auto"
+    keep_epoch: str = flag(
+        "auto",
+        "Weights kept: best (validation), last, or auto: the last unless an earlier epoch is better "
+        "beyond validation noise (95% of paired bootstrap resamples).",
+    )
     """Whose weights the trained model keeps, given validation data: ``best`` (the epoch with the best
     ``selection_metric``), ``last``, or ``auto`` (the default): the last epoch, unless an earlier one scored
     better on validation in at least 95% of paired bootstrap resamples of the validation rows, or early
@@ -84,24 +132,28 @@ class TrainConfig:
     rows moves by about a point from sampling alone, and picking the best of noisy epochs favoured early,
     worse epochs (rotten_tomatoes: benchmarks/RESULTS.md). ``--keep-epoch``; token tagging and question
     answering always keep the best epoch."""
-    early_stopping_patience: int = 0
+    early_stopping_patience: int = flag(0, "Stop after N epochs without gain (0: never).")
     """Stop after this many epochs without improvement on validation; 0 never stops early."""
-    freeze_encoder: bool = False
+    freeze_encoder: bool = flag(False, "Train only the head.", "--freeze-encoder")
     """Train only the classification head on frozen encoder features (``--freeze-encoder``)."""
-    class_weights: str = "none"
+    class_weights: str = flag("none", "none or balanced.")
     """``none`` or ``balanced`` (inverse class frequency in the loss, for imbalanced data)."""
-    precision: str = "auto"
+    precision: str = flag("auto", "auto, fp32, bf16 or fp16.")
     """``auto``: bf16 autocast where native (CUDA, CPUs with AVX512-BF16/AMX), else fp16 on GPU, fp32 on CPU."""
-    seed: int = 42
+    seed: int = flag(42, "Random seed (the first one with --seeds).")
     """Seed for initialisation, validation split and batch order (``--seed``)."""
-    validation_fraction: float = 0.1
+    validation_fraction: float = flag(0.1, "Share of train held out for validation when --validation is not given.")
     """Share of train carved out (stratified) for validation when no validation data is given."""
-    max_train_rows: int | None = None
+    max_train_rows: int | None = flag(
+        None, "Train on a seeded sample of N rows (validation, when not given, comes from the other rows)."
+    )
     """Train on N rows, a seeded sample (``--max-train-rows``). Without validation data the validation rows
     (``validation_fraction`` x N of them) are held out first, from the whole file, so all N rows train."""
-    device: str = "auto"
+    device: str = flag("auto", "auto, cpu, cuda or cuda:N.")
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
-    cuda_graphs: bool = False
+    cuda_graphs: bool = flag(
+        False, "GPU: replay each training step from a CUDA graph (less host work).", "--cuda-graphs"
+    )
     """On a GPU, replay each training step from a CUDA graph: the same step with far less host work per step
     (``--cuda-graphs``; single process, sequence classification, no gradient accumulation; cuda_graphs.py)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -199,6 +251,50 @@ class TrainConfig:
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Read a JSON, TOML or YAML file whose keys are field names (dashes allowed)."""
         return cls.from_dict(read_options(path))
+
+
+@dataclass
+class ReadOptions:
+    """Where a run's data is and how to read it: the options of ``bertkit train`` and ``bertkit tune`` that are not
+    :class:`TrainConfig` fields. A config file may hold them too, and a saved ``train_config.json`` repeats them
+    (:meth:`to_dict`), so ``bertkit train --config MODEL/train_config.json`` reads the same data again."""
+
+    train: str | None = flag(None, "Training data: CSV, TSV, JSONL, Parquet or hf:NAME.", "--train")
+    """Training data: a CSV, TSV, JSONL or Parquet file, or ``hf:NAME`` for a Hugging Face dataset (``--train``)."""
+    validation: str | None = flag(None, "Validation data (default: 10% of train).", "--validation")
+    """Validation data in the same forms; without it a share of train is held out (``--validation``)."""
+    text_column: str | None = flag(None, "Column holding the text.", "--text-column")
+    """Column holding the text; None detects it (``--text-column``)."""
+    text_pair_column: str | None = flag(None, "Column holding the second text of a pair.", "--text-pair-column")
+    """Column holding the second text of a pair, for pair classification (``--text-pair-column``)."""
+    label_column: str | None = flag(None, "Column holding the label.", "--label-column")
+    """Column holding the label; None detects it (``--label-column``)."""
+    encoding: str = flag("utf-8", "Text encoding of CSV/TSV/JSONL files.", "--encoding")
+    """Text encoding of CSV, TSV and JSONL files (``--encoding``)."""
+    header: bool | None = flag(
+        None, "Whether CSV/TSV files start with a header line (default: detect).", "--header/--no-header"
+    )
+    """Whether CSV/TSV files start with a header line; None detects it (``--header/--no-header``)."""
+    skip_bad_rows: bool = flag(
+        False, "Skip rows with an empty text or label (counted in the report).", "--skip-bad-rows"
+    )
+    """Skip rows with an empty text or label instead of failing; they are counted in the report
+    (``--skip-bad-rows``)."""
+    label_names: str | None = flag(
+        None, "File with one label name per line; integer labels index into it.", "--label-names"
+    )
+    """File with one label name per line; integer labels index into it (``--label-names``)."""
+
+    def __post_init__(self) -> None:
+        # Paths (from the command line) are kept as text: the options are saved as JSON with the model.
+        for name in ("train", "validation", "label_names"):
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                setattr(self, name, str(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as saved with a model (``metadata["run_options"]``, ``train_config.json``)."""
+        return dataclasses.asdict(self)
 
 
 def read_options(path: str | Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch
 from bertkit.data.encoding import collate, encode, inference_batches
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
-from bertkit.models import modeling
+from bertkit.models.checkpoints import load_error, load_tokenizer, quiet_transformers, resolve_checkpoint
 
 POOLINGS = ("mean", "cls", "pooler")
 
@@ -53,13 +53,13 @@ class TextEmbedder:
             raise ConfigError("--pooling pooler uses the last layer only; drop --layer or choose mean or cls")
         from transformers import AutoModel
 
-        checkpoint = modeling.resolve_checkpoint(self.model)
-        self.tokenizer_ = modeling.load_tokenizer(checkpoint)
+        checkpoint = resolve_checkpoint(self.model)
+        self.tokenizer_ = load_tokenizer(checkpoint)
         try:
-            with modeling.quiet_transformers():
+            with quiet_transformers():
                 encoder = AutoModel.from_pretrained(checkpoint)
         except Exception as exc:
-            raise modeling.load_error(checkpoint, exc) from None
+            raise load_error(checkpoint, exc) from None
         n_states = encoder.config.num_hidden_layers + 1  # embeddings output + one per layer
         for layer in layers:
             if not -n_states <= layer < n_states:

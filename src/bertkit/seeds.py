@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertkit.classification.metrics import metric_lower_is_better
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.exceptions import ConfigError
+from bertkit.selection import metric_lower_is_better, resolve_selection_metric
 
 
 @dataclass
@@ -74,7 +74,7 @@ def train_seeds(
 
     ``seeds``: a list of seeds, or a count N for ``config.seed``, ``config.seed + 1``, ...
     ``on_seed`` is called with each finished run's record (seed, metrics, ...)."""
-    from bertkit.classification.estimator import TextClassifier, _selection_metric
+    from bertkit.runs import fit_and_save
 
     seeds = seed_list(config.seed, seeds) if isinstance(seeds, int) else list(seeds)
     if not seeds:
@@ -84,14 +84,10 @@ def train_seeds(
     metric = None
     for seed in seeds:
         folder = output / f"seed-{seed}"
-        clf = TextClassifier.from_config(dataclasses.replace(config, seed=seed), progress=progress)
-        clf.fit(train, eval_set=validation, output_dir=folder)
-        clf.metadata_["skipped_rows"] = len(train.skipped)
-        if run_options:
-            clf.metadata_["run_options"] = {**run_options, "seed": seed}
-        clf.save(folder)
-        clf.validation_report_.save(folder / "report", history=clf.history_)
-        metric = _selection_metric(config.selection_metric, clf.task_)
+        options = {**run_options, "seed": seed} if run_options else None
+        clf = fit_and_save(dataclasses.replace(config, seed=seed), train, validation, folder,
+                           progress=progress, run_options=options)  # fmt: skip
+        metric = resolve_selection_metric(config.selection_metric, clf.task_)
         run = {
             "seed": seed, "folder": str(folder), "best_epoch": clf.best_epoch_, "kept_epoch": clf.kept_epoch_,
             "train_seconds": clf.train_seconds_, "metrics": dict(clf.validation_metrics_),

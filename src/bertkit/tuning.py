@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertkit.classification.metrics import metric_lower_is_better
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.ddp import env_world_size
 from bertkit.exceptions import ConfigError
+from bertkit.selection import metric_lower_is_better, resolve_selection_metric
 
 STUDY_NAME = "bertkit"
 STORAGE_FILE = "study.db"
@@ -92,7 +92,7 @@ def tune(
     holds ``trials`` finished trials (complete or pruned). ``timeout`` (seconds) stops starting new trials.
     ``max_epochs`` and ``learning_rates`` (low, high) replace those ranges of ``space``. ``run_options`` (data file, columns) are copied into ``best_config.json`` so it reproduces the best run."""
     optuna = _optuna()
-    from bertkit.classification.estimator import TextClassifier, _selection_metric
+    from bertkit.classification.estimator import TextClassifier
     from bertkit.data.labels import normalize_labels
 
     if trials < 1:
@@ -107,7 +107,7 @@ def tune(
     if learning_rates is not None:
         space = dataclasses.replace(space, learning_rate=tuple(learning_rates))
     task, _ = normalize_labels(train.labels, base.task)
-    metric = _selection_metric(base.selection_metric, task)
+    metric = resolve_selection_metric(base.selection_metric, task)
     direction = "minimize" if metric_lower_is_better(metric) else "maximize"
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +144,16 @@ def tune(
     if not complete:
         raise ConfigError(f"{study_dir}: no trial completed; give more --trials or a longer --timeout")
     best = study.best_trial
+    path, rows = _write_study(study, base, study_dir, metric, run_options)
+    return TuneResult(metric, direction, float(best.value), dict(best.params), path, rows, new_trials=remaining)
+
+
+def _write_study(
+    study, base: TrainConfig, study_dir: Path, metric: str, run_options: dict[str, Any] | None
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Write best_config.json (the best trial's options, ready for ``bertkit train --config``) and trials.json
+    (every trial); returns the best config's path and the trial rows."""
+    best = study.best_trial
     best_config = {**dataclasses.replace(base, **best.params).to_dict(), **(run_options or {})}
     best_config["extra"] = {**base.extra, "tuned": {"study": str(study_dir), "trial": best.number, metric: best.value}}
     path = study_dir / BEST_CONFIG_FILE
@@ -160,4 +170,4 @@ def tune(
         for t in study.trials
     ]
     (study_dir / "trials.json").write_text(json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8")
-    return TuneResult(metric, direction, float(best.value), dict(best.params), path, rows, new_trials=remaining)
+    return path, rows

@@ -4,10 +4,10 @@ short end-to-end fit. The scored run lives in benchmarks/qa_squad.py."""
 from __future__ import annotations
 
 import pytest
-from conftest import SHARED_DATA, needs_shared_data
+from helpers import SHARED_DATA, needs_shared_data
 
 from bertkit import QuestionAnswerer, read_squad
-from bertkit.models.modeling import load_tokenizer, resolve_checkpoint
+from bertkit.models.checkpoints import load_tokenizer, resolve_checkpoint
 from bertkit.qa.windows import encode_windows, span_targets
 
 pytestmark = [pytest.mark.integration, needs_shared_data("squad", "xquad_en_36articles.json")]

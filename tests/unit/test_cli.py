@@ -6,63 +6,14 @@ with integer labels); every other test reuses them.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from pathlib import Path
 
 import pytest
-from conftest import sentiment_examples
-
-from bertkit.cli.main import main
+from helpers import fails, ok, read_csv, run_cli, sentiment_examples, write_csv
 
 TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32", "--quiet"]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def run_cli(*args: object) -> int:
-    """Run ``bertkit ARGS``; the exit code (0 when main returns)."""
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
-
-
-def ok(capsys, *args: object) -> tuple[str, str]:
-    code = run_cli(*args)
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert "Traceback" not in err
-    return out, err
-
-
-def fails(capsys, *args: object, alone: bool = True) -> str:
-    """Run a command that must fail cleanly; return its one ``error:`` line.
-
-    ``alone=False`` allows progress lines before it (train prints what it read before loading the model)."""
-    code = run_cli(*args)
-    out, err = capsys.readouterr()
-    assert code == 1, (out, err)
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], err
-    if alone:
-        assert lines == errors, err
-    return errors[0]
 
 
 # fixtures: data files and two trained models ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ner_examples, write_conll
+from helpers import ner_examples, write_conll
 
 from bertkit.cli.main import main
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sentiment_examples
-from test_cli import fails, ok, write_csv
+from helpers import fails, ok, sentiment_examples, write_csv
 
 from bertkit import ConfigError, TrainConfig
-from bertkit.cli.main import train as train_command
+from bertkit.cli.classify import train as train_command
 
 FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet"]
 
@@ -33,6 +32,7 @@ def test_every_config_field_is_a_train_flag():
     assert fields <= flags, sorted(fields - flags)
 
 
+@pytest.mark.slow
 def test_saved_config_repeats_the_run_exactly(capsys, tiny_bert, data_dir, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     ok(capsys, "train", "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
@@ -52,6 +52,7 @@ def test_saved_config_repeats_the_run_exactly(capsys, tiny_bert, data_dir, tmp_p
     assert meta[0]["config"] == meta[1]["config"]
 
 
+@pytest.mark.slow
 def test_yaml_config_with_data_options(capsys, tiny_bert, data_dir, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import sentiment_examples
+from helpers import sentiment_examples
 
 from bertkit import ConfigError, DataError, TextEmbedder
 from bertkit.cli.main import main

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import NEGATIVE, NEUTRAL, POSITIVE, sentiment_examples
+from helpers import NEGATIVE, NEUTRAL, POSITIVE, sentiment_examples
 
 from bertkit import ConfigError, DataError, NotFittedError, TextClassifier
 
@@ -124,15 +124,15 @@ def test_regression_on_float_labels(tiny_bert):
 def test_dropout_replaces_every_dropout_of_the_checkpoint(base, request, tmp_path):
     from transformers import AutoConfig
 
-    from bertkit.models import modeling
+    from bertkit.models import heads
 
     folder = str(request.getfixturevalue(base))
-    default = modeling.build_classifier(folder, "classification", ["a", "b"])
+    default = heads.build_classifier(folder, "classification", ["a", "b"])
     assert any(m.p > 0 for m in default.modules() if isinstance(m, torch.nn.Dropout))
-    model = modeling.build_classifier(folder, "classification", ["a", "b"], dropout=0.0)
+    model = heads.build_classifier(folder, "classification", ["a", "b"], dropout=0.0)
     probabilities = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     assert probabilities and set(probabilities) == {0.0}
-    fields = [f for f in modeling.DROPOUT_FIELDS if hasattr(model.config, f)]
+    fields = [f for f in heads.DROPOUT_FIELDS if hasattr(model.config, f)]
     assert fields and all(getattr(model.config, f) == 0.0 for f in fields)
     # a trained model says so in its saved config
     texts, labels = sentiment_examples(24)
@@ -143,11 +143,11 @@ def test_dropout_replaces_every_dropout_of_the_checkpoint(base, request, tmp_pat
 
 
 def test_label_smoothing_reaches_the_loss_and_only_for_classification(tiny_bert, monkeypatch):
-    from bertkit.engine import loop as training
+    from bertkit.classification import objective
 
     seen = []
-    make_loss = training.make_loss
-    monkeypatch.setattr(training, "make_loss", lambda task, w, s=0.0: seen.append((task, s)) or make_loss(task, w, s))
+    make_loss = objective.make_loss
+    monkeypatch.setattr(objective, "make_loss", lambda task, w, s=0.0: seen.append((task, s)) or make_loss(task, w, s))
     texts, labels = sentiment_examples(48)
     TextClassifier(str(tiny_bert), **{**FAST, "epochs": 1, "label_smoothing": 0.2}).fit(texts, labels)
     assert seen == [("classification", 0.2)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import sentiment_examples
+from helpers import sentiment_examples
 
 from bertkit import ModelLoadError, TextClassifier
 from bertkit.cli.main import main
@@ -21,6 +21,7 @@ def saved(tiny_bert, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_onnx_backend_matches_torch(saved):
     texts = sentiment_examples(40, seed=4)[0]
     path = TextClassifier.load(saved, device="cpu").export_onnx(saved)
@@ -30,6 +31,7 @@ def test_onnx_backend_matches_torch(saved):
     np.testing.assert_allclose(onnx_clf.predict_proba(texts), torch_clf.predict_proba(texts), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_int8_export_through_the_cli(saved, capsys):
     main(["export", str(saved), "--format", "onnx", "--quantize", "int8"])
     assert "model-int8.onnx" in capsys.readouterr().err
@@ -47,6 +49,7 @@ def test_missing_export_names_the_command(tiny_bert, tmp_path):
         TextClassifier.load(tmp_path, backend="onnx")
 
 
+@pytest.mark.slow
 def test_bert_graphs_are_packed_and_other_architectures_export_too(saved, tiny_distilbert, tmp_path):
     import onnx
 

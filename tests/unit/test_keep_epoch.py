@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import sentiment_examples
+from helpers import sentiment_examples
 
 from bertkit import TextClassifier
-from bertkit.classification.metrics import paired_bootstrap_win_share
 from bertkit.config import TrainConfig
 from bertkit.exceptions import ConfigError
+from bertkit.selection import paired_bootstrap_win_share
 
 
 def accuracy(targets: np.ndarray, logits: np.ndarray) -> float:
@@ -52,8 +52,10 @@ def scripted_fit(tiny_bert):
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from bertkit.classification.objective import SequenceObjective
     from bertkit.data.encoding import encode
     from bertkit.engine import loop as training
+    from bertkit.engine.objective import Validation
 
     def run(keep_epoch: str, share: float | None, scores=(0.9, 0.5, 0.4), epochs: int = 3, patience: int = 0):
         texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(16)]
@@ -69,16 +71,22 @@ def scripted_fit(tiny_bert):
             snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
             return {"mcc": next(scores)}
 
-        def win_share(first, second) -> float:
-            calls.append((first, second))
-            return share
+        class Scorer:  # a ValidationScorer: scripted scores; `share` as the bootstrap's answer (None: no test)
+            main_metric = "mcc"
+
+            def score(self, logits: np.ndarray) -> dict[str, float]:
+                return evaluate(logits)
+
+            def win_share(self, first, second) -> float | None:
+                if share is not None:
+                    calls.append((first, second))
+                return share
 
         config = TrainConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, precision="fp32",
                              keep_epoch=keep_epoch, early_stopping_patience=patience).resolved(16)  # fmt: skip
         result = training.fit(
-            model, train, np.arange(16) % 2, config, task="classification", device=torch.device("cpu"),
-            validation=validation, evaluate=evaluate, main_metric="mcc", progress=False,
-            win_share=None if share is None else win_share,
+            model, train, config, SequenceObjective("classification", np.arange(16) % 2), device=torch.device("cpu"),
+            validation=Validation(validation, Scorer()), run=training.RunOptions(progress=False),
         )  # fmt: skip
         return result, snapshots, logits_seen, calls, model.state_dict()
 
@@ -94,6 +102,7 @@ def assert_same_weights(state: dict, expected: dict) -> None:
     ("keep_epoch", "share", "kept"),
     [("auto", 0.7, 3), ("auto", 0.99, 1), ("auto", None, 1), ("best", 0.7, 1), ("last", 0.99, 3)],
 )
+@pytest.mark.slow
 def test_fit_keeps_the_epoch_the_rule_names(scripted_fit, keep_epoch, share, kept):
     result, snapshots, logits_seen, calls, weights = scripted_fit(keep_epoch, share)
     assert result.best_epoch == 1 and result.kept_epoch == kept
@@ -108,6 +117,7 @@ def test_fit_keeps_the_epoch_the_rule_names(scripted_fit, keep_epoch, share, kep
         assert calls == [] and result.best_win_share is None
 
 
+@pytest.mark.slow
 def test_a_best_last_epoch_is_kept_without_asking(scripted_fit):
     result, snapshots, _, calls, weights = scripted_fit("auto", 0.99, scores=(0.4, 0.5, 0.9))
     assert (result.best_epoch, result.kept_epoch) == (3, 3) and calls == []
@@ -122,7 +132,7 @@ def test_after_early_stopping_auto_keeps_the_best_epoch(scripted_fit):
 
 
 def test_losses_and_errors_are_lower_is_better():
-    from bertkit.classification.metrics import METRIC_NAMES, metric_lower_is_better
+    from bertkit.selection import METRIC_NAMES, metric_lower_is_better
 
     lower = {name for names in METRIC_NAMES.values() for name in names if metric_lower_is_better(name)}
     assert lower == {"loss", "mse", "mae"}
@@ -147,7 +157,7 @@ def test_classifier_scores_the_bootstrap_on_its_validation_labels(tiny_bert, mon
     clf.fit(texts, labels, eval_set=(eval_texts, eval_labels))
     ids = np.array([clf.classes_.index(label) for label in eval_labels])
     right, wrong = np.eye(len(clf.classes_))[ids], np.eye(len(clf.classes_))[(ids + 1) % len(clf.classes_)]
-    win_share = captured["win_share"]
+    win_share = captured["validation"].scorer.win_share
     assert win_share(right, wrong) == 1.0 and win_share(wrong, right) == 0.0 and win_share(right, right) == 0.5
 
 
@@ -219,13 +229,15 @@ def test_weight_average_is_the_mean_of_the_tail_and_leaves_the_trajectory_alone(
     evaluated with the average once the tail has begun, else with the trained weights; training is unchanged."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from bertkit.classification.objective import SequenceObjective
     from bertkit.data.encoding import encode
     from bertkit.engine import loop as training
+    from bertkit.engine.objective import MetricScorer, Validation
 
     texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(24)]
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
     train, validation = encode(tokenizer, texts, None, 16), encode(tokenizer, texts[:4], None, 16)
-    original_step = training._optimizer_step
+    original_step = training.optimizer_step
 
     def run(share: float):
         torch.manual_seed(0)
@@ -240,12 +252,12 @@ def test_weight_average_is_the_mean_of_the_tail_and_leaves_the_trajectory_alone(
             evaluated.append({k: v.detach().clone() for k, v in model.named_parameters()})
             return {"mcc": float(len(evaluated))}  # each epoch better: the last is kept
 
-        monkeypatch.setattr(training, "_optimizer_step", step)
+        monkeypatch.setattr(training, "optimizer_step", step)
         config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, precision="fp32",
                              average_weights=share).resolved(24)  # fmt: skip
-        result = training.fit(model, train, np.arange(24) % 2, config, task="classification",
-                              device=torch.device("cpu"), validation=validation, evaluate=evaluate,
-                              main_metric="mcc", progress=False)  # fmt: skip
+        result = training.fit(model, train, config, SequenceObjective("classification", np.arange(24) % 2),
+                              device=torch.device("cpu"), validation=Validation(validation, MetricScorer(evaluate, "mcc")),
+                              run=training.RunOptions(progress=False))  # fmt: skip
         return model, after_steps, evaluated, result
 
     model, after_steps, evaluated, result = run(share)

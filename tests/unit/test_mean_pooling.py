@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import sentiment_examples
+from helpers import sentiment_examples
 
 from bertkit import ConfigError, TextClassifier
-from bertkit.models.modeling import add_mean_pooling_layer, build_classifier
+from bertkit.models.heads import build_classifier
 from bertkit.models.packed import packed_classifier
+from bertkit.models.pooling import add_mean_pooling_layer
 
 FAST = dict(epochs=1, batch_size=16, learning_rate=3e-3, max_length=32, progress=False)
 
@@ -56,7 +57,7 @@ def test_a_mean_pooling_model_is_a_plain_transformers_classifier(tiny_bert, tmp_
 
 
 def test_only_plain_bert_style_encoders_get_the_layer(tiny_bert):
-    from bertkit.models.modeling import has_bert_style_layers
+    from bertkit.models.pooling import has_bert_style_layers
 
     model = build_classifier(str(tiny_bert), "classification", ["neg", "pos"])
     assert has_bert_style_layers(model)
@@ -87,7 +88,8 @@ def _sentence_transformers_folder(base, folder, **pooling):
 
 
 def test_auto_pooling_follows_the_sentence_transformers_config(tiny_bert, tiny_distilbert, tmp_path):
-    from bertkit.models.modeling import resolve_checkpoint, sentence_pooling
+    from bertkit.models.checkpoints import resolve_checkpoint
+    from bertkit.models.pooling import sentence_pooling
 
     mean = _sentence_transformers_folder(tiny_bert, tmp_path / "mean", pooling_mode_mean_tokens=True)
     cls = _sentence_transformers_folder(tiny_bert, tmp_path / "cls", pooling_mode_cls_token=True)

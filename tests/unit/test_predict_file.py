@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sentiment_examples
+from helpers import sentiment_examples
 
 from bertkit import DataError, TextClassifier, load_data
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from qa_samples import make_squad, write_squad
+from helpers import make_squad, write_squad
 
 from bertkit import QuestionAnswerer
 from bertkit.cli.main import main

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from qa_samples import make_squad
+from helpers import make_squad
 
 from bertkit import ConfigError, ModelLoadError, NotFittedError, QuestionAnswerer, TextClassifier
 from bertkit.qa.estimator import hold_out_articles
@@ -159,7 +159,7 @@ def test_sklearn_parameters_round_trip():
 
 @pytest.mark.parametrize("fixture", ["tiny_distilbert", "tiny_roberta"])
 def test_other_architectures_label_windows_and_answer_with_exact_offsets(request, fixture):
-    from bertkit.models.modeling import load_tokenizer
+    from bertkit.models.checkpoints import load_tokenizer
     from bertkit.qa.windows import encode_windows, span_targets
 
     folder = request.getfixturevalue(fixture)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qa_samples import make_squad
+from helpers import make_squad
 
 from bertkit import ConfigError, ModelLoadError
-from bertkit.models.modeling import load_tokenizer
+from bertkit.models.checkpoints import load_tokenizer
 from bertkit.qa.decoding import choose_answers, decode_spans
 from bertkit.qa.metrics import best_null_threshold, exact_match, f1_score, normalize_answer, squad_metrics
 from bertkit.qa.squad import QARecord, as_squad, parse_squad

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from bertkit.classification.objective import SequenceObjective
 from bertkit.config import TrainConfig
-from bertkit.engine.loop import SequenceObjective
 from bertkit.exceptions import ConfigError
 
 
@@ -86,7 +86,8 @@ def _fit(
                                         with_kwargs=True)  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=8, grad_accumulation=grad_accumulation, learning_rate=5e-3,
                          precision="fp32", rdrop=rdrop).resolved(16)  # fmt: skip
-    training.fit(model, encoded, labels, config, task="classification", device=torch.device("cpu"), progress=False)
+    objective = SequenceObjective("classification", labels, rdrop=config.rdrop or 0.0)
+    training.fit(model, encoded, config, objective, device=torch.device("cpu"), run=training.RunOptions(progress=False))
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 

@@ -249,6 +249,7 @@ def test_serve_command_errors_are_one_line(capsys, tiny_classifier, tmp_path, mo
     )
 
 
+@pytest.mark.slow  # a subprocess: belongs in tests/integration
 def test_importing_the_serving_package_stays_light():
     code = "import sys, bertkit.serving; print(sorted(m for m in ('fastapi', 'torch', 'uvicorn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

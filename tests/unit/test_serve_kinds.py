@@ -123,8 +123,6 @@ def test_kind_from_config_architectures_without_bertkit_json(tiny_classifier, tm
     assert detect_kind(folder) == "token-classification"
 
 
-@pytest.mark.skipif(not hasattr(bertkit, "TokenTagger") and "TokenTagger" not in bertkit._LAZY,
-                    reason="this bertkit has no TokenTagger yet (token classification is built on another branch)")  # fmt: skip
 def test_real_token_tagger_is_served(tiny_bert, tmp_path):
     from bertkit import TokenTagger
 
@@ -145,7 +143,7 @@ def test_real_token_tagger_is_served(tiny_bert, tmp_path):
 
 
 def test_real_question_answerer_is_served(tiny_bert, tmp_path):
-    from qa_samples import make_squad
+    from helpers import make_squad
 
     from bertkit import QuestionAnswerer
 

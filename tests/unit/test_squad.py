@@ -6,7 +6,7 @@ import copy
 import json
 
 import pytest
-from qa_samples import make_squad, write_squad
+from helpers import make_squad, write_squad
 
 from bertkit import DataError, read_squad
 from bertkit.qa.squad import as_squad, parse_squad, questions_contexts

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ner_examples, write_conll
+from helpers import ner_examples, write_conll
 
 from bertkit import ConfigError, DataError, ModelLoadError, NotFittedError, TextClassifier, TokenTagger
 

@@ -7,15 +7,10 @@ import pytest
 import torch
 
 from bertkit.data.encoding import collate
-from bertkit.models.modeling import build_token_classifier, load_tokenizer
-from bertkit.tagging.words import (
-    TokenObjective,
-    encode_words,
-    entity_dicts,
-    predict_token_logits,
-    split_words,
-    word_predictions,
-)
+from bertkit.models.checkpoints import load_tokenizer
+from bertkit.models.heads import build_token_classifier
+from bertkit.tagging.objective import TokenObjective, predict_token_logits
+from bertkit.tagging.words import encode_words, entity_dicts, split_words, word_predictions
 
 
 @pytest.fixture(scope="module")

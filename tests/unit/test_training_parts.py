@@ -37,9 +37,9 @@ def test_linear_warmup_then_decay_to_zero():
 
 
 def test_balanced_class_weights():
-    from bertkit.classification.estimator import _balanced_weights
+    from bertkit.classification.objective import balanced_class_weights
 
-    weights = _balanced_weights(np.array([0, 0, 0, 1]), "classification", 2)
+    weights = balanced_class_weights(np.array([0, 0, 0, 1]), "classification", 2)
     np.testing.assert_allclose(weights, [4 / 6, 2.0])
 
 
@@ -80,7 +80,7 @@ def test_config_checks_name_the_flag(field, value, message):
 def test_label_smoothing_spreads_each_target_over_all_classes():
     from types import SimpleNamespace
 
-    from bertkit.engine.loop import SequenceObjective
+    from bertkit.classification.objective import SequenceObjective
 
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])  # [examples, classes]
     targets = np.array([0, 2])
@@ -107,13 +107,13 @@ def test_config_file_round_trip(tmp_path):
 
 
 def test_selection_metric_is_checked_against_the_task():
-    from bertkit.classification.estimator import _selection_metric
+    from bertkit.selection import resolve_selection_metric
 
-    assert _selection_metric("auto", "classification") == "mcc"
-    assert _selection_metric("accuracy", "classification") == "accuracy"
-    assert _selection_metric("auto", "regression") == "pearson"
+    assert resolve_selection_metric("auto", "classification") == "mcc"
+    assert resolve_selection_metric("accuracy", "classification") == "accuracy"
+    assert resolve_selection_metric("auto", "regression") == "pearson"
     with pytest.raises(ConfigError, match="--selection-metric for regression must be one of auto, pearson"):
-        _selection_metric("accuracy", "regression")
+        resolve_selection_metric("accuracy", "regression")
 
 
 def test_thresholds_maximise_micro_f1_and_leave_signal_free_labels_off():
@@ -161,6 +161,7 @@ def test_fit_takes_the_steps_of_a_textbook_loop(tiny_bert, monkeypatch, grad_acc
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     import bertkit.engine.loop as training
+    from bertkit.classification.objective import SequenceObjective
     from bertkit.data.encoding import collate, encode
 
     texts = [f"good movie {i}" if i % 2 else f"awful plot number {i} really" for i in range(24)]
@@ -181,7 +182,8 @@ def test_fit_takes_the_steps_of_a_textbook_loop(tiny_bert, monkeypatch, grad_acc
     config = TrainConfig(epochs=2, batch_size=8, learning_rate=5e-3, warmup_ratio=0.2, precision="fp32",
                          grad_accumulation=grad_accumulation).resolved(24)  # fmt: skip
     ours = model()
-    training.fit(ours, encoded, labels, config, task="classification", device=torch.device("cpu"), progress=False)
+    objective = SequenceObjective("classification", labels)
+    training.fit(ours, encoded, config, objective, device=torch.device("cpu"), run=training.RunOptions(progress=False))
 
     reference = model()
     reference.train()

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import NEGATIVE, NEUTRAL, POSITIVE
+from helpers import NEGATIVE, NEUTRAL, POSITIVE
 
 from bertkit import ConfigError, TextClassifier
 from bertkit.data.encoding import encode
@@ -50,6 +50,7 @@ def test_aggregate_mean_and_max():
     np.testing.assert_allclose(aggregate_windows(logits, encoded, "max"), [[3.0, 3.0], [0.5, 0.5]])
 
 
+@pytest.mark.slow
 def test_windows_find_what_truncation_cuts_off(tiny_bert, tmp_path):
     texts, labels = long_texts(200)
     test_texts, test_labels = long_texts(60, seed=1)

@@ -2,52 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-MAIN_METRIC = {"classification": "mcc", "multi-label": "micro_f1", "regression": "pearson"}
-METRIC_NAMES = {
-    "classification": ("accuracy", "f1", "macro_f1", "mcc", "loss"),
-    "multi-label": ("accuracy", "f1", "micro_f1", "macro_f1", "loss"),
-    "regression": ("pearson", "spearman", "mse", "mae", "loss"),
-}
-
-
-def metric_lower_is_better(name: str) -> bool:
-    """Whether a smaller value of the metric is better (losses and errors: loss, mse, mae)."""
-    return name.endswith(("loss", "error")) or name in ("mse", "mae")
-
-
-def paired_bootstrap_win_share(
-    score: Callable[[np.ndarray, np.ndarray], float],
-    targets: np.ndarray,
-    first: np.ndarray,
-    second: np.ndarray,
-    *,
-    lower_is_better: bool = False,
-    resamples: int = 500,
-    seed: int = 0,
-) -> float:
-    """Share of bootstrap resamples of the rows in which the outputs ``first`` score better than ``second``.
-
-    Both are scored on the same resampled rows (paired), ``score(targets[rows], outputs[rows])``; ties count
-    half, so two identical outputs give 0.5. This separates a difference between two checkpoints from the
-    sampling noise of a finite validation set (Efron & Tibshirani, An Introduction to the Bootstrap, ch. 16).
-    It is a rough guard, not an exact test: when the two differ on only a handful of rows, all in the first's
-    favour (3 of 1,000 rows: 0.976), it already passes 0.95, where an exact sign test would not (p = 0.125).
-    """
-    rng = np.random.default_rng(seed)
-    n = len(targets)
-    wins = 0.0
-    for _ in range(resamples):
-        rows = rng.integers(0, n, size=n)
-        difference = score(targets[rows], first[rows]) - score(targets[rows], second[rows])
-        if lower_is_better:
-            difference = -difference
-        wins += 1.0 if difference > 0 else 0.5 if difference == 0 else 0.0
-    return wins / resamples
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -71,7 +29,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     """accuracy; f1 (binary F1 of class 1 for two classes, macro F1 otherwise); macro_f1; mcc.
 
     Computed from the confusion matrix with scikit-learn's definitions (zero_division=0; the multi-class MCC
-    of ``matthews_corrcoef``), in numpy: validation scores it thousands of times (paired_bootstrap_win_share),
+    of ``matthews_corrcoef``), in numpy: validation scores it thousands of times (selection.paired_bootstrap_win_share),
     where scikit-learn's input checks cost 30x the arithmetic. tests/unit/test_keep_epoch.py compares the
     two."""
     n_classes = proba.shape[1]

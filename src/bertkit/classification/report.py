@@ -10,6 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from bertkit.classification.metrics import confusion_matrix, per_class_report
+from bertkit.classification.scoring import evaluation_metrics, labels_from_scores
+from bertkit.data.dataset import TextData
+from bertkit.data.encoding import Encoded
+from bertkit.data.labels import encode_labels
+from bertkit.engine.forward import logits_to_scores
+
 
 @dataclass
 class EvaluationReport:
@@ -81,6 +88,44 @@ class EvaluationReport:
         if history:
             written.append(plot_learning_curves(history, folder / "learning_curves.png"))
         return written
+
+
+def build_report(
+    data: TextData,
+    labels: list[Any],
+    encoded: Encoded,
+    logits: np.ndarray,
+    task: str,
+    classes: list[Any],
+    thresholds: np.ndarray | None,
+) -> EvaluationReport:
+    """The report of a classifier's ``logits`` (one row per example) on ``data`` with (aligned) ``labels``:
+    metrics, per-class scores, and for single-label classification the confusion matrix and the most
+    confidently wrong rows."""
+    targets = encode_labels(labels, classes, task)
+    scores = logits_to_scores(logits, task)
+    report = EvaluationReport(
+        task=task,
+        metrics=evaluation_metrics(targets, logits, task, thresholds),
+        n_examples=len(data),
+        classes=list(classes),
+        skipped_rows=len(data.skipped),
+        truncated=encoded.truncated,
+        data=Path(data.source.name).name,
+    )
+    if task == "regression":
+        return report
+    if task == "multi-label":
+        hits = (scores >= thresholds[None, :]).astype(int)
+        report.per_class = per_class_report(targets.astype(int), hits, classes)
+        return report
+    ids = scores.argmax(axis=1)
+    predicted = labels_from_scores(scores, task, classes, thresholds)
+    where = [data.source.where(int(r)) for r in data.rows]
+    report.per_class = per_class_report(targets, ids, classes)
+    report.confusion = confusion_matrix(targets, ids, len(classes)).tolist()
+    report.confidently_wrong = confidently_wrong(data.texts, where, labels, list(predicted), scores.max(axis=1))
+    return report
 
 
 def confidently_wrong(

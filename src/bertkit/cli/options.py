@@ -1,24 +1,45 @@
-"""Option types shared by the ``bertkit`` command modules (cli, cli_qa, cli_tag): one definition, one help text."""
+"""Options shared by the ``bertkit`` command modules: one definition, one help text.
+
+The options of ``bertkit train`` and ``bertkit tune`` that are run options come from the dataclasses that
+declare them (:class:`bertkit.TrainConfig`, :class:`bertkit.config.ReadOptions`): :func:`option` and
+:func:`annotation` take the default, the help and the flag spelling from the field, so a command cannot
+drift from the config. ``--config FILE`` merging (:func:`merge_config_file`) lives here too.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
-PairColumn = Annotated[str | None, typer.Option("--text-pair-column", help="Column holding the second text of a pair.")]
-LabelColumn = Annotated[str | None, typer.Option("--label-column", help="Column holding the label.")]
-Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of CSV/TSV/JSONL files.")]
-SkipBadRows = Annotated[
-    bool,
-    typer.Option("--skip-bad-rows", help="Skip rows with an empty text or label (counted in the report)."),
-]
-Header = Annotated[
-    bool | None,
-    typer.Option("--header/--no-header", help="Whether CSV/TSV files start with a header line (default: detect)."),
-]
+from bertkit import ConfigError, TrainConfig
+from bertkit.config import ReadOptions, from_values, option_field
+
+
+def option(owner: type, name: str, *, help: str | None = None) -> Any:
+    """``typer.Option`` for the field ``name`` of the dataclass ``owner`` (TrainConfig, ReadOptions), used as a
+    parameter's default (``epochs: int = option(TrainConfig, "epochs")``): the field's default, flag spelling
+    and one-line help; ``help`` replaces the help where a command uses the option differently."""
+    found = option_field(owner, name)
+    return typer.Option(found.default, *found.metadata["decls"], help=help or found.metadata["help"])
+
+
+def annotation(owner: type, name: str) -> Any:
+    """``typer.Option`` for ``Annotated[type, annotation(owner, name)]``: the field's flag spelling and help (the
+    default is written at the parameter, as Annotated options require)."""
+    found = option_field(owner, name)
+    return typer.Option(*found.metadata["decls"], help=found.metadata["help"])
+
+
+TextColumn = Annotated[str | None, annotation(ReadOptions, "text_column")]
+PairColumn = Annotated[str | None, annotation(ReadOptions, "text_pair_column")]
+LabelColumn = Annotated[str | None, annotation(ReadOptions, "label_column")]
+Encoding = Annotated[str, annotation(ReadOptions, "encoding")]
+SkipBadRows = Annotated[bool, annotation(ReadOptions, "skip_bad_rows")]
+Header = Annotated[bool | None, annotation(ReadOptions, "header")]
+LabelNames = Annotated[Path | None, annotation(ReadOptions, "label_names")]
 InferencePrecision = Annotated[
     str | None,
     typer.Option(
@@ -27,13 +48,43 @@ InferencePrecision = Annotated[
         "(fp32 matches plain transformers exactly).",
     ),
 ]
-LabelNames = Annotated[
-    Path | None,
-    typer.Option("--label-names", help="File with one label name per line; integer labels index into it."),
-]
 
-Task = Annotated[str, typer.Option(help="auto, classification, multi-label or regression.")]
-BaseModel = Annotated[str, typer.Option(help="Hub id, local folder or 'minilm' (built in).")]
-TrainPrecision = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")]
-Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+Task = Annotated[str, annotation(TrainConfig, "task")]
+BaseModel = Annotated[str, annotation(TrainConfig, "model")]
+TrainPrecision = Annotated[str, annotation(TrainConfig, "precision")]
+Device = Annotated[str, annotation(TrainConfig, "device")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+
+
+def merge_config_file(ctx: typer.Context, config: Path | None, skip: tuple[str, ...]) -> dict[str, Any]:
+    """The command's parameters with the values of a JSON/TOML/YAML file filled in where the flag was left at
+    its default (flags win over the file, the file over defaults). Keys are flag names (dashes or underscores)
+    or TrainConfig fields, except ``config`` and ``skip``; any other key is a ConfigError."""
+    params = dict(ctx.params)
+    if config is None:
+        return params
+    values = TrainConfig.read_options(config)
+    allowed = sorted((set(params) | {f.name for f in dataclasses.fields(TrainConfig)}) - {"config", *skip})
+    unknown = sorted(k for k in values if k not in allowed)
+    if unknown:
+        raise ConfigError(f"{config}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
+    merged = dict(params)
+    for key, value in values.items():
+        source = ctx.get_parameter_source(key) if key in params else None
+        if source is None or source.name == "DEFAULT":
+            merged[key] = value
+    return merged
+
+
+def run_options(params: dict[str, Any]) -> tuple[TrainConfig, ReadOptions]:
+    """The typed options of a run from the merged parameters: hyperparameters and data options (the
+    hyperparameters are checked here, before any data is read)."""
+    return from_values(TrainConfig, params), from_values(ReadOptions, params)
+
+
+def require(params: dict[str, Any], names: tuple[str, ...], config: Path | None) -> None:
+    """ConfigError for the first of ``names`` given neither as a flag nor in the config file."""
+    for name in names:
+        if params.get(name) in (None, ""):
+            where = f" or `{name}` in {config}" if config else ""
+            raise ConfigError(f"--{name} is required{where}")

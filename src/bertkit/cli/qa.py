@@ -1,6 +1,6 @@
 """``bertkit qa ...``: extractive question answering from the command line, over :class:`QuestionAnswerer`.
 
-Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.main.main``.
+Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.console.run``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ from typing import Annotated
 
 import typer
 
+from bertkit.cli.console import say
 from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision
 from bertkit.exceptions import DataError
-
-
-def _say(message: str) -> None:
-    typer.echo(message, err=True)
-
 
 qa_app = typer.Typer(
     no_args_is_help=True,
@@ -70,14 +66,14 @@ def qa_train(
     )  # fmt: skip
     train_data = read_squad(train)
     validation_data = read_squad(validation) if validation is not None else None
-    _say(f"training on {len(train_data)} questions ({len(train_data.titles)} articles, SQuAD {train_data.version}) "
-         f"of {train}")  # fmt: skip
+    say(f"training on {len(train_data)} questions ({len(train_data.titles)} articles, SQuAD {train_data.version}) "
+        f"of {train}")  # fmt: skip
     answerer.fit(train_data, eval_set=validation_data, output_dir=output)
     answerer.save(output)
     metrics = answerer.validation_metrics_
-    _say(f"question-answering model saved to {output} (best epoch {answerer.best_epoch_}, "
-         f"{answerer.train_seconds_:.0f} s); validation: exact_match {metrics['exact_match']:.2f}, "
-         f"f1 {metrics['f1']:.2f} on {metrics['total']} questions")  # fmt: skip
+    say(f"question-answering model saved to {output} (best epoch {answerer.best_epoch_}, "
+        f"{answerer.train_seconds_:.0f} s); validation: exact_match {metrics['exact_match']:.2f}, "
+        f"f1 {metrics['f1']:.2f} on {metrics['total']} questions")  # fmt: skip
 
 
 @qa_app.command("evaluate")
@@ -135,4 +131,4 @@ def qa_predict(
     else:
         text = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers)
     output.write_text(text, encoding="utf-8")
-    _say(f"wrote {len(answers)} answers to {output}")
+    say(f"wrote {len(answers)} answers to {output}")

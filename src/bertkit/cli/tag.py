@@ -1,6 +1,6 @@
 """``bertkit tag ...``: token classification (named entities) from the command line, over :class:`TokenTagger`.
 
-Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.main.main``.
+Each command parses flags, makes one facade call and prints; errors end as one line via ``bertkit.cli.console.run``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bertkit.cli.console import say
 from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision
 from bertkit.exceptions import DataError
 
@@ -21,10 +22,6 @@ tag_app = typer.Typer(
 
 TagColumn = Annotated[int, typer.Option("--tag-column", help="CoNLL column holding the tag, 0-based (-1: the last).")]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the data files.")]
-
-
-def _say(message: str) -> None:
-    typer.echo(message, err=True)
 
 
 @tag_app.command("train")
@@ -64,11 +61,11 @@ def train(
     )  # fmt: skip
     train_data = load_tagged_data(train, tag_column=tag_column, encoding=encoding)
     validation_data = load_tagged_data(validation, tag_column=tag_column, encoding=encoding) if validation else None
-    _say(f"training on {len(train_data)} sentences of {train_data.source}")
+    say(f"training on {len(train_data)} sentences of {train_data.source}")
     tagger.fit(train_data, eval_set=validation_data, output_dir=output)
     tagger.save(output)
     metrics = tagger.validation_metrics_
-    _say(
+    say(
         f"token-classification model saved to {output} ({len(tagger.labels_)} tags, best epoch {tagger.best_epoch_}, "
         f"{tagger.train_seconds_:.0f} s); validation entity precision {metrics['precision']:.4f}, "
         f"recall {metrics['recall']:.4f}, f1 {metrics['f1']:.4f}"
@@ -127,4 +124,4 @@ def predict(
         typer.echo(json.dumps(tagger.predict([text])[0], ensure_ascii=False))
         return
     count = tagger.predict_file(data, output, tag_column=tag_column, encoding=encoding)
-    _say(f"wrote {count} tagged sentences to {output}")
+    say(f"wrote {count} tagged sentences to {output}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,14 +13,17 @@ import numpy as np
 from bertkit.config import TrainConfig
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
-from bertkit.models import modeling
+from bertkit.models.checkpoints import library_versions, load_tokenizer, resolve_checkpoint
+from bertkit.models.folders import read_metadata, save_folder
+from bertkit.models.heads import build_qa_model, load_qa_model
+from bertkit.models.kinds import ModelKind, folder_kind
 from bertkit.params import ParamsMixin
 from bertkit.qa.decoding import Decoded, choose_answers, decode_spans
 from bertkit.qa.metrics import best_null_threshold, per_question_scores, squad_metrics
 from bertkit.qa.squad import QARecord, SquadData, as_squad, questions_contexts
 from bertkit.qa.windows import QAWindows, check_window_sizes, encode_windows, span_targets
 
-KIND = "question-answering"
+KIND = ModelKind.QA
 QAData = SquadData | str | Path | Sequence[dict] | dict
 # TrainConfig fields a QuestionAnswerer passes through to the shared training loop.
 _LOOP_FIELDS = (
@@ -133,9 +135,10 @@ class QuestionAnswerer(ParamsMixin):
         version = "2.0" if (train.has_impossible or validation.has_impossible) else "1.1"
 
         started = time.perf_counter()
-        checkpoint = modeling.resolve_checkpoint(self.model)
-        self.tokenizer_ = modeling.load_tokenizer(checkpoint)
+        checkpoint = resolve_checkpoint(self.model)
+        self.tokenizer_ = load_tokenizer(checkpoint)
         from bertkit.engine import loop as training
+        from bertkit.engine.objective import MetricScorer, Validation
         from bertkit.qa.objective import SpanObjective
 
         self.squad_version_ = version
@@ -153,12 +156,12 @@ class QuestionAnswerer(ParamsMixin):
             return metrics
 
         result = training.fit(
-            self.model_, train_windows.encoded, None, self.config_,
-            task=KIND, device=resolve_device(self.config_.device),
-            objective=SpanObjective(span_targets(train_windows, train.records)),
-            validation=validation_windows.encoded, evaluate=evaluate, main_metric="f1",
-            progress=self.progress,
-            history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
+            self.model_, train_windows.encoded, self.config_, SpanObjective(span_targets(train_windows, train.records)),
+            device=resolve_device(self.config_.device),
+            validation=Validation(validation_windows.encoded, MetricScorer(evaluate, main_metric="f1")),
+            run=training.RunOptions(
+                progress=self.progress, history_path=Path(output_dir) / "history.jsonl" if output_dir else None
+            ),
         )  # fmt: skip
         # The loop already ran the kept epoch on the validation data: its logits give the final metrics.
         self.validation_metrics_, threshold = self._score(
@@ -281,23 +284,24 @@ class QuestionAnswerer(ParamsMixin):
             "train_seconds": getattr(self, "train_seconds_", None),
             "n_train_questions": getattr(self, "n_train_questions_", None),
             "n_train_windows": getattr(self, "n_train_windows_", None),
-            "versions": modeling.library_versions(),
+            "versions": library_versions(),
         }
-        return modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
+        return save_folder(folder, self.model_, self.tokenizer_, metadata)
 
     @classmethod
     def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> QuestionAnswerer:
         """Load a folder written by :meth:`save`, or any Hugging Face question-answering model folder."""
-        checkpoint = modeling.resolve_checkpoint(folder)
-        metadata = modeling.read_metadata(checkpoint) or {}
-        kind = metadata.get("kind", "text-classification" if metadata else None)
-        if kind != KIND and (metadata or not _is_qa_checkpoint(checkpoint)):
+        checkpoint = resolve_checkpoint(folder)
+        metadata = read_metadata(checkpoint) or {}
+        kind = folder_kind(checkpoint)
+        # A hub id has no local config.json to tell its kind: transformers decides when it loads the model.
+        if kind != KIND and (metadata or (Path(checkpoint) / "config.json").is_file()):
             raise ModelLoadError(
-                f"{folder}: not a question-answering model (bertkit.json kind: {kind or 'none'}); "
+                f"{folder}: not a question-answering model (bertkit.json kind: {kind if metadata else 'none'}); "
                 "train one with `bertkit qa train` or pass a Hugging Face ...ForQuestionAnswering folder"
             )
         model = load_qa_model(checkpoint)
-        tokenizer = modeling.load_tokenizer(checkpoint)
+        tokenizer = load_tokenizer(checkpoint)
         if metadata:
             config = TrainConfig.from_dict(metadata["config"])
             qa = metadata.get("qa", {})
@@ -343,28 +347,3 @@ def hold_out_articles(data: SquadData, fraction: float, seed: int) -> tuple[Squa
         SquadData([data.records[i] for i in sorted(fit)], data.source, data.version),
         SquadData([data.records[i] for i in sorted(val)], data.source, data.version),
     )
-
-
-def build_qa_model(name: str):
-    """A question-answering model on the encoder ``name`` (a fresh span head unless it already has one)."""
-    from transformers import AutoModelForQuestionAnswering
-
-    try:
-        with modeling.quiet_transformers():
-            return AutoModelForQuestionAnswering.from_pretrained(name)
-    except Exception as exc:
-        raise modeling.load_error(name, exc) from None
-
-
-load_qa_model = build_qa_model
-
-
-def _is_qa_checkpoint(folder: str) -> bool:
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        return True  # a hub id: let transformers decide
-    try:
-        architectures = json.loads(path.read_text(encoding="utf-8")).get("architectures") or []
-    except (OSError, json.JSONDecodeError):
-        return False
-    return any(a.endswith("ForQuestionAnswering") for a in architectures)

@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bertkit.data.encoding import Encoded, collate, inference_batches
-from bertkit.devices import autocast, predict_batch_size
-from bertkit.engine.forward import uses_type_ids
+from bertkit.data.encoding import Encoded
+from bertkit.engine.forward import forward_batches, token_positions
 
 
 class SpanObjective:
@@ -37,7 +36,6 @@ class SpanObjective:
         return predict_span_logits(model, validation, device=device, dtype=dtype)
 
 
-@torch.inference_mode()
 def predict_span_logits(
     model: nn.Module,
     encoded: Encoded,
@@ -49,30 +47,13 @@ def predict_span_logits(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start and end logits of every token, flat and aligned with ``encoded.ids``: two float32 [total tokens];
     ``batch_size`` None: the device's default (:func:`bertkit.devices.predict_batch_size`)."""
-    device = device or next(model.parameters()).device
-    batch_size = predict_batch_size(batch_size, device)
-    was_training = model.training
-    model.eval()
-    with_types = uses_type_ids(model, encoded)
     start_out = np.zeros(len(encoded.ids), dtype=np.float32)
     end_out = np.zeros(len(encoded.ids), dtype=np.float32)
-    batches = list(inference_batches(encoded.lengths, batch_size))
-    if progress:
-        from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc="predict", unit="batch", leave=False)
-    try:
-        for index in batches:
-            inputs = {k: v.to(device, non_blocking=True) for k, v in collate(encoded, index, with_types).items()}
-            with autocast(device, dtype):
-                outputs = model(**inputs)
-            lengths = encoded.lengths[index]
-            longest = outputs.start_logits.shape[1]
-            positions = np.arange(longest)
-            mask = positions[None, :] < lengths[:, None]  # [batch, longest]
-            flat = (encoded.offsets[index][:, None] + positions[None, :])[mask]
-            start_out[flat] = outputs.start_logits.float().cpu().numpy()[mask]
-            end_out[flat] = outputs.end_logits.float().cpu().numpy()[mask]
-    finally:
-        model.train(was_training)
+    def store(index: np.ndarray, inputs: dict[str, torch.Tensor], outputs: Any) -> None:
+        mask, flat = token_positions(encoded, index, outputs.start_logits.shape[1])  # mask [batch, longest]
+        start_out[flat] = outputs.start_logits.float().cpu().numpy()[mask]
+        end_out[flat] = outputs.end_logits.float().cpu().numpy()[mask]
+
+    forward_batches(model, encoded, store, batch_size=batch_size, device=device, dtype=dtype, progress=progress)
     return start_out, end_out

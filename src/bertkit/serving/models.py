@@ -8,20 +8,17 @@ requests and returns one result per item, in order.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bertkit import ModelKind
 from bertkit.exceptions import ModelLoadError
 
-CLASSIFIER = "text-classification"
-QA = "question-answering"
-TAGGER = "token-classification"
-KINDS = (CLASSIFIER, QA, TAGGER)
-KIND_NAMES = {CLASSIFIER: "a text classifier", QA: "a question-answering model", TAGGER: "a token-classification model"}
+CLASSIFIER, QA, TAGGER = ModelKind.CLASSIFIER, ModelKind.QA, ModelKind.TAGGER
+KINDS = tuple(ModelKind)
 ROUTE_KIND = {"/predict": CLASSIFIER, "/qa": QA, "/tag": TAGGER}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -50,30 +47,21 @@ def check_folder(folder: str | Path) -> Path:
 
 
 def detect_kind(folder: Path) -> str:
-    """The folder's kind: ``kind`` in bertkit.json, else the architecture named in config.json."""
-    metadata = folder / "bertkit.json"
-    if metadata.is_file():
-        try:
-            kind = json.loads(metadata.read_text(encoding="utf-8")).get("kind", CLASSIFIER)
-        except (OSError, json.JSONDecodeError, AttributeError) as exc:
-            raise ModelLoadError(f"{metadata}: unreadable bertkit metadata ({exc}); re-save the model") from None
-        if kind not in KINDS:
-            raise ModelLoadError(f"{metadata}: unknown kind {kind!r}; bertkit serve knows {', '.join(KINDS)}")
-        return kind
-    try:
-        architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise ModelLoadError(f"{folder / 'config.json'}: unreadable ({exc})") from None
-    if any(a.endswith("ForQuestionAnswering") for a in architectures):
-        return QA
-    if any(a.endswith("ForTokenClassification") for a in architectures):
-        return TAGGER
-    return CLASSIFIER
+    """The folder's kind (:meth:`bertkit.ModelKind.of`: bertkit.json, else config.json's architectures), refused
+    unless the service knows it."""
+    kind = ModelKind.of(folder)
+    if kind is None:
+        raise ModelLoadError(f"{folder / 'config.json'}: unreadable; re-save the model with save_pretrained")
+    if kind not in KINDS:
+        raise ModelLoadError(
+            f"{folder / 'bertkit.json'}: unknown kind {kind!r}; bertkit serve knows {', '.join(KINDS)}"
+        )
+    return kind
 
 
 def wrong_kind_message(route: str, kind: str) -> str:
     """The 404 message for an endpoint the folder's kind does not serve."""
-    return f"this model folder holds {KIND_NAMES[kind]}; {route} needs {KIND_NAMES[ROUTE_KIND[route]]}"
+    return f"this model folder holds {ModelKind(kind).description}; {route} needs {ROUTE_KIND[route].description}"
 
 
 def jsonable(value: Any) -> Any:
@@ -110,11 +98,9 @@ class ClassifierAdapter:
 
     @property
     def packed(self) -> bool:
-        """Whether forward passes skip padding (:mod:`bertkit.models.packed`): then padding costs almost nothing
-        and one pass per merged batch is fastest."""
-        from bertkit.models.packed import packed_classifier
-
-        return packed_classifier(self.model.model_) is not None
+        """Whether forward passes skip padding (the packed forward of BERT classifiers): then padding costs almost
+        nothing and one pass per merged batch is fastest."""
+        return self.model.packed_forward_
 
     def set_forward_batch_size(self, size: int) -> None:
         self.model.set_params(predict_batch_size=size)
@@ -184,7 +170,7 @@ def _import_estimator(name: str, kind: str):
         return getattr(bertkit, name)
     except AttributeError:
         raise ModelLoadError(
-            f"this model folder holds {KIND_NAMES[kind]}, but this bertkit has no {name}; upgrade bertkit"
+            f"this model folder holds {ModelKind(kind).description}, but this bertkit has no {name}; upgrade bertkit"
         ) from None
 
 

@@ -1,4 +1,5 @@
-"""Read word-tagged sentences: CoNLL column files and JSONL with ``tokens``/``tags``.
+"""Tagging files: read word-tagged sentences (CoNLL column files, JSONL with ``tokens``/``tags``) and raw texts
+to tag, and write predicted tags back as JSONL or CoNLL columns.
 
 CoNLL (2000/2003 shared tasks): one word per line with whitespace-separated columns (``word POS chunk NER``),
 a blank line between sentences, ``-DOCSTART-`` lines between documents. The tag column is the last one unless
@@ -12,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bertkit.exceptions import DataError
 
@@ -216,6 +218,44 @@ def from_lists(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | 
         if not words:
             raise DataError(f"{name} sentence {i + 1}: no words; every sentence needs at least one word")
     return TaggedData([list(map(str, s)) for s in tokens], out_tags, name)
+
+
+def write_tagged_rows(handle, rows: list[dict[str, Any]], suffix: str) -> None:
+    """Append predicted rows: JSON lines, or CoNLL columns (word, gold tag when known, predicted tag)."""
+    if suffix == ".jsonl":
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return
+    for row in rows:
+        for i, word in enumerate(row["tokens"]):
+            gold = [row["gold_tags"][i]] if "gold_tags" in row else []
+            handle.write(" ".join([word, *gold, row["tags"][i]]) + "\n")
+        handle.write("\n")
+
+
+def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
+    """One text per line for raw-text input (JSONL with ``text``, or a ``.txt`` file); None when ``path`` holds
+    pre-split sentences (JSONL with ``tokens``, or any other file, read as CoNLL)."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        texts = []
+        for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path.name} line {number}: not valid JSON ({exc.msg})") from None
+            if isinstance(record, dict) and "tokens" in record:
+                return None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise DataError(f'{path.name} line {number}: needs "text" (a string) or "tokens" (a list of words)')
+            texts.append(record["text"])
+        return texts
+    if suffix != ".txt":
+        return None
+    return [line for line in path.read_text(encoding=encoding).splitlines() if line.strip()]
 
 
 def _is_str_list(value) -> bool:

@@ -7,7 +7,6 @@ It combines the CoNLL/JSONL readers, sub-word alignment (:mod:`bertkit.tagging.w
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,13 +17,24 @@ import numpy as np
 from bertkit.config import TrainConfig
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
-from bertkit.models import modeling
+from bertkit.models.checkpoints import library_versions, load_tokenizer, resolve_checkpoint
+from bertkit.models.folders import read_metadata, save_folder
+from bertkit.models.heads import build_token_classifier, load_token_classifier
+from bertkit.models.kinds import ModelKind, folder_kind
 from bertkit.params import ParamsMixin
-from bertkit.tagging import words as tagging
-from bertkit.tagging.conll import TaggedData, from_lists, load_tagged
+from bertkit.tagging.conll import TaggedData, from_lists, load_tagged, read_raw_texts, write_tagged_rows
 from bertkit.tagging.metrics import bio_spans, entity_scores
+from bertkit.tagging.objective import TokenObjective, predict_token_logits
+from bertkit.tagging.words import (
+    EncodedWords,
+    encode_words,
+    entity_dicts,
+    split_sentences,
+    split_words,
+    word_predictions,
+)
 
-KIND = "token-classification"
+KIND = ModelKind.TAGGER
 Sentences = Sequence[Sequence[str]] | TaggedData
 
 
@@ -104,6 +114,7 @@ class TokenTagger(ParamsMixin):
         held out. ``output_dir`` receives history.jsonl while training."""
         from bertkit.ddp import env_world_size
         from bertkit.engine import loop as training
+        from bertkit.engine.objective import MetricScorer, Validation
 
         if env_world_size() > 1:
             raise ConfigError("bertkit tag train runs in one process; launch it without torchrun")
@@ -121,15 +132,15 @@ class TokenTagger(ParamsMixin):
         config = config.resolved(len(train))
 
         started = time.perf_counter()
-        checkpoint = modeling.resolve_checkpoint(config.model)
+        checkpoint = resolve_checkpoint(config.model)
         self.tokenizer_ = _tokenizer(checkpoint)
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
-        self.model_ = modeling.build_token_classifier(checkpoint, labels)
+        self.model_ = build_token_classifier(checkpoint, labels)
         self.labels_, self.config_ = labels, config
         label_id = {label: i for i, label in enumerate(labels)}
-        train_words = tagging.encode_words(self.tokenizer_, train.tokens, config.max_length)
+        train_words = encode_words(self.tokenizer_, train.tokens, config.max_length)
         word_labels = np.fromiter((label_id[t] for tags in train.tags for t in tags), dtype=np.int64)
-        validation_words = tagging.encode_words(self.tokenizer_, validation.tokens, config.max_length)
+        validation_words = encode_words(self.tokenizer_, validation.tokens, config.max_length)
 
         def evaluate(logits: np.ndarray) -> dict[str, float]:
             predicted = self._tags_from_logits(validation_words, logits)[0]
@@ -137,12 +148,12 @@ class TokenTagger(ParamsMixin):
             return {k: scores[k] for k in ("precision", "recall", "f1", "accuracy")}
 
         result = training.fit(
-            self.model_, train_words.encoded, None, config,
-            task=KIND, device=resolve_device(config.device),
-            objective=tagging.TokenObjective(train_words, word_labels),
-            validation=validation_words.encoded, evaluate=evaluate, main_metric="f1",
-            progress=self.progress,
-            history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
+            self.model_, train_words.encoded, config, TokenObjective(train_words, word_labels),
+            device=resolve_device(config.device),
+            validation=Validation(validation_words.encoded, MetricScorer(evaluate, main_metric="f1")),
+            run=training.RunOptions(
+                progress=self.progress, history_path=Path(output_dir) / "history.jsonl" if output_dir else None
+            ),
         )  # fmt: skip
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
@@ -158,22 +169,20 @@ class TokenTagger(ParamsMixin):
         if not hasattr(self, "model_"):
             raise NotFittedError("this TokenTagger is not fitted yet; call fit(...) or TokenTagger.load(folder) first")
 
-    def _tags_from_logits(
-        self, words: tagging.EncodedWords, logits: np.ndarray
-    ) -> tuple[list[list[str]], list[np.ndarray]]:
-        ids, scores = tagging.word_predictions(words, logits, outside=self.labels_.index("O"))
+    def _tags_from_logits(self, words: EncodedWords, logits: np.ndarray) -> tuple[list[list[str]], list[np.ndarray]]:
+        ids, scores = word_predictions(words, logits, outside=self.labels_.index("O"))
         names = np.asarray(self.labels_, dtype=object)[ids]
-        tags = [list(part) for part in tagging.split_sentences(names, words.n_words)]
-        return tags, tagging.split_sentences(scores, words.n_words)
+        tags = [list(part) for part in split_sentences(names, words.n_words)]
+        return tags, split_sentences(scores, words.n_words)
 
     def _predict_words(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
         """BIO tags and their probabilities for every word of every sentence."""
         self._check_fitted()
         if not sentences:
             return [], []
-        words = tagging.encode_words(self.tokenizer_, sentences, self.config_.max_length)
+        words = encode_words(self.tokenizer_, sentences, self.config_.max_length)
         device = next(self.model_.parameters()).device
-        logits = tagging.predict_token_logits(
+        logits = predict_token_logits(
             self.model_, words.encoded, batch_size=self.predict_batch_size, device=device,
             dtype=inference_dtype(self.config_.precision, device),
         )  # fmt: skip
@@ -190,12 +199,12 @@ class TokenTagger(ParamsMixin):
         if isinstance(texts, str):
             raise DataError("texts: expected a list of strings; wrap a single text in a list")
         self._check_fitted()
-        split = [tagging.split_words(str(t)) for t in texts]
+        split = [split_words(str(t)) for t in texts]
         keep = [i for i, (words, _) in enumerate(split) if words]
         tags, scores = self._predict_words([split[i][0] for i in keep])
         out: list[list[dict[str, Any]]] = [[] for _ in texts]
         for k, i in enumerate(keep):
-            out[i] = tagging.entity_dicts(str(texts[i]), split[i][1], bio_spans(tags[k]), scores[k])
+            out[i] = entity_dicts(str(texts[i]), split[i][1], bio_spans(tags[k]), scores[k])
         return out
 
     def predict_sentences(self, X: Sentences) -> list[dict[str, Any]]:
@@ -210,7 +219,7 @@ class TokenTagger(ParamsMixin):
                 offsets.append((position, position + len(word)))
                 position += len(word) + 1
             spans = bio_spans(sentence_tags)
-            entities = tagging.entity_dicts(" ".join(words), offsets, spans, sentence_scores)
+            entities = entity_dicts(" ".join(words), offsets, spans, sentence_scores)
             for entity, (_, first, last) in zip(entities, spans, strict=True):
                 entity["first_token"], entity["last_token"] = first, last - 1
             out.append({"tokens": list(words), "tags": sentence_tags, "entities": entities})
@@ -255,7 +264,7 @@ class TokenTagger(ParamsMixin):
         if chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be a positive integer (got {chunk_rows})")
         self._check_fitted()
-        texts = _raw_texts(path, encoding)
+        texts = read_raw_texts(path, encoding)
         if texts is not None and suffix != ".jsonl":
             raise DataError(f"{output}: raw-text input ({path.name}) gives entity spans; write them to .jsonl")
         data = (
@@ -274,7 +283,7 @@ class TokenTagger(ParamsMixin):
                     if data.tags is not None:
                         for row, gold in zip(rows, data.tags[start:stop], strict=True):
                             row["gold_tags"] = gold
-                _write_tagged_rows(handle, rows, suffix)
+                write_tagged_rows(handle, rows, suffix)
         return n_rows
 
     # persistence ---------------------------------------------------------------------------------
@@ -293,27 +302,25 @@ class TokenTagger(ParamsMixin):
             "train_seconds": getattr(self, "train_seconds_", None),
             "n_train_rows": getattr(self, "n_train_rows_", None),
             "data": getattr(self, "data_source_", None),
-            "versions": modeling.library_versions(),
+            "versions": library_versions(),
         }
-        return modeling.save_folder(folder, self.model_, self.tokenizer_, metadata)
+        return save_folder(folder, self.model_, self.tokenizer_, metadata)
 
     @classmethod
     def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> TokenTagger:
         """Load a folder written by :meth:`save`, or any Hugging Face token-classification model whose
         id2label holds BIO tags (``O``, ``B-X``, ``I-X``)."""
-        checkpoint = modeling.resolve_checkpoint(folder)
-        metadata = modeling.read_metadata(checkpoint) or {}
-        if metadata and metadata.get("kind") != KIND:
+        checkpoint = resolve_checkpoint(folder)
+        metadata = read_metadata(checkpoint) or {}
+        kind = folder_kind(checkpoint)
+        # Only bertkit.json is trusted to refuse a folder: a plain one loads, and its id2label is checked below.
+        if metadata and kind != KIND:
+            other = "`bertkit qa evaluate/predict`" if kind == ModelKind.QA else "`bertkit evaluate/predict`"
             raise ModelLoadError(
-                f"{folder}: holds a {metadata.get('kind', 'text classification')} model, not a token tagger; "
-                + (
-                    "use `bertkit qa evaluate/predict` for it"
-                    if metadata.get("kind") == "question-answering"
-                    else "use `bertkit evaluate/predict` for it"
-                )
-                + ", or train a tagger with `bertkit tag train`"
+                f"{folder}: holds a {kind} model, not a token tagger; use {other} for it, "
+                "or train a tagger with `bertkit tag train`"
             )
-        model = modeling.load_token_classifier(checkpoint)
+        model = load_token_classifier(checkpoint)
         tokenizer = _tokenizer(checkpoint)
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if metadata:
@@ -345,12 +352,12 @@ def tag_set(tags: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _tokenizer(checkpoint: str):
-    tokenizer = modeling.load_tokenizer(checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{checkpoint}: tagging needs a fast (Rust) tokenizer to map sub-tokens to words")
     if hasattr(tokenizer, "add_prefix_space") and not tokenizer.add_prefix_space:
         # Byte-level BPE (RoBERTa, GPT-2) needs a space before each pre-split word to tokenize it as in text.
-        tokenizer = modeling.load_tokenizer(checkpoint, add_prefix_space=True)
+        tokenizer = load_tokenizer(checkpoint, add_prefix_space=True)
     return tokenizer
 
 
@@ -372,43 +379,3 @@ def _hold_out(train: TaggedData, fraction: float, seed: int) -> tuple[TaggedData
     order = np.random.default_rng(seed).permutation(len(train))
     n_val = max(1, int(round(fraction * len(train))))
     return train.subset(np.sort(order[n_val:])), train.subset(np.sort(order[:n_val]))
-
-
-def _write_tagged_rows(handle, rows: list[dict[str, Any]], suffix: str) -> None:
-    """Append predicted rows: JSON lines, or CoNLL columns (word, gold tag when known, predicted tag)."""
-    if suffix == ".jsonl":
-        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        return
-    for row in rows:
-        for i, word in enumerate(row["tokens"]):
-            gold = [row["gold_tags"][i]] if "gold_tags" in row else []
-            handle.write(" ".join([word, *gold, row["tags"][i]]) + "\n")
-        handle.write("\n")
-
-
-def _raw_texts(path: Path, encoding: str) -> list[str] | None:
-    """One text per line for raw-text input (JSONL with ``text``, or a ``.txt`` file); None when ``path`` holds
-    pre-split sentences (JSONL with ``tokens``, or any other file, read as CoNLL)."""
-    from bertkit.tagging.conll import JSONL_SUFFIXES
-
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        texts = []
-        for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path.name} line {number}: not valid JSON ({exc.msg})") from None
-            if isinstance(record, dict) and "tokens" in record:
-                return None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise DataError(f'{path.name} line {number}: needs "text" (a string) or "tokens" (a list of words)')
-            texts.append(record["text"])
-        return texts
-    if suffix != ".txt":
-        return None
-    return [line for line in path.read_text(encoding=encoding).splitlines() if line.strip()]

@@ -1,5 +1,5 @@
-"""Token classification parts: words to sub-tokens and back, the training objective, batched token logits,
-and words with character offsets for raw text.
+"""Words and sub-words: pre-split sentences to sub-token ids and predictions back to words, and words with
+character offsets for raw text.
 
 Alignment: each word's label sits on its first sub-token; the other sub-tokens and the special tokens get -100,
 so the loss and the predictions see one position per word. Sentences longer than ``max_length`` sub-tokens are
@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from bertkit.data.encoding import Encoded, collate, gather_padded, inference_batches
-from bertkit.devices import autocast, predict_batch_size
-from bertkit.engine.forward import uses_type_ids
+from bertkit.data.encoding import Encoded
 
 IGNORE = -100
 # Words for raw text: dotted abbreviations (U.S.), words with inner hyphens/apostrophes/ampersands
@@ -101,58 +97,6 @@ def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     encoded = Encoded(ids, None, offsets, lengths, int(pad_id), max_length, piece_sentence_arr, len(sentences))
     return EncodedWords(encoded, first, word, n_words)
-
-
-class TokenObjective:
-    """Cross-entropy over every sub-token position whose label is not -100 (the loop's ``Objective``)."""
-
-    forward_copies = 1
-
-    def __init__(self, words: EncodedWords, word_labels: np.ndarray) -> None:
-        self.encoded = words.encoded
-        self.labels = words.token_labels(word_labels)  # int64 [total tokens], -100 off first sub-tokens
-        self.loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
-
-    def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        longest = inputs["input_ids"].shape[1]
-        return gather_padded(self.encoded, self.labels, index, IGNORE, longest)  # [batch, longest]
-
-    def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
-        logits = outputs.logits.float()  # [batch, longest, labels]
-        return self.loss_fn(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-
-    def predict(self, model: nn.Module, validation: Encoded, device: torch.device, dtype: torch.dtype | None) -> Any:
-        return predict_token_logits(model, validation, device=device, dtype=dtype)
-
-
-@torch.inference_mode()
-def predict_token_logits(
-    model,
-    encoded: Encoded,
-    *,
-    batch_size: int | None = None,
-    device: torch.device | None = None,
-    dtype: torch.dtype | None = None,
-) -> np.ndarray:
-    """Logits of every token, float32 [total tokens, labels], aligned with ``encoded.ids``; ``batch_size`` None:
-    the device's default (:func:`bertkit.devices.predict_batch_size`)."""
-    device = device or next(model.parameters()).device
-    batch_size = predict_batch_size(batch_size, device)
-    was_training = model.training
-    model.eval()
-    with_types = uses_type_ids(model, encoded)
-    out = np.empty((len(encoded.ids), model.config.num_labels), dtype=np.float32)
-    try:
-        for index in inference_batches(encoded.lengths, batch_size):
-            inputs = {k: v.to(device, non_blocking=True) for k, v in collate(encoded, index, with_types).items()}
-            with autocast(device, dtype):
-                logits = model(**inputs).logits.float().cpu().numpy()  # [batch, longest, labels]
-            mask = inputs["attention_mask"].cpu().numpy().astype(bool)  # [batch, longest]
-            positions = encoded.offsets[index][:, None] + np.arange(mask.shape[1])[None, :]
-            out[positions[mask]] = logits[mask]
-    finally:
-        model.train(was_training)
-    return out
 
 
 def word_predictions(words: EncodedWords, logits: np.ndarray, outside: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("fastapi", reason="bertkit serve needs the serve extra")
 pytest.importorskip("selenium", reason="the page test needs selenium (the dev extra)")
 
-from test_serve_socket import live_server  # noqa: E402
+from helpers import live_server  # noqa: E402
 
 from bertkit import TextClassifier  # noqa: E402
 from bertkit.serving import ServeSettings, create_app  # noqa: E402

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sentiment_examples
-from test_cli import fails, ok, write_csv
+from helpers import ok, sentiment_examples, write_csv
 
-from bertkit import ConfigError, TrainConfig, load_data
-from bertkit.seeds import summarize
+from bertkit import TrainConfig, load_data
 
 FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet"]
 
@@ -23,13 +21,6 @@ def data_dir(tmp_path_factory) -> Path:
         texts, labels = sentiment_examples(n, seed=seed)
         write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
     return folder
-
-
-def test_summarize_gives_mean_and_sample_std():
-    runs = [{"metrics": {"accuracy": a, "f1": f}} for a, f in ((0.8, 0.7), (0.9, 0.75), (0.7, 0.8))]
-    mean, std = summarize(runs)
-    assert mean["accuracy"] == pytest.approx(0.8) and std["accuracy"] == pytest.approx(np.std([0.8, 0.9, 0.7], ddof=1))
-    assert summarize(runs[:1])[1] == {"accuracy": 0.0, "f1": 0.0}
 
 
 def test_train_with_three_seeds_reports_each_and_the_spread(capsys, tiny_bert, data_dir, tmp_path):
@@ -53,17 +44,6 @@ def test_train_with_three_seeds_reports_each_and_the_spread(capsys, tiny_bert, d
     assert summary["selection_metric"] == "mcc" and summary["best_seed"] == best["seed"]
     assert f"loss       {np.mean(losses):.4f} +/- {np.std(losses, ddof=1):.4f}" in err
     assert "seed 4: kept epoch 1 (best 1)" in err
-
-
-def test_seeds_refuse_torchrun(capsys, data_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    line = fails(capsys, "train", "--train", data_dir / "train.csv", "--output", tmp_path / "o", "--seeds", "2")
-    assert line == "error: --seeds runs one process per seed; launch it without torchrun"
-
-
-def test_seeds_must_be_positive(capsys, data_dir, tmp_path):
-    line = fails(capsys, "train", "--train", data_dir / "train.csv", "--output", tmp_path / "o", "--seeds", "0")
-    assert line == "error: --seeds must be a positive integer (got 0)"
 
 
 # tuning ------------------------------------------------------------------------------------------------------
@@ -126,24 +106,3 @@ def test_tune_prunes_a_trial_worse_than_the_median_before_its_last_epoch(tiny_be
     assert result.trials[2]["epochs_run"] == 1  # stopped after its first epoch, not run to the second
     assert result.metric == "loss" and result.best_value == min(t["value"] for t in result.trials[:2])
     assert result.best_value < 0.5
-
-
-def test_tune_errors(capsys, data_dir, tmp_path):
-    base = ["tune", "--train", data_dir / "train.csv"]
-    assert fails(capsys, *base) == "error: --study-dir is required: the folder that keeps the study"
-    line = fails(capsys, *base, "--study-dir", tmp_path / "s", "--trials", "0", alone=False)
-    assert line == "error: --trials must be a positive integer (got 0)"
-    assert fails(capsys, *base, "--study-dir", tmp_path / "s", "--max-epochs", "0") == (
-        "error: --max-epochs must be a positive integer (got 0)"
-    )
-    assert fails(capsys, *base, "--study-dir", tmp_path / "s", "--learning-rate-range", "1e-3", "1e-4") == (
-        "error: --learning-rate-range needs 0 < LOW < HIGH < 1 (got 0.001 0.0001)"
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORLD_SIZE", "2")
-        line = fails(capsys, *base, "--study-dir", tmp_path / "s", alone=False)
-    assert line == "error: bertkit tune runs its trials in one process; launch it without torchrun"
-    with pytest.raises(ConfigError, match="--selection-metric for classification must be one of"):
-        from bertkit import tune
-
-        tune(TrainConfig(selection_metric="bleu"), load_data(data_dir / "train.csv"), None, tmp_path / "s2")

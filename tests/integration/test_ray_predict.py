@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sentiment_examples
-from test_cli import fails, ok, write_csv
+from helpers import fails, ok, sentiment_examples, write_csv
 
 ray = pytest.importorskip("ray")
 

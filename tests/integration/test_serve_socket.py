@@ -6,13 +6,11 @@ answers every endpoint."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,36 +19,11 @@ pytest.importorskip("fastapi", reason="bertkit serve needs the serve extra")
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
-from conftest import NEGATIVE, NEUTRAL, POSITIVE  # noqa: E402
+from helpers import NEGATIVE, NEUTRAL, POSITIVE, live_server  # noqa: E402
 
 from bertkit import DataError, TextClassifier  # noqa: E402
 from bertkit.serving import ServeSettings, create_app  # noqa: E402
 from bertkit.serving.service import ModelService  # noqa: E402
-
-
-@contextlib.contextmanager
-def live_server(app, holder: dict | None = None, headers: dict | None = None) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yields its base URL once ready
-    (``holder`` receives the server and its thread)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    if holder is not None:
-        holder.update(server=server, thread=thread)
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    while httpx.get(url + "/ready", headers=headers).status_code != 200:
-        assert time.monotonic() < deadline, "the model did not get ready"
-        time.sleep(0.02)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def random_texts(n: int, seed: int) -> list[str]:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_tiny_bert, sentiment_examples
-from test_cli import ok, write_csv
+from helpers import build_tiny_bert, ok, sentiment_examples, write_csv
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # Two micro-batches of 8 per optimizer step: each is split 4 / 4 among the ranks, the first without a gradient

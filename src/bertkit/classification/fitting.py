@@ -1,0 +1,206 @@
+"""The steps of :meth:`TextClassifier.fit`, in the order it runs them: read the data and its labels (hold-out
+split or aligned evaluation labels, the --max-train-rows cap), build the model (head and pooling), encode,
+run the training loop under the classification objective, and report on validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bertkit.classification.metrics import tune_thresholds
+from bertkit.classification.objective import SequenceObjective, balanced_class_weights
+from bertkit.classification.report import EvaluationReport, build_report
+from bertkit.classification.scoring import ClassificationScorer
+from bertkit.config import TrainConfig
+from bertkit.data.dataset import TextData, from_lists
+from bertkit.data.encoding import Encoded, encode
+from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
+from bertkit.engine import loop
+from bertkit.engine.forward import logits_to_scores
+from bertkit.engine.objective import Validation
+from bertkit.exceptions import ConfigError, DataError
+from bertkit.models.heads import build_classifier
+from bertkit.models.pooling import add_mean_pooling_layer, has_bert_style_layers, sentence_pooling
+from bertkit.selection import resolve_selection_metric
+
+Texts = Sequence[str] | Sequence[tuple[str, str]] | TextData
+"""What the estimator takes as X: texts, (text, pair) tuples, or a data file read with labels."""
+
+
+def as_data(X: Texts, y: Sequence[Any] | None, name: str) -> TextData:
+    """``X`` (and ``y``) as :class:`TextData`; a TextData brings its own labels."""
+    if isinstance(X, TextData):
+        if y is not None:
+            raise DataError(f"{name}: labels come from the data file; do not pass y as well")
+        return X
+    return from_lists(X, y, name=name)
+
+
+@dataclass
+class FitData:
+    """Training and validation rows with labels normalized for ``task``; ``classes`` as given in training."""
+
+    train: TextData
+    validation: TextData
+    task: str
+    classes: list[Any]
+
+
+def prepare_data(
+    X: Texts, y: Sequence[Any] | None, eval_set: tuple[Texts, Sequence[Any] | None] | TextData | None,
+    config: TrainConfig,
+) -> FitData:  # fmt: skip
+    """Read the training data and its labels; hold out validation rows (or read ``eval_set`` and align its
+    labels with the training classes); cap the training rows at ``config.max_train_rows``."""
+    train = as_data(X, y, "X")
+    if train.labels is None:
+        raise DataError(f"{train.source.name}: training data needs labels (no label column)")
+    task, labels = normalize_labels(train.labels, config.task)
+    train.labels = labels
+    if config.label_smoothing and task != "classification":
+        raise ConfigError(
+            f"--label-smoothing applies to single-label classification; {train.source.name} gives a "
+            f"{task} task: leave --label-smoothing at 0"
+        )
+    # Every label of the training file, also one that only the held-out rows or the rows beyond
+    # --max-train-rows carry: evaluation data may then use it.
+    classes = sorted_classes(train.labels, task) if task != "regression" else []
+    if task != "regression" and len(classes) < 2:
+        raise DataError(
+            f"{train.source.name}: only one label ({classes[0]!r}) in the training data; "
+            "classification needs at least two"
+        )
+    if eval_set is None:
+        # Held out before --max-train-rows applies, so that all N rows train; its size follows the rows
+        # that train (a capped run on a huge file does not evaluate a tenth of the file every epoch).
+        used = min(len(train), config.max_train_rows or len(train))
+        n_validation = max(1, int(round(config.validation_fraction * used)))
+        train, validation = hold_out(train, task, n_validation, config.seed)
+    else:
+        validation = as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
+        validation.labels = align_labels(validation, task, classes)
+    if config.max_train_rows and config.max_train_rows < len(train):
+        keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
+        train = train.subset(np.sort(keep))
+    return FitData(train, validation, task, classes)
+
+
+def align_labels(data: TextData, task: str, classes: list[Any]) -> list[Any]:
+    """Normalize evaluation labels the way training labels were, and refuse unseen ones."""
+    if data.labels is None:
+        raise DataError(f"{data.source.name}: evaluation data needs labels (no label column)")
+    fixed_task = "classification" if task == "classification" else task
+    _, labels = normalize_labels(data.labels, fixed_task)
+    if task == "classification" and classes and isinstance(classes[0], str):
+        labels = [str(v) for v in labels]
+    unseen = unseen_labels(labels, classes, task)
+    if unseen:
+        row, value = unseen[0]
+        known = ", ".join(repr(c) for c in classes[:20])
+        raise DataError(
+            f"{data.source.where(int(data.rows[row]))}: column {data.columns.label!r} has label {value!r}, "
+            f"never seen in training; the model knows {known} ({len(unseen)} such labels in all)"
+        )
+    return labels
+
+
+def hold_out(train: TextData, task: str, n_val: int, seed: int) -> tuple[TextData, TextData]:
+    """A seeded validation split of ``n_val`` rows, stratified by label when every class has at least two
+    examples."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(train))
+    if len(train) < 4:
+        raise DataError(f"{train.source.name}: {len(train)} rows are too few to hold out validation data")
+    stratify = None
+    if task == "classification":
+        counts = pd.Series(train.labels).value_counts()
+        if counts.min() >= 2 and n_val >= len(counts):
+            stratify = train.labels
+    fit_index, val_index = train_test_split(index, test_size=n_val, random_state=seed, stratify=stratify)
+    return train.subset(np.sort(fit_index)), train.subset(np.sort(val_index))
+
+
+def build_model(checkpoint: str, task: str, classes: list[Any], config: TrainConfig) -> tuple[Any, TrainConfig]:
+    """A classifier on ``checkpoint`` with a new head; ``classifier_pooling="auto"`` resolved (mean pooling for
+    sentence-embedding checkpoints trained with it, when the architecture allows). The caller seeds first:
+    the head's initial weights are part of the run."""
+    model = build_classifier(checkpoint, task, classes, dropout=config.dropout)
+    if config.classifier_pooling == "auto":
+        trained_mean = sentence_pooling(checkpoint) == "mean"
+        pooling = "mean" if trained_mean and has_bert_style_layers(model) else "cls"
+        config = dataclasses.replace(config, classifier_pooling=pooling)
+    if config.classifier_pooling == "mean":
+        add_mean_pooling_layer(model)
+    return model, config
+
+
+def encode_texts(tokenizer: Any, data: TextData, config: TrainConfig) -> Encoded:
+    """Token ids of ``data`` at the run's max_length (windows when ``config.window_stride`` is set)."""
+    return encode(tokenizer, data.texts, data.pairs, config.max_length, config.window_stride)
+
+
+@dataclass
+class TrainOutcome:
+    """What training leaves on the estimator."""
+
+    history: list[dict]
+    best_epoch: int
+    kept_epoch: int
+    thresholds: np.ndarray | None
+    validation_report: EvaluationReport
+
+
+def train(
+    model: Any, tokenizer: Any, data: FitData, config: TrainConfig, device: torch.device, run: loop.RunOptions
+) -> TrainOutcome:
+    """Encode, build the objective and the validation scorer, run the loop; tune multi-label thresholds on the
+    kept epoch's validation logits and report on them."""
+    task, classes = data.task, data.classes
+    train_encoded = encode_texts(tokenizer, data.train, config)
+    validation_encoded = encode_texts(tokenizer, data.validation, config)
+    targets = encode_labels(data.train.labels, classes, task)
+    validation_targets = encode_labels(data.validation.labels, classes, task)
+    window_targets = targets if train_encoded.doc_index is None else targets[train_encoded.doc_index]
+    scorer = ClassificationScorer(
+        task=task, targets=validation_targets, validation=validation_encoded,
+        window_aggregation=config.window_aggregation,
+        main_metric=resolve_selection_metric(config.selection_metric, task),
+        thresholds=np.full(len(classes), 0.5) if task == "multi-label" else None, seed=config.seed,
+    )  # fmt: skip
+    weights = None
+    if config.class_weights == "balanced":
+        balanced = balanced_class_weights(targets, task, len(classes))
+        weights = torch.as_tensor(balanced, dtype=torch.float32, device=device)
+    objective = SequenceObjective(task, window_targets, weights, config.label_smoothing, config.rdrop or 0.0)
+    result = loop.fit(
+        model, train_encoded, config, objective, device=device,
+        validation=Validation(validation_encoded, scorer), run=run,
+    )  # fmt: skip
+    # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
+    validation_logits = scorer.by_example(result.validation_logits)
+    thresholds = scorer.thresholds
+    if task == "multi-label":
+        thresholds = tune_thresholds(validation_targets, logits_to_scores(validation_logits, task))
+    report = build_report(
+        data.validation, data.validation.labels, validation_encoded, validation_logits, task, classes, thresholds
+    )
+    return TrainOutcome(result.history, result.best_epoch, result.kept_epoch, thresholds, report)
+
+
+def fingerprint(data: TextData) -> dict[str, Any]:
+    """Source, row count and a SHA-256 of the texts, pairs and labels: which data trained a model."""
+    digest = hashlib.sha256()
+    for i, text in enumerate(data.texts):
+        digest.update(text.encode())
+        if data.pairs is not None:
+            digest.update(b"\x1f" + data.pairs[i].encode())
+        digest.update(b"\x1e" + str(data.labels[i]).encode() + b"\n")
+    return {"source": data.source.name, "rows": len(data), "sha256": digest.hexdigest()}

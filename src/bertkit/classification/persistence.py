@@ -1,0 +1,131 @@
+"""A text classifier's folder: a Hugging Face model folder plus bertkit.json (task, labels, thresholds,
+config, metrics, history) and train_config.json (the resolved options, for ``bertkit train --config``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bertkit.config import TrainConfig
+from bertkit.devices import resolve_device
+from bertkit.exceptions import ConfigError, ModelLoadError
+from bertkit.models import heads
+from bertkit.models.checkpoints import library_versions, load_tokenizer, resolve_checkpoint
+from bertkit.models.folders import read_metadata, save_folder
+from bertkit.models.kinds import ModelKind, folder_kind
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class FittedClassifier(Protocol):
+    """The fitted attributes :func:`save_classifier` reads (a fitted ``TextClassifier``'s); the optional ones
+    (``history_``, ``validation_metrics_``, ``metadata_``, ...) are read when present."""
+
+    model_: Any
+    tokenizer_: Any
+    task_: str
+    classes_: list[Any]
+    thresholds_: np.ndarray | None
+    config_: TrainConfig
+
+
+def save_classifier(classifier: FittedClassifier, folder: str | Path) -> Path:
+    """Write ``classifier``'s folder (see :meth:`TextClassifier.save`); returns it."""
+    metadata = {
+        **getattr(classifier, "metadata_", {}),
+        "format": 1,
+        "kind": ModelKind.CLASSIFIER,
+        "task": classifier.task_,
+        "classes": list(classifier.classes_),
+        "thresholds": None if classifier.thresholds_ is None else [float(t) for t in classifier.thresholds_],
+        "config": classifier.config_.to_dict(),
+        "validation_metrics": getattr(classifier, "validation_metrics_", None),
+        "best_epoch": getattr(classifier, "best_epoch_", None),
+        "kept_epoch": getattr(classifier, "kept_epoch_", None),
+        "history": getattr(classifier, "history_", None),
+        "train_seconds": getattr(classifier, "train_seconds_", None),
+        "n_train_rows": getattr(classifier, "n_train_rows_", None),
+        "data_fingerprint": getattr(classifier, "data_fingerprint_", None),
+        "versions": library_versions(),
+    }
+    folder = save_folder(folder, classifier.model_, classifier.tokenizer_, metadata)
+    # Every option of the run, resolved (batch size and learning rate filled in), plus the data options the
+    # CLI recorded in metadata_["run_options"]: `bertkit train --config folder/train_config.json` repeats it.
+    options = {**classifier.config_.to_dict(), **getattr(classifier, "metadata_", {}).get("run_options", {})}
+    (folder / "train_config.json").write_text(json.dumps(options, indent=2, default=str) + "\n", encoding="utf-8")
+    return folder
+
+
+@dataclass
+class LoadedClassifier:
+    """What a classifier folder holds, ready for prediction: the model on its device, in eval mode."""
+
+    model: Any
+    tokenizer: Any
+    config: TrainConfig
+    """The saved options (or ones made for a plain Hugging Face folder), with the device and precision asked."""
+    task: str
+    classes: list[Any]
+    thresholds: np.ndarray | None
+    metadata: dict[str, Any]
+    """bertkit.json as saved (empty for a plain Hugging Face folder)."""
+    onnx_forward: Any = None
+    """The ONNX Runtime forward under ``backend="onnx"`` or ``"onnx-int8"``, else None."""
+
+
+def load_classifier(folder: str | Path, *, device: str, backend: str, precision: str | None) -> LoadedClassifier:
+    """Read a folder written by :func:`save_classifier` or any Hugging Face sequence-classification model
+    (see :meth:`TextClassifier.load`)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    checkpoint = resolve_checkpoint(folder)
+    metadata = read_metadata(checkpoint) or {}
+    _check_kind(folder, checkpoint, metadata)
+    model = heads.load_classifier(checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
+    if metadata:
+        config = TrainConfig.from_dict(metadata["config"])
+        task, classes = metadata["task"], metadata["classes"]
+    else:
+        task, classes = task_from_hf_config(model.config)
+        limit = getattr(tokenizer, "model_max_length", 512)
+        config = TrainConfig(model=str(folder), task=task, max_length=min(int(limit), 512))
+    config = dataclasses.replace(config, device=device)
+    if precision is not None:
+        config = dataclasses.replace(config, precision=precision)
+    model = model.to(resolve_device(device)).eval()
+    saved_thresholds = metadata.get("thresholds")
+    thresholds = np.asarray(saved_thresholds if saved_thresholds else [0.5] * len(classes)) if (
+        task == "multi-label"
+    ) else None  # fmt: skip
+    onnx_forward = None
+    if backend != "torch":
+        from bertkit.export import OnnxForward, onnx_path
+
+        onnx_forward = OnnxForward(onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None))
+    return LoadedClassifier(model, tokenizer, config, task, classes, thresholds, metadata, onnx_forward)
+
+
+def _check_kind(folder: str | Path, checkpoint: str, metadata: dict[str, Any]) -> None:
+    """Refuse a folder holding another kind of model, naming the command that loads it."""
+    kind = folder_kind(checkpoint) or ModelKind.CLASSIFIER  # None: a hub id, loaded as a classifier
+    if kind != ModelKind.CLASSIFIER:
+        hint = {
+            ModelKind.QA: "`bertkit qa evaluate/predict` (QuestionAnswerer.load)",
+            ModelKind.TAGGER: "`bertkit tag evaluate/predict` (TokenTagger.load)",
+        }.get(kind, "the matching bertkit class")
+        raise ModelLoadError(f"{folder}: holds a {kind} model, not a text classifier; use {hint}")
+
+
+def task_from_hf_config(config: Any) -> tuple[str, list[Any]]:
+    """Task and classes of a plain Hugging Face classifier, from its config (problem_type, id2label)."""
+    if config.problem_type == "regression" or (config.num_labels == 1 and config.problem_type is None):
+        return "regression", []
+    id2label = {int(k): v for k, v in config.id2label.items()}
+    classes = [id2label[i] for i in range(config.num_labels)]
+    return ("multi-label" if config.problem_type == "multi_label_classification" else "classification"), classes

@@ -1,0 +1,107 @@
+"""Prediction tables: the input rows with label and score columns added, for in-memory data and for data
+files streamed chunk by chunk (memory bounded whatever the file size), written atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from bertkit.classification.scoring import labels_from_scores
+from bertkit.data.dataset import TextData
+
+
+class TablePredictor(Protocol):
+    """What the file functions need of a fitted classifier (``TextClassifier`` has both methods)."""
+
+    def predict_table(self, X: TextData, top_k: int | None = None) -> pd.DataFrame:
+        """The prediction table of ``X`` (see :func:`prediction_table`)."""
+        ...
+
+    def iter_predict_file(self, path: str | Path, **options: Any) -> Iterator[tuple[pd.DataFrame, int]]:
+        """Prediction tables of a data file, chunk by chunk (see :func:`iter_predict_file`)."""
+        ...
+
+
+def prediction_table(
+    data: TextData,
+    scores: np.ndarray,
+    task: str,
+    classes: list[Any],
+    thresholds: np.ndarray | None,
+    top_k: int | None = None,
+) -> pd.DataFrame:
+    """The rows of ``data`` with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score
+    (``scores`` as :meth:`TextClassifier.decision_scores` gives them). Names already taken in the input get a
+    ``predicted_`` prefix."""
+    frame = data.frame.iloc[data.rows].reset_index(drop=True).copy()
+
+    def name(column: str) -> str:
+        return f"predicted_{column}" if column in data.frame.columns else column
+
+    if task == "regression":
+        frame[name("score")] = scores
+        return frame
+    labels = labels_from_scores(scores, task, classes, thresholds)
+    if task == "multi-label":
+        frame[name("label")] = [",".join(str(v) for v in row) for row in labels]
+        frame[name("score")] = [float(s[thresholds <= s].max(initial=0.0)) for s in scores]
+    else:
+        frame[name("label")] = list(labels)
+        frame[name("score")] = scores.max(axis=1)
+    k = min(top_k if top_k is not None else 0, len(classes))
+    if k:
+        order = np.argsort(-scores, axis=1)[:, :k]
+        for rank in range(k):
+            frame[name(f"top{rank + 1}_label")] = [classes[i] for i in order[:, rank]]
+            frame[name(f"top{rank + 1}_score")] = np.take_along_axis(scores, order[:, rank : rank + 1], 1)[:, 0]
+    return frame
+
+
+def iter_predict_file(
+    classifier: TablePredictor,
+    path: str | Path,
+    *,
+    top_k: int | None = None,
+    text_column: str | None = None,
+    pair_column: str | None = None,
+    encoding: str = "utf-8",
+    header: bool | None = None,
+    skip_bad_rows: bool = False,
+    chunk_rows: int = 50_000,
+    row_numbers: bool = False,
+) -> Iterator[tuple[pd.DataFrame, int]]:
+    """Prediction tables of a data file, one per chunk of at most ``chunk_rows`` rows, each with the number of
+    rows skipped in it (see :meth:`TextClassifier.iter_predict_file`)."""
+    from bertkit.data.columns import choose_columns
+    from bertkit.data.dataset import from_frame
+    from bertkit.data.readers import iter_tables
+
+    columns, start = None, 0
+    for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
+        if columns is None:
+            columns = choose_columns(
+                table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
+            )
+        data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
+        frame = classifier.predict_table(data, top_k)
+        if row_numbers:
+            frame.insert(0, "input_row", start + data.rows)
+        start += len(table.frame)
+        yield frame, len(data.skipped)
+
+
+def predict_file(classifier: TablePredictor, path: str | Path, output: str | Path, **options: Any) -> tuple[int, int]:
+    """Stream the classifier's prediction tables of ``path`` into ``output``, which appears only once every row is written.
+    Returns (rows written, rows skipped)."""
+    from bertkit.data.writers import TableWriter
+
+    skipped = 0
+    with TableWriter(output) as writer:
+        for frame, chunk_skipped in classifier.iter_predict_file(path, **options):
+            skipped += chunk_skipped
+            writer.write(frame)
+    return writer.rows, skipped

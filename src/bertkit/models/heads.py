@@ -1,0 +1,110 @@
+"""Models with a task head on an encoder: built fresh for fine-tuning (``build_*``) or loaded ready (``load_*``),
+one pair per model kind (sequence classification, token classification, question answering)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bertkit.models.checkpoints import load_config, load_error, quiet_transformers
+
+PROBLEM_TYPES = {
+    "classification": "single_label_classification",
+    "multi-label": "multi_label_classification",
+    "regression": "regression",
+}
+
+
+# Config fields holding a dropout probability, across the BERT family (BERT, RoBERTa, ELECTRA: the first three;
+# DistilBERT: dropout, attention_dropout, seq_classif_dropout; DeBERTa: pooler_dropout; ModernBERT: attention,
+# MLP, embedding and classifier dropout). Models read them when their modules are built, some also at run time.
+DROPOUT_FIELDS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "classifier_dropout",
+    "dropout",
+    "attention_dropout",
+    "seq_classif_dropout",
+    "pooler_dropout",
+    "mlp_dropout",
+    "embedding_dropout",
+)
+
+
+def build_classifier(name: str, task: str, classes: list[Any], *, dropout: float | None = None):
+    """A sequence-classification model on the encoder ``name`` with a fresh head for ``classes``; ``dropout``
+    (when given) replaces every dropout probability of the checkpoint's config."""
+    from transformers import AutoModelForSequenceClassification
+
+    # One read of config.json, edited before the modules are built (they read their dropouts at construction).
+    config = load_config(name)
+    if dropout is not None:
+        for field in DROPOUT_FIELDS:
+            if hasattr(config, field):
+                setattr(config, field, dropout)
+    config.num_labels = 1 if task == "regression" else len(classes)
+    config.id2label = {0: "score"} if task == "regression" else {i: str(c) for i, c in enumerate(classes)}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    config.problem_type = PROBLEM_TYPES[task]
+    try:
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                name, config=config, ignore_mismatched_sizes=True
+            )
+    except Exception as exc:
+        raise load_error(name, exc) from None
+    return model
+
+
+def load_classifier(name: str):
+    """A ready sequence-classification model (a bertkit folder or any fine-tuned HF checkpoint)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        with quiet_transformers():
+            return AutoModelForSequenceClassification.from_pretrained(name)
+    except Exception as exc:
+        raise load_error(name, exc) from None
+
+
+def build_token_classifier(name: str, labels: list[str]):
+    """A token-classification model on the encoder ``name`` with a fresh head for the tags ``labels``."""
+    from transformers import AutoModelForTokenClassification
+
+    id2label = dict(enumerate(labels))
+    try:
+        with quiet_transformers():
+            return AutoModelForTokenClassification.from_pretrained(
+                name,
+                num_labels=len(labels),
+                id2label=id2label,
+                label2id={v: k for k, v in id2label.items()},
+                ignore_mismatched_sizes=True,
+            )
+    except Exception as exc:
+        raise load_error(name, exc) from None
+
+
+def load_token_classifier(name: str):
+    """A ready token-classification model (a bertkit tagger folder or any fine-tuned HF NER checkpoint)."""
+    from transformers import AutoModelForTokenClassification
+
+    try:
+        with quiet_transformers():
+            return AutoModelForTokenClassification.from_pretrained(name)
+    except Exception as exc:
+        raise load_error(name, exc) from None
+
+
+def build_qa_model(name: str):
+    """A question-answering model on the encoder ``name`` (a fresh span head unless it already has one)."""
+    from transformers import AutoModelForQuestionAnswering
+
+    try:
+        with quiet_transformers():
+            return AutoModelForQuestionAnswering.from_pretrained(name)
+    except Exception as exc:
+        raise load_error(name, exc) from None
+
+
+# A fine-tuned QA folder loads the same way: from_pretrained keeps the span head it holds.
+load_qa_model = build_qa_model
