@@ -31,6 +31,7 @@ from helpers import (  # noqa: E402, F401
     ner_examples,
     sentiment_examples,
     write_conll,
+    write_csv,
     write_squad,
 )
 
@@ -77,3 +78,65 @@ def sentiment_csv(tmp_path) -> Path:
 def tiny_classifier(tiny_bert, tmp_path_factory) -> Path:
     """A saved bertkit classifier folder (labels 'negative', 'positive') on the tiny random BERT."""
     return build_tiny_classifier(tmp_path_factory.mktemp("tiny-classifier"), tiny_bert)
+
+
+@pytest.fixture(scope="module")
+def config_data_dir(tmp_path_factory) -> Path:
+    """train.csv (64 rows) and valid.csv (16 rows) of sentiment examples, for the config-file tests."""
+    folder = tmp_path_factory.mktemp("config-data")
+    for name, n, seed in (("train.csv", 64, 0), ("valid.csv", 16, 1)):
+        texts, labels = sentiment_examples(n, seed=seed)
+        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    return folder
+
+
+@pytest.fixture
+def scripted_fit(tiny_bert):
+    """training.fit on a tiny BERT whose validation scores are scripted: 0.9, 0.5, 0.4 (epoch 1 best).
+
+    Returns (result, weights after each epoch, validation logits of each epoch, win_share calls, final weights).
+    """
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bertkit.classification.objective import SequenceObjective
+    from bertkit.config import TrainConfig
+    from bertkit.data.encoding import encode
+    from bertkit.engine import loop as training
+    from bertkit.engine.objective import Validation
+
+    def run(keep_epoch: str, share: float | None, scores=(0.9, 0.5, 0.4), epochs: int = 3, patience: int = 0):
+        texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(16)]
+        tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+        train = encode(tokenizer, texts, None, 16)
+        validation = encode(tokenizer, texts[:6], None, 16)
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+        scores, snapshots, logits_seen, calls = iter(scores), [], [], []
+
+        def evaluate(logits: np.ndarray) -> dict[str, float]:
+            logits_seen.append(logits)
+            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            return {"mcc": next(scores)}
+
+        class Scorer:  # a ValidationScorer: scripted scores; `share` as the bootstrap's answer (None: no test)
+            main_metric = "mcc"
+
+            def score(self, logits: np.ndarray) -> dict[str, float]:
+                return evaluate(logits)
+
+            def win_share(self, first, second) -> float | None:
+                if share is not None:
+                    calls.append((first, second))
+                return share
+
+        config = TrainConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, precision="fp32",
+                             keep_epoch=keep_epoch, early_stopping_patience=patience).resolved(16)  # fmt: skip
+        result = training.fit(
+            model, train, config, SequenceObjective("classification", np.arange(16) % 2), device=torch.device("cpu"),
+            validation=Validation(validation, Scorer()), run=training.RunOptions(progress=False),
+        )  # fmt: skip
+        return result, snapshots, logits_seen, calls, model.state_dict()
+
+    return run

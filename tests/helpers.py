@@ -214,6 +214,41 @@ def write_squad(path: Path, squad: dict[str, Any]) -> Path:
     return path
 
 
+# Tiny models and batches for the training loop (tests/unit/test_cuda_graphs.py, test_keep_epoch.py and their runs)
+
+
+def tiny_sequence_model(tiny_bert: Path, dropout: float = 0.0):
+    """A 2-label sequence classifier on the tiny BERT, seeded: the same starting weights on every call."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_pretrained(
+        str(tiny_bert), num_labels=2, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout
+    )
+
+
+def random_encoded(n: int, seed: int = 0, longest: int = 20):
+    """``n`` random token sequences of 3 to ``longest`` tokens, [CLS] first, as an Encoded (max_length 128)."""
+    import numpy as np
+
+    from bertkit.data.encoding import Encoded
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, longest + 1, size=n).astype(np.int64)
+    ids = rng.integers(5, 60, size=int(lengths.sum())).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    ids[offsets] = 2  # [CLS] first
+    return Encoded(ids, None, offsets, lengths, 0, 128)
+
+
+def assert_same_weights(state: dict, expected: dict) -> None:
+    import torch
+
+    for name, value in expected.items():
+        torch.testing.assert_close(state[name], value, msg=name)
+
+
 # The CLI, run in-process through bertkit.cli.main.main
 
 

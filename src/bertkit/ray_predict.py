@@ -13,9 +13,11 @@ restores the input order. Ray is imported only when this runs (``pip install 'be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,24 +110,7 @@ def predict_ray(
     (and ``gpus_per_worker`` GPUs: the model then runs on CUDA). Files are the unit of work: give at least
     as many files as workers to keep them all busy."""
     ray = _ray()
-    paths = [Path(f) for f in files]
-    if not paths:
-        raise DataError("give at least one input file (--data FILE, repeat for more)")
-    for path in paths:
-        if not path.is_file():
-            raise DataError(f"{path}: input file not found")
-    suffix = output_format if output_format.startswith(".") else f".{output_format}"
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(
-            f"--output-format must be one of {', '.join(s[1:] for s in OUTPUT_SUFFIXES)} (got {output_format!r})"
-        )
-    if workers < 1:
-        raise ConfigError(f"--workers must be a positive integer (got {workers})")
-    output_dir = Path(output_dir)
-    if output_dir.is_file() or output_dir.suffix.lower() in OUTPUT_SUFFIXES:
-        raise DataError(f"{output_dir}: with --engine ray, --output names a folder (parts are written into it)")
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        raise DataError(f"{output_dir}: output folder is not empty; choose a new folder or empty it")
+    paths, suffix, output_dir = _checked_arguments(files, output_dir, output_format, workers)
     output_dir.mkdir(parents=True, exist_ok=True)
     model_path = Path(model_dir)
     model = str(model_path.resolve()) if model_path.exists() else str(model_dir)
@@ -133,43 +118,28 @@ def predict_ray(
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    # Ray Data logs every execution plan at INFO, noise for a CLI; it re-reads RAY_DATA_LOG_LEVEL when it
-    # (re)configures its logger, so both are set, and put back afterwards.
-    data_logger = logging.getLogger("ray.data")
-    level, env_level = data_logger.level, os.environ.get("RAY_DATA_LOG_LEVEL")
-    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
-    data_logger.setLevel(os.environ["RAY_DATA_LOG_LEVEL"])
     try:
-        import ray.data
-
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        items = [{"file_index": i, "path": str(p.resolve())} for i, p in enumerate(paths)]
-        options = dict(format=suffix, top_k=top_k, text_column=text_column, pair_column=pair_column,
-                       encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows)  # fmt: skip
-        device = "cuda" if gpus_per_worker > 0 else "cpu"
-        summary = (
-            ray.data.from_items(items, override_num_blocks=len(items))
-            .map_batches(
-                FilePredictor,
-                batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
-                num_cpus=cpus_per_worker,
-                num_gpus=gpus_per_worker,
-                fn_constructor_kwargs=dict(
-                    model_dir=model,
-                    output_dir=str(output_dir.resolve()),
-                    options=options,
-                    device=device,
-                    threads=int(max(1, cpus_per_worker)),
-                    precision=precision,
+        with _quiet_ray_data():
+            summary = _run_files(
+                paths,
+                model,
+                output_dir,
+                suffix,
+                workers,
+                cpus_per_worker,
+                gpus_per_worker,
+                dict(
+                    top_k=top_k,
+                    text_column=text_column,
+                    pair_column=pair_column,
+                    encoding=encoding,
+                    header=header,
+                    skip_bad_rows=skip_bad_rows,
+                    chunk_rows=chunk_rows,
                 ),
-            )  # fmt: skip
-            .take_all()
-        )
+                precision,
+            )
     finally:
-        data_logger.setLevel(level)
-        if env_level is None:
-            os.environ.pop("RAY_DATA_LOG_LEVEL", None)
         if started_here:
             ray.shutdown()
     parts = sorted(
@@ -208,3 +178,81 @@ def _ray():
     except ImportError:
         raise ConfigError("--engine ray needs Ray Data: pip install 'bertkit[ray]'") from None
     return ray
+
+
+def _checked_arguments(
+    files: list[str | Path], output_dir: str | Path, output_format: str, workers: int
+) -> tuple[list[Path], str, Path]:
+    """The input paths, the output suffix and folder, once every argument is checked (before Ray starts)."""
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise DataError("give at least one input file (--data FILE, repeat for more)")
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"{path}: input file not found")
+    suffix = output_format if output_format.startswith(".") else f".{output_format}"
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"--output-format must be one of {', '.join(s[1:] for s in OUTPUT_SUFFIXES)} (got {output_format!r})"
+        )
+    if workers < 1:
+        raise ConfigError(f"--workers must be a positive integer (got {workers})")
+    output_dir = Path(output_dir)
+    if output_dir.is_file() or output_dir.suffix.lower() in OUTPUT_SUFFIXES:
+        raise DataError(f"{output_dir}: with --engine ray, --output names a folder (parts are written into it)")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        raise DataError(f"{output_dir}: output folder is not empty; choose a new folder or empty it")
+    return paths, suffix, output_dir
+
+
+@contextlib.contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Ray Data logs every execution plan at INFO, noise for a CLI; it re-reads RAY_DATA_LOG_LEVEL when it
+    (re)configures its logger, so both are set, and put back afterwards."""
+    data_logger = logging.getLogger("ray.data")
+    level, env_level = data_logger.level, os.environ.get("RAY_DATA_LOG_LEVEL")
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    data_logger.setLevel(os.environ["RAY_DATA_LOG_LEVEL"])
+    try:
+        yield
+    finally:
+        data_logger.setLevel(level)
+        if env_level is None:
+            os.environ.pop("RAY_DATA_LOG_LEVEL", None)
+
+
+def _run_files(
+    paths: list[Path],
+    model: str,
+    output_dir: Path,
+    suffix: str,
+    workers: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float,
+    read: dict[str, Any],
+    precision: str | None,
+) -> list[dict[str, Any]]:
+    """One Ray Data pass: a pool of FilePredictor actors, one input file per task; the part summaries."""
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    items = [{"file_index": i, "path": str(p.resolve())} for i, p in enumerate(paths)]
+    return (
+        ray.data.from_items(items, override_num_blocks=len(items))
+        .map_batches(
+            FilePredictor,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker,
+            fn_constructor_kwargs=dict(
+                model_dir=model,
+                output_dir=str(output_dir.resolve()),
+                options={"format": suffix, **read},
+                device="cuda" if gpus_per_worker > 0 else "cpu",
+                threads=int(max(1, cpus_per_worker)),
+                precision=precision,
+            ),
+        )
+        .take_all()
+    )  # fmt: skip

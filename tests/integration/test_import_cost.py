@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_import_is_light_and_side_effect_free():
@@ -23,3 +24,10 @@ def test_optional_engines_are_imported_only_when_used():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_importing_the_serving_package_stays_light():
+    code = "import sys, bertkit.serving; print(sorted(m for m in ('fastapi', 'torch', 'uvicorn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})  # fmt: skip
+    assert out.stdout.strip() == "[]"

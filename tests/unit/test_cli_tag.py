@@ -5,19 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import ner_examples, write_conll
-
-from bertkit.cli.main import main
+from helpers import ner_examples, run_cli, write_conll
 
 TRAIN_FLAGS = ["--epochs", "3", "--batch-size", "8", "--learning-rate", "0.005", "--max-length", "32", "--quiet"]
-
-
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
 
 
 @pytest.fixture(scope="module")

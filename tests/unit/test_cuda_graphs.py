@@ -5,6 +5,8 @@ On CPU these tests run the same step code eagerly (``capture=False``) or through
 the recorded step on the static buffers: padding to the shape buckets, shape keys, the eager-capture-replay
 sequence, the capturable AdamW with a tensor learning rate and the loop's use of it, each against the loop's
 ordinary step.
+The whole-run checks (the loop's branch, replays through the stand-in graph) are in
+tests/integration/test_cuda_graphs_runs.py.
 """
 
 from __future__ import annotations
@@ -12,32 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import random_encoded, tiny_sequence_model
 
 from bertkit.classification.objective import SequenceObjective
 from bertkit.config import TrainConfig
 from bertkit.cuda_graphs import LENGTH_MULTIPLE, GraphedTrainStep, capturable_optimizer, pad_batch, padded_length
-from bertkit.data.encoding import Encoded, collate
+from bertkit.data.encoding import collate
 from bertkit.engine import loop as training
 from bertkit.engine.objective import MetricScorer, Validation
 from bertkit.exceptions import ConfigError
-
-
-def _model(tiny_bert, dropout: float = 0.0):
-    from transformers import AutoModelForSequenceClassification
-
-    torch.manual_seed(0)
-    return AutoModelForSequenceClassification.from_pretrained(
-        str(tiny_bert), num_labels=2, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout
-    )
-
-
-def _encoded(n: int, seed: int = 0, longest: int = 20) -> Encoded:
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(3, longest + 1, size=n).astype(np.int64)
-    ids = rng.integers(5, 60, size=int(lengths.sum())).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    ids[offsets] = 2  # [CLS] first
-    return Encoded(ids, None, offsets, lengths, 0, 128)
 
 
 def test_lengths_round_up_to_the_bucket_but_not_past_the_position_table():
@@ -59,14 +44,14 @@ def test_pad_batch_pads_ids_with_the_pad_id_and_the_mask_with_zeros():
 
 def test_graphed_step_equals_the_loops_step(tiny_bert):
     """Three padded steps with the capturable optimizer land on the weights of three ordinary steps."""
-    data, targets = _encoded(24), torch.from_numpy(np.arange(24) % 2)
+    data, targets = random_encoded(24), torch.from_numpy(np.arange(24) % 2)
     batches = [np.arange(i, i + 8) for i in (0, 8, 16)]
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def loss(outputs, target):
         return loss_fn(outputs.logits.float(), target)
 
-    reference = _model(tiny_bert)
+    reference = tiny_sequence_model(tiny_bert)
     optimizer = training.make_optimizer(reference, 1e-3, 0.01)
     schedule = training.linear_schedule(optimizer, 1, 3)
     reference.train()
@@ -75,7 +60,7 @@ def test_graphed_step_equals_the_loops_step(tiny_bert):
         loss(reference(**inputs), targets[index]).backward()
         training.optimizer_step(reference, optimizer, schedule, None, 1.0)
 
-    graphed_model = _model(tiny_bert)
+    graphed_model = tiny_sequence_model(tiny_bert)
     graphed_model.train()
     optimizer = capturable_optimizer(training.make_optimizer(graphed_model, 1e-3, 0.01), torch.device("cpu"))
     schedule = training.linear_schedule(optimizer, 1, 3)
@@ -92,34 +77,6 @@ def test_graphed_step_equals_the_loops_step(tiny_bert):
         torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5, msg=name)
 
 
-@pytest.mark.slow
-def test_fit_with_cuda_graphs_trains_like_fit_without(tiny_bert, monkeypatch):
-    """The loop's --cuda-graphs branch (graph replays stood in for by the same eager step): same weights, loss
-    and learning-rate record as the ordinary loop. fp32: under precision "auto" a CPU with native bf16 trains in
-    bf16, where the padded batches' backward rounds differently (same function, ~1e-4 apart after ten steps)."""
-    data, targets = _encoded(40), np.arange(40) % 2
-    config = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, precision="fp32").resolved(40)
-
-    def run(**changes):
-        model = _model(tiny_bert)
-        result = training.fit(model, data, TrainConfig(**{**config.__dict__, **changes}),
-                              SequenceObjective("classification", targets), device=torch.device("cpu"),
-                              run=training.RunOptions(progress=False))  # fmt: skip
-        return model, result.history
-
-    plain_model, plain_history = run()
-    monkeypatch.setattr(training, "check_cuda_graphs", lambda *args: None)
-    monkeypatch.setattr(training, "GraphedTrainStep", lambda *a, **k: GraphedTrainStep(*a, **k, capture=False))
-    graphed_model, graphed_history = run(cuda_graphs=True)
-    for a, b in zip(plain_model.parameters(), graphed_model.parameters(), strict=True):
-        torch.testing.assert_close(a, b, atol=5e-6, rtol=1e-5)
-    assert all(p.grad is None for p in graphed_model.parameters())  # as the ordinary loop leaves them
-    for plain, graphed in zip(plain_history, graphed_history, strict=True):
-        assert graphed["train_loss"] == pytest.approx(plain["train_loss"], rel=1e-5)
-        assert graphed["learning_rate"] == pytest.approx(plain["learning_rate"])
-        assert isinstance(graphed["learning_rate"], float)
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"device": "cpu"}, "needs a CUDA GPU"), ({"device": "cuda", "grad_accumulation": 2}, "--grad-accumulation 1"),
@@ -133,7 +90,7 @@ def test_cuda_graphs_conflicts_are_caught_with_the_options(changes, message):
 def test_fit_refuses_cuda_graphs_when_auto_finds_no_gpu(tiny_bert):
     config = TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, cuda_graphs=True).resolved(16)  # device auto
     with pytest.raises(ConfigError, match="--cuda-graphs needs a CUDA GPU"):
-        training.fit(_model(tiny_bert), _encoded(16), config, SequenceObjective("classification", np.arange(16) % 2),
+        training.fit(tiny_sequence_model(tiny_bert), random_encoded(16), config, SequenceObjective("classification", np.arange(16) % 2),
                      device=torch.device("cpu"), run=training.RunOptions(progress=False))  # fmt: skip
 
 
@@ -154,82 +111,19 @@ def test_cuda_graphs_refuse_a_torch_whose_scheduler_replaces_the_learning_rate(m
         training.check_cuda_graphs(torch.device("cuda"), None, 1, SequenceObjective("classification", np.zeros(2)))
 
 
-class _ReplayedGraph:
-    """Stands in for torch.cuda.CUDAGraph on CPU: replay() re-runs the recorded step on the static buffers."""
-
-    def __init__(self, run) -> None:
-        self.run = run
-
-    def replay(self) -> None:
-        self.run()
-
-
-class _CpuGraphedStep(GraphedTrainStep):
-    """GraphedTrainStep whose capture records a closure instead of a CUDA graph: the buffers, shape keys and the
-    eager-then-capture-then-replay sequence are the real ones."""
-
-    def _capture(self, inputs, targets):
-        static_inputs = {k: v.clone() for k, v in inputs.items()}
-        static_targets, static_loss = targets.clone(), torch.zeros(())
-        return _ReplayedGraph(lambda: static_loss.copy_(self._step(static_inputs, static_targets))), static_inputs, \
-            static_targets, static_loss  # fmt: skip
-
-
-@pytest.mark.slow
-def test_replays_through_static_buffers_in_any_shape_order_equal_the_loops_steps(tiny_bert):
-    """40 steps over 5 batch shapes revisited in random order: each shape runs eagerly once, is captured on its
-    second visit and replayed after; losses and weights match the ordinary loop's."""
-    rng = np.random.default_rng(0)
-    data, targets = _encoded(64, seed=1, longest=70), torch.from_numpy(np.arange(64) % 2)
-    order = np.argsort(data.lengths, kind="stable")
-    groups = [order[i : i + 8] for i in range(0, 64, 8)]
-    sequence = [groups[i] for i in rng.integers(0, len(groups), size=40)]
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def loss(outputs, target):
-        return loss_fn(outputs.logits.float(), target)
-
-    reference = _model(tiny_bert)
-    reference.train()
-    optimizer = training.make_optimizer(reference, 1e-3, 0.01)
-    schedule = training.linear_schedule(optimizer, 3, len(sequence))
-    expected = []
-    for index in sequence:
-        value = loss(reference(**collate(data, index, False)), targets[index])
-        value.backward()
-        expected.append(value.item())
-        training.optimizer_step(reference, optimizer, schedule, None, 1.0)
-
-    model = _model(tiny_bert)
-    model.train()
-    optimizer = capturable_optimizer(training.make_optimizer(model, 1e-3, 0.01), torch.device("cpu"))
-    schedule = training.linear_schedule(optimizer, 3, len(sequence))
-    step = _CpuGraphedStep(model, loss, optimizer, device=torch.device("cpu"), dtype=None, max_grad_norm=1.0,
-                           pad_id=0, capture=False)  # fmt: skip
-    step.capture = True  # the capture-and-replay branch, with the stand-in graph
-    got = []
-    for index in sequence:
-        got.append(float(step(collate(data, index, False), targets[index])))
-        schedule.step()
-    assert len(step.graphs) >= 3  # shapes were captured and then replayed
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    for a, b in zip(reference.parameters(), model.parameters(), strict=True):
-        torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="records CUDA graphs: needs a GPU")
 def test_captured_steps_equal_eager_steps_on_a_gpu(tiny_bert):
     """On a GPU: real graphs, shapes revisited out of order, a validation pass between epochs."""
-    data, targets = _encoded(96, seed=2), np.arange(96) % 2
+    data, targets = random_encoded(96, seed=2), np.arange(96) % 2
     config = TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3, device="cuda", precision="fp32").resolved(96)
     cuda = torch.device("cuda")
 
     def run(**changes):
-        model = _model(tiny_bert)
+        model = tiny_sequence_model(tiny_bert)
         scorer = MetricScorer(lambda logits: {"loss": float(np.mean(logits))}, main_metric="loss")
         result = training.fit(model, data, TrainConfig(**{**config.__dict__, **changes}),
                               SequenceObjective("classification", targets), device=cuda,
-                              validation=Validation(_encoded(16, seed=3), scorer),
+                              validation=Validation(random_encoded(16, seed=3), scorer),
                               run=training.RunOptions(progress=False))  # fmt: skip
         return model, result.history
 

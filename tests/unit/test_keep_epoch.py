@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import sentiment_examples
+from helpers import assert_same_weights, sentiment_examples
 
 from bertkit import TextClassifier
 from bertkit.config import TrainConfig
@@ -42,86 +42,6 @@ def test_bootstrap_win_share_tells_a_real_difference_from_noise():
 
     assert paired_bootstrap_win_share(error, targets, right, wrong_30, lower_is_better=True) == 1.0
     assert paired_bootstrap_win_share(error, targets, right, wrong_30) == 0.0
-
-
-@pytest.fixture
-def scripted_fit(tiny_bert):
-    """training.fit on a tiny BERT whose validation scores are scripted: 0.9, 0.5, 0.4 (epoch 1 best).
-
-    Returns (result, weights after each epoch, validation logits of each epoch, win_share calls, final weights).
-    """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from bertkit.classification.objective import SequenceObjective
-    from bertkit.data.encoding import encode
-    from bertkit.engine import loop as training
-    from bertkit.engine.objective import Validation
-
-    def run(keep_epoch: str, share: float | None, scores=(0.9, 0.5, 0.4), epochs: int = 3, patience: int = 0):
-        texts = [f"good movie {i}" if i % 2 else f"awful plot {i}" for i in range(16)]
-        tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
-        train = encode(tokenizer, texts, None, 16)
-        validation = encode(tokenizer, texts[:6], None, 16)
-        torch.manual_seed(0)
-        model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
-        scores, snapshots, logits_seen, calls = iter(scores), [], [], []
-
-        def evaluate(logits: np.ndarray) -> dict[str, float]:
-            logits_seen.append(logits)
-            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-            return {"mcc": next(scores)}
-
-        class Scorer:  # a ValidationScorer: scripted scores; `share` as the bootstrap's answer (None: no test)
-            main_metric = "mcc"
-
-            def score(self, logits: np.ndarray) -> dict[str, float]:
-                return evaluate(logits)
-
-            def win_share(self, first, second) -> float | None:
-                if share is not None:
-                    calls.append((first, second))
-                return share
-
-        config = TrainConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, precision="fp32",
-                             keep_epoch=keep_epoch, early_stopping_patience=patience).resolved(16)  # fmt: skip
-        result = training.fit(
-            model, train, config, SequenceObjective("classification", np.arange(16) % 2), device=torch.device("cpu"),
-            validation=Validation(validation, Scorer()), run=training.RunOptions(progress=False),
-        )  # fmt: skip
-        return result, snapshots, logits_seen, calls, model.state_dict()
-
-    return run
-
-
-def assert_same_weights(state: dict, expected: dict) -> None:
-    for name, value in expected.items():
-        torch.testing.assert_close(state[name], value, msg=name)
-
-
-@pytest.mark.parametrize(
-    ("keep_epoch", "share", "kept"),
-    [("auto", 0.7, 3), ("auto", 0.99, 1), ("auto", None, 1), ("best", 0.7, 1), ("last", 0.99, 3)],
-)
-@pytest.mark.slow
-def test_fit_keeps_the_epoch_the_rule_names(scripted_fit, keep_epoch, share, kept):
-    result, snapshots, logits_seen, calls, weights = scripted_fit(keep_epoch, share)
-    assert result.best_epoch == 1 and result.kept_epoch == kept
-    assert_same_weights(weights, snapshots[kept - 1])
-    np.testing.assert_array_equal(result.validation_logits, logits_seen[kept - 1])
-    if keep_epoch == "auto" and share is not None:  # asked once, best epoch's outputs against the last's
-        assert len(calls) == 1
-        np.testing.assert_array_equal(calls[0][0], logits_seen[0])
-        np.testing.assert_array_equal(calls[0][1], logits_seen[2])
-        assert result.best_win_share == share
-    else:
-        assert calls == [] and result.best_win_share is None
-
-
-@pytest.mark.slow
-def test_a_best_last_epoch_is_kept_without_asking(scripted_fit):
-    result, snapshots, _, calls, weights = scripted_fit("auto", 0.99, scores=(0.4, 0.5, 0.9))
-    assert (result.best_epoch, result.kept_epoch) == (3, 3) and calls == []
-    assert_same_weights(weights, snapshots[2])
 
 
 def test_after_early_stopping_auto_keeps_the_best_epoch(scripted_fit):

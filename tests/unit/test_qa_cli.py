@@ -6,38 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import make_squad, write_squad
+from helpers import fails as fails_cleanly
+from helpers import make_squad, ok, run_cli, write_squad
 
 from bertkit import QuestionAnswerer
-from bertkit.cli.main import main
 
 FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "48", "--doc-stride", "8"]
 
 
-def run_cli(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
-
-
-def ok(capsys, *args: object) -> tuple[str, str]:
-    code = run_cli(*args)
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out, err
-
-
 def fails(capsys, *args: object) -> str:
     """Run a command that must fail with exactly one ``error:`` line (after any progress lines)."""
-    code = run_cli(*args)
-    out, err = capsys.readouterr()
-    assert code == 1, (out, err)
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert lines[-1].startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1, err
-    return lines[-1]
+    return fails_cleanly(capsys, *args, alone=False)
 
 
 @pytest.fixture(scope="module")

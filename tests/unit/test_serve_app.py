@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,14 +244,6 @@ def test_serve_command_errors_are_one_line(capsys, tiny_classifier, tmp_path, mo
     assert _serve_fails(capsys, tiny_classifier, "--port", "70000") == (
         "error: --port must be between 1 and 65535 (got 70000)"
     )
-
-
-@pytest.mark.slow  # a subprocess: belongs in tests/integration
-def test_importing_the_serving_package_stays_light():
-    code = "import sys, bertkit.serving; print(sorted(m for m in ('fastapi', 'torch', 'uvicorn') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})  # fmt: skip
-    assert out.stdout.strip() == "[]"
 
 
 def test_forward_batch_size_defaults_to_the_merged_batch_for_packed_bert(tiny_classifier, tiny_distilbert, tmp_path):

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from bertkit.cli.console import say
-from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision
+from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision, option
+from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
 
 qa_app = typer.Typer(
@@ -45,10 +46,10 @@ def qa_train(
     seed: Annotated[int, typer.Option(help="Random seed (also of the held-out articles).")] = 42,
     validation_fraction: Annotated[float, typer.Option(help="Share of articles held out without --validation.")] = 0.1,
     max_train_questions: Annotated[int | None, typer.Option(help="Train on a seeded sample of N questions.")] = None,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
-    warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
-    grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
-    early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
+    weight_decay: float = option(TrainConfig, "weight_decay"),
+    warmup_ratio: float = option(TrainConfig, "warmup_ratio"),
+    grad_accumulation: int = option(TrainConfig, "grad_accumulation"),
+    early_stopping_patience: int = option(TrainConfig, "early_stopping_patience"),
     precision: TrainPrecision = "auto",
     device: Device = "auto",
     quiet: Quiet = False,

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from bertkit.cli.console import say
-from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision
+from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision, option
+from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
 
 tag_app = typer.Typer(
@@ -40,10 +41,10 @@ def train(
     ] = 128,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     max_train_rows: Annotated[int | None, typer.Option(help="Train on a seeded sample of N sentences.")] = None,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
-    warmup_ratio: Annotated[float, typer.Option(help="Share of steps with linear warm-up.")] = 0.1,
-    grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
-    early_stopping_patience: Annotated[int, typer.Option(help="Stop after N epochs without gain (0: never).")] = 0,
+    weight_decay: float = option(TrainConfig, "weight_decay"),
+    warmup_ratio: float = option(TrainConfig, "warmup_ratio"),
+    grad_accumulation: int = option(TrainConfig, "grad_accumulation"),
+    early_stopping_patience: int = option(TrainConfig, "early_stopping_patience"),
     precision: TrainPrecision = "auto",
     device: Device = "auto",
     tag_column: TagColumn = -1,
