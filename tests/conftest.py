@@ -15,24 +15,13 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-# Re-exported for test modules still written ``from conftest import ...``: new code imports from helpers.
-from helpers import (  # noqa: E402, F401
-    NEGATIVE,
-    NEUTRAL,
-    POSITIVE,
-    SHARED_DATA,
-    WORDS,
+from helpers import (  # noqa: E402
     build_tiny_bert,
     build_tiny_classifier,
     build_tiny_distilbert,
     build_tiny_roberta,
-    make_squad,
-    needs_shared_data,
-    ner_examples,
     sentiment_examples,
-    write_conll,
-    write_csv,
-    write_squad,
+    write_sentiment_csvs,
 )
 
 INTEGRATION = Path(__file__).resolve().parent / "integration"
@@ -84,10 +73,7 @@ def tiny_classifier(tiny_bert, tmp_path_factory) -> Path:
 def config_data_dir(tmp_path_factory) -> Path:
     """train.csv (64 rows) and valid.csv (16 rows) of sentiment examples, for the config-file tests."""
     folder = tmp_path_factory.mktemp("config-data")
-    for name, n, seed in (("train.csv", 64, 0), ("valid.csv", 16, 1)):
-        texts, labels = sentiment_examples(n, seed=seed)
-        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
-    return folder
+    return write_sentiment_csvs(folder, train_rows=64, validation_rows=16)
 
 
 @pytest.fixture

@@ -329,3 +329,11 @@ def live_server(app, holder: dict | None = None, headers: dict | None = None) ->
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def write_sentiment_csvs(folder: Path, *, train_rows: int, validation_rows: int) -> Path:
+    """``folder``/train.csv and valid.csv (``text,label``) of sentiment examples, seeds 0 and 1; returns ``folder``."""
+    for name, n, seed in (("train.csv", train_rows, 0), ("valid.csv", validation_rows, 1)):
+        texts, labels = sentiment_examples(n, seed=seed)
+        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    return folder

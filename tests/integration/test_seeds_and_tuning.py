@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ok, sentiment_examples, write_csv
+from helpers import ok, sentiment_examples, write_csv, write_sentiment_csvs
 
 from bertkit import TrainConfig, load_data
 
@@ -17,10 +17,7 @@ FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--m
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("seeds-data")
-    for name, n, seed in (("train.csv", 96, 0), ("valid.csv", 24, 1)):
-        texts, labels = sentiment_examples(n, seed=seed)
-        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
-    return folder
+    return write_sentiment_csvs(folder, train_rows=96, validation_rows=24)
 
 
 def test_train_with_three_seeds_reports_each_and_the_spread(capsys, tiny_bert, data_dir, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import fails, sentiment_examples, write_csv
+from helpers import fails, write_sentiment_csvs
 
 from bertkit import ConfigError, TrainConfig, load_data
 from bertkit.seeds import summarize
@@ -18,10 +18,7 @@ from bertkit.seeds import summarize
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("seeds-data")
-    for name, n, seed in (("train.csv", 96, 0), ("valid.csv", 24, 1)):
-        texts, labels = sentiment_examples(n, seed=seed)
-        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
-    return folder
+    return write_sentiment_csvs(folder, train_rows=96, validation_rows=24)
 
 
 def test_summarize_gives_mean_and_sample_std():
