@@ -249,7 +249,7 @@ def assert_same_weights(state: dict, expected: dict) -> None:
         torch.testing.assert_close(state[name], value, msg=name)
 
 
-# The CLI, run in-process through bertkit.cli.main.main
+# The CLI, run in-process through bertkit.cli.main
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
@@ -267,7 +267,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def run_cli(*args: object) -> int:
     """Run ``bertkit ARGS``; the exit code (0 when main returns)."""
-    from bertkit.cli.main import main
+    from bertkit.cli import main
 
     try:
         main([str(a) for a in args])

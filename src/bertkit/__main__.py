@@ -1,5 +1,5 @@
 """``python -m bertkit ...``: the ``bertkit`` command line (also how ``torchrun -m bertkit train`` starts it)."""
 
-from bertkit.cli.main import main
+from bertkit.cli import main
 
 main()

@@ -7,7 +7,7 @@ import pytest
 from helpers import sentiment_examples
 
 from bertkit import TextClassifier
-from bertkit.cli.main import main
+from bertkit.cli import main
 
 pytest.importorskip("onnxruntime")
 

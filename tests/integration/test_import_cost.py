@@ -19,7 +19,7 @@ def test_import_is_light_and_side_effect_free():
 def test_optional_engines_are_imported_only_when_used():
     # Optuna and Ray are extras: the facade and the CLI must load without them (imports inside functions).
     code = (
-        "import sys, bertkit.cli.main, bertkit.classification.estimator, bertkit.seeds, bertkit.tuning, bertkit.ray_predict; "
+        "import sys, bertkit.cli, bertkit.classification.estimator, bertkit.seeds, bertkit.tuning, bertkit.ray_predict; "
         "print(sorted(m for m in ('optuna', 'ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -270,7 +270,7 @@ def test_shutdown_lets_in_flight_requests_finish(tiny_classifier):
 
 
 def test_serve_command_binds_loopback_and_serves_every_endpoint(tiny_classifier, monkeypatch, capsys):
-    from bertkit.cli.main import main
+    from bertkit.cli import main
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))

@@ -1,4 +1,4 @@
-"""The ``bertkit`` CLI, run in-process through ``bertkit.cli.main.main`` on the tiny random BERT.
+"""The ``bertkit`` CLI, run in-process through ``bertkit.cli.main`` on the tiny random BERT.
 
 Two small models are trained once per module (a sentiment model with string labels and a text-pair model
 with integer labels); every other test reuses them.

@@ -8,7 +8,7 @@ import torch
 from helpers import sentiment_examples
 
 from bertkit import ConfigError, DataError, TextEmbedder
-from bertkit.cli.main import main
+from bertkit.cli import main
 
 TEXTS = ["great film", "a very long and quite boring story about the music and the acting", "dull", "the plot is okay"]
 

@@ -14,7 +14,7 @@ import pytest
 import typer
 
 from bertkit import TrainConfig
-from bertkit.cli.main import app, main
+from bertkit.cli import app, main
 from bertkit.config import ReadOptions
 
 # Options of `bertkit train` that are neither TrainConfig nor ReadOptions fields.

@@ -15,7 +15,7 @@ pytest.importorskip("fastapi", reason="bertkit serve needs the serve extra")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from bertkit import ModelLoadError, TextClassifier, TextEmbedder  # noqa: E402
-from bertkit.cli.main import main  # noqa: E402
+from bertkit.cli import main  # noqa: E402
 from bertkit.serving import ServeSettings, create_app  # noqa: E402
 from bertkit.serving.service import ModelService  # noqa: E402
 

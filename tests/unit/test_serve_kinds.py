@@ -163,3 +163,15 @@ def test_real_question_answerer_is_served(tiny_bert, tmp_path):
         for answer, context in zip(got, contexts, strict=True):
             assert context[answer["start"] : answer["end"]] == answer["answer"]
             assert "id" not in answer  # ids would number the merged batch, not this request
+
+
+def test_an_unreadable_config_is_refused_in_the_readers_own_words(tmp_path):
+    from bertkit.exceptions import ModelLoadError
+    from bertkit.serving.models import detect_kind
+
+    (tmp_path / "config.json").write_text("{bad", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"config\.json: unreadable \(Expecting property name"):
+        detect_kind(tmp_path)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"config\.json: unreadable \(\[Errno 2\] No such file"):
+        detect_kind(tmp_path)

@@ -8,6 +8,7 @@ requests and returns one result per item, in order.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def detect_kind(folder: Path) -> str:
     unless the service knows it."""
     kind = ModelKind.of(folder)
     if kind is None:
-        raise ModelLoadError(f"{folder / 'config.json'}: unreadable; re-save the model with save_pretrained")
+        raise ModelLoadError(f"{folder / 'config.json'}: unreadable ({_why_unreadable(folder / 'config.json')})")
     if kind not in KINDS:
         raise ModelLoadError(
             f"{folder / 'bertkit.json'}: unknown kind {kind!r}; bertkit serve knows {', '.join(KINDS)}"
@@ -218,3 +219,12 @@ class TaggerAdapter:
 
 
 ADAPTERS = {CLASSIFIER: ClassifierAdapter, QA: QuestionAnswererAdapter, TAGGER: TaggerAdapter}
+
+
+def _why_unreadable(path: Path) -> str:
+    """What is wrong with a config.json that :func:`bertkit.ModelKind.of` could not read: the reader's own words."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        return str(exc)
+    return f"{type(config).__name__!r} object is not a JSON object of settings"

@@ -38,9 +38,9 @@ app.add_typer(qa_app, name="qa")
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from bertkit import __version__
 
-        typer.echo(f"bertkit {version('bertkit')}")
+        typer.echo(f"bertkit {__version__}")
         raise typer.Exit()
 
 
