@@ -34,6 +34,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_ignore_collect(collection_path, config):
+    """Under ``-m "not slow"`` every test in tests/integration/ would be deselected anyway: not importing those
+    modules (Ray, uvicorn, selenium, ...) takes seconds off the fast loop's start."""
+    if config.getoption("markexpr", "").replace(" ", "") != "notslow":
+        return None
+    path = Path(str(collection_path)).resolve()
+    return True if path == INTEGRATION or INTEGRATION in path.parents else None
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A random 2-layer, 32-wide BERT with a WordPiece vocab written here; never touches a hub."""

@@ -2,6 +2,9 @@
 ``bertkit tune`` and :func:`bertkit.train_seeds` share, in one place.
 
 - :func:`read_data` / :func:`read_run_data`: the data a :class:`~bertkit.config.ReadOptions` names.
+- :func:`check_output_folder` / :func:`clear_output_folder`: a training run never mixes into, or silently
+  replaces, a folder; ``--overwrite`` replaces only a model folder bertkit wrote.
+- :func:`describe_rows`: the one line that says which rows train and which validate.
 - :func:`fit_and_save`: fit a :class:`~bertkit.TextClassifier` from a :class:`~bertkit.TrainConfig` and write
   the model folder (with the skipped-row count and the run's data options in its metadata) and its
   validation report (``OUTPUT/report/``).
@@ -11,12 +14,14 @@ Built on the public estimator API only; nothing heavy is imported until a functi
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertkit.config import ReadOptions, TrainConfig
-from bertkit.exceptions import DataError
+from bertkit.exceptions import ConfigError, DataError
 
 if TYPE_CHECKING:
     from bertkit.classification.estimator import TextClassifier
@@ -25,20 +30,53 @@ if TYPE_CHECKING:
 
 def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True) -> TextData:
     """Read one data file (or ``hf:NAME``) with the columns, encoding, header and bad-row handling of
-    ``options``; ``options.label_names`` is a file of label names, one per line, that integer labels index."""
+    ``options``; ``options.label_names`` is a file of label names, one per line (or the names, as a model
+    saves them), that integer labels index from ``options.label_offset``."""
+    from bertkit.config import read_label_names
     from bertkit.data.dataset import load_file
 
-    names = None
-    if options.label_names:
-        label_names = Path(options.label_names)
-        if not label_names.is_file():
-            raise DataError(f"{label_names}: --label-names file not found")
-        names = [line.strip() for line in label_names.read_text(encoding="utf-8").splitlines() if line.strip()]
     return load_file(
         path, text_column=options.text_column, pair_column=options.text_pair_column,
         label_column=options.label_column, need_label=need_label, encoding=options.encoding,
-        header=options.header, skip_bad_rows=options.skip_bad_rows, label_names=names,
+        header=options.header, skip_bad_rows=options.skip_bad_rows, label_names=read_label_names(options.label_names),
+        delimiter=options.delimiter, label_offset=options.label_offset,
     )  # fmt: skip
+
+
+def check_data_file(path: str | Path, *, delimiter: str | None = None, model_dir: str | Path | None = None) -> None:
+    """The checks of a data file that cost nothing: it exists, is a file, can be read, and has an extension
+    bertkit reads. ``evaluate`` and ``predict`` run them before loading the model, which takes seconds; the reader
+    makes the same checks (same messages) and the rest. Any extension passes with a ``delimiter``, given or saved
+    with the model in ``model_dir`` (read from its bertkit.json, not the weights)."""
+    if str(path).startswith("hf:"):
+        return
+    from bertkit.data.readers import JSON_SUFFIXES, SUPPORTED, TEXT_SUFFIXES, TXT_MEANS
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found; check the path (looked in {Path.cwd()})")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; pass a data file ({SUPPORTED})")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: cannot be read (permission denied); check the file's permissions")
+    any_suffix = delimiter is not None or _saved_delimiter(model_dir) is not None
+    suffix = path.suffix.lower()
+    if not any_suffix and suffix not in (*JSON_SUFFIXES, ".parquet", *TEXT_SUFFIXES):
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use {SUPPORTED}; {TXT_MEANS}")
+
+
+def _saved_delimiter(model_dir: str | Path | None) -> str | None:
+    """The --delimiter a model folder's training recorded (bertkit.json run_options), else None."""
+    from bertkit.exceptions import BertkitError
+    from bertkit.models.folders import read_metadata
+
+    if model_dir is None or not Path(model_dir).is_dir():
+        return None
+    try:
+        metadata = read_metadata(model_dir) or {}
+    except BertkitError:  # an unreadable bertkit.json: loading the model names it
+        return None
+    return (metadata.get("run_options") or {}).get("delimiter")
 
 
 def read_run_data(options: ReadOptions) -> tuple[TextData, TextData | None]:
@@ -48,6 +86,96 @@ def read_run_data(options: ReadOptions) -> tuple[TextData, TextData | None]:
     train = read_data(options.train, options)
     validation = read_data(options.validation, options) if options.validation else None
     return train, validation
+
+
+MODEL_FILES = frozenset({
+    "config.json", "model.safetensors", "generation_config.json", "bertkit.json", "train_config.json",
+    "history.jsonl", "report", "onnx", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model",
+    "chat_template.jinja",
+})  # fmt: skip
+"""What a bertkit model folder holds: what ``save`` (weights, Hugging Face config and tokenizer files, metadata),
+training (history.jsonl, report/) and ``bertkit export`` (onnx/) write."""
+SEEDS_FILE = "seeds.json"
+
+
+def _is_model_folder(folder: Path) -> bool:
+    return (folder / "bertkit.json").is_file() and all(entry.name in MODEL_FILES for entry in folder.iterdir())
+
+
+def _is_seeds_folder(folder: Path) -> bool:
+    """A folder ``bertkit train --seeds`` wrote: seeds.json and seed-N/ model folders."""
+    entries = list(folder.iterdir())
+    return any(e.name == SEEDS_FILE for e in entries) and all(
+        e.name == SEEDS_FILE or (e.name.startswith("seed-") and e.is_dir() and _is_model_folder(e)) for e in entries
+    )
+
+
+def _shown(names: list[str], limit: int = 5) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(repr(n) for n in names[:limit]) + more
+
+
+def check_output_folder(output: str | Path, overwrite: bool) -> None:
+    """Refuse an ``--output`` that a run would mix into or replace silently; call it before any data is read.
+
+    A missing or empty folder is fine. A non-empty one needs ``overwrite``, and even then it must be a model
+    folder bertkit wrote (bertkit.json, or a ``--seeds`` run's seeds.json and seed-N/ folders) holding nothing
+    but the files bertkit writes: anything else (a user's notes, another tool's output) is never deleted."""
+    output = Path(output)
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise ConfigError(f"{output}: is a file, not a folder; give --output a new or empty folder")
+    names = sorted(entry.name for entry in output.iterdir())
+    if not names:
+        return
+    ours = _is_model_folder(output) or _is_seeds_folder(output)
+    if not overwrite:
+        what = "holds a model bertkit wrote" if ours else f"holds {_shown(names)}"
+        raise ConfigError(
+            f"{output}: folder is not empty ({what}); choose a new --output folder, or pass --overwrite to "
+            "replace a model bertkit wrote there"
+        )
+    if not ours:
+        foreign = [n for n in names if n not in MODEL_FILES and n != SEEDS_FILE and not n.startswith("seed-")] or names
+        raise ConfigError(
+            f"{output}: --overwrite replaces only a model folder bertkit wrote, and this one holds "
+            f"{_shown(foreign)}; choose a new --output folder (nothing was deleted)"
+        )
+
+
+def clear_output_folder(output: str | Path) -> None:
+    """Delete the previous model of a folder :func:`check_output_folder` let ``--overwrite`` replace: every entry
+    is one bertkit writes (checked again here), so a file from the old run (an ONNX export of the old weights, a
+    plot) never outlives it. Called just before training writes, so a run that fails on its data keeps the old
+    model."""
+    output = Path(output)
+    if not output.is_dir() or not any(output.iterdir()):
+        return
+    check_output_folder(output, overwrite=True)
+    for entry in output.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def describe_rows(train: TextData, validation: TextData | None, config: TrainConfig) -> str:
+    """The line a run prints before training: the rows that train (after the hold-out and --max-train-rows),
+    those that validate, and the columns read."""
+    from bertkit.classification.fitting import planned_rows
+
+    n_train, n_held_out = planned_rows(len(train), config, held_out=validation is None)
+    of = f"{n_train} of {len(train)}" if n_train != len(train) else f"{n_train}"
+    if validation is None:
+        checked = f"{n_held_out} held out for validation"
+    else:
+        checked = f"validation: {len(validation)} rows of {validation.source.name}"
+    columns = train.columns
+    pair = f", pair: {columns.pair!r}" if columns.pair else ""
+    return (f"training on {of} rows of {train.source.name} ({checked}; text: {columns.text!r}{pair}, "
+            f"label: {columns.label!r})")  # fmt: skip
 
 
 def fit_and_save(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -167,7 +168,7 @@ def test_a_full_queue_answers_503_with_retry_after(tiny_classifier):
 SOAK_KINDS = {
     # kind: (path, status it must get)
     "texts": ("/predict", 200),
-    "pairs": ("/predict", 200),
+    "pairs": ("/predict", 422),  # the model was trained on single texts: pairs are refused (issue 19, 10a)
     "embed": ("/embed", 200),
     "wrong type": ("/predict", 422),
     "empty text": ("/predict", 422),
@@ -273,14 +274,24 @@ def test_serve_command_binds_loopback_and_serves_every_endpoint(tiny_classifier,
     from bertkit.cli import main
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+
+    def run(server, sockets=None):  # instead of serving: record, and say what a listening server says
+        calls.append((server.config, [sock.getsockname() for sock in sockets]))
+        server.on_listening()
+
     monkeypatch.setenv("BERTKIT_TEST_KEY", "k3y")
-    main(["serve", str(tiny_classifier), "--port", "8123", "--max-batch-size", "4", "--api-key-env",
-          "BERTKIT_TEST_KEY", "--device", "cpu"])  # fmt: skip
-    ((app, options),) = calls
-    assert options == {"host": "127.0.0.1", "port": 8123, "log_level": "info", "access_log": False,
-                       "timeout_graceful_shutdown": 30.0}  # fmt: skip
-    assert f"serving text-classification from {tiny_classifier} on http://127.0.0.1:8123/" in capsys.readouterr().err
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with monkeypatch.context() as patched:  # live_server below runs uvicorn for real
+        patched.setattr(uvicorn.Server, "run", run)
+        main(["serve", str(tiny_classifier), "--port", str(port), "--max-batch-size", "4", "--api-key-env",
+              "BERTKIT_TEST_KEY", "--device", "cpu"])  # fmt: skip
+    ((config, bound),) = calls
+    assert bound == [("127.0.0.1", port)]  # bound by bertkit before the model loaded, handed to uvicorn
+    assert (config.log_level, config.access_log, config.timeout_graceful_shutdown) == ("info", False, 30.0)
+    assert f"serving text-classification from {tiny_classifier} on http://127.0.0.1:{port}/" in capsys.readouterr().err
+    app = config.app
     key = {"X-API-Key": "k3y"}
     with live_server(app, headers=key) as url:
         assert httpx.get(url + "/health").status_code == 200
@@ -291,3 +302,65 @@ def test_serve_command_binds_loopback_and_serves_every_endpoint(tiny_classifier,
         for path in ("/info", "/metrics", "/", "/docs", "/openapi.json"):
             assert httpx.get(url + path, headers=key).status_code == 200, path
         assert httpx.post(url + "/tag", json={"texts": ["a"]}, headers=key).status_code == 404
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line_before_loading(tiny_classifier, monkeypatch, capsys):
+    # Issue 19: the model loaded, "serving" was printed, then uvicorn failed to bind and exited with code 3.
+    from bertkit.cli import main
+
+    loads = []
+    monkeypatch.setattr(ModelService, "load", lambda self: loads.append(self.folder))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", str(tiny_classifier), "--port", str(port), "--device", "cpu"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"error: --port {port}: port {port} on 127.0.0.1 is in use (choose another with --port)"
+    )
+    assert "serving" not in err and not loads
+
+
+def test_serve_says_serving_only_once_the_port_accepts_connections(tiny_classifier, monkeypatch):
+    import importlib
+
+    from bertkit.cli import main
+
+    cli_app = importlib.import_module("bertkit.cli.app")  # the module: bertkit.cli.app is also the Typer app
+
+    with socket.socket() as probe:  # a free port (the kernel picks it; released at once for the server)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    said, servers = [], []
+
+    def say(message: str) -> None:
+        if message.startswith("serving"):  # can a client connect at the moment the line is printed?
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                said.append("accepting")
+            except OSError as exc:
+                said.append(f"refused: {exc}")
+
+    monkeypatch.setattr(cli_app, "say", say)
+    startup = uvicorn.Server.startup
+
+    async def recorded(self, sockets=None):
+        servers.append(self)
+        await startup(self, sockets=sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "startup", recorded)
+    thread = threading.Thread(target=main, args=(["serve", str(tiny_classifier), "--port", str(port),
+                                                  "--device", "cpu"],), daemon=True)  # fmt: skip
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not said:
+        assert thread.is_alive() and time.monotonic() < deadline, "bertkit serve never said it was serving"
+        time.sleep(0.01)
+    assert said == ["accepting"]
+    assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    servers[0].should_exit = True
+    thread.join(30)
+    assert not thread.is_alive()

@@ -99,3 +99,13 @@ def test_classifier_commands_refuse_a_tagger_folder(trained, capsys):
     capsys.readouterr()
     assert run_cli("predict", model, "some text") == 1
     assert "holds a token-classification model, not a text classifier" in capsys.readouterr().err
+
+
+def test_predict_reads_a_conll_txt_as_conll_like_train_and_evaluate(trained, tmp_path, capsys):
+    model, test = trained
+    conll_txt = tmp_path / "conll_test.txt"
+    conll_txt.write_text(test.read_text())
+    out = tmp_path / "t.jsonl"
+    assert run_cli("tag", "predict", model, "--data", conll_txt, "--output", out) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 60 and {"tokens", "tags", "gold_tags"} <= set(rows[0])

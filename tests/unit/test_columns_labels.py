@@ -425,5 +425,6 @@ def test_from_lists_mixed_pairs(texts):
 
 
 def test_from_lists_empty_text_is_named():
-    with pytest.raises(DataError, match=re.escape("input item 1: column 'text' is empty; every row needs a text")):
+    # issue 19: named by its position in the list, not as a file's "item" and "column"
+    with pytest.raises(DataError, match=re.escape("input[1]: empty text; every item needs a non-empty text")):
         from_lists(["a", " "], ["x", "y"])

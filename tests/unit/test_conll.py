@@ -156,3 +156,30 @@ def test_in_memory_lists_are_checked():
         from_lists(["Peter Blackburn"], None)
     with pytest.raises(DataError, match=r"X sentence 2: no words"):
         from_lists([["a"], []], None)
+
+
+# one reader decision for tag train, evaluate and predict (issue 19, item 2) -----------------------------------
+
+
+def test_a_conll_file_named_txt_is_conll_for_prediction_too(tmp_path):
+    from bertkit.tagging.conll import read_raw_texts
+
+    path = tmp_path / "conll_test.txt"
+    path.write_text(CONLL)
+    assert read_raw_texts(path, "utf-8") is None  # not 14 "texts" such as 'EU NNP I-NP I-ORG'
+    assert load_tagged_data(path).tokens[0] == ["EU", "rejects", "German", "call", "."]
+
+
+def test_a_text_per_line_file_stays_raw_text(tmp_path):
+    from bertkit.tagging.conll import read_raw_texts
+
+    path = tmp_path / "texts.txt"
+    path.write_text("the film was great\n\nweak plot\nO B I\n")
+    assert read_raw_texts(path, "utf-8") == ["the film was great", "weak plot", "O B I"]
+
+
+def test_training_on_raw_text_says_which_formats_are_read(tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("the film was great\nweak plot\n")
+    with pytest.raises(DataError, match=r"texts.txt: reads as raw text, one text per line.*CoNLL.*JSONL"):
+        load_tagged_data(path)

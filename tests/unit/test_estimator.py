@@ -234,6 +234,7 @@ def test_other_architectures_fit_pairs_and_single_texts(fixture, request, tmp_pa
     pairs = [(t, "the film") for t in texts]
     paired = TextClassifier(str(folder), **{**FAST, "epochs": 1}).fit(pairs, labels)
     assert paired.predict_proba(pairs[:3]).shape == (3, 2)
+    assert (paired.text_pair_, clf.text_pair_) == (True, False)  # recorded in bertkit.json: predict refuses the other
     loaded = TextClassifier.load(clf.save(tmp_path / fixture))
     np.testing.assert_allclose(loaded.predict_proba(texts[:4]), clf.predict_proba(texts[:4]), atol=1e-6)
 

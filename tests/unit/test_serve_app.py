@@ -56,14 +56,18 @@ def test_predict_matches_the_estimator_in_input_order(client, classifier):
         assert prediction["score"] == pytest.approx(row.max(), abs=1e-5)
 
 
-def test_predict_pairs_and_top_k(client, classifier):
-    pairs = [["a great film", "the acting was weak"], ["boring", "superb"]]
-    predictions = client.post("/predict", json={"pairs": pairs, "top_k": 1}).json()["predictions"]
-    expected = classifier.predict_proba([tuple(p) for p in pairs])
+def test_predict_top_k_and_pairs_refused_by_a_single_text_model(client, classifier):
+    texts = ["a great film", "boring"]
+    predictions = client.post("/predict", json={"texts": texts, "top_k": 1}).json()["predictions"]
+    expected = classifier.predict_proba(texts)
     for row, prediction in zip(expected, predictions, strict=True):
         best = classifier.classes_[int(row.argmax())]
         assert prediction["probabilities"] == {best: pytest.approx(row.max(), abs=1e-5)}
         assert prediction["label"] == best
+    # trained on single texts (bertkit.json text_pair: false): pairs are refused, not answered (issue 19, 10a);
+    # a pair model answering pairs: tests/unit/test_model_folders.py
+    response = client.post("/predict", json={"pairs": [["a great film", "the acting was weak"]], "top_k": 1})
+    assert response.status_code == 422 and "trained on single texts, not pairs" in response.json()["detail"]
 
 
 def test_embed_matches_text_embedder(client, tiny_classifier):
@@ -258,3 +262,55 @@ def test_forward_batch_size_defaults_to_the_merged_batch_for_packed_bert(tiny_cl
     labels = ["positive", "negative", "positive", "negative"] * 4
     TextClassifier(model=str(tiny_distilbert), epochs=1, progress=False).fit(texts, labels).save(tmp_path / "distil")
     assert forward_batch(tmp_path / "distil") == 8  # Hugging Face forward on CPU: short passes pad least
+
+
+def _asset_urls(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'(?:src|href)="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_their_assets_from_the_service_not_a_cdn(client, page):
+    # Issue 19: /docs pulled Swagger UI from a CDN, so it was blank on a machine without internet.
+    html = client.get(page)
+    assert html.status_code == 200
+    assert "http://" not in html.text and "https://" not in html.text
+    urls = _asset_urls(html.text)
+    assert any(u.endswith(".js") for u in urls), urls
+    for url in urls:
+        assert url.startswith("/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        kind = {"js": "javascript", "css": "text/css", "png": "image/png"}[url.rsplit(".", 1)[1]]
+        assert kind in asset.headers["content-type"] and len(asset.content) > 1000, url
+
+
+def test_docs_assets_need_the_api_key_like_every_page(tiny_classifier):
+    app = create_app(tiny_classifier, ServeSettings(api_key="s3cret-key", device="cpu"))
+    with TestClient(app) as client:
+        key = {"X-API-Key": "s3cret-key"}
+        urls = _asset_urls(client.get("/docs", headers=key).text)
+        assert urls
+        for url in urls:
+            assert client.get(url).status_code == 401, url
+            assert client.get(url, headers=key).status_code == 200, url
+
+
+def test_a_service_closed_while_warming_up_never_says_ready(tiny_classifier, caplog):
+    # Issue 19: a server that failed to start logged "ready" after its error, as its warm-up finished during
+    # shutdown.
+    import asyncio
+
+    from bertkit.serving.metrics import ServiceMetrics
+
+    async def start_and_close() -> ModelService:
+        service = ModelService(tiny_classifier, ServeSettings(device="cpu"))
+        await service.start(ServiceMetrics())
+        await service.close()
+        return service
+
+    with caplog.at_level("INFO", logger="uvicorn.error"):
+        service = asyncio.run(start_and_close())
+    assert not service.ready
+    assert "is ready" not in caplog.text

@@ -27,8 +27,8 @@ from bertkit.data.encoding import Encoded
 from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
 from bertkit.engine.forward import aggregate_windows, batched_logits, logits_to_scores, predict_logits, uses_type_ids
 from bertkit.engine.loop import RunOptions, seed_everything
-from bertkit.exceptions import ConfigError, NotFittedError
-from bertkit.models.checkpoints import load_tokenizer, resolve_checkpoint
+from bertkit.exceptions import ConfigError, DataError, NotFittedError
+from bertkit.models.checkpoints import check_max_length, load_tokenizer, resolve_checkpoint
 from bertkit.params import ParamsMixin
 
 
@@ -41,7 +41,9 @@ class TextClassifier(ParamsMixin):
 
     Fitted attributes: ``classes_`` (labels as given), ``task_``, ``model_``, ``tokenizer_``,
     ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_`` (of the epoch
-    kept), ``best_epoch_`` (best validation score) and ``kept_epoch_`` (the weights held; ``keep_epoch``).
+    kept), ``best_epoch_`` (best validation score) and ``kept_epoch_`` (the weights held; ``keep_epoch``);
+    ``text_pair_``: trained on text pairs (None for a loaded folder that does not record it); prediction
+    refuses the other shape of input.
 
     Example::
 
@@ -149,15 +151,18 @@ class TextClassifier(ParamsMixin):
         only rank 0 writes files (:meth:`save` does nothing elsewhere).
         """
         config = self._config()
+        # The model must exist and hold max_length tokens before the data is read or anything is written.
+        checkpoint = resolve_checkpoint(config.model)
+        check_max_length(config.model, checkpoint, config.max_length)
         data = fitting.prepare_data(X, y, eval_set, config)
         config = config.resolved(len(data.train), data.task)
 
         started = time.perf_counter()
-        checkpoint = resolve_checkpoint(config.model)
         self.tokenizer_ = load_tokenizer(checkpoint)
         seed_everything(config.seed)  # the new head's initial weights are part of the run
         self.model_, config = fitting.build_model(checkpoint, data.task, data.classes, config)
         self.task_, self.classes_, self.config_ = data.task, data.classes, config
+        self.text_pair_ = data.train.pairs is not None
         self.thresholds_ = np.full(len(data.classes), 0.5) if data.task == "multi-label" else None
         context, device_name = ddp.setup(config.device)
         self.is_main_process_ = context.is_main
@@ -190,7 +195,25 @@ class TextClassifier(ParamsMixin):
             )
 
     def _encode(self, data: TextData) -> Encoded:
+        self._check_shape(data)
         return fitting.encode_texts(self.tokenizer_, data, self.config_)
+
+    def _check_shape(self, data: TextData) -> None:
+        """DataError for single texts given to a pair model, or pairs to a single-text model: the model would
+        answer, wrongly (a folder that does not record its setting takes both)."""
+        text_pair = getattr(self, "text_pair_", None)
+        if text_pair is None or text_pair == (data.pairs is not None):
+            return
+        if text_pair:
+            raise DataError(
+                f"{data.source.name}: this model was trained on text pairs; give each text its pair "
+                "((text, text_pair) tuples; the CLI: --pair with TEXT, --text-pair-column with --data; "
+                'the service: "pairs")'
+            )
+        raise DataError(
+            f"{data.source.name}: this model was trained on single texts, not pairs; drop the second text "
+            '(the CLI: no --pair or --text-pair-column; the service: "texts", not "pairs")'
+        )
 
     def _logits(self, encoded: Encoded) -> np.ndarray:
         """One row of logits per example (window logits aggregated when texts were windowed)."""
@@ -242,13 +265,24 @@ class TextClassifier(ParamsMixin):
         main = {"classification": "accuracy", "multi-label": "micro_f1", "regression": "pearson"}[self.task_]
         return report.metrics[main]
 
-    def evaluate(self, X: Texts, y: Sequence[Any] | None = None) -> EvaluationReport:
-        """Metrics, per-class scores, confusion matrix and the most confidently wrong examples."""
+    def evaluate(
+        self, X: Texts, y: Sequence[Any] | None = None, *, skip_unseen_labels: bool = False
+    ) -> EvaluationReport:
+        """Metrics, per-class scores, confusion matrix and the most confidently wrong examples.
+
+        Rows with a label the model never saw in training are scored as errors and counted in the report's
+        ``unseen_labels``; ``skip_unseen_labels=True`` (``--skip-bad-rows``) leaves them out, counted as skipped."""
         self._check_fitted()
-        data = as_data(X, y, "X")
-        labels = fitting.align_labels(data, self.task_, self.classes_)
+        given = as_data(X, y, "X")
+        data, labels, unseen = fitting.evaluation_labels(
+            given, self.task_, self.classes_, skip_unseen=skip_unseen_labels
+        )
         encoded = self._encode(data)
-        return build_report(data, labels, encoded, self._logits(encoded), self.task_, self.classes_, self.thresholds_)
+        report = build_report(data, labels, encoded, self._logits(encoded), self.task_, self.classes_, self.thresholds_)
+        if unseen and skip_unseen_labels:  # the rows are gone from data: the report says what left them out
+            report.unseen_labels, report.unseen_skipped = unseen, True
+            report.unseen_rows = len(data.skipped) - len(given.skipped)
+        return report
 
     def predict_table(self, X: Texts, top_k: int | None = None) -> pd.DataFrame:
         """The input rows with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score.
@@ -269,6 +303,7 @@ class TextClassifier(ParamsMixin):
         header: bool | None = None,
         skip_bad_rows: bool = False,
         chunk_rows: int = 50_000,
+        delimiter: str | None = None,
     ) -> tuple[int, int]:
         """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
         time so memory stays bounded whatever the file size. Returns (rows written, rows skipped). ``output``
@@ -277,7 +312,7 @@ class TextClassifier(ParamsMixin):
         self._check_fitted()
         return tables.predict_file(
             self, path, output, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
-            header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
+            header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows, delimiter=delimiter,
         )  # fmt: skip
 
     def iter_predict_file(
@@ -292,6 +327,7 @@ class TextClassifier(ParamsMixin):
         skip_bad_rows: bool = False,
         chunk_rows: int = 50_000,
         row_numbers: bool = False,
+        delimiter: str | None = None,
     ) -> Iterator[tuple[pd.DataFrame, int]]:
         """Prediction tables (see :meth:`predict_table`) of a data file, one per chunk of at most
         ``chunk_rows`` rows, each with the number of rows skipped in it. ``row_numbers`` adds a first column
@@ -300,6 +336,7 @@ class TextClassifier(ParamsMixin):
         yield from tables.iter_predict_file(
             self, path, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
             header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows, row_numbers=row_numbers,
+            delimiter=delimiter,
         )  # fmt: skip
 
     # persistence ---------------------------------------------------------------------------------
@@ -342,6 +379,7 @@ class TextClassifier(ParamsMixin):
         estimator.model_, estimator.tokenizer_ = loaded.model, loaded.tokenizer
         estimator.task_, estimator.classes_, estimator.config_ = loaded.task, loaded.classes, loaded.config
         estimator.thresholds_ = loaded.thresholds
+        estimator.text_pair_ = loaded.text_pair
         metadata = loaded.metadata
         estimator.history_ = metadata.get("history") or []
         estimator.validation_metrics_ = metadata.get("validation_metrics")

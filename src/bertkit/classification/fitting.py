@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bertkit.classification.metrics import tune_thresholds
 from bertkit.classification.objective import SequenceObjective, balanced_class_weights
 from bertkit.classification.report import EvaluationReport, build_report
 from bertkit.classification.scoring import ClassificationScorer
@@ -23,7 +23,6 @@ from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
 from bertkit.engine import loop
-from bertkit.engine.forward import logits_to_scores
 from bertkit.engine.objective import Validation
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.models.heads import build_classifier
@@ -78,10 +77,7 @@ def prepare_data(
             "classification needs at least two"
         )
     if eval_set is None:
-        # Held out before --max-train-rows applies, so that all N rows train; its size follows the rows
-        # that train (a capped run on a huge file does not evaluate a tenth of the file every epoch).
-        used = min(len(train), config.max_train_rows or len(train))
-        n_validation = max(1, int(round(config.validation_fraction * used)))
+        _, n_validation = planned_rows(len(train), config, held_out=True)
         train, validation = hold_out(train, task, n_validation, config.seed)
     else:
         validation = as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
@@ -92,23 +88,77 @@ def prepare_data(
     return FitData(train, validation, task, classes)
 
 
+def planned_rows(n_rows: int, config: TrainConfig, *, held_out: bool) -> tuple[int, int]:
+    """(rows that train, rows held out for validation) of ``n_rows`` training rows: what :func:`prepare_data`
+    does, for the line a run prints before it starts. ``held_out``: no separate validation data was given."""
+    n_validation = 0
+    if held_out:
+        # Held out before --max-train-rows applies, so that all N rows train; its size follows the rows
+        # that train (a capped run on a huge file does not evaluate a tenth of the file every epoch).
+        used = min(n_rows, config.max_train_rows or n_rows)
+        n_validation = max(1, int(round(config.validation_fraction * used)))
+    available = n_rows - n_validation
+    return min(available, config.max_train_rows or available), n_validation
+
+
 def align_labels(data: TextData, task: str, classes: list[Any]) -> list[Any]:
-    """Normalize evaluation labels the way training labels were, and refuse unseen ones."""
-    if data.labels is None:
-        raise DataError(f"{data.source.name}: evaluation data needs labels (no label column)")
-    fixed_task = "classification" if task == "classification" else task
-    _, labels = normalize_labels(data.labels, fixed_task)
-    if task == "classification" and classes and isinstance(classes[0], str):
-        labels = [str(v) for v in labels]
+    """Normalize validation labels the way training labels were, and refuse unseen ones: validation data picks
+    the epoch kept and the multi-label thresholds, and a label the model cannot predict is a mistake there (a
+    wrong file or column) that should stop the run before it trains."""
+    labels = _normalized_labels(data, task, classes)
     unseen = unseen_labels(labels, classes, task)
     if unseen:
         row, value = unseen[0]
         known = ", ".join(repr(c) for c in classes[:20])
         raise DataError(
             f"{data.source.where(int(data.rows[row]))}: column {data.columns.label!r} has label {value!r}, "
-            f"never seen in training; the model knows {known} ({len(unseen)} such labels in all)"
+            f"never seen in training; the model knows {known} ({_unseen_summary(unseen)}); validation data may "
+            "hold only labels of the training data"
         )
     return labels
+
+
+def evaluation_labels(
+    data: TextData, task: str, classes: list[Any], *, skip_unseen: bool
+) -> tuple[TextData, list[Any], dict[Any, int]]:
+    """Labels of evaluation data normalized the way training labels were, and the labels the model never saw
+    with their counts. Rows carrying one stay (the report scores them as errors) unless ``skip_unseen``: then
+    they are left out and counted among the skipped rows."""
+    labels = _normalized_labels(data, task, classes)
+    unseen = unseen_labels(labels, classes, task)
+    counts = dict(Counter(value for _, value in unseen))
+    if not unseen or not skip_unseen:
+        return data, labels, counts
+    bad = {row for row, _ in unseen}
+    keep = [i for i in range(len(data)) if i not in bad]
+    if not keep:
+        raise DataError(f"{data.source.name}: every row has a label never seen in training ({_unseen_summary(unseen)})")
+    first = {}  # one message per row, naming its first unseen label
+    for row, value in unseen:
+        first.setdefault(row, value)
+    skipped = [f"{data.source.where(int(data.rows[r]))}: label {v!r} never seen in training" for r, v in first.items()]
+    kept = data.subset(np.asarray(keep))
+    kept.skipped = [*data.skipped, *skipped]  # a new list: subset() shares the original's
+    return kept, [labels[i] for i in keep], counts
+
+
+def _normalized_labels(data: TextData, task: str, classes: list[Any]) -> list[Any]:
+    if data.labels is None:
+        raise DataError(f"{data.source.name}: evaluation data needs labels (no label column)")
+    fixed_task = "classification" if task == "classification" else task
+    _, labels = normalize_labels(data.labels, fixed_task)
+    if task == "classification" and classes and isinstance(classes[0], str):
+        labels = [str(v) for v in labels]
+    return labels
+
+
+def _unseen_summary(unseen: list[tuple[int, Any]]) -> str:
+    """'3 rows carry such labels: 'neutral' 2, 'x' 1' (rows, then each label with its count)."""
+    rows = len({row for row, _ in unseen})
+    counts = Counter(value for _, value in unseen)
+    shown = ", ".join(f"{value!r} {count}" for value, count in list(counts.items())[:10])
+    more = f" and {len(counts) - 10} more labels" if len(counts) > 10 else ""
+    return f"{rows} {'row carries' if rows == 1 else 'rows carry'} such labels: {shown}{more}"
 
 
 def hold_out(train: TextData, task: str, n_val: int, seed: int) -> tuple[TextData, TextData]:
@@ -172,8 +222,7 @@ def train(
     scorer = ClassificationScorer(
         task=task, targets=validation_targets, validation=validation_encoded,
         window_aggregation=config.window_aggregation,
-        main_metric=resolve_selection_metric(config.selection_metric, task),
-        thresholds=np.full(len(classes), 0.5) if task == "multi-label" else None, seed=config.seed,
+        main_metric=resolve_selection_metric(config.selection_metric, task), seed=config.seed,
     )  # fmt: skip
     weights = None
     if config.class_weights == "balanced":
@@ -186,9 +235,7 @@ def train(
     )  # fmt: skip
     # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
     validation_logits = scorer.by_example(result.validation_logits)
-    thresholds = scorer.thresholds
-    if task == "multi-label":
-        thresholds = tune_thresholds(validation_targets, logits_to_scores(validation_logits, task))
+    thresholds = scorer.thresholds_for(validation_logits)  # multi-label: tuned as every epoch's were
     report = build_report(
         data.validation, data.validation.labels, validation_encoded, validation_logits, task, classes, thresholds
     )

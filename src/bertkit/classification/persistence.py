@@ -15,16 +15,18 @@ from bertkit.config import TrainConfig
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, ModelLoadError
 from bertkit.models import heads
-from bertkit.models.checkpoints import library_versions, load_tokenizer, resolve_checkpoint
+from bertkit.models.checkpoints import library_versions, load_tokenizer, plain_max_length, resolve_checkpoint
+from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.kinds import ModelKind, folder_kind
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
+TRAINED_BY = "bertkit train"
 
 
 class FittedClassifier(Protocol):
     """The fitted attributes :func:`save_classifier` reads (a fitted ``TextClassifier``'s); the optional ones
-    (``history_``, ``validation_metrics_``, ``metadata_``, ...) are read when present."""
+    (``history_``, ``validation_metrics_``, ``metadata_``, ``text_pair_``, ...) are read when present."""
 
     model_: Any
     tokenizer_: Any
@@ -42,6 +44,8 @@ def save_classifier(classifier: FittedClassifier, folder: str | Path) -> Path:
         "kind": ModelKind.CLASSIFIER,
         "task": classifier.task_,
         "classes": list(classifier.classes_),
+        # Trained on (text, text_pair) or single texts: prediction refuses the other shape (None: not known).
+        "text_pair": getattr(classifier, "text_pair_", None),
         "thresholds": None if classifier.thresholds_ is None else [float(t) for t in classifier.thresholds_],
         "config": classifier.config_.to_dict(),
         "validation_metrics": getattr(classifier, "validation_metrics_", None),
@@ -74,6 +78,8 @@ class LoadedClassifier:
     thresholds: np.ndarray | None
     metadata: dict[str, Any]
     """bertkit.json as saved (empty for a plain Hugging Face folder)."""
+    text_pair: bool | None = None
+    """Whether the model was trained on text pairs; None when the folder does not record it."""
     onnx_forward: Any = None
     """The ONNX Runtime forward under ``backend="onnx"`` or ``"onnx-int8"``, else None."""
 
@@ -83,18 +89,18 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     (see :meth:`TextClassifier.load`)."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    checkpoint = resolve_checkpoint(folder)
+    checkpoint = resolve_checkpoint(folder, trained_by=TRAINED_BY)
     metadata = read_metadata(checkpoint) or {}
     _check_kind(folder, checkpoint, metadata)
+    check_folder(folder, checkpoint, ModelKind.CLASSIFIER)
     model = heads.load_classifier(checkpoint)
-    tokenizer = load_tokenizer(checkpoint)
+    tokenizer = load_tokenizer(checkpoint, trained_by=TRAINED_BY)
     if metadata:
         config = TrainConfig.from_dict(metadata["config"])
         task, classes = metadata["task"], metadata["classes"]
     else:
         task, classes = task_from_hf_config(model.config)
-        limit = getattr(tokenizer, "model_max_length", 512)
-        config = TrainConfig(model=str(folder), task=task, max_length=min(int(limit), 512))
+        config = TrainConfig(model=str(folder), task=task, max_length=plain_max_length(model.config, tokenizer, 512))
     config = dataclasses.replace(config, device=device)
     if precision is not None:
         config = dataclasses.replace(config, precision=precision)
@@ -108,7 +114,10 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
         from bertkit.export import OnnxForward, onnx_path
 
         onnx_forward = OnnxForward(onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None))
-    return LoadedClassifier(model, tokenizer, config, task, classes, thresholds, metadata, onnx_forward)
+    text_pair = metadata.get("text_pair")
+    return LoadedClassifier(
+        model, tokenizer, config, task, classes, thresholds, metadata, text_pair=text_pair, onnx_forward=onnx_forward
+    )
 
 
 def _check_kind(folder: str | Path, checkpoint: str, metadata: dict[str, Any]) -> None:

@@ -4,17 +4,24 @@ confidently wrong examples."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bertkit.classification.metrics import confusion_matrix, per_class_report
+from bertkit.classification.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    loss_from_logits,
+    multilabel_metrics,
+    per_class_report,
+)
 from bertkit.classification.scoring import evaluation_metrics, labels_from_scores
 from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
-from bertkit.data.labels import encode_labels
+from bertkit.data.labels import encode_labels, unseen_labels
 from bertkit.engine.forward import logits_to_scores
 
 
@@ -30,6 +37,11 @@ class EvaluationReport:
     skipped_rows: int = 0
     truncated: int = 0
     data: str = ""
+    unseen_labels: dict[Any, int] = field(default_factory=dict)
+    """Labels of the data the model never saw in training, with their counts: scored as errors (they are the
+    last rows and columns of ``per_class`` and ``confusion``), or left out when ``unseen_skipped``."""
+    unseen_rows: int = 0
+    unseen_skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +50,7 @@ class EvaluationReport:
             "n_examples": self.n_examples,
             "skipped_rows": self.skipped_rows,
             "truncated_examples": self.truncated,
+            "unseen_labels": self.unseen_labels,
             **self.metrics,
             "per_class": self.per_class,
             "confusion_matrix": self.confusion,
@@ -74,6 +87,11 @@ class EvaluationReport:
                     f"  {row['where']}: predicted {row['predicted']!r} ({row['score']:.3f}), "
                     f"true {row['true']!r}: {row['text'][:100]!r}"
                 )
+        if self.unseen_labels:
+            verdict = "left out (--skip-bad-rows)" if self.unseen_skipped else "scored as errors"
+            counts = ", ".join(f"{label!r} {count}" for label, count in self.unseen_labels.items())
+            console.print(f"[yellow]{self.unseen_rows} rows have labels never seen in training, {verdict}: "
+                          f"{counts}[/yellow]")  # fmt: skip
         if self.skipped_rows:
             console.print(f"[yellow]{self.skipped_rows} rows skipped (--skip-bad-rows)[/yellow]")
 
@@ -101,31 +119,65 @@ def build_report(
 ) -> EvaluationReport:
     """The report of a classifier's ``logits`` (one row per example) on ``data`` with (aligned) ``labels``:
     metrics, per-class scores, and for single-label classification the confusion matrix and the most
-    confidently wrong rows."""
-    targets = encode_labels(labels, classes, task)
+    confidently wrong rows.
+
+    A label the model never saw (``classes`` lacks it) is scored as an error: it joins the label set as a
+    class the model never predicts, so accuracy and F1 count its rows wrong, as scikit-learn's metrics do for
+    a ``y_true`` label absent from ``y_pred``; the loss covers the rows (labels) the model has a logit for."""
+    unseen = unseen_labels(labels, classes, task)  # (row, label) pairs
+    counts = Counter(value for _, value in unseen)
+    extra = list(counts)  # in order of first appearance
+    labels_all = [*classes, *extra]
+    targets = encode_labels(labels, labels_all, task)
     scores = logits_to_scores(logits, task)
+    if extra:  # columns the model never predicts: zero scores, thresholds never reached
+        scores = np.concatenate([scores, np.zeros((len(scores), len(extra)), dtype=scores.dtype)], axis=1)
+        if thresholds is not None:
+            thresholds = np.concatenate([thresholds, np.full(len(extra), np.inf)])
     report = EvaluationReport(
         task=task,
-        metrics=evaluation_metrics(targets, logits, task, thresholds),
+        metrics=_metrics(targets, scores, logits, task, len(classes), thresholds),
         n_examples=len(data),
-        classes=list(classes),
+        classes=labels_all,
         skipped_rows=len(data.skipped),
         truncated=encoded.truncated,
         data=Path(data.source.name).name,
+        unseen_labels={value: counts[value] for value in extra},
+        unseen_rows=len({row for row, _ in unseen}),
     )
     if task == "regression":
         return report
     if task == "multi-label":
         hits = (scores >= thresholds[None, :]).astype(int)
-        report.per_class = per_class_report(targets.astype(int), hits, classes)
+        report.per_class = per_class_report(targets.astype(int), hits, labels_all)
         return report
     ids = scores.argmax(axis=1)
-    predicted = labels_from_scores(scores, task, classes, thresholds)
+    predicted = labels_from_scores(scores, task, labels_all, thresholds)
     where = [data.source.where(int(r)) for r in data.rows]
-    report.per_class = per_class_report(targets, ids, classes)
-    report.confusion = confusion_matrix(targets, ids, len(classes)).tolist()
+    report.per_class = per_class_report(targets, ids, labels_all)
+    if extra and len(classes) == 2:  # "f1" of a binary model stays the F1 of its class 1
+        report.metrics["f1"] = report.per_class[1]["f1"]
+    report.confusion = confusion_matrix(targets, ids, len(labels_all)).tolist()
     report.confidently_wrong = confidently_wrong(data.texts, where, labels, list(predicted), scores.max(axis=1))
     return report
+
+
+def _metrics(
+    targets: np.ndarray, scores: np.ndarray, logits: np.ndarray, task: str, n_known: int,
+    thresholds: np.ndarray | None,
+) -> dict[str, float]:  # fmt: skip
+    """The task's metrics of ``scores`` (over the model's classes and any unseen labels after them) and the
+    loss over what the model has logits for: the rows of known labels, the known label columns."""
+    if task == "regression" or scores.shape[1] == n_known:
+        return evaluation_metrics(targets, logits, task, thresholds)
+    if task == "multi-label":
+        metrics = multilabel_metrics(targets, scores, thresholds)
+        return {**metrics, "loss": loss_from_logits(targets[:, :n_known], logits, task)}
+    metrics = classification_metrics(targets, scores)
+    known = targets < n_known
+    if known.any():
+        metrics["loss"] = loss_from_logits(targets[known], logits[known], task)
+    return metrics
 
 
 def confidently_wrong(

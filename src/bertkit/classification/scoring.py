@@ -13,6 +13,7 @@ from bertkit.classification.metrics import (
     loss_from_logits,
     multilabel_metrics,
     regression_metrics,
+    tune_thresholds,
 )
 from bertkit.data.encoding import Encoded
 from bertkit.engine.forward import aggregate_windows, logits_to_scores
@@ -71,25 +72,43 @@ class ClassificationScorer:
     validation: Encoded
     window_aggregation: str
     main_metric: str
-    thresholds: np.ndarray | None
-    """Multi-label decision thresholds while training (0.5 each; tuned after the loop), else None."""
     seed: int
 
     def by_example(self, logits: np.ndarray) -> np.ndarray:
         """One row of logits per validation example."""
         return aggregate_windows(logits, self.validation, self.window_aggregation)
 
+    def thresholds_for(self, logits: np.ndarray) -> np.ndarray | None:
+        """Multi-label: the per-label thresholds tuned on these validation logits (one row per example), as the
+        final model's are; None for the other tasks. Every epoch is scored at its own tuned thresholds, so the
+        kept epoch's line equals the final report and epochs are chosen by the score the model will have."""
+        if self.task != "multi-label":
+            return None
+        return tune_thresholds(self.targets, logits_to_scores(logits, self.task))
+
     def score(self, outputs: np.ndarray) -> dict[str, float]:
         """The task's metrics and loss of one epoch's validation logits."""
-        return evaluation_metrics(self.targets, self.by_example(outputs), self.task, self.thresholds)
+        logits = self.by_example(outputs)
+        return evaluation_metrics(self.targets, logits, self.task, self.thresholds_for(logits))
 
     def win_share(self, first: np.ndarray, second: np.ndarray) -> float:
         """Share of paired bootstrap resamples of the validation rows in which ``first`` scores better on the
         selection metric than ``second``."""
         return paired_bootstrap_win_share(
-            self._main_metric, self.targets, self.by_example(first), self.by_example(second),
+            self._main_metric, self.targets, self._at_own_thresholds(first), self._at_own_thresholds(second),
             lower_is_better=metric_lower_is_better(self.main_metric), seed=self.seed,
         )  # fmt: skip
 
+    def _at_own_thresholds(self, outputs: np.ndarray) -> np.ndarray:
+        """Logits per example; multi-label ones shifted by logit(threshold) per label, so that 0.5 on the shifted
+        logits decides as the epoch's own tuned thresholds do on the raw ones (the bootstrap scores both epochs'
+        outputs with one function). The loss is read from unshifted logits."""
+        logits = self.by_example(outputs)
+        if self.task != "multi-label" or self.main_metric == "loss":
+            return logits
+        thresholds = self.thresholds_for(logits)
+        return logits - np.log(thresholds / (1 - thresholds))[None, :]
+
     def _main_metric(self, targets: np.ndarray, logits: np.ndarray) -> float:
-        return one_metric(targets, logits, self.main_metric, self.task, self.thresholds)
+        halves = np.full(targets.shape[1], 0.5) if self.task == "multi-label" else None
+        return one_metric(targets, logits, self.main_metric, self.task, halves)

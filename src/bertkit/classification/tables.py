@@ -73,6 +73,7 @@ def iter_predict_file(
     skip_bad_rows: bool = False,
     chunk_rows: int = 50_000,
     row_numbers: bool = False,
+    delimiter: str | None = None,
 ) -> Iterator[tuple[pd.DataFrame, int]]:
     """Prediction tables of a data file, one per chunk of at most ``chunk_rows`` rows, each with the number of
     rows skipped in it (see :meth:`TextClassifier.iter_predict_file`)."""
@@ -81,7 +82,7 @@ def iter_predict_file(
     from bertkit.data.readers import iter_tables
 
     columns, start = None, 0
-    for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header):
+    for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header, delimiter=delimiter):
         if columns is None:
             columns = choose_columns(
                 table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False

@@ -128,6 +128,14 @@ def serve(
     api_key_env: Annotated[
         str | None, typer.Option(help="Environment variable holding an API key every endpoint but /health needs.")
     ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="Serve a --host other machines can reach without an API key (refused unless given); loopback "
+            "hosts need neither.",
+        ),
+    ] = False,
     threads: Annotated[int | None, typer.Option(help="torch threads for the model (default: torch's).")] = None,
     precision: Annotated[
         str, typer.Option(help="auto (the saved precision: bf16 where native), fp32 (matches transformers) or bf16.")
@@ -152,16 +160,18 @@ def serve(
         host=host, port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
         max_texts=max_texts, max_chars=max_chars, request_timeout_s=timeout, graceful_timeout_s=graceful_timeout,
         api_key=api_key_from_env(api_key_env) if api_key_env else None, torch_threads=threads, device=device,
-        precision=precision, forward_batch_size=forward_batch_size,
+        precision=precision, forward_batch_size=forward_batch_size, no_auth=no_auth,
     )  # fmt: skip
+    settings.check_exposure()  # before "loading", so a refused host says nothing else
     if not settings.is_loopback and settings.api_key is None:
         say(f"warning: serving on {host} without an API key: anyone who can reach it can use it "
             "(set --api-key-env VAR)")  # fmt: skip
     say(f"loading {model_dir} ...")
     run_server(
         model_dir, settings,
-        on_loaded=lambda service: say(f"serving {service.kind} from {service.folder} on http://{host}:{port}/ "
-                                      f"({service.route}, /embed, /docs; Ctrl-C stops)"),
+        # Said once the port accepts connections; the port itself was bound before the model loaded.
+        on_listening=lambda service: say(f"serving {service.kind} from {service.folder} on http://{host}:{port}/ "
+                                         f"({service.route}, /embed, /docs; Ctrl-C stops)"),
     )  # fmt: skip
 
 

@@ -17,16 +17,20 @@ import typer
 from bertkit import TrainConfig
 from bertkit.cli.console import say
 from bertkit.cli.options import (
+    Delimiter,
     Device,
     Encoding,
     Header,
     InferencePrecision,
     LabelColumn,
     LabelNames,
+    LabelOffset,
+    Overwrite,
     PairColumn,
     Quiet,
     SkipBadRows,
     TextColumn,
+    given_flags,
     merge_config_file,
     option,
     require,
@@ -38,12 +42,16 @@ from bertkit.exceptions import ConfigError, DataError
 if TYPE_CHECKING:
     from bertkit import TextClassifier
 
+PREDICT_SETTINGS = ("text_column", "text_pair_column", "encoding", "header", "delimiter")
+"""The saved reading settings that apply to unlabelled files."""
+
 
 # Over 80 lines only through its signature: Typer reads one parameter per flag, each built from its field.
 def train(
     ctx: typer.Context,
     train: str | None = option(ReadOptions, "train"),
     output: Annotated[Path | None, typer.Option("--output", help="Folder to write the model into.")] = None,
+    overwrite: Overwrite = False,
     validation: str | None = option(ReadOptions, "validation"),
     text_column: str | None = option(ReadOptions, "text_column"),
     text_pair_column: str | None = option(ReadOptions, "text_pair_column"),
@@ -90,15 +98,18 @@ def train(
     header: bool | None = option(ReadOptions, "header"),
     skip_bad_rows: bool = option(ReadOptions, "skip_bad_rows"),
     label_names: Path | None = option(ReadOptions, "label_names"),
+    delimiter: str | None = option(ReadOptions, "delimiter"),
+    label_offset: int | None = option(ReadOptions, "label_offset"),
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune a model on labelled text and save it (with a validation report) to --output.
 
     Under `torchrun --nproc-per-node N -m bertkit train ...` the same command trains on N processes (DDP)."""
     from bertkit import is_main_process
-    from bertkit.runs import fit_and_save, read_run_data
+    from bertkit.runs import check_output_folder, clear_output_folder, describe_rows, fit_and_save, read_run_data
 
-    params = merge_config_file(ctx, config, skip=("quiet",))
+    # --overwrite is a flag only: a config file (train_config.json repeats a run) never deletes a model.
+    params = merge_config_file(ctx, config, skip=("quiet", "overwrite"))
     settings, read = run_options(params)
     if params["seeds"] < 1:
         raise ConfigError(f"--seeds must be a positive integer (got {params['seeds']})")
@@ -106,13 +117,16 @@ def train(
         raise ConfigError("--seeds runs one process per seed; launch it without torchrun")
     require(params, ("train", "output"), config)
     output = Path(params["output"])
+    check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
     train_data, validation_data = read_run_data(read)
+    read = _as_trained(read, train_data)
     main_process = is_main_process()
     if main_process:
-        columns = train_data.columns
-        pair = f", pair: {columns.pair!r}" if columns.pair else ""
-        say(f"training on {len(train_data)} rows of {train_data.source.name} (text: {columns.text!r}{pair}, "
-            f"label: {columns.label!r})")  # fmt: skip
+        for note in dict.fromkeys([*train_data.notes, *(validation_data.notes if validation_data else [])]):
+            say(note)
+        say(describe_rows(train_data, validation_data, settings))
+        if overwrite:
+            clear_output_folder(output)
     if params["seeds"] > 1:
         _train_seeds(settings, train_data, validation_data, output, params["seeds"], read, quiet)
         return
@@ -121,6 +135,25 @@ def train(
     )
     if main_process:
         _print_trained(classifier, output, quiet)
+
+
+def _as_trained(read: ReadOptions, train_data) -> ReadOptions:
+    """The read options a model saves: evaluate and predict reuse them (``ReadOptions.with_saved``)."""
+    return read.as_trained(train_data.source.header, train_data.label_offset)
+
+
+def _saved_settings(
+    classifier: TextClassifier, read: ReadOptions, ctx: typer.Context, data: str, names: tuple[str, ...] | None = None
+) -> tuple[ReadOptions, list[str]]:
+    """``read`` with the settings of the model's training filled in where no flag was given, and those taken."""
+    saved = getattr(classifier, "metadata_", {}).get("run_options") or {}
+    return read.with_saved(saved, given_flags(ctx), data, names)
+
+
+def _say_saved(data: str, taken: list[str]) -> None:
+    """One info line, once the file was read: the settings of the model's training that were used."""
+    if taken:
+        say(f"read {data} as the model was trained: {', '.join(taken)} (flags override these)")
 
 
 def _print_trained(classifier: TextClassifier, output: Path, quiet: bool) -> None:
@@ -191,6 +224,8 @@ def tune(
     header: bool | None = option(ReadOptions, "header"),
     skip_bad_rows: bool = option(ReadOptions, "skip_bad_rows"),
     label_names: Path | None = option(ReadOptions, "label_names"),
+    delimiter: str | None = option(ReadOptions, "delimiter"),
+    label_offset: int | None = option(ReadOptions, "label_offset"),
     quiet: Quiet = False,
 ) -> None:
     """Search learning rate, batch size, epochs, warm-up, weight decay and max length with Optuna (TPE,
@@ -223,6 +258,7 @@ def tune(
 
 
 def evaluate(
+    ctx: typer.Context,
     model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
     data: Annotated[str, typer.Option("--data", help="Labelled data to evaluate on.")],
     text_column: TextColumn = None,
@@ -234,17 +270,27 @@ def evaluate(
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
     label_names: LabelNames = None,
+    delimiter: Delimiter = None,
+    label_offset: LabelOffset = None,
     device: Device = "auto",
     precision: InferencePrecision = None,
 ) -> None:
-    """Score a model on labelled data: metrics, per-class table, confusion matrix."""
+    """Score a model on labelled data: metrics, per-class table, confusion matrix. Reading settings of the
+    model's training (columns, header, encoding, delimiter, label names) apply unless a flag is given."""
     from bertkit import TextClassifier
     from bertkit.runs import read_data
 
+    _check_data_file(data, model_dir, delimiter)  # before the model loads (seconds): a wrong path fails at once
     classifier = TextClassifier.load(model_dir, device=device, precision=precision)
     read = ReadOptions(text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
-                       encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names)  # fmt: skip
-    report = classifier.evaluate(read_data(data, read))
+                       encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names,
+                       delimiter=delimiter, label_offset=label_offset)  # fmt: skip
+    read, taken = _saved_settings(classifier, read, ctx, data)
+    dataset = read_data(data, read)
+    for note in dataset.notes:
+        say(note)
+    _say_saved(data, taken)
+    report = classifier.evaluate(dataset, skip_unseen_labels=skip_bad_rows)
     if report_dir is not None:
         report.save(report_dir, history=classifier.history_)
     if as_json:
@@ -254,6 +300,7 @@ def evaluate(
 
 
 def predict(
+    ctx: typer.Context,
     model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
     text: Annotated[str | None, typer.Argument(help="One text to classify (instead of --data).")] = None,
     pair: Annotated[str | None, typer.Option("--pair", help="Second text of a pair, with TEXT.")] = None,
@@ -271,6 +318,7 @@ def predict(
     encoding: Encoding = "utf-8",
     header: Header = None,
     skip_bad_rows: SkipBadRows = False,
+    delimiter: Delimiter = None,
     device: Device = "auto",
     backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after `bertkit export`).")] = "torch",
     precision: InferencePrecision = None,
@@ -304,6 +352,8 @@ def predict(
         from bertkit import predict_ray
 
         _check_ray(text, data, output, backend=backend, device=device)
+        for path in data:
+            _check_data_file(path, model_dir, None)
         result = predict_ray(
             model_dir, data, output, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
             output_format=output_format, top_k=top_k, text_column=text_column, pair_column=text_pair_column,
@@ -314,16 +364,24 @@ def predict(
             + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip
         return
     path = _local_input(text, data, output)
+    if path is not None:
+        _check_data_file(path, model_dir, None)  # before the model loads (seconds): a wrong path fails at once
     classifier = TextClassifier.load(model_dir, device=device, backend=backend, precision=precision)
     if text is not None:
         frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
         typer.echo(json.dumps(row, ensure_ascii=False, default=str))
         return
-    rows, skipped = classifier.predict_file(
-        path, output, top_k=top_k, text_column=text_column, pair_column=text_pair_column, encoding=encoding,
-        header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
+    read, taken = _saved_settings(
+        classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
+                                header=header, delimiter=delimiter), ctx, path, PREDICT_SETTINGS,
     )  # fmt: skip
+    rows, skipped = classifier.predict_file(
+        path, output, top_k=top_k, text_column=read.text_column, pair_column=read.text_pair_column,
+        encoding=read.encoding, header=read.header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
+        delimiter=read.delimiter,
+    )  # fmt: skip
+    _say_saved(path, taken)
     say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
 
 
@@ -341,6 +399,13 @@ def _local_input(text: str | None, data: list[str] | None, output: Path | None) 
     if output is not None and output.suffix.lower() not in (".csv", ".jsonl", ".tsv", ".parquet"):
         raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
     return path
+
+
+def _check_data_file(path: str, model_dir: str, delimiter: str | None) -> None:
+    """The cheap checks of --data, made before the model loads (see ``runs.check_data_file``)."""
+    from bertkit.runs import check_data_file
+
+    check_data_file(path, delimiter=delimiter, model_dir=model_dir)
 
 
 def _check_ray(text: str | None, data: list[str] | None, output: Path | None, *, backend: str, device: str) -> None:

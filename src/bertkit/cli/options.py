@@ -40,6 +40,8 @@ Encoding = Annotated[str, annotation(ReadOptions, "encoding")]
 SkipBadRows = Annotated[bool, annotation(ReadOptions, "skip_bad_rows")]
 Header = Annotated[bool | None, annotation(ReadOptions, "header")]
 LabelNames = Annotated[Path | None, annotation(ReadOptions, "label_names")]
+Delimiter = Annotated[str | None, annotation(ReadOptions, "delimiter")]
+LabelOffset = Annotated[int | None, annotation(ReadOptions, "label_offset")]
 InferencePrecision = Annotated[
     str | None,
     typer.Option(
@@ -54,6 +56,13 @@ BaseModel = Annotated[str, annotation(TrainConfig, "model")]
 TrainPrecision = Annotated[str, annotation(TrainConfig, "precision")]
 Device = Annotated[str, annotation(TrainConfig, "device")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace the model in a non-empty --output folder (only a folder bertkit wrote, holding only its files).",
+    ),
+]
 
 
 def merge_config_file(ctx: typer.Context, config: Path | None, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -80,6 +89,11 @@ def run_options(params: dict[str, Any]) -> tuple[TrainConfig, ReadOptions]:
     """The typed options of a run from the merged parameters: hyperparameters and data options (the
     hyperparameters are checked here, before any data is read)."""
     return from_values(TrainConfig, params), from_values(ReadOptions, params)
+
+
+def given_flags(ctx: typer.Context) -> set[str]:
+    """The parameters of a command set on its command line (not left at their defaults)."""
+    return {name for name in ctx.params if (source := ctx.get_parameter_source(name)) and source.name != "DEFAULT"}
 
 
 def require(params: dict[str, Any], names: tuple[str, ...], config: Path | None) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from bertkit.cli.console import say
-from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision, option
+from bertkit.cli.options import BaseModel, Device, Overwrite, Quiet, TrainPrecision, option
 from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
 
@@ -26,6 +26,7 @@ qa_app = typer.Typer(
 def qa_train(
     train: Annotated[Path, typer.Option("--train", help="SQuAD v1.1 or v2.0 JSON to train on.")],
     output: Annotated[Path, typer.Option("--output", help="Folder to write the model into.")],
+    overwrite: Overwrite = False,
     validation: Annotated[
         Path | None,
         typer.Option("--validation", help="SQuAD JSON for validation (default: hold out 10% of the articles)."),
@@ -56,6 +57,7 @@ def qa_train(
 ) -> None:
     """Fine-tune an extractive QA model on SQuAD JSON and save it to --output."""
     from bertkit import QuestionAnswerer, read_squad
+    from bertkit.runs import check_output_folder, clear_output_folder
 
     answerer = QuestionAnswerer(
         model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
@@ -65,10 +67,13 @@ def qa_train(
         grad_accumulation=grad_accumulation, early_stopping_patience=early_stopping_patience,
         precision=precision, device=device, progress=not quiet,
     )  # fmt: skip
+    check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
     train_data = read_squad(train)
     validation_data = read_squad(validation) if validation is not None else None
     say(f"training on {len(train_data)} questions ({len(train_data.titles)} articles, SQuAD {train_data.version}) "
         f"of {train}")  # fmt: skip
+    if overwrite:
+        clear_output_folder(output)
     answerer.fit(train_data, eval_set=validation_data, output_dir=output)
     answerer.save(output)
     metrics = answerer.validation_metrics_

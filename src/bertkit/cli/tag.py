@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from bertkit.cli.console import say
-from bertkit.cli.options import BaseModel, Device, Quiet, TrainPrecision, option
+from bertkit.cli.options import BaseModel, Device, Overwrite, Quiet, TrainPrecision, option
 from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
 
@@ -29,6 +29,7 @@ Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the 
 def train(
     train: Annotated[str, typer.Option("--train", help="Training data: CoNLL columns or JSONL tokens/tags.")],
     output: Annotated[Path, typer.Option("--output", help="Folder to write the model into.")],
+    overwrite: Overwrite = False,
     validation: Annotated[
         str | None, typer.Option("--validation", help="Validation data (default: 10% of the train sentences).")
     ] = None,
@@ -53,6 +54,7 @@ def train(
 ) -> None:
     """Fine-tune a tagger on word-tagged sentences and save it to --output (best epoch by entity F1)."""
     from bertkit import TokenTagger, load_tagged_data
+    from bertkit.runs import check_output_folder, clear_output_folder
 
     tagger = TokenTagger(
         model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
@@ -60,9 +62,12 @@ def train(
         grad_accumulation=grad_accumulation, early_stopping_patience=early_stopping_patience,
         precision=precision, device=device, progress=not quiet,
     )  # fmt: skip
+    check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
     train_data = load_tagged_data(train, tag_column=tag_column, encoding=encoding)
     validation_data = load_tagged_data(validation, tag_column=tag_column, encoding=encoding) if validation else None
     say(f"training on {len(train_data)} sentences of {train_data.source}")
+    if overwrite:
+        clear_output_folder(output)
     tagger.fit(train_data, eval_set=validation_data, output_dir=output)
     tagger.save(output)
     metrics = tagger.validation_metrics_

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bertkit.data.columns import Columns, choose_columns
 from bertkit.data.labels import is_missing
-from bertkit.data.readers import Source, read_table
+from bertkit.data.readers import LABEL_TEXT, Source, Table, read_table
 from bertkit.exceptions import DataError
 
 
@@ -29,6 +29,10 @@ class TextData:
     columns: Columns
     skipped: list[str] = field(default_factory=list)
     """One message per row left out with ``skip_bad_rows=True``."""
+    notes: list[str] = field(default_factory=list)
+    """Informational lines on how the data was read (1-based label ids detected), for the CLI to print."""
+    label_offset: int | None = None
+    """The id of the first of ``label_names`` when they were applied (0 or 1, given or detected)."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -58,18 +62,41 @@ def load_file(
     header: bool | None = None,
     skip_bad_rows: bool = False,
     label_names: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    label_offset: int | None = None,
 ) -> TextData:
-    """Read and validate a data file; every problem names the file, line and column."""
-    table = read_table(path, encoding=encoding, header=header)
-    columns = choose_columns(
-        table.frame, table.source.name, text=text_column, pair=pair_column, label=label_column,
-        need_label=need_label,
-    )  # fmt: skip
+    """Read and validate a data file; every problem names the file, line and column. Integer labels index
+    ``label_names`` from ``label_offset`` (None: 1 when the ids are exactly 1..N, said in ``notes``, else 0)."""
+    table = read_table(path, encoding=encoding, header=header, delimiter=delimiter)
+    columns = _columns(table, text_column, pair_column, label_column, need_label)
     data = from_frame(table.frame, table.source, columns, need_label=need_label, skip_bad_rows=skip_bad_rows)
-    if label_names is not None and data.labels is not None:
+    if label_names is not None and data.labels is not None and not _already_named(data.labels, label_names):
         multi = any(isinstance(v, str) and "," in v for v in data.labels)
-        data.labels = [_name_label(v, label_names, data, i, multi) for i, v in enumerate(data.labels)]
+        offset = label_offset if label_offset is not None else _detect_offset(data.labels, len(label_names))
+        if label_offset is None and offset == 1:
+            data.notes.append(
+                f"{data.source.name}: label ids run 1..{len(label_names)} with no 0, read as 1-based: id 1 is "
+                f"{label_names[0]!r}, id {len(label_names)} is {label_names[-1]!r} (pass --label-offset 0 if "
+                "id 0 names the first)"
+            )
+        data.label_offset = offset
+        data.labels = [_name_label(v, label_names, data, i, multi, offset) for i, v in enumerate(data.labels)]
     return data
+
+
+def _columns(table: Table, text: str | None, pair: str | None, label: str | None, need_label: bool) -> Columns:
+    """The columns to use; when a one-column text file has no usable columns, say how else it can be read
+    (TREC's "label text" lines read as tab-separated are one column)."""
+    try:
+        return choose_columns(table.frame, table.source.name, text=text, pair=pair, label=label, need_label=need_label)
+    except DataError as exc:
+        if len(table.frame.columns) != 1 or table.delimiter in (None, LABEL_TEXT):
+            raise
+        how = "as tab-separated (.txt and .tsv are)" if table.delimiter == "\t" else f"split at {table.delimiter!r}"
+        raise DataError(
+            f"{table.source.name}: 1 column found reading it {how}; for 'label text' lines such as TREC's pass "
+            f"--delimiter space, for other separators --delimiter ',', ';', '|' or 'tab' ({exc})"
+        ) from None
 
 
 def from_frame(
@@ -142,21 +169,63 @@ def from_lists(texts: Sequence[Any], labels: Sequence[Any] | None = None, name: 
                 raise DataError(
                     f"{source.where(bad[0])}: expected a string, got {type(frame[column][bad[0]]).__name__}"
                 )
+    _check_items(frame, name)
     return from_frame(frame, source, columns, need_label=labels is not None, skip_bad_rows=False)
 
 
-def _name_label(value: Any, names: Sequence[str], data: TextData, index: int, multi: bool) -> Any:
-    """Map integer label ids to names (GoEmotions' labels.txt, AG News' class.txt)."""
+def _check_items(frame: pd.DataFrame, name: str) -> None:
+    """DataError for the first empty text, second text or label of in-memory input, named as the caller wrote
+    it (``X[3]``, ``y[3]``): a position in a list, not a line of a file."""
+    labels = "y" if name == "X" else f"{name} labels"
+    problems = {
+        "text": "empty text; every item needs a non-empty text",
+        "text_pair": "empty second text of the pair; every pair needs two non-empty texts",
+        "label": "missing label; every text needs a label",
+    }
+    for column, problem in problems.items():
+        if column not in frame:
+            continue
+        for i, value in enumerate(frame[column]):
+            if is_missing(value):
+                where = f"{labels}[{i}]" if column == "label" else f"{name}[{i}]"
+                raise DataError(f"{where}: {problem} (got {value!r})")
+
+
+def _already_named(labels: Sequence[Any], names: Sequence[str]) -> bool:
+    """Whether every label is one of ``names`` already (a file of names evaluated by a model that saved the
+    names of its training file's ids): such labels are kept, not read as ids."""
+    known = set(names)
+    return all(isinstance(v, str) and not v.strip().lstrip("-").isdigit() and v.strip() in known for v in labels)
+
+
+def _detect_offset(labels: Sequence[Any], n_names: int) -> int:
+    """1 when the integer ids are exactly 1..``n_names`` (every one present, no 0: AG News' 1-4), else 0."""
+    ids: set[int] = set()
+    for value in labels:
+        for part in str(value).split(","):
+            try:
+                ids.add(int(part))
+            except ValueError:
+                return 0  # not ids: the mapping names the row
+    return 1 if ids == set(range(1, n_names + 1)) else 0
+
+
+def _name_label(value: Any, names: Sequence[str], data: TextData, index: int, multi: bool, offset: int) -> Any:
+    """Map integer label ids to names (GoEmotions' labels.txt, AG News' class.txt); ids count from ``offset``."""
 
     def name(v: Any) -> str:
         try:
-            i = int(v)
+            i = int(v) - offset
             if i < 0:  # names[-1] would silently pick the last name
                 raise IndexError(i)
             return names[i]
         except (ValueError, IndexError):
             where = data.source.where(int(data.rows[index]))
-            raise DataError(f"{where}: label {v!r} is not an index into the {len(names)} label names given") from None
+            raise DataError(
+                f"{where}: label {v!r} is not an index into the {len(names)} label names given (ids "
+                f"{offset}..{len(names) - 1 + offset}); pass --label-offset {1 - offset} if ids count from "
+                f"{1 - offset}"
+            ) from None
 
     if multi:
         return [name(v) for v in str(value).split(",")]

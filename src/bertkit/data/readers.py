@@ -10,16 +10,29 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 
 import pandas as pd
 
+from bertkit.config import delimiter_char
 from bertkit.exceptions import DataError
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 SUPPORTED = ".csv, .tsv, .jsonl (or .json lines), .parquet, or hf:NAME[:SPLIT] for a Hugging Face dataset"
+TXT_MEANS = (
+    ".txt is read as tab-separated columns, or as fastText lines ('__label__X text') when its first line starts "
+    "with __label__; for other layouts pass --delimiter: ',', ';', '|', 'tab', or 'space' for 'label text' lines "
+    "such as TREC's 'DESC:manner How did ...'"
+)
+LABEL_TEXT = " "
+"""The separator that stands for "label text" lines: a label, whitespace, the text (columns label and text)."""
+HEADER_SAMPLE = 50
+"""Rows looked at to decide whether the first one is a header."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,8 @@ class Source:
     lines: tuple[int, ...]
     """Line (or row) number of each DataFrame row, e.g. 2 for the first data line under a header."""
     unit: str = "line"
+    header: bool | None = field(default=None, compare=False)
+    """Whether the first line was read as a header (given or detected); None for files without headers."""
 
     def where(self, row: int) -> str:
         return f"{self.name} {self.unit} {self.lines[row]}"
@@ -39,13 +54,19 @@ class Source:
 class Table:
     frame: pd.DataFrame
     source: Source
+    delimiter: str | None = None
+    """The column separator a text file was read with; None for JSON lines, Parquet and datasets."""
 
 
-def read_table(path: str | Path, *, encoding: str = "utf-8", header: bool | None = None) -> Table:
+def read_table(
+    path: str | Path, *, encoding: str = "utf-8", header: bool | None = None, delimiter: str | None = None
+) -> Table:
     """Read ``path`` into a :class:`Table`.
 
-    ``header=None`` detects whether a CSV/TSV file has a header line (GLUE's CoLA has none); header-less
-    columns are named "0", "1", ... so flags can name them by position.
+    ``header=None`` detects whether a CSV/TSV file has a header line (GLUE's CoLA has none) from its first rows
+    (:func:`_looks_like_header`); header-less columns are named "0", "1", ... so flags can name them by
+    position. ``delimiter`` (a ``--delimiter`` spelling) replaces the separator the extension implies, and lets
+    a file of any other extension be read as delimited text (see :data:`TXT_MEANS`).
     """
     spec = str(path)
     if spec.startswith("hf:"):
@@ -56,16 +77,39 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", header: bool | None
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file; pass a data file ({SUPPORTED})")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
+    if suffix in JSON_SUFFIXES:
         return _read_jsonl(path, encoding)
     if suffix == ".parquet":
         return _read_parquet(path)
-    if suffix in TEXT_SUFFIXES:
-        return _read_delimited(path, TEXT_SUFFIXES[suffix], encoding, header)
-    raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use {SUPPORTED}")
+    separator = _separator(path, delimiter, encoding)
+    if separator is not None:
+        return _concat(list(_iter_delimited(path, separator, encoding, header, chunk_rows=None)))
+    raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use {SUPPORTED}; {TXT_MEANS}")
 
 
-def _decode(path: Path, encoding: str) -> str:
+def _separator(path: Path, delimiter: str | None, encoding: str) -> str | None:
+    """The separator of a text file: ``delimiter``'s, else its extension's (a ``.txt`` of fastText lines reads
+    as "label text" lines); None when neither names one."""
+    if delimiter is not None:
+        return delimiter_char(delimiter)
+    suffix = path.suffix.lower()
+    if suffix == ".txt" and _starts_with_fasttext_label(path, encoding):
+        return LABEL_TEXT
+    return TEXT_SUFFIXES.get(suffix)
+
+
+def _starts_with_fasttext_label(path: Path, encoding: str) -> bool:
+    try:
+        with path.open(encoding=_codec(encoding)) as handle:
+            first = next((line for line in handle if line.strip()), "")
+    except (UnicodeDecodeError, OSError):
+        return False  # the reader proper names the problem
+    return first.lstrip().startswith("__label__")
+
+
+def _decode(path: Path, encoding: str, *, lone_cr_breaks: bool = False) -> str:
+    """The file's text; a decoding error names its line (``lone_cr_breaks``: a "\r" alone ends a line, as the
+    csv reader counts them, so the number matches that reader's other messages)."""
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
@@ -75,6 +119,8 @@ def _decode(path: Path, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         # exc.start counts from after a dropped byte-order mark: count lines in the bytes actually decoded.
         line = exc.object.count(b"\n", 0, exc.start) + 1
+        if lone_cr_breaks:
+            line += exc.object.count(b"\r", 0, exc.start) - exc.object.count(b"\r\n", 0, exc.start)
         byte = len(raw) - len(exc.object) + exc.start
         raise DataError(
             f"{path} line {line}: bytes are not valid {encoding} ({exc.reason} at byte {byte}); "
@@ -84,10 +130,6 @@ def _decode(path: Path, encoding: str) -> str:
         raise DataError(f"--encoding {encoding!r} is not a known text encoding (try utf-8, latin-1)") from None
 
 
-def _read_delimited(path: Path, delimiter: str, encoding: str, header: bool | None) -> Table:
-    return _concat(list(_iter_delimited(path, delimiter, encoding, header, chunk_rows=None)))
-
-
 def _iter_delimited(
     path: Path, delimiter: str, encoding: str, header: bool | None, chunk_rows: int | None
 ) -> Iterator[Table]:
@@ -95,41 +137,82 @@ def _iter_delimited(
     codec = _codec(encoding)
     # TSV files (GLUE above all) carry unbalanced quote characters inside sentences: read them verbatim.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    columns: list[str] | None = None
-    rows: list[list[str]] = []
-    line_numbers: list[int] = []
-    end = 0  # last line read so far: a row (even one with a quoted line break) starts on the next one
-    emitted = False
+    end = [0]  # last line read so far: a row (even one with a quoted line break) starts on the next one
+
+    def records(reader) -> Iterator[tuple[int, list[str]]]:
+        for row in reader:
+            # Blank lines (and lines of spaces alone) carry no data; csv reports the former as [].
+            if row and not (len(row) == 1 and not row[0].strip()):
+                yield end[0] + 1, row
+            end[0] = reader.line_num
+
     try:
         with path.open(encoding=codec, newline="") as handle:
-            reader = csv.reader(handle, delimiter=delimiter, quoting=quoting, strict=True)
-            for row in reader:
-                # Blank lines (and lines of spaces alone) carry no data; csv reports the former as [].
-                if row and not (len(row) == 1 and not row[0].strip()):
-                    if columns is None:
-                        has_header = _looks_like_header([row]) if header is None else header
-                        columns = [c.strip() for c in row] if has_header else [str(i) for i in range(len(row))]
-                        if not has_header:
-                            rows.append(row)
-                            line_numbers.append(end + 1)
-                    else:
-                        rows.append(row)
-                        line_numbers.append(end + 1)
-                end = reader.line_num
-                if chunk_rows is not None and len(rows) >= chunk_rows:
-                    yield _table(path, columns, rows, line_numbers)
-                    emitted, rows, line_numbers = True, [], []
+            if delimiter == LABEL_TEXT:
+                # "label text" lines have no header unless told: their first text may be as short as one.
+                yield from _chunked(path, _label_text_records(path, handle), bool(header), chunk_rows, delimiter)
+            else:
+                reader = csv.reader(handle, delimiter=delimiter, quoting=quoting, strict=True)
+                yield from _chunked(path, records(reader), header, chunk_rows, delimiter)
     except csv.Error as exc:
-        raise DataError(f"{path} line {end + 1}: malformed row ({exc}); fix the quoting on that line") from None
+        raise DataError(f"{path} line {end[0] + 1}: malformed row ({exc}); fix the quoting on that line") from None
     except UnicodeDecodeError:
-        _decode(path, encoding)  # raises the exact message (line and byte)
+        _decode(path, encoding, lone_cr_breaks=True)  # raises the exact message (line and byte)
         raise
-    if columns is None:
+
+
+def _chunked(
+    path: Path, records: Iterator[tuple[int, list[str]]], header: bool | None, chunk_rows: int | None, delimiter: str
+) -> Iterator[Table]:
+    """Tables of ``records`` (line, cells), the first one taken as the header if ``header`` says so (None:
+    decided on the first :data:`HEADER_SAMPLE` rows, so files of one layout get one answer)."""
+    sample = list(islice(records, HEADER_SAMPLE))
+    if not sample:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
+    first = sample[0][1]
+    has_header = _looks_like_header([row for _, row in sample]) if header is None else header
+    if delimiter == LABEL_TEXT:
+        columns = ["label", "text"]
+    else:
+        columns = [c.strip() for c in first] if has_header else [str(i) for i in range(len(first))]
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    emitted = False
+    for line, row in chain(sample[1:] if has_header else sample, records):
+        rows.append(row)
+        line_numbers.append(line)
+        if chunk_rows is not None and len(rows) >= chunk_rows:
+            yield _table(path, columns, rows, line_numbers, has_header, delimiter)
+            emitted, rows, line_numbers = True, [], []
     if rows or not emitted:
         if not rows:
             raise DataError(f"{path}: file has a header line but no data rows")
-        yield _table(path, columns, rows, line_numbers)
+        yield _table(path, columns, rows, line_numbers, has_header, delimiter)
+
+
+FASTTEXT_LINE = re.compile(r"((?:__label__\S+\s+)+)(\S.*)$")
+LABEL_TEXT_LINE = re.compile(r"(\S+)\s+(\S.*)$")
+
+
+def _label_text_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line, [label, text]) of "label text" lines; fastText's ``__label__`` prefixes are dropped and several
+    labels on one line joined with commas (a multi-label row)."""
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        fasttext = FASTTEXT_LINE.match(stripped)
+        if fasttext:
+            labels = [label[len("__label__") :] for label in fasttext.group(1).split()]
+            yield number, [",".join(labels), fasttext.group(2)]
+            continue
+        plain = LABEL_TEXT_LINE.match(stripped)
+        if plain is None:
+            raise DataError(
+                f"{path} line {number}: expected a label, whitespace and the text (--delimiter space), "
+                f"got {stripped[:80]!r}"
+            )
+        yield number, [plain.group(1), plain.group(2)]
 
 
 def _codec(encoding: str) -> str:
@@ -140,7 +223,9 @@ def _codec(encoding: str) -> str:
         raise DataError(f"--encoding {encoding!r} is not a known text encoding (try utf-8, latin-1)") from None
 
 
-def _table(path: Path, columns: list[str], rows: list[list[str]], line_numbers: list[int]) -> Table:
+def _table(
+    path: Path, columns: list[str], rows: list[list[str]], line_numbers: list[int], header: bool, delimiter: str
+) -> Table:
     width = len(columns)
     for row, line in zip(rows, line_numbers, strict=True):
         if len(row) != width:
@@ -149,7 +234,7 @@ def _table(path: Path, columns: list[str], rows: list[list[str]], line_numbers: 
                 f"({', '.join(columns)}); check the delimiter and quoting on that line"
             )
     frame = pd.DataFrame(rows, columns=columns, dtype=object)
-    return Table(frame, Source(str(path), tuple(line_numbers), "line"))
+    return Table(frame, Source(str(path), tuple(line_numbers), "line", header), delimiter)
 
 
 def _concat(tables: list[Table]) -> Table:
@@ -157,11 +242,17 @@ def _concat(tables: list[Table]) -> Table:
         return tables[0]
     frame = pd.concat([t.frame for t in tables], ignore_index=True)
     lines = tuple(n for t in tables for n in t.source.lines)
-    return Table(frame, Source(tables[0].source.name, lines, tables[0].source.unit))
+    first = tables[0]
+    return Table(frame, Source(first.source.name, lines, first.source.unit, first.source.header), first.delimiter)
 
 
 def iter_tables(
-    path: str | Path, *, chunk_rows: int = 50_000, encoding: str = "utf-8", header: bool | None = None
+    path: str | Path,
+    *,
+    chunk_rows: int = 50_000,
+    encoding: str = "utf-8",
+    header: bool | None = None,
+    delimiter: str | None = None,
 ) -> Iterator[Table]:
     """Yield a data file as tables of at most ``chunk_rows`` rows, for prediction in bounded memory.
 
@@ -169,16 +260,19 @@ def iter_tables(
     messages are those of :func:`read_table`; line numbers stay those of the whole file."""
     spec = str(path)
     suffix = Path(spec).suffix.lower()
-    if spec.startswith("hf:") or not Path(spec).is_file() or suffix not in (*TEXT_SUFFIXES, ".parquet"):
-        yield read_table(path, encoding=encoding, header=header)
+    separator = None
+    if not spec.startswith("hf:") and Path(spec).is_file() and suffix not in (*JSON_SUFFIXES, ".parquet"):
+        separator = _separator(Path(spec), delimiter, encoding)
+    if separator is None and (suffix != ".parquet" or spec.startswith("hf:") or not Path(spec).is_file()):
+        yield read_table(path, encoding=encoding, header=header, delimiter=delimiter)  # read whole
         return
     path = Path(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
-    if suffix == ".parquet":
+    if separator is None:
         yield from _iter_parquet(path, chunk_rows)
     else:
-        yield from _iter_delimited(path, TEXT_SUFFIXES[suffix], encoding, header, chunk_rows)
+        yield from _iter_delimited(path, separator, encoding, header, chunk_rows)
 
 
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Table]:
@@ -196,12 +290,20 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Table]:
 
 
 def _looks_like_header(rows: list[list[str]]) -> bool:
-    """A header line has distinct, non-empty, non-numeric, short cells; data lines usually do not."""
+    """Whether ``rows[0]`` is a header, judged against the rows under it: a header line has distinct,
+    non-empty, non-numeric, short cells, and none of them recurs below in its column (a label does: TREC's
+    test file starts "NUM,How far is it from Denver to Aspen ?", short enough to pass for names, but NUM recurs).
+    """
     first = [c.strip() for c in rows[0]]
     # "2,15" (GoEmotions' label id lists) counts as a number too: no header cell looks like that.
     if any(not c or _is_number(c.replace(",", "")) for c in first) or len(set(first)) != len(first):
         return False
-    return all(len(c) <= 40 for c in first)
+    if any(len(c) > 40 for c in first):
+        return False
+    for column, cell in enumerate(first):
+        if any(len(row) > column and row[column].strip() == cell for row in rows[1:]):
+            return False
+    return True
 
 
 def _is_number(value: str) -> bool:

@@ -63,7 +63,7 @@ def load_classifier(name: str):
         with quiet_transformers():
             return AutoModelForSequenceClassification.from_pretrained(name)
     except Exception as exc:
-        raise load_error(name, exc) from None
+        raise load_error(name, exc, trained_by="bertkit train") from None
 
 
 def build_token_classifier(name: str, labels: list[str]):
@@ -92,7 +92,7 @@ def load_token_classifier(name: str):
         with quiet_transformers():
             return AutoModelForTokenClassification.from_pretrained(name)
     except Exception as exc:
-        raise load_error(name, exc) from None
+        raise load_error(name, exc, trained_by="bertkit tag train") from None
 
 
 def build_qa_model(name: str):
@@ -106,5 +106,13 @@ def build_qa_model(name: str):
         raise load_error(name, exc) from None
 
 
-# A fine-tuned QA folder loads the same way: from_pretrained keeps the span head it holds.
-load_qa_model = build_qa_model
+def load_qa_model(name: str):
+    """A ready question-answering model (a bertkit QA folder or any fine-tuned HF QA checkpoint): loaded as
+    :func:`build_qa_model` does (from_pretrained keeps the span head it holds), with messages for a load."""
+    from transformers import AutoModelForQuestionAnswering
+
+    try:
+        with quiet_transformers():
+            return AutoModelForQuestionAnswering.from_pretrained(name)
+    except Exception as exc:
+        raise load_error(name, exc, trained_by="bertkit qa train") from None

@@ -38,6 +38,21 @@ _DESCRIPTIONS = {
 }
 # Head class name endings in config.json "architectures" (e.g. BertForTokenClassification) and their kinds.
 _ARCHITECTURE_SUFFIXES = (("ForQuestionAnswering", ModelKind.QA), ("ForTokenClassification", ModelKind.TAGGER))
+HEAD_SUFFIXES = {
+    ModelKind.CLASSIFIER: "ForSequenceClassification",
+    ModelKind.TAGGER: "ForTokenClassification",
+    ModelKind.QA: "ForQuestionAnswering",
+}
+"""The class name ending of each kind's head in config.json ``architectures``."""
+
+
+def head_kind(architectures: list[str]) -> ModelKind | None:
+    """The kind whose head ``architectures`` (config.json) name; None for none (a bare encoder such as
+    ``BertModel``, a masked-LM head, or no architectures recorded)."""
+    for kind, suffix in HEAD_SUFFIXES.items():
+        if any(a.endswith(suffix) for a in architectures):
+            return kind
+    return None
 
 
 def folder_kind(folder: str | Path) -> str | None:

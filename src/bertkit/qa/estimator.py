@@ -13,7 +13,14 @@ import numpy as np
 from bertkit.config import TrainConfig
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
-from bertkit.models.checkpoints import library_versions, load_tokenizer, resolve_checkpoint
+from bertkit.models.checkpoints import (
+    check_max_length,
+    library_versions,
+    load_tokenizer,
+    plain_max_length,
+    resolve_checkpoint,
+)
+from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.heads import build_qa_model, load_qa_model
 from bertkit.models.kinds import ModelKind, folder_kind
@@ -24,6 +31,7 @@ from bertkit.qa.squad import QARecord, SquadData, as_squad, questions_contexts
 from bertkit.qa.windows import QAWindows, check_window_sizes, encode_windows, span_targets
 
 KIND = ModelKind.QA
+TRAINED_BY = "bertkit qa train"
 QAData = SquadData | str | Path | Sequence[dict] | dict
 # TrainConfig fields a QuestionAnswerer passes through to the shared training loop.
 _LOOP_FIELDS = (
@@ -125,6 +133,9 @@ class QuestionAnswerer(ParamsMixin):
         if env_world_size() > 1:
             raise ConfigError("bertkit qa train runs in one process; launch it without torchrun")
         self._check_params()
+        # The model must exist and hold max_length tokens before the data is read or anything is written.
+        checkpoint = resolve_checkpoint(self.model)
+        check_max_length(self.model, checkpoint, self.max_length)
         train = as_squad(X, "X")
         validation = as_squad(eval_set, "eval_set") if eval_set is not None else None
         if validation is None:
@@ -135,7 +146,6 @@ class QuestionAnswerer(ParamsMixin):
         version = "2.0" if (train.has_impossible or validation.has_impossible) else "1.1"
 
         started = time.perf_counter()
-        checkpoint = resolve_checkpoint(self.model)
         self.tokenizer_ = load_tokenizer(checkpoint)
         from bertkit.engine import loop as training
         from bertkit.engine.objective import MetricScorer, Validation
@@ -291,7 +301,7 @@ class QuestionAnswerer(ParamsMixin):
     @classmethod
     def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> QuestionAnswerer:
         """Load a folder written by :meth:`save`, or any Hugging Face question-answering model folder."""
-        checkpoint = resolve_checkpoint(folder)
+        checkpoint = resolve_checkpoint(folder, trained_by=TRAINED_BY)
         metadata = read_metadata(checkpoint) or {}
         kind = folder_kind(checkpoint)
         # A hub id has no local config.json to tell its kind: transformers decides when it loads the model.
@@ -300,14 +310,14 @@ class QuestionAnswerer(ParamsMixin):
                 f"{folder}: not a question-answering model (bertkit.json kind: {kind if metadata else 'none'}); "
                 "train one with `bertkit qa train` or pass a Hugging Face ...ForQuestionAnswering folder"
             )
+        check_folder(folder, checkpoint, KIND)
         model = load_qa_model(checkpoint)
-        tokenizer = load_tokenizer(checkpoint)
+        tokenizer = load_tokenizer(checkpoint, trained_by=TRAINED_BY)
         if metadata:
             config = TrainConfig.from_dict(metadata["config"])
             qa = metadata.get("qa", {})
         else:
-            limit = int(getattr(tokenizer, "model_max_length", 512))
-            config = TrainConfig(model=str(folder), max_length=min(limit, 384))
+            config = TrainConfig(model=str(folder), max_length=plain_max_length(model.config, tokenizer, 384))
             qa = {"doc_stride": min(128, config.max_length // 4)}  # short-window models keep a valid stride
         config = dataclasses.replace(config, device=device)
         params = {k: v for k, v in config.to_dict().items() if k in _LOOP_FIELDS}

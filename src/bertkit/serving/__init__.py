@@ -10,6 +10,7 @@ this package is light; FastAPI is imported by :func:`create_app` and :func:`serv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,11 @@ __all__ = ["ServeSettings", "api_key_from_env", "create_app", "serve"]
 def _require_extra() -> None:
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "prometheus_client") if importlib.util.find_spec(m) is None]
+    needed = ("fastapi", "uvicorn", "prometheus_client", "fastapi_offline")
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(
-            f"bertkit serve needs {', '.join(missing)}; install the serve extra: pip install 'bertkit[serve]'"
+            f"bertkit serve needs {', '.join(m.replace('_', '-') for m in missing)}; install the serve extra: pip install 'bertkit[serve]'"
         )
 
 
@@ -40,22 +42,40 @@ def create_app(folder: str | Path, settings: ServeSettings | None = None, **kwar
     return _create_app(folder, settings, **kwargs)
 
 
-def serve(folder: str | Path, settings: ServeSettings | None = None, *, on_loaded=None) -> None:
-    """Load the model in ``folder`` (errors raise here, before binding), then serve it with uvicorn until
-    interrupted; on SIGINT/SIGTERM in-flight requests finish (up to ``graceful_timeout_s``)."""
-    _require_extra()
-    import uvicorn
+def serve(
+    folder: str | Path,
+    settings: ServeSettings | None = None,
+    *,
+    on_loaded: Callable[[Any], None] | None = None,
+    on_listening: Callable[[Any], None] | None = None,
+) -> None:
+    """Serve the model in ``folder`` with uvicorn until interrupted; on SIGINT/SIGTERM in-flight requests finish
+    (up to ``graceful_timeout_s``).
 
+    Checked in this order, each before anything slower: the folder (kind, safetensors only), a host other
+    machines can reach without a key (refused unless ``no_auth``), the port (bound now: in use, privileged or
+    not an address here raise ConfigError), then the model loads (its errors raise here) and ``on_loaded`` is
+    called with the service; ``on_listening`` is called with it once the port accepts connections.
+    """
+    _require_extra()
     from bertkit.serving.app import create_app as _create_app
+    from bertkit.serving.server import bind_sockets, run_server
     from bertkit.serving.service import ModelService
 
     settings = settings or ServeSettings()
     service = ModelService(folder, settings)
-    service.load()
-    if on_loaded is not None:
-        on_loaded(service)
-    app = _create_app(folder, settings, service=service)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", access_log=False,
-        timeout_graceful_shutdown=settings.graceful_timeout_s,
+    settings.check_exposure()
+    sockets = bind_sockets(settings.host, settings.port)
+    try:
+        service.load()
+        if on_loaded is not None:
+            on_loaded(service)
+        app = _create_app(folder, settings, service=service)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    run_server(
+        app, sockets, graceful_timeout_s=settings.graceful_timeout_s,
+        on_listening=None if on_listening is None else lambda: on_listening(service),
     )  # fmt: skip

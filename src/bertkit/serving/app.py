@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 import bertkit
 from bertkit.exceptions import BertkitError, ConfigError, DataError
 from bertkit.serving.batcher import BatcherClosedError, QueueFullError
+from bertkit.serving.docs import add_docs_routes
 from bertkit.serving.metrics import ServiceMetrics
 from bertkit.serving.models import CLASSIFIER, QA, TAGGER, wrong_kind_message
 from bertkit.serving.schemas import (
@@ -80,6 +81,8 @@ def create_app(
         version=bertkit.__version__,
         summary=f"{service.kind} model {service.folder.name}",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by add_docs_routes: FastAPI's own pages need a CDN
+        redoc_url=None,
     )
     app.state.service, app.state.metrics, app.state.settings = service, metrics, settings
     app.add_middleware(
@@ -89,6 +92,7 @@ def create_app(
     _add_error_handlers(app)
     _add_model_routes(app, service, settings)
     _add_status_routes(app, service, settings, metrics)
+    add_docs_routes(app)
     return app
 
 

@@ -139,7 +139,10 @@ class ClassifierAdapter:
         }
 
     def warmup(self) -> None:
-        self.run([("warm up", None), ("warm up", "a pair")])
+        # Only the shape the model takes: a model that records its pair setting refuses the other one.
+        text_pair = getattr(self.model, "text_pair_", None)
+        self.run([item for item, pair in ((("warm up", None), False), (("warm up", "a pair"), True))
+                  if text_pair is None or text_pair == pair])  # fmt: skip
 
 
 class EmbedderAdapter:

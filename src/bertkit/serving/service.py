@@ -42,6 +42,7 @@ class ModelService:
         """Requests being handled per batcher, counted by the app's middleware from their first byte."""
         self._executor: ThreadPoolExecutor | None = None
         self._warming: asyncio.Task | None = None
+        self._closing = False
 
     @property
     def route(self) -> str:
@@ -95,13 +96,15 @@ class ModelService:
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("bertkit: the model could not be loaded: %s", self.error)
             return
+        if self._closing:  # shut down while warming up (e.g. the server failed to start): never "ready"
+            return
         self.ready = True
         metrics.ready.set(1)
         log.info("bertkit: %s from %s is ready", self.kind, self.folder)
 
     async def close(self) -> None:
         """Finish queued work, then stop (new requests get 503 from here on)."""
-        self.ready = False
+        self.ready, self._closing = False, True
         if self._warming is not None and not self._warming.done():
             await asyncio.wait([self._warming])
         for batcher in self.batchers.values():

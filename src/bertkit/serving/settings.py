@@ -34,6 +34,9 @@ class ServeSettings:
     """On shutdown, how long in-flight requests may take to finish (``--graceful-timeout``)."""
     api_key: str | None = field(default=None, repr=False)  # never printed with the settings
     """When set, every endpoint but /health needs it (read from ``--api-key-env VAR``, never a flag value)."""
+    no_auth: bool = False
+    """Serve without an API key on a host other machines can reach (``--no-auth``): without it (or a key)
+    :func:`bertkit.serving.serve` refuses such a host, as Jupyter does. Loopback hosts need neither."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N (``--device``)."""
     torch_threads: int | None = None
@@ -73,6 +76,17 @@ class ServeSettings:
             raise ConfigError(f"--forward-batch-size must be positive (got {self.forward_batch_size})")
         if self.api_key is not None and not self.api_key:
             raise ConfigError("the API key is empty; set a non-empty key or run without --api-key-env")
+        if self.no_auth and self.api_key is not None:
+            raise ConfigError("--no-auth and --api-key-env contradict each other; choose one")
+
+    def check_exposure(self) -> None:
+        """Refuse a host other machines can reach without an API key, unless ``no_auth`` says so: a model served
+        on 0.0.0.0 by mistake would otherwise answer anyone on the network (checked before binding)."""
+        if not self.is_loopback and self.api_key is None and not self.no_auth:
+            raise ConfigError(
+                f"--host {self.host} is reachable from other machines and no API key is set: set one with "
+                "--api-key-env VAR, or pass --no-auth to serve anyone who can reach it"
+            )
 
     @property
     def is_loopback(self) -> bool:

@@ -10,14 +10,23 @@ entity and ``B-X`` appears only between two adjacent entities of one type; the c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from bertkit.exceptions import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+TAG_SHAPE = re.compile(r"^(O|[BIES]-\S+)$")
+SNIFF_LINES = 50
+"""Word lines looked at to tell a CoNLL ``.txt`` from one raw text per line."""
+FORMATS = (
+    "CoNLL columns (word ... tag per line, blank lines between sentences; any extension, .txt too when its lines "
+    "look so) or JSONL with tokens/tags"
+)
 
 
 @dataclass
@@ -187,13 +196,46 @@ def read_tagged_jsonl(path: str | Path, *, need_tags: bool = True, encoding: str
     return TaggedData(tokens, tags if any_tags else None, path.name, lines)
 
 
+def tagging_format(path: Path, encoding: str) -> str:
+    """How ``tag train``, ``tag evaluate`` and ``tag predict`` all read ``path``: ``"jsonl"`` by extension,
+    ``"text"`` (one raw text per line) for a ``.txt`` whose lines do not look like CoNLL, else ``"conll"``.
+
+    A ``.txt`` is CoNLL when it has ``-DOCSTART-`` lines, or when its first word lines all have one number
+    (two or more) of whitespace-separated columns with a tag (``O``, ``B-X``, ``I-X``) after the word."""
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix != ".txt":
+        return "conll"
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with path.open(encoding=encoding) as handle:
+            lines = [line.split() for line in islice((x for x in handle if x.strip()), SNIFF_LINES)]
+    except UnicodeDecodeError:
+        _read_text(path, encoding)  # raises the message that names the encoding
+        raise
+    if any(words[0] == "-DOCSTART-" for words in lines):
+        return "conll"
+    widths = {len(words) for words in lines}
+    tagged = all(any(TAG_SHAPE.match(word) for word in words[1:]) for words in lines)
+    return "conll" if lines and len(widths) == 1 and min(widths) >= 2 and tagged else "text"
+
+
 def load_tagged(
     path: str | Path, *, tag_column: int = -1, need_tags: bool = True, encoding: str = "utf-8"
 ) -> TaggedData:
-    """Read ``path`` as JSONL (``.jsonl``/``.json``/``.ndjson``) or else as a CoNLL column file."""
+    """Read ``path`` as JSONL (``.jsonl``/``.json``/``.ndjson``) or else as a CoNLL column file; a ``.txt`` of
+    raw text (see :func:`tagging_format`) is refused, naming the formats read."""
     path = Path(path)
-    if path.suffix.lower() in JSONL_SUFFIXES:
+    kind = tagging_format(path, encoding)
+    if kind == "jsonl":
         return read_tagged_jsonl(path, need_tags=need_tags, encoding=encoding)
+    if kind == "text":
+        raise DataError(
+            f"{path.name}: reads as raw text, one text per line (its lines are not 'word ... tag' columns); "
+            f"word-split sentences are read from {FORMATS}; raw text is for `bertkit tag predict`"
+        )
     return read_conll(path, tag_column=tag_column, need_tags=need_tags, encoding=encoding)
 
 
@@ -233,12 +275,13 @@ def write_tagged_rows(handle, rows: list[dict[str, Any]], suffix: str) -> None:
 
 
 def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
-    """One text per line for raw-text input (JSONL with ``text``, or a ``.txt`` file); None when ``path`` holds
-    pre-split sentences (JSONL with ``tokens``, or any other file, read as CoNLL)."""
+    """One text per line for raw-text input (JSONL with ``text``, or a ``.txt`` file that does not look like
+    CoNLL: :func:`tagging_format`); None when ``path`` holds pre-split sentences (JSONL with ``tokens``, or any
+    other file, read as CoNLL)."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
+    kind = tagging_format(path, encoding)
+    if kind == "jsonl":
         texts = []
         for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
             if not line.strip():
@@ -253,7 +296,7 @@ def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
                 raise DataError(f'{path.name} line {number}: needs "text" (a string) or "tokens" (a list of words)')
             texts.append(record["text"])
         return texts
-    if suffix != ".txt":
+    if kind == "conll":
         return None
     return [line for line in path.read_text(encoding=encoding).splitlines() if line.strip()]
 

@@ -17,7 +17,14 @@ import numpy as np
 from bertkit.config import TrainConfig
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
-from bertkit.models.checkpoints import library_versions, load_tokenizer, resolve_checkpoint
+from bertkit.models.checkpoints import (
+    check_max_length,
+    library_versions,
+    load_tokenizer,
+    plain_max_length,
+    resolve_checkpoint,
+)
+from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.heads import build_token_classifier, load_token_classifier
 from bertkit.models.kinds import ModelKind, folder_kind
@@ -35,6 +42,7 @@ from bertkit.tagging.words import (
 )
 
 KIND = ModelKind.TAGGER
+TRAINED_BY = "bertkit tag train"
 Sentences = Sequence[Sequence[str]] | TaggedData
 
 
@@ -119,6 +127,9 @@ class TokenTagger(ParamsMixin):
         if env_world_size() > 1:
             raise ConfigError("bertkit tag train runs in one process; launch it without torchrun")
         config = self._config()
+        # The model must exist and hold max_length tokens before the data is read or anything is written.
+        checkpoint = resolve_checkpoint(config.model)
+        check_max_length(config.model, checkpoint, config.max_length)
         train = _as_data(X, y, "X", need_tags=True)
         if config.max_train_rows and config.max_train_rows < len(train):
             keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
@@ -132,7 +143,6 @@ class TokenTagger(ParamsMixin):
         config = config.resolved(len(train))
 
         started = time.perf_counter()
-        checkpoint = resolve_checkpoint(config.model)
         self.tokenizer_ = _tokenizer(checkpoint)
         training.seed_everything(config.seed)  # the new head's initial weights are part of the run
         self.model_ = build_token_classifier(checkpoint, labels)
@@ -310,7 +320,7 @@ class TokenTagger(ParamsMixin):
     def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> TokenTagger:
         """Load a folder written by :meth:`save`, or any Hugging Face token-classification model whose
         id2label holds BIO tags (``O``, ``B-X``, ``I-X``)."""
-        checkpoint = resolve_checkpoint(folder)
+        checkpoint = resolve_checkpoint(folder, trained_by=TRAINED_BY)
         metadata = read_metadata(checkpoint) or {}
         kind = folder_kind(checkpoint)
         # Only bertkit.json is trusted to refuse a folder: a plain one loads, and its id2label is checked below.
@@ -320,14 +330,14 @@ class TokenTagger(ParamsMixin):
                 f"{folder}: holds a {kind} model, not a token tagger; use {other} for it, "
                 "or train a tagger with `bertkit tag train`"
             )
+        check_folder(folder, checkpoint, ModelKind.TAGGER)
         model = load_token_classifier(checkpoint)
-        tokenizer = _tokenizer(checkpoint)
+        tokenizer = _tokenizer(checkpoint, trained_by=TRAINED_BY)
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         if metadata:
             config = TrainConfig.from_dict(metadata["config"])
         else:
-            limit = getattr(tokenizer, "model_max_length", 512)
-            config = TrainConfig(model=str(folder), max_length=min(int(limit), 512))
+            config = TrainConfig(model=str(folder), max_length=plain_max_length(model.config, tokenizer, 512))
         for label in labels:
             if not (label == "O" or label[:2] in ("B-", "I-")):
                 raise ModelLoadError(f"{folder}: label {label!r} in config.json is not a BIO tag (O, B-X, I-X)")
@@ -351,13 +361,13 @@ def tag_set(tags: Sequence[Sequence[str]]) -> list[str]:
     return ["O", *(f"{p}-{k}" for k in kinds for p in ("B", "I"))]
 
 
-def _tokenizer(checkpoint: str):
-    tokenizer = load_tokenizer(checkpoint)
+def _tokenizer(checkpoint: str, trained_by: str | None = None):
+    tokenizer = load_tokenizer(checkpoint, trained_by=trained_by)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{checkpoint}: tagging needs a fast (Rust) tokenizer to map sub-tokens to words")
     if hasattr(tokenizer, "add_prefix_space") and not tokenizer.add_prefix_space:
         # Byte-level BPE (RoBERTa, GPT-2) needs a space before each pre-split word to tokenize it as in text.
-        tokenizer = load_tokenizer(checkpoint, add_prefix_space=True)
+        tokenizer = load_tokenizer(checkpoint, trained_by=trained_by, add_prefix_space=True)
     return tokenizer
 
 
