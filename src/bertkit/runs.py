@@ -1,7 +1,7 @@
 """One training run of a text classifier, from options to a saved model folder: the steps ``bertkit train``,
 ``bertkit tune`` and :func:`bertkit.train_seeds` share, in one place.
 
-- :func:`read_data` / :func:`read_run_data`: the data a :class:`~bertkit.config.ReadOptions` names.
+- :func:`read_data` / :func:`read_run_data`: the data a :class:`~bertkit.read_options.ReadOptions` names.
 - :func:`check_output_folder` / :func:`clear_output_folder`: a training run never mixes into, or silently
   replaces, a folder; ``--overwrite`` replaces only a model folder bertkit wrote.
 - :func:`describe_rows`: the one line that says which rows train and which validate.
@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertkit.config import ReadOptions, TrainConfig
+from bertkit.config import TrainConfig
 from bertkit.exceptions import ConfigError, DataError
+from bertkit.read_options import ReadOptions
 
 if TYPE_CHECKING:
     from bertkit.classification.estimator import TextClassifier
@@ -32,8 +33,8 @@ def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True
     """Read one data file (or ``hf:NAME``) with the columns, encoding, header and bad-row handling of
     ``options``; ``options.label_names`` is a file of label names, one per line (or the names, as a model
     saves them), that integer labels index from ``options.label_offset``."""
-    from bertkit.config import read_label_names
     from bertkit.data.dataset import load_file
+    from bertkit.read_options import read_label_names
 
     return load_file(
         path, text_column=options.text_column, pair_column=options.text_pair_column,
@@ -145,16 +146,17 @@ def check_output_folder(output: str | Path, overwrite: bool) -> None:
         )
 
 
-def clear_output_folder(output: str | Path) -> None:
+def clear_output_folder(output: str | Path, keep: tuple[str, ...] = ()) -> None:
     """Delete the previous model of a folder :func:`check_output_folder` let ``--overwrite`` replace: every entry
     is one bertkit writes (checked again here), so a file from the old run (an ONNX export of the old weights, a
-    plot) never outlives it. Called just before training writes, so a run that fails on its data keeps the old
-    model."""
+    plot) never outlives it. ``keep``: entries the new run already wrote (its history.jsonl)."""
     output = Path(output)
     if not output.is_dir() or not any(output.iterdir()):
         return
     check_output_folder(output, overwrite=True)
     for entry in output.iterdir():
+        if entry.name in keep:
+            continue
         if entry.is_dir():
             shutil.rmtree(entry)
         else:
@@ -186,13 +188,16 @@ def fit_and_save(
     *,
     progress: bool = True,
     run_options: Mapping[str, Any] | None = None,
+    replace: bool = False,
 ) -> TextClassifier:
     """Fit a classifier configured by ``config`` on ``train`` (``validation``: the eval set, else a held-out
     share of train) and save it to ``output`` with its validation report in ``output/report/``.
 
     The saved metadata also records how many training rows were skipped and, when given, ``run_options``
     (the data options, e.g. :meth:`ReadOptions.to_dict`), which ``train_config.json`` repeats so that
-    ``bertkit train --config output/train_config.json`` reruns the same training. Under ``torchrun`` every
+    ``bertkit train --config output/train_config.json`` reruns the same training. ``replace`` (``--overwrite``)
+    deletes the folder's previous model once the new one is trained, just before it is saved, so a run that
+    fails or is interrupted keeps the old model. Under ``torchrun`` every
     process fits; only the main process writes. Returns the fitted classifier."""
     from bertkit.classification.estimator import TextClassifier
     from bertkit.ddp import is_main_process
@@ -203,6 +208,8 @@ def fit_and_save(
     classifier.fit(train, eval_set=validation, output_dir=output)
     if not main_process:
         return classifier
+    if replace:
+        clear_output_folder(output, keep=("history.jsonl",))  # history.jsonl: written by this run's fit
     classifier.metadata_["skipped_rows"] = len(train.skipped)
     if run_options:
         classifier.metadata_["run_options"] = dict(run_options)

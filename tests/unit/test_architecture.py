@@ -1,6 +1,6 @@
 """Imports flow one way, through the layers that docs/ARCHITECTURE.md describes (low to high):
 
-0. bertkit.exceptions, devices, config, params, selection: pure helpers, no other bertkit module
+0. bertkit.exceptions, devices, flags, config, read_options, params, selection: pure helpers, nothing above
 1. bertkit.data: files, columns, labels, encoding
 2. bertkit.models: loading and packing the networks
 3. bertkit.engine, bertkit.ddp, bertkit.cuda_graphs: the training loop and the forward passes
@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "bertkit.exceptions": 0,
     "bertkit.devices": 0,
     "bertkit.config": 0,
+    "bertkit.flags": 0,
+    "bertkit.read_options": 0,
     "bertkit.params": 0,
     "bertkit.selection": 0,
     "bertkit.data": 1,
@@ -55,11 +57,12 @@ LAYERS: dict[str, int] = {
 TASKS = ("bertkit.classification", "bertkit.tagging", "bertkit.qa")
 SHELLS = ("bertkit.cli", "bertkit.serving")
 # What each shell may import besides its own package: the public API, the errors, and for the CLI the option
-# declarations its flags are built from (config), the run helpers behind `train` (runs), the commands that are
-# not estimators (demo, embed) and the service that `bertkit serve` starts.
+# declarations its flags are built from (config and read_options, through the field machinery of flags), the run
+# helpers behind `train` (runs), the commands that are not estimators (demo, embed) and the service that
+# `bertkit serve` starts.
 SHELL_ALLOWED: dict[str, tuple[str, ...]] = {
-    "bertkit.cli": ("bertkit", "bertkit.exceptions", "bertkit.config", "bertkit.runs", "bertkit.demo",
-                    "bertkit.embeddings", "bertkit.serving"),
+    "bertkit.cli": ("bertkit", "bertkit.exceptions", "bertkit.config", "bertkit.flags", "bertkit.read_options",
+                    "bertkit.runs", "bertkit.demo", "bertkit.embeddings", "bertkit.serving"),
     "bertkit.serving": ("bertkit", "bertkit.exceptions"),
 }  # fmt: skip
 # The facade of each task package: nothing else in its package imports it (it sits on top of its package).

@@ -1,6 +1,6 @@
-"""Every run option is declared once, in the config dataclasses (bertkit.config), and the two other places that
-name it, ``TextClassifier.__init__`` and the ``bertkit train`` / ``tune`` options, are held equal to it: a field
-that is added, dropped, renamed or given another default or type on one side only fails here."""
+"""Every run option is declared once, in the config dataclasses (bertkit.config, bertkit.read_options), and the
+two other places that name it, ``TextClassifier.__init__`` and the ``bertkit train`` / ``tune`` options, are held
+equal to it: a field that is added, dropped, renamed or given another default or type on one side only fails here."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import typer
 
 from bertkit import TrainConfig
 from bertkit.cli import app, main
-from bertkit.config import ReadOptions
+from bertkit.read_options import ReadOptions
 
 # Options of `bertkit train` that are neither TrainConfig nor ReadOptions fields.
 TRAIN_ONLY = {"output", "overwrite", "seeds", "config", "quiet"}

@@ -110,3 +110,22 @@ def test_usage_errors_exit_2_and_data_errors_exit_1(capsys, tmp_path, tiny_bert,
     assert "Invalid value for '--epochs'" in capsys.readouterr().err
     assert run_cli("train", "--train", tmp_path / "missing.csv", "--output", tmp_path / "o") == 1
     assert "file not found" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_while_training_keeps_the_old_model(capsys, tmp_path, train_csv, tiny_bert, monkeypatch):
+    """--overwrite deletes the old model only once the new one is trained, just before it is saved."""
+    from bertkit import DataError, TextClassifier
+
+    output = tmp_path / "model"
+    _train(capsys, train_csv, output, tiny_bert)
+    before = (output / "model.safetensors").read_bytes()
+
+    def broken_fit(self, *args, **kwargs):
+        raise DataError("training stopped part-way (a stand-in for any failure or Ctrl-C)")
+
+    monkeypatch.setattr(TextClassifier, "fit", broken_fit)
+    error = fails(capsys, "train", "--train", train_csv, "--output", output, "--model", tiny_bert, "--overwrite",
+                  *FLAGS, alone=False)  # fmt: skip
+    assert "training stopped part-way" in error
+    assert (output / "model.safetensors").read_bytes() == before
+    assert (output / "bertkit.json").is_file() and (output / "report" / "report.json").is_file()

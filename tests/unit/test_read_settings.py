@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from helpers import fails, ok, read_csv, run_cli, sentiment_examples
 
-from bertkit.config import ReadOptions
 from bertkit.data.dataset import load_file
 from bertkit.data.readers import read_table
 from bertkit.exceptions import ConfigError, DataError
+from bertkit.read_options import ReadOptions
 
 TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32", "--quiet"]
 

@@ -336,3 +336,21 @@ def test_headerless_tsv_goemotions_style_with_an_id_list_first(tmp_path):
     assert list(table.frame.columns) == ["0", "1", "2"]
     assert table.frame["1"].tolist() == ["2,15", "27"]
     assert table.source.lines == (1, 2)
+
+
+def test_jsonl_integers_beside_a_null_stay_integers(tmp_path):
+    """A column of ints with one null must not come back as floats (label 1 as 1.0, text 5 as "5.0")."""
+    from bertkit import load_data
+
+    rows = [
+        {"text": 5, "label": 1},
+        {"text": None, "label": 0},
+        {"text": "ok", "label": None},
+        {"text": "a", "label": 2},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    data = load_data(path, skip_bad_rows=True)
+    assert data.texts == ["5", "a"]
+    assert data.labels == [1, 2] and all(type(label) is int for label in data.labels)
+    assert len(data.skipped) == 2

@@ -10,7 +10,7 @@ import pytest
 from helpers import sentiment_examples
 
 from bertkit import DataError, TextClassifier, TrainConfig
-from bertkit.config import ReadOptions
+from bertkit.read_options import ReadOptions
 from bertkit.runs import fit_and_save, read_data, read_run_data
 
 

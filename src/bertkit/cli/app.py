@@ -19,8 +19,8 @@ from bertkit.cli.console import run, say
 from bertkit.cli.options import Device, Encoding, Header, TextColumn
 from bertkit.cli.qa import qa_app
 from bertkit.cli.tag import tag_app
-from bertkit.config import ReadOptions
 from bertkit.exceptions import DataError
+from bertkit.read_options import ReadOptions
 
 app = typer.Typer(
     add_completion=False,

@@ -2,7 +2,8 @@
 :class:`bertkit.TextClassifier`. Each command parses flags, makes one facade call and prints.
 
 The run options of ``train`` and ``tune`` are built from the dataclasses that declare them
-(:mod:`bertkit.config`), so their defaults and help cannot drift from the config (``cli.options.option``).
+(:mod:`bertkit.config`, :mod:`bertkit.read_options`), so their defaults and help cannot drift from the config
+(``cli.options.option``). How ``evaluate`` and ``predict`` read their data is :mod:`bertkit.cli.reading`.
 """
 
 from __future__ import annotations
@@ -30,23 +31,19 @@ from bertkit.cli.options import (
     Quiet,
     SkipBadRows,
     TextColumn,
-    given_flags,
     merge_config_file,
     option,
     require,
     run_options,
 )
-from bertkit.config import ReadOptions
+from bertkit.cli.reading import PREDICT_SETTINGS, as_trained, check_data_file, local_input, saved_settings, say_saved
 from bertkit.exceptions import ConfigError, DataError
+from bertkit.read_options import ReadOptions
 
 if TYPE_CHECKING:
     from bertkit import TextClassifier
 
-PREDICT_SETTINGS = ("text_column", "text_pair_column", "encoding", "header", "delimiter")
-"""The saved reading settings that apply to unlabelled files."""
 
-
-# Over 80 lines only through its signature: Typer reads one parameter per flag, each built from its field.
 def train(
     ctx: typer.Context,
     train: str | None = option(ReadOptions, "train"),
@@ -106,54 +103,48 @@ def train(
 
     Under `torchrun --nproc-per-node N -m bertkit train ...` the same command trains on N processes (DDP)."""
     from bertkit import is_main_process
-    from bertkit.runs import check_output_folder, clear_output_folder, describe_rows, fit_and_save, read_run_data
+    from bertkit.runs import check_output_folder, fit_and_save, read_run_data
 
     # --overwrite is a flag only: a config file (train_config.json repeats a run) never deletes a model.
     params = merge_config_file(ctx, config, skip=("quiet", "overwrite"))
     settings, read = run_options(params)
-    if params["seeds"] < 1:
-        raise ConfigError(f"--seeds must be a positive integer (got {params['seeds']})")
-    if params["seeds"] > 1 and os.environ.get("WORLD_SIZE", "1") != "1":
-        raise ConfigError("--seeds runs one process per seed; launch it without torchrun")
+    _check_seeds(params["seeds"])
     require(params, ("train", "output"), config)
     output = Path(params["output"])
     check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
     train_data, validation_data = read_run_data(read)
-    read = _as_trained(read, train_data)
+    read = as_trained(read, train_data)
     main_process = is_main_process()
     if main_process:
-        for note in dict.fromkeys([*train_data.notes, *(validation_data.notes if validation_data else [])]):
-            say(note)
-        say(describe_rows(train_data, validation_data, settings))
-        if overwrite:
-            clear_output_folder(output)
+        _before_training(train_data, validation_data, settings, output, overwrite and params["seeds"] > 1)
     if params["seeds"] > 1:
         _train_seeds(settings, train_data, validation_data, output, params["seeds"], read, quiet)
         return
-    classifier = fit_and_save(
-        settings, train_data, validation_data, output, progress=not quiet, run_options=read.to_dict()
-    )
+    classifier = fit_and_save(settings, train_data, validation_data, output, progress=not quiet,
+                              run_options=read.to_dict(), replace=overwrite)  # fmt: skip
     if main_process:
         _print_trained(classifier, output, quiet)
 
 
-def _as_trained(read: ReadOptions, train_data) -> ReadOptions:
-    """The read options a model saves: evaluate and predict reuse them (``ReadOptions.with_saved``)."""
-    return read.as_trained(train_data.source.header, train_data.label_offset)
+def _check_seeds(seeds: int) -> None:
+    """ConfigError unless --seeds is a positive count that this launch can run (one process per seed)."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be a positive integer (got {seeds})")
+    if seeds > 1 and os.environ.get("WORLD_SIZE", "1") != "1":
+        raise ConfigError("--seeds runs one process per seed; launch it without torchrun")
 
 
-def _saved_settings(
-    classifier: TextClassifier, read: ReadOptions, ctx: typer.Context, data: str, names: tuple[str, ...] | None = None
-) -> tuple[ReadOptions, list[str]]:
-    """``read`` with the settings of the model's training filled in where no flag was given, and those taken."""
-    saved = getattr(classifier, "metadata_", {}).get("run_options") or {}
-    return read.with_saved(saved, given_flags(ctx), data, names)
+def _before_training(train_data, validation_data, settings: TrainConfig, output: Path, clear: bool) -> None:
+    """On the main process, once the data is read: the readers' notes, the rows that train and validate, and
+    with ``clear`` (--overwrite with --seeds) the old models deleted (only now, so a run that fails on its data
+    keeps them; a single run deletes the old model only once the new one is trained: runs.fit_and_save)."""
+    from bertkit.runs import clear_output_folder, describe_rows
 
-
-def _say_saved(data: str, taken: list[str]) -> None:
-    """One info line, once the file was read: the settings of the model's training that were used."""
-    if taken:
-        say(f"read {data} as the model was trained: {', '.join(taken)} (flags override these)")
+    for note in dict.fromkeys([*train_data.notes, *(validation_data.notes if validation_data else [])]):
+        say(note)
+    say(describe_rows(train_data, validation_data, settings))
+    if clear:
+        clear_output_folder(output)
 
 
 def _print_trained(classifier: TextClassifier, output: Path, quiet: bool) -> None:
@@ -280,16 +271,16 @@ def evaluate(
     from bertkit import TextClassifier
     from bertkit.runs import read_data
 
-    _check_data_file(data, model_dir, delimiter)  # before the model loads (seconds): a wrong path fails at once
+    check_data_file(data, model_dir, delimiter)  # before the model loads (seconds): a wrong path fails at once
     classifier = TextClassifier.load(model_dir, device=device, precision=precision)
     read = ReadOptions(text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
                        encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names,
                        delimiter=delimiter, label_offset=label_offset)  # fmt: skip
-    read, taken = _saved_settings(classifier, read, ctx, data)
+    read, taken = saved_settings(classifier, read, ctx, data)
     dataset = read_data(data, read)
     for note in dataset.notes:
         say(note)
-    _say_saved(data, taken)
+    say_saved(data, taken)
     report = classifier.evaluate(dataset, skip_unseen_labels=skip_bad_rows)
     if report_dir is not None:
         report.save(report_dir, history=classifier.history_)
@@ -349,30 +340,24 @@ def predict(
     if chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be a positive integer (got {chunk_rows})")
     if engine == "ray":
-        from bertkit import predict_ray
-
         _check_ray(text, data, output, backend=backend, device=device)
-        for path in data:
-            _check_data_file(path, model_dir, None)
-        result = predict_ray(
+        _predict_ray(
             model_dir, data, output, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
             output_format=output_format, top_k=top_k, text_column=text_column, pair_column=text_pair_column,
             encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, address=ray_address, chunk_rows=chunk_rows,
             precision=precision,
         )  # fmt: skip
-        say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
-            + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip
         return
-    path = _local_input(text, data, output)
+    path = local_input(text, data, output)
     if path is not None:
-        _check_data_file(path, model_dir, None)  # before the model loads (seconds): a wrong path fails at once
+        check_data_file(path, model_dir, None)  # before the model loads (seconds): a wrong path fails at once
     classifier = TextClassifier.load(model_dir, device=device, backend=backend, precision=precision)
     if text is not None:
         frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
         typer.echo(json.dumps(row, ensure_ascii=False, default=str))
         return
-    read, taken = _saved_settings(
+    read, taken = saved_settings(
         classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
                                 header=header, delimiter=delimiter), ctx, path, PREDICT_SETTINGS,
     )  # fmt: skip
@@ -381,31 +366,8 @@ def predict(
         encoding=read.encoding, header=read.header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
         delimiter=read.delimiter,
     )  # fmt: skip
-    _say_saved(path, taken)
+    say_saved(path, taken)
     say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
-
-
-def _local_input(text: str | None, data: list[str] | None, output: Path | None) -> str | None:
-    """The one --data file of a local predict (None with TEXT), after checking TEXT, --data and --output fit."""
-    if text is not None and data:
-        raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
-    if data and len(data) > 1:
-        raise DataError(f"--data was given {len(data)} times; one file at a time, or several with --engine ray")
-    path = data[0] if data else None
-    if (text is None) == (path is None):
-        raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
-    if path is not None and output is None:
-        raise DataError("--data needs --output FILE.csv or FILE.jsonl to write the predictions to")
-    if output is not None and output.suffix.lower() not in (".csv", ".jsonl", ".tsv", ".parquet"):
-        raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
-    return path
-
-
-def _check_data_file(path: str, model_dir: str, delimiter: str | None) -> None:
-    """The cheap checks of --data, made before the model loads (see ``runs.check_data_file``)."""
-    from bertkit.runs import check_data_file
-
-    check_data_file(path, delimiter=delimiter, model_dir=model_dir)
 
 
 def _check_ray(text: str | None, data: list[str] | None, output: Path | None, *, backend: str, device: str) -> None:
@@ -418,3 +380,15 @@ def _check_ray(text: str | None, data: list[str] | None, output: Path | None, *,
         raise DataError("--engine ray runs the torch backend; leave out --backend")
     if device != "auto":
         raise DataError("--engine ray places workers itself (--gpus-per-worker); leave out --device")
+
+
+def _predict_ray(model_dir: str, data: list[str], output: Path, **options) -> None:
+    """Predict the --data files on Ray workers (``bertkit.predict_ray``, ``options`` passed on) after the cheap
+    checks of each file, and say what was written."""
+    from bertkit import predict_ray
+
+    for path in data:
+        check_data_file(path, model_dir, None)
+    result = predict_ray(model_dir, data, output, **options)
+    say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
+        + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip

@@ -1,7 +1,7 @@
 """Options shared by the ``bertkit`` command modules: one definition, one help text.
 
 The options of ``bertkit train`` and ``bertkit tune`` that are run options come from the dataclasses that
-declare them (:class:`bertkit.TrainConfig`, :class:`bertkit.config.ReadOptions`): :func:`option` and
+declare them (:class:`bertkit.TrainConfig`, :class:`bertkit.read_options.ReadOptions`): :func:`option` and
 :func:`annotation` take the default, the help and the flag spelling from the field, so a command cannot
 drift from the config. ``--config FILE`` merging (:func:`merge_config_file`) lives here too.
 """
@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from bertkit import ConfigError, TrainConfig
-from bertkit.config import ReadOptions, from_values, option_field
+from bertkit.flags import from_values, option_field
+from bertkit.read_options import ReadOptions
 
 
 def option(owner: type, name: str, *, help: str | None = None) -> Any:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertkit.config import delimiter_char
 from bertkit.exceptions import DataError
+from bertkit.read_options import delimiter_char
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -345,7 +345,10 @@ def _read_jsonl(path: Path, encoding: str) -> Table:
             raise DataError(f"{path} {unit} {number}: expected a JSON object, got {type(record).__name__}")
     if not records:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
-    frame = pd.DataFrame.from_records(records)
+    # Built column by column as Python objects: from_records would turn a column of ints with one null into
+    # floats (label 1 read back as 1.0, text 5 as "5.0"), a silent change of what the file says.
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    frame = pd.DataFrame({c: pd.Series([record.get(c) for record in records], dtype=object) for c in columns})
     return Table(frame, Source(str(path), tuple(lines), unit))
 
 
