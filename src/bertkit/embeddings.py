@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from bertkit.data.encoding import collate, encode, inference_batches
+from bertkit.data.writers import make_parent
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
 from bertkit.models.checkpoints import load_error, load_tokenizer, quiet_transformers, resolve_checkpoint
@@ -132,7 +133,7 @@ class TextEmbedder:
 def write_embeddings(vectors: np.ndarray, path: str | Path, ids: Sequence | None = None) -> Path:
     """Save as .npy (the matrix) or .parquet (an ``embedding`` list column, plus ``id`` when given)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     if path.suffix == ".npy":
         np.save(path, vectors)
     elif path.suffix == ".parquet":

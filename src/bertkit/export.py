@@ -53,7 +53,16 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
     except ImportError:
         raise ConfigError("ONNX export needs onnx and onnxruntime: pip install 'bertkit[onnx]'") from None
     target = Path(folder) / ONNX_DIR
-    target.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise ModelLoadError(
+            f"{target}: is a file, where the export writes a folder; move or remove it, then export again"
+        )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"{target}: cannot create the export folder ({exc.strerror or exc}); make {folder} writable"
+        ) from None
     names = input_names(model)
     sample = tokenizer(["a short text", "a somewhat longer second text for the example batch"], padding=True,
                        return_tensors="pt")  # fmt: skip
@@ -124,7 +133,15 @@ class OnnxForward:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's InvalidProtobuf, Fail, NoSuchFile... for a damaged file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            folder = Path(path).parent.parent
+            raise ModelLoadError(
+                f"{path}: not a usable ONNX model ({first[:200]}); export it again: bertkit export {folder} --format onnx"
+                + (" --quantize int8" if Path(path).name == FILES["int8"] else "")
+            ) from None
         self.names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> np.ndarray:

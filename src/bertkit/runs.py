@@ -151,8 +151,8 @@ def clear_output_folder(output: str | Path, keep: tuple[str, ...] = ()) -> None:
     is one bertkit writes (checked again here), so a file from the old run (an ONNX export of the old weights, a
     plot) never outlives it. ``keep``: entries the new run already wrote (its history.jsonl)."""
     output = Path(output)
-    if not output.is_dir() or not any(output.iterdir()):
-        return
+    if not output.is_dir() or all(entry.name in keep for entry in output.iterdir()):
+        return  # nothing but what this run wrote (a new folder holds its history.jsonl alone)
     check_output_folder(output, overwrite=True)
     for entry in output.iterdir():
         if entry.name in keep:

@@ -123,6 +123,11 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
 def _check_kind(folder: str | Path, checkpoint: str, metadata: dict[str, Any]) -> None:
     """Refuse a folder holding another kind of model, naming the command that loads it."""
     kind = folder_kind(checkpoint) or ModelKind.CLASSIFIER  # None: a hub id, loaded as a classifier
+    if kind not in tuple(ModelKind):
+        raise ModelLoadError(
+            f"{folder}: bertkit.json kind is {metadata.get('kind')!r}, not one of {', '.join(ModelKind)}; "
+            "restore it (or re-save the model)"
+        )
     if kind != ModelKind.CLASSIFIER:
         hint = {
             ModelKind.QA: "`bertkit qa evaluate/predict` (QuestionAnswerer.load)",

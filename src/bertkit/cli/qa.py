@@ -131,7 +131,12 @@ def qa_predict(
         typer.echo(json.dumps(answer, ensure_ascii=False))
         return
     answers = answerer.predict_records(read_squad(data, need_answers=False))
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"{output}: cannot create the folder {output.parent} ({exc.strerror}); choose another --output"
+        ) from None
     if output.suffix.lower() == ".json":
         text = json.dumps({a["id"]: a["answer"] for a in answers}, ensure_ascii=False, indent=1) + "\n"
     else:

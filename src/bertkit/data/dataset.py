@@ -121,6 +121,13 @@ def from_frame(
                     f"(fix or remove the row, or pass --skip-bad-rows to skip such rows, counted in the report)"
                 )
                 break
+        for name, _kind in checks[: 2 if columns.pair else 1]:
+            value = values[name][row]
+            if problem is None and isinstance(value, (dict, list, tuple, np.ndarray)):
+                raise DataError(
+                    f"{source.where(row)}: column {name!r} holds a {type(value).__name__}, not a text; put a string "
+                    "there (join the words, or pick another column with --text-column)"
+                )
         if problem is None:
             keep.append(row)
         elif skip_bad_rows:

@@ -7,7 +7,6 @@ happens later, in one place (``bertkit.data.labels``).
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bertkit.data.decoding import check_not_binary, codec, decode_file
 from bertkit.exceptions import DataError
 from bertkit.read_options import delimiter_char
 
@@ -100,41 +100,19 @@ def _separator(path: Path, delimiter: str | None, encoding: str) -> str | None:
 
 def _starts_with_fasttext_label(path: Path, encoding: str) -> bool:
     try:
-        with path.open(encoding=_codec(encoding)) as handle:
+        with path.open(encoding=codec(encoding)) as handle:
             first = next((line for line in handle if line.strip()), "")
     except (UnicodeDecodeError, OSError):
         return False  # the reader proper names the problem
     return first.lstrip().startswith("__label__")
 
 
-def _decode(path: Path, encoding: str, *, lone_cr_breaks: bool = False) -> str:
-    """The file's text; a decoding error names its line (``lone_cr_breaks``: a "\r" alone ends a line, as the
-    csv reader counts them, so the number matches that reader's other messages)."""
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty; it needs at least one row of data")
-    try:
-        # utf-8-sig drops a byte-order mark (GLUE's MRPC starts with one); any spelling of utf-8 does.
-        return raw.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
-    except UnicodeDecodeError as exc:
-        # exc.start counts from after a dropped byte-order mark: count lines in the bytes actually decoded.
-        line = exc.object.count(b"\n", 0, exc.start) + 1
-        if lone_cr_breaks:
-            line += exc.object.count(b"\r", 0, exc.start) - exc.object.count(b"\r\n", 0, exc.start)
-        byte = len(raw) - len(exc.object) + exc.start
-        raise DataError(
-            f"{path} line {line}: bytes are not valid {encoding} ({exc.reason} at byte {byte}); "
-            f"pass the file's encoding, e.g. --encoding latin-1 or --encoding cp1252"
-        ) from None
-    except LookupError:
-        raise DataError(f"--encoding {encoding!r} is not a known text encoding (try utf-8, latin-1)") from None
-
-
 def _iter_delimited(
     path: Path, delimiter: str, encoding: str, header: bool | None, chunk_rows: int | None
 ) -> Iterator[Table]:
     """Tables of at most ``chunk_rows`` data rows (all rows for None), read as a stream."""
-    codec = _codec(encoding)
+    text_codec = codec(encoding)
+    check_not_binary(path, encoding)
     # TSV files (GLUE above all) carry unbalanced quote characters inside sentences: read them verbatim.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     end = [0]  # last line read so far: a row (even one with a quoted line break) starts on the next one
@@ -147,7 +125,7 @@ def _iter_delimited(
             end[0] = reader.line_num
 
     try:
-        with path.open(encoding=codec, newline="") as handle:
+        with path.open(encoding=text_codec, newline="") as handle:
             if delimiter == LABEL_TEXT:
                 # "label text" lines have no header unless told: their first text may be as short as one.
                 yield from _chunked(path, _label_text_records(path, handle), bool(header), chunk_rows, delimiter)
@@ -157,7 +135,7 @@ def _iter_delimited(
     except csv.Error as exc:
         raise DataError(f"{path} line {end[0] + 1}: malformed row ({exc}); fix the quoting on that line") from None
     except UnicodeDecodeError:
-        _decode(path, encoding, lone_cr_breaks=True)  # raises the exact message (line and byte)
+        decode_file(path, encoding, lone_cr_breaks=True)  # raises the exact message (line and byte)
         raise
 
 
@@ -171,6 +149,17 @@ def _chunked(
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
     first = sample[0][1]
     has_header = _looks_like_header([row for _, row in sample]) if header is None else header
+    names = [c.strip() for c in first]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if (
+        delimiter != LABEL_TEXT
+        and repeated
+        and (has_header or (header is None and _looks_like_header([row for _, row in sample], allow_repeats=True)))
+    ):
+        raise DataError(
+            f"{path} line {sample[0][0]}: the header names column {repeated[0]!r} more than once; give each column "
+            "its own name (or pass --no-header if that line is data)"
+        )
     if delimiter == LABEL_TEXT:
         columns = ["label", "text"]
     else:
@@ -213,14 +202,6 @@ def _label_text_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[int,
                 f"got {stripped[:80]!r}"
             )
         yield number, [plain.group(1), plain.group(2)]
-
-
-def _codec(encoding: str) -> str:
-    try:
-        # utf-8-sig drops a byte-order mark (GLUE's MRPC starts with one); any spelling of utf-8 does.
-        return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-    except LookupError:
-        raise DataError(f"--encoding {encoding!r} is not a known text encoding (try utf-8, latin-1)") from None
 
 
 def _table(
@@ -289,14 +270,16 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Table]:
         raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
 
 
-def _looks_like_header(rows: list[list[str]]) -> bool:
+def _looks_like_header(rows: list[list[str]], *, allow_repeats: bool = False) -> bool:
     """Whether ``rows[0]`` is a header, judged against the rows under it: a header line has distinct,
     non-empty, non-numeric, short cells, and none of them recurs below in its column (a label does: TREC's
     test file starts "NUM,How far is it from Denver to Aspen ?", short enough to pass for names, but NUM recurs).
     """
     first = [c.strip() for c in rows[0]]
     # "2,15" (GoEmotions' label id lists) counts as a number too: no header cell looks like that.
-    if any(not c or _is_number(c.replace(",", "")) for c in first) or len(set(first)) != len(first):
+    if any(not c or _is_number(c.replace(",", "")) for c in first):
+        return False
+    if len(set(first)) != len(first) and not allow_repeats:
         return False
     if any(len(c) > 40 for c in first):
         return False
@@ -315,7 +298,8 @@ def _is_number(value: str) -> bool:
 
 
 def _read_jsonl(path: Path, encoding: str) -> Table:
-    text = _decode(path, encoding)
+    check_not_binary(path, encoding)
+    text = decode_file(path, encoding)
     if text.lstrip().startswith("["):
         # A JSON array of objects is accepted too.
         try:

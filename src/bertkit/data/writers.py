@@ -14,6 +14,20 @@ from bertkit.exceptions import DataError
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 
 
+def make_parent(path: Path) -> None:
+    """Create the folder ``--output`` goes in; a part of it that is a file (or not writable) is a DataError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(
+            f"{path}: a part of the folder {path.parent} is a file, not a folder; choose another --output"
+        ) from None
+    except OSError as exc:
+        raise DataError(
+            f"{path}: cannot create the folder {path.parent} ({exc.strerror}); choose another --output"
+        ) from None
+
+
 def partial_path(path: Path) -> Path:
     """Where output for ``path`` is written until it is complete: a hidden file beside it."""
     return path.with_name(f".{path.name}.partial")
@@ -52,7 +66,7 @@ class TableWriter:
             raise DataError(f"{self.path}: --output must end in {', '.join(OUTPUT_SUFFIXES)}")
         if self.path.is_dir():
             raise DataError(f"{self.path}: is a folder; --output must name a file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(self.path)
         self.rows = 0
         self._parquet = None
         self._partial = partial_path(self.path)

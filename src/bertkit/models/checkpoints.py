@@ -44,6 +44,11 @@ def resolve_checkpoint(name: str | os.PathLike, *, trained_by: str | None = None
         return str(_alias_path(name))
     path = Path(name).expanduser()
     fix = _fix(trained_by)
+    if path.is_symlink() and not path.exists():
+        raise ModelLoadError(
+            f"{path}: is a symbolic link that leads nowhere (a missing target or a loop of links); point it at a "
+            f"model folder, or {fix}"
+        )
     if path.exists():
         if not path.is_dir():
             raise ModelLoadError(f"{path}: is a file; a model is a folder holding config.json and weights")
@@ -113,9 +118,29 @@ def load_tokenizer(name: str, *, trained_by: str | None = None, **options):
 
     try:
         with quiet_transformers():
-            return AutoTokenizer.from_pretrained(name, **options)
+            tokenizer = AutoTokenizer.from_pretrained(name, **options)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for the same cause
         raise load_error(name, exc, trained_by=trained_by) from None
+    _check_vocab_fits(name, tokenizer)
+    return tokenizer
+
+
+def _check_vocab_fits(name: str, tokenizer) -> None:
+    """Refuse a folder whose tokenizer makes token ids beyond the model's embedding table (tokenizer files
+    copied from another model): the forward pass would fail on the first such word, with an IndexError."""
+    import json
+
+    try:
+        vocab_size = json.loads((Path(name) / "config.json").read_text(encoding="utf-8")).get("vocab_size")
+        top = max(tokenizer.get_vocab().values(), default=-1) + 1
+    except (OSError, ValueError, AttributeError, TypeError):
+        return  # a hub id, or a config without a plain vocab_size: nothing to compare
+    if isinstance(vocab_size, int) and not isinstance(vocab_size, bool) and top > vocab_size:
+        raise ModelLoadError(
+            f"{name}: the tokenizer makes token ids up to {top - 1} but the model's embeddings hold {vocab_size} "
+            "(config.json vocab_size): the tokenizer files come from another model; copy the tokenizer files of "
+            "the model it was trained from"
+        )
 
 
 def load_config(name: str, *, trained_by: str | None = None):

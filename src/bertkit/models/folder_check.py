@@ -108,6 +108,7 @@ def _check_metadata(
             f"{folder}: bertkit.json kind is {kind} but config.json architectures ({', '.join(architectures)}) "
             f"hold {held.description if held else 'no such head'}; the files come from two models: re-save it"
         )
+    _check_fields(folder, kind, metadata)
     text_pair = metadata.get("text_pair")
     if text_pair is not None and not isinstance(text_pair, bool):
         raise ModelLoadError(f"{folder}: bertkit.json text_pair must be true or false (got {text_pair!r}); re-save it")
@@ -116,6 +117,31 @@ def _check_metadata(
         _same_labels(folder, [str(c) for c in metadata.get("classes") or []], names, "classes", "class")
     elif kind == ModelKind.TAGGER and names is not None:
         _same_labels(folder, [str(t) for t in metadata.get("labels") or []], names, "labels", "label")
+
+
+TASKS = ("classification", "multi-label", "regression")
+
+
+def _check_fields(folder: str | Path, kind: str, metadata: dict[str, Any]) -> None:
+    """The bertkit.json fields loading reads, present and of the right JSON type (a hand edit can break them)."""
+    fields: list[tuple[str, type, str]] = [("config", dict, "an object of the training options")]
+    if kind == ModelKind.CLASSIFIER:
+        task = metadata.get("task")
+        if task not in TASKS:
+            raise ModelLoadError(
+                f"{folder}: bertkit.json task is {'missing' if 'task' not in metadata else repr(task)}, not one of {', '.join(TASKS)}; "
+                "restore it (or re-save the model)"
+            )
+        fields.append(("classes", list, "a list of the class names in config.json's id2label order"))
+    elif kind == ModelKind.TAGGER and "labels" in metadata:
+        fields.append(("labels", list, "a list of the tag names in config.json's id2label order"))
+    for field, json_type, what in fields:
+        value = metadata.get(field)
+        if not isinstance(value, json_type):
+            got = "missing" if field not in metadata else f"a JSON {_json_type(value)}"
+            raise ModelLoadError(
+                f"{folder}: bertkit.json {field} is {got}; it must be {what}; restore it (or re-save the model)"
+            )
 
 
 def _same_labels(folder: str | Path, saved: list[str], names: list[str], field: str, one: str) -> None:
@@ -155,4 +181,6 @@ def _train_command(kind: ModelKind) -> str:
 
 
 def _json_type(value: Any) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")
+    return {dict: "object", list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), "null"
+    )

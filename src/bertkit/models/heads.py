@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bertkit.exceptions import ModelLoadError
 from bertkit.models.checkpoints import load_config, load_error, quiet_transformers
 
 PROBLEM_TYPES = {
@@ -59,11 +60,7 @@ def load_classifier(name: str):
     """A ready sequence-classification model (a bertkit folder or any fine-tuned HF checkpoint)."""
     from transformers import AutoModelForSequenceClassification
 
-    try:
-        with quiet_transformers():
-            return AutoModelForSequenceClassification.from_pretrained(name)
-    except Exception as exc:
-        raise load_error(name, exc, trained_by="bertkit train") from None
+    return _load_ready(AutoModelForSequenceClassification, name, "bertkit train")
 
 
 def build_token_classifier(name: str, labels: list[str]):
@@ -88,11 +85,7 @@ def load_token_classifier(name: str):
     """A ready token-classification model (a bertkit tagger folder or any fine-tuned HF NER checkpoint)."""
     from transformers import AutoModelForTokenClassification
 
-    try:
-        with quiet_transformers():
-            return AutoModelForTokenClassification.from_pretrained(name)
-    except Exception as exc:
-        raise load_error(name, exc, trained_by="bertkit tag train") from None
+    return _load_ready(AutoModelForTokenClassification, name, "bertkit tag train")
 
 
 def build_qa_model(name: str):
@@ -111,8 +104,42 @@ def load_qa_model(name: str):
     :func:`build_qa_model` does (from_pretrained keeps the span head it holds), with messages for a load."""
     from transformers import AutoModelForQuestionAnswering
 
+    return _load_ready(AutoModelForQuestionAnswering, name, "bertkit qa train")
+
+
+def _load_ready(auto: Any, name: str, trained_by: str):
+    """``auto.from_pretrained(name)``, refused when the weights do not fit config.json (tensors of other
+    shapes) or lack tensors the model needs: transformers would fill those with random values, and answer."""
     try:
         with quiet_transformers():
-            return AutoModelForQuestionAnswering.from_pretrained(name)
+            model, info = auto.from_pretrained(name, output_loading_info=True)
     except Exception as exc:
-        raise load_error(name, exc, trained_by="bertkit qa train") from None
+        if "ignore_mismatched_sizes" in str(exc):
+            raise _mismatch_error(auto, name, trained_by) from None
+        raise load_error(name, exc, trained_by=trained_by) from None
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ModelLoadError(
+            f"{name}: the weights lack {', '.join(missing[:3])}{more}, which config.json's model needs (they would "
+            f"be random); the weights come from another model: re-create the folder with "
+            f"`{trained_by}` or copy its own model.safetensors back"
+        )
+    return model
+
+
+def _mismatch_error(auto: Any, name: str, trained_by: str) -> ModelLoadError:
+    """The error for weights whose tensor shapes differ from config.json's model, naming one such tensor."""
+    where = ""
+    try:
+        with quiet_transformers():
+            _, info = auto.from_pretrained(name, output_loading_info=True, ignore_mismatched_sizes=True)
+        key, saved, expected = sorted(info.get("mismatched_keys") or (), key=str)[0]
+        where = f" ({key} is {list(saved)} in the weights but {list(expected)} by config.json)"
+    except Exception:  # the message names no tensor then
+        pass
+    return ModelLoadError(
+        f"{name}: the weights do not fit config.json{where}: the two files come from different models "
+        f"(another num_labels, id2label or architecture); re-create the folder with `{trained_by}` or copy "
+        "its own config.json and model.safetensors back"
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertkit.data.decoding import check_not_binary
 from bertkit.exceptions import DataError
 
 
@@ -68,10 +69,13 @@ def read_squad(path: str | Path, *, need_answers: bool = True) -> SquadData:
     """Read a SQuAD v1.1 or v2.0 JSON file; ``need_answers=False`` accepts questions without answers
     (files to predict on)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; pass a SQuAD JSON file")
     if not path.is_file():
         raise DataError(f"{path}: SQuAD file not found")
+    check_not_binary(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is dropped
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
     except json.JSONDecodeError as exc:
@@ -154,7 +158,7 @@ def _answer(item: Any, context: str, source: str, where: str, qid: str) -> Answe
         )
     if not text:
         raise DataError(f"{source} {where}.text (question id {qid}): the answer text is empty")
-    if context[start : start + len(text)] != text:
+    if not 0 <= start <= len(context) - len(text) or context[start : start + len(text)] != text:
         found = context.find(text)
         fix = (
             f"the text occurs at {found}: set answer_start to {found}"

@@ -107,6 +107,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+            # FastAPI reads a body that is not declared JSON as no object at all: say what to change.
+            got = f"content-type {media}" if media else "no content-type"
+            return JSONResponse(
+                {"detail": f"the request body was sent with {got}; send JSON with 'content-type: application/json'",
+                 "errors": [_plain_error(e) for e in errors[:20]]},
+                status_code=415 if media else 422,
+            )  # fmt: skip
         # One readable line first (e.g. "body.texts.1: Input should be a valid string"), pydantic's list after.
         lines = [_readable(e) for e in errors]
         return JSONResponse(
@@ -163,6 +172,13 @@ def _check_text(text: str, where: str, settings: ServeSettings) -> None:
         )
     if not text.strip():
         raise HTTPProblem(422, f"{where}: the text is empty; every item needs some text")
+    surrogate = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:
+        raise HTTPProblem(
+            422,
+            f"{where}: character {surrogate} is a lone UTF-16 surrogate ({text[surrogate]!r}), not a Unicode "
+            "character; escape characters beyond U+FFFF as a surrogate pair or send the text as UTF-8",
+        )
 
 
 # model endpoints --------------------------------------------------------------------------------------------
@@ -265,7 +281,7 @@ def _add_status_routes(app: FastAPI, service: ModelService, settings: ServeSetti
     async def info() -> Info:
         """The model's kind, labels and training metadata, and the service's limits."""
         if service.model is None:
-            raise HTTPProblem(503, "not ready: the model is loading", {"Retry-After": "5"})
+            raise HTTPProblem(503, f"not ready: {service.error or 'the model is loading'}", {"Retry-After": "5"})
         model_info = service.model.info()
         return Info(
             kind=service.kind,

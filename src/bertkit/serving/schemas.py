@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 Label = str | int | float | bool
 
@@ -18,7 +18,7 @@ class PredictRequest(_Strict):
 
     texts: list[StrictStr] | None = Field(None, min_length=1, examples=[["a wonderful, moving film"]])
     pairs: list[tuple[StrictStr, StrictStr]] | None = Field(None, min_length=1, examples=[[["a cat", "a small cat"]]])
-    top_k: int | None = Field(None, ge=1, description="Keep only the k most likely labels in `probabilities`.")
+    top_k: StrictInt | None = Field(None, ge=1, description="Keep only the k most likely labels in `probabilities`.")
 
     @model_validator(mode="after")
     def _one_input(self) -> PredictRequest:
@@ -41,7 +41,7 @@ class PredictResponse(BaseModel):
 
 class EmbedRequest(_Strict):
     texts: list[StrictStr] = Field(min_length=1, examples=[["a wonderful, moving film"]])
-    normalize: bool = Field(False, description="Scale each vector to unit length.")
+    normalize: StrictBool = Field(False, description="Scale each vector to unit length.")
 
 
 class EmbedResponse(BaseModel):

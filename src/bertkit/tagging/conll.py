@@ -17,6 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from bertkit.data.decoding import check_not_binary, codec
 from bertkit.exceptions import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -207,10 +208,9 @@ def tagging_format(path: Path, encoding: str) -> str:
         return "jsonl"
     if suffix != ".txt":
         return "conll"
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    _read_text(path, encoding)  # a folder, a missing or binary file, bytes not in ``encoding``: named there
     try:
-        with path.open(encoding=encoding) as handle:
+        with path.open(encoding=codec(encoding)) as handle:
             lines = [line.split() for line in islice((x for x in handle if x.strip()), SNIFF_LINES)]
     except UnicodeDecodeError:
         _read_text(path, encoding)  # raises the message that names the encoding
@@ -283,7 +283,7 @@ def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
     kind = tagging_format(path, encoding)
     if kind == "jsonl":
         texts = []
-        for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
+        for number, line in enumerate(_read_text(path, encoding).splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -298,7 +298,7 @@ def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
         return texts
     if kind == "conll":
         return None
-    return [line for line in path.read_text(encoding=encoding).splitlines() if line.strip()]
+    return [line for line in _read_text(path, encoding).splitlines() if line.strip()]
 
 
 def _is_str_list(value) -> bool:
@@ -306,10 +306,13 @@ def _is_str_list(value) -> bool:
 
 
 def _read_text(path: Path, encoding: str) -> str:
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; pass a CoNLL, JSONL or .txt file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    check_not_binary(path, encoding)
     try:
-        return path.read_text(encoding=encoding)
+        return path.read_text(encoding=codec(encoding))
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path.name}: not {encoding} text ({exc.reason} at byte {exc.start}); pass --encoding"

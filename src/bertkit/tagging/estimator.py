@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bertkit.config import TrainConfig
+from bertkit.data.writers import make_parent
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
 from bertkit.models.checkpoints import (
@@ -281,7 +282,7 @@ class TokenTagger(ParamsMixin):
             None if texts is not None else load_tagged(path, tag_column=tag_column, need_tags=False, encoding=encoding)
         )
         n_rows = len(texts) if texts is not None else len(data)
-        output.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(output)
         with replaced_on_success(output) as partial, partial.open("w", encoding="utf-8") as handle:
             for start in range(0, n_rows, chunk_rows):
                 stop = min(start + chunk_rows, n_rows)
