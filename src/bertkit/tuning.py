@@ -106,6 +106,7 @@ def tune(
         space = dataclasses.replace(space, epochs=(1, max_epochs))
     if learning_rates is not None:
         space = dataclasses.replace(space, learning_rate=tuple(learning_rates))
+    space = _within_positions(space, base.model)
     task, _ = normalize_labels(train.labels, base.task)
     metric = resolve_selection_metric(base.selection_metric, task)
     direction = "minimize" if metric_lower_is_better(metric) else "maximize"
@@ -171,3 +172,15 @@ def _write_study(
     ]
     (study_dir / "trials.json").write_text(json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8")
     return path, rows
+
+
+def _within_positions(space: SearchSpace, model: str) -> SearchSpace:
+    """``space`` with the max lengths the model cannot read left out (training refuses them before it starts, so
+    such a trial would only fail); the model's own limit stands in when it reads none of them."""
+    from bertkit.models.checkpoints import load_config, position_limit, resolve_checkpoint
+
+    found = position_limit(load_config(resolve_checkpoint(model)))
+    if found is None:
+        return space
+    fitting = tuple(length for length in space.max_length if length <= found[0])
+    return dataclasses.replace(space, max_length=fitting or (found[0],))

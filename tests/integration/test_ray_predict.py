@@ -100,7 +100,7 @@ def test_ray_prediction_equals_single_process_prediction(capsys, ray_cluster, mo
         (["--engine", "ray", "some text"], "error: --engine ray predicts files: give --data FILE (repeat for more) and --output FOLDER"),
         (["--engine", "ray", "--data", "{f}"], "error: --engine ray needs --output FOLDER to write the prediction parts into"),
         (["--engine", "ray", "--data", "{f}", "--output", "{t}/x.csv"], "error: {t}/x.csv: with --engine ray, --output names a folder (parts are written into it)"),
-        (["--engine", "ray", "--data", "{t}/missing.csv", "--output", "{t}/o"], "error: {t}/missing.csv: input file not found"),
+        (["--engine", "ray", "--data", "{t}/missing.csv", "--output", "{t}/o"], "error: {t}/missing.csv: file not found; check the path (looked in {cwd})"),  # the reader's words, checked before Ray starts
         (["--engine", "ray", "--data", "{f}", "--output", "{t}/o", "--output-format", "xml"], "error: --output-format must be one of csv, tsv, jsonl, parquet (got 'xml')"),
         (["--data", "{f}", "--data", "{f}", "--output", "{t}/p.csv"], "error: --data was given 2 times; one file at a time, or several with --engine ray"),
         (["--data", "{f}", "--output", "{t}/p.csv", "--chunk-rows", "0"], "error: --chunk-rows must be a positive integer (got 0)"),
@@ -109,5 +109,5 @@ def test_ray_prediction_equals_single_process_prediction(capsys, ray_cluster, mo
 )  # fmt: skip
 def test_engine_errors(capsys, model_and_files, tmp_path, args, message):
     model, files = model_and_files
-    fill = {"f": str(files[0]), "t": str(tmp_path)}
+    fill = {"f": str(files[0]), "t": str(tmp_path), "cwd": str(Path.cwd())}
     assert fails(capsys, "predict", model, *[a.format(**fill) for a in args]) == message.format(**fill)

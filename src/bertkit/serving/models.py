@@ -136,6 +136,8 @@ class ClassifierAdapter:
             "kept_epoch": metadata.get("kept_epoch"),
             "n_train_rows": metadata.get("n_train_rows"),
             "train_seconds": metadata.get("train_seconds"),
+            # True: trained on text pairs, False: on single texts (the other shape is refused), None: not recorded
+            "text_pair": getattr(self.model, "text_pair_", None),
         }
 
     def warmup(self) -> None:
