@@ -72,9 +72,9 @@ def qa_train(
     validation_data = read_squad(validation) if validation is not None else None
     say(f"training on {len(train_data)} questions ({len(train_data.titles)} articles, SQuAD {train_data.version}) "
         f"of {train}")  # fmt: skip
-    if overwrite:
-        clear_output_folder(output)
     answerer.fit(train_data, eval_set=validation_data, output_dir=output)
+    if overwrite:  # only now, so a run that fails or is interrupted keeps the old model
+        clear_output_folder(output, keep=("history.jsonl",))
     answerer.save(output)
     metrics = answerer.validation_metrics_
     say(f"question-answering model saved to {output} (best epoch {answerer.best_epoch_}, "

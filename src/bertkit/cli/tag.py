@@ -66,9 +66,9 @@ def train(
     train_data = load_tagged_data(train, tag_column=tag_column, encoding=encoding)
     validation_data = load_tagged_data(validation, tag_column=tag_column, encoding=encoding) if validation else None
     say(f"training on {len(train_data)} sentences of {train_data.source}")
-    if overwrite:
-        clear_output_folder(output)
     tagger.fit(train_data, eval_set=validation_data, output_dir=output)
+    if overwrite:  # only now, so a run that fails or is interrupted keeps the old model
+        clear_output_folder(output, keep=("history.jsonl",))
     tagger.save(output)
     metrics = tagger.validation_metrics_
     say(
