@@ -14,7 +14,6 @@ Built on the public estimator API only; nothing heavy is imported until a functi
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,23 +46,13 @@ def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True
 def check_data_file(path: str | Path, *, delimiter: str | None = None, model_dir: str | Path | None = None) -> None:
     """The checks of a data file that cost nothing: it exists, is a file, can be read, and has an extension
     bertkit reads. ``evaluate`` and ``predict`` run them before loading the model, which takes seconds; the reader
-    makes the same checks (same messages) and the rest. Any extension passes with a ``delimiter``, given or saved
+    makes the same checks (:func:`bertkit.data.readers.check_data_path`) and the rest. Any extension passes with a ``delimiter``, given or saved
     with the model in ``model_dir`` (read from its bertkit.json, not the weights)."""
     if str(path).startswith("hf:"):
         return
-    from bertkit.data.readers import JSON_SUFFIXES, SUPPORTED, TEXT_SUFFIXES, TXT_MEANS
+    from bertkit.data.readers import check_data_path
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found; check the path (looked in {Path.cwd()})")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; pass a data file ({SUPPORTED})")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: cannot be read (permission denied); check the file's permissions")
-    any_suffix = delimiter is not None or _saved_delimiter(model_dir) is not None
-    suffix = path.suffix.lower()
-    if not any_suffix and suffix not in (*JSON_SUFFIXES, ".parquet", *TEXT_SUFFIXES):
-        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use {SUPPORTED}; {TXT_MEANS}")
+    check_data_path(Path(path), any_suffix=delimiter is not None or _saved_delimiter(model_dir) is not None)
 
 
 def _saved_delimiter(model_dir: str | Path | None) -> str | None:

@@ -223,3 +223,13 @@ def test_delimiter_is_saved_and_reused(semicolon, capsys):
     assert json.loads(out)["n_examples"] == 12
     error = fails(capsys, "evaluate", model, "--data", test, "--delimiter", "tab", alone=False)
     assert re.search(r"test.txt: .*(column|--delimiter)", error), error
+
+
+def test_predict_takes_any_extension_with_a_delimiter_given(headerless, tmp_path, capsys):
+    """The check made before the model loads accepts what the reader accepts: a .dat file read with --delimiter."""
+    model, test = headerless
+    data = tmp_path / "test.dat"
+    data.write_bytes(test.read_bytes())
+    out = tmp_path / "p.csv"
+    ok(capsys, "predict", model, "--data", data, "--output", out, "--delimiter", ",", "--no-header")
+    assert len(read_csv(out)) == 2

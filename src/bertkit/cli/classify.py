@@ -36,7 +36,7 @@ from bertkit.cli.options import (
     require,
     run_options,
 )
-from bertkit.cli.reading import PREDICT_SETTINGS, as_trained, check_data_file, local_input, saved_settings, say_saved
+from bertkit.cli.reading import PREDICT_SETTINGS, as_trained, local_input, saved_settings, say_saved
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
 
@@ -269,9 +269,11 @@ def evaluate(
     """Score a model on labelled data: metrics, per-class table, confusion matrix. Reading settings of the
     model's training (columns, header, encoding, delimiter, label names) apply unless a flag is given."""
     from bertkit import TextClassifier
-    from bertkit.runs import read_data
+    from bertkit.runs import check_data_file, read_data
 
-    check_data_file(data, model_dir, delimiter)  # before the model loads (seconds): a wrong path fails at once
+    check_data_file(
+        data, delimiter=delimiter, model_dir=model_dir
+    )  # before the model loads (seconds): a wrong path fails at once
     classifier = TextClassifier.load(model_dir, device=device, precision=precision)
     read = ReadOptions(text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
                        encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names,
@@ -334,6 +336,7 @@ def predict(
     With --engine ray, the --data files are spread over Ray workers, each loading the model once; --output is
     a folder of parts part-FILE-CHUNK.* with input_file and input_row columns (input order recoverable)."""
     from bertkit import TextClassifier
+    from bertkit.runs import check_data_file
 
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray (got {engine!r})")
@@ -349,8 +352,8 @@ def predict(
         )  # fmt: skip
         return
     path = local_input(text, data, output)
-    if path is not None:
-        check_data_file(path, model_dir, None)  # before the model loads (seconds): a wrong path fails at once
+    if path is not None:  # checked before the model loads (seconds): a wrong path fails at once
+        check_data_file(path, delimiter=delimiter, model_dir=model_dir)
     classifier = TextClassifier.load(model_dir, device=device, backend=backend, precision=precision)
     if text is not None:
         frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
@@ -386,9 +389,10 @@ def _predict_ray(model_dir: str, data: list[str], output: Path, **options) -> No
     """Predict the --data files on Ray workers (``bertkit.predict_ray``, ``options`` passed on) after the cheap
     checks of each file, and say what was written."""
     from bertkit import predict_ray
+    from bertkit.runs import check_data_file
 
     for path in data:
-        check_data_file(path, model_dir, None)
+        check_data_file(path, model_dir=model_dir)
     result = predict_ray(model_dir, data, output, **options)
     say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
         + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip

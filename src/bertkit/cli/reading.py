@@ -40,13 +40,6 @@ def say_saved(data: str, taken: list[str]) -> None:
         say(f"read {data} as the model was trained: {', '.join(taken)} (flags override these)")
 
 
-def check_data_file(path: str, model_dir: str, delimiter: str | None) -> None:
-    """The cheap checks of --data, made before the model loads (see ``runs.check_data_file``)."""
-    from bertkit.runs import check_data_file as check
-
-    check(path, delimiter=delimiter, model_dir=model_dir)
-
-
 def local_input(text: str | None, data: list[str] | None, output: Path | None) -> str | None:
     """The one --data file of a local predict (None with TEXT), after checking TEXT, --data and --output fit."""
     if text is not None and data:

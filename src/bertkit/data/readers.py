@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,10 +73,7 @@ def read_table(
     if spec.startswith("hf:"):
         return _read_hf(spec[3:])
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found; check the path (looked in {Path.cwd()})")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; pass a data file ({SUPPORTED})")
+    check_data_path(path, any_suffix=True)  # the suffix decides below, with the delimiter
     suffix = path.suffix.lower()
     if suffix in JSON_SUFFIXES:
         return _read_jsonl(path, encoding)
@@ -84,7 +82,25 @@ def read_table(
     separator = _separator(path, delimiter, encoding)
     if separator is not None:
         return _concat(list(_iter_delimited(path, separator, encoding, header, chunk_rows=None)))
-    raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use {SUPPORTED}; {TXT_MEANS}")
+    raise _unsupported(path)
+
+
+def check_data_path(path: Path, *, any_suffix: bool = False) -> None:
+    """The checks of a data file that cost nothing: it exists, is a file, can be read and, unless ``any_suffix``
+    (a delimiter makes any extension delimited text), has an extension bertkit reads. The readers make them
+    first; ``evaluate`` and ``predict`` make them before loading the model, with the same messages."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found; check the path (looked in {Path.cwd()})")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; pass a data file ({SUPPORTED})")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: cannot be read (permission denied); check the file's permissions")
+    if not any_suffix and path.suffix.lower() not in (*JSON_SUFFIXES, ".parquet", *TEXT_SUFFIXES):
+        raise _unsupported(path)
+
+
+def _unsupported(path: Path) -> DataError:
+    return DataError(f"{path}: unsupported file type {path.suffix.lower() or '(none)'!r}; use {SUPPORTED}; {TXT_MEANS}")
 
 
 def _separator(path: Path, delimiter: str | None, encoding: str) -> str | None:
