@@ -1,7 +1,8 @@
 """The ``bertkit`` command line: each command parses flags, makes one facade call and prints.
 
-Commands live by task: ``train``, ``tune``, ``evaluate``, ``predict`` in :mod:`bertkit.cli.classify`, ``tag ...``
-in :mod:`bertkit.cli.tag`, ``qa ...`` in :mod:`bertkit.cli.qa`; ``embed``, ``export``, ``demo`` and ``serve`` here.
+Commands live by task: ``train``, ``tune`` in :mod:`bertkit.cli.classify`, ``evaluate``, ``predict`` in
+:mod:`bertkit.cli.predict`, ``tag ...`` in :mod:`bertkit.cli.tag`, ``qa ...`` in :mod:`bertkit.cli.qa`; ``embed``,
+``export``, ``demo`` and ``serve`` here.
 Errors a user can cause (:class:`bertkit.BertkitError`) end as one line on stderr and exit code 1
 (:func:`bertkit.cli.console.run`).
 """
@@ -14,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from bertkit.cli.classify import evaluate, predict, train, tune
+from bertkit.cli.classify import train, tune
 from bertkit.cli.console import run, say
 from bertkit.cli.options import Device, Encoding, Header, TextColumn
+from bertkit.cli.predict import evaluate, predict
 from bertkit.cli.qa import qa_app
 from bertkit.cli.tag import tag_app
 from bertkit.exceptions import DataError

@@ -1,0 +1,180 @@
+"""``bertkit evaluate / predict``: scoring and prediction with a trained text classifier, over
+:class:`bertkit.TextClassifier`. Each command parses flags, makes one facade call and prints. How they read
+their data (the model's saved read settings) is :mod:`bertkit.cli.reading`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bertkit.cli.console import say
+from bertkit.cli.options import (
+    Delimiter,
+    Device,
+    Encoding,
+    Header,
+    InferencePrecision,
+    LabelColumn,
+    LabelNames,
+    LabelOffset,
+    PairColumn,
+    SkipBadRows,
+    TextColumn,
+)
+from bertkit.cli.reading import PREDICT_SETTINGS, local_input, saved_settings, say_saved
+from bertkit.exceptions import ConfigError, DataError
+from bertkit.read_options import ReadOptions
+
+
+def evaluate(
+    ctx: typer.Context,
+    model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
+    data: Annotated[str, typer.Option("--data", help="Labelled data to evaluate on.")],
+    text_column: TextColumn = None,
+    text_pair_column: PairColumn = None,
+    label_column: LabelColumn = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    report_dir: Annotated[Path | None, typer.Option(help="Write report.json and PNGs here.")] = None,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    skip_bad_rows: SkipBadRows = False,
+    label_names: LabelNames = None,
+    delimiter: Delimiter = None,
+    label_offset: LabelOffset = None,
+    device: Device = "auto",
+    precision: InferencePrecision = None,
+) -> None:
+    """Score a model on labelled data: metrics, per-class table, confusion matrix. Reading settings of the
+    model's training (columns, header, encoding, delimiter, label names) apply unless a flag is given."""
+    from bertkit import TextClassifier
+    from bertkit.runs import check_data_file, read_data
+
+    check_data_file(
+        data, delimiter=delimiter, model_dir=model_dir
+    )  # before the model loads (seconds): a wrong path fails at once
+    classifier = TextClassifier.load(model_dir, device=device, precision=precision)
+    read = ReadOptions(text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
+                       encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names,
+                       delimiter=delimiter, label_offset=label_offset)  # fmt: skip
+    read, taken = saved_settings(classifier, read, ctx, data)
+    dataset = read_data(data, read)
+    for note in dataset.notes:
+        say(note)
+    say_saved(data, taken)
+    report = classifier.evaluate(dataset, skip_unseen_labels=skip_bad_rows)
+    if report_dir is not None:
+        report.save(report_dir, history=classifier.history_)
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in report.to_dict().items()}, default=str))
+    else:
+        report.print()
+
+
+def predict(
+    ctx: typer.Context,
+    model_dir: Annotated[str, typer.Argument(help="A bertkit model folder or any HF classification model.")],
+    text: Annotated[str | None, typer.Argument(help="One text to classify (instead of --data).")] = None,
+    pair: Annotated[str | None, typer.Option("--pair", help="Second text of a pair, with TEXT.")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", help="File of texts to classify (repeat for several with --engine ray)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Where to write predictions (.csv/.jsonl; a folder with --engine ray)."),
+    ] = None,
+    text_column: TextColumn = None,
+    text_pair_column: PairColumn = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Also write the K most likely labels.")] = None,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    skip_bad_rows: SkipBadRows = False,
+    delimiter: Delimiter = None,
+    device: Device = "auto",
+    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after `bertkit export`).")] = "torch",
+    precision: InferencePrecision = None,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (a Ray cluster, files in parallel).")
+    ] = "local",
+    workers: Annotated[int, typer.Option(help="--engine ray: model replicas (Ray actors).")] = 2,
+    cpus_per_worker: Annotated[float, typer.Option(help="--engine ray: CPUs per replica.")] = 1,
+    gpus_per_worker: Annotated[float, typer.Option(help="--engine ray: GPUs per replica (0: CPU).")] = 0,
+    ray_address: Annotated[
+        str | None, typer.Option(help="--engine ray: cluster to join ('auto', ray://HOST:10001); default local.")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option(help="--engine ray: part format: parquet, csv, tsv or jsonl.")
+    ] = "parquet",
+    chunk_rows: Annotated[
+        int, typer.Option(help="Rows read and predicted at a time (one part each with ray).")
+    ] = 50_000,
+) -> None:
+    """Predict labels for one text (printed as JSON) or for a file (written to --output).
+
+    With --engine ray, the --data files are spread over Ray workers, each loading the model once; --output is
+    a folder of parts part-FILE-CHUNK.* with input_file and input_row columns (input order recoverable)."""
+    from bertkit import TextClassifier
+    from bertkit.runs import check_data_file
+
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray (got {engine!r})")
+    if chunk_rows < 1:
+        raise ConfigError(f"--chunk-rows must be a positive integer (got {chunk_rows})")
+    if engine == "ray":
+        _check_ray(text, data, output, backend=backend, device=device)
+        _predict_ray(
+            model_dir, data, output, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+            output_format=output_format, top_k=top_k, text_column=text_column, pair_column=text_pair_column,
+            encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, address=ray_address, chunk_rows=chunk_rows,
+            precision=precision,
+        )  # fmt: skip
+        return
+    path = local_input(text, data, output)
+    if path is not None:  # checked before the model loads (seconds): a wrong path fails at once
+        check_data_file(path, delimiter=delimiter, model_dir=model_dir)
+    classifier = TextClassifier.load(model_dir, device=device, backend=backend, precision=precision)
+    if text is not None:
+        frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
+        typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+        return
+    read, taken = saved_settings(
+        classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
+                                header=header, delimiter=delimiter), ctx, path, PREDICT_SETTINGS,
+    )  # fmt: skip
+    rows, skipped = classifier.predict_file(
+        path, output, top_k=top_k, text_column=read.text_column, pair_column=read.text_pair_column,
+        encoding=read.encoding, header=read.header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
+        delimiter=read.delimiter,
+    )  # fmt: skip
+    say_saved(path, taken)
+    say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
+
+
+def _check_ray(text: str | None, data: list[str] | None, output: Path | None, *, backend: str, device: str) -> None:
+    """DataError unless the flags fit a Ray prediction: files (no TEXT), an output folder, torch, no --device."""
+    if text is not None or not data:
+        raise DataError("--engine ray predicts files: give --data FILE (repeat for more) and --output FOLDER")
+    if output is None:
+        raise DataError("--engine ray needs --output FOLDER to write the prediction parts into")
+    if backend != "torch":
+        raise DataError("--engine ray runs the torch backend; leave out --backend")
+    if device != "auto":
+        raise DataError("--engine ray places workers itself (--gpus-per-worker); leave out --device")
+
+
+def _predict_ray(model_dir: str, data: list[str], output: Path, **options) -> None:
+    """Predict the --data files on Ray workers (``bertkit.predict_ray``, ``options`` passed on) after the cheap
+    checks of each file, and say what was written."""
+    from bertkit import predict_ray
+    from bertkit.runs import check_data_file
+
+    for path in data:
+        check_data_file(path, model_dir=model_dir)
+    result = predict_ray(model_dir, data, output, **options)
+    say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
+        + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip
