@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
-EXTRAS=${BERTKIT_EXTRAS:-dev,onnx,serve,tune,ray}
+EXTRAS=${BERTKIT_EXTRAS:-dev,onnx,serve,tune,ray,track}
 
 setup() {
   if [ ! -x .venv/bin/python ]; then

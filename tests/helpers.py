@@ -157,6 +157,8 @@ def build_tiny_classifier(folder: Path, base: Path) -> Path:
         generator = torch.Generator().manual_seed(0)
         head = classifier.model_.classifier.weight
         head.copy_(torch.randn(head.shape, generator=generator) * 4)
+    # The temperature and conformal scores were fitted to the head the run trained, not to this one.
+    classifier.temperature_ = classifier.conformal_scores_ = None
     classifier.save(folder)
     return folder
 

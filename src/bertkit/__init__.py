@@ -23,6 +23,7 @@ __all__ = [
     "BertkitWarning",
     "ConfigError",
     "DataError",
+    "Distiller",
     "ModelLoadError",
     "NotFittedError",
     "ModelKind",
@@ -36,12 +37,14 @@ __all__ = [
     "read_squad",
     "is_main_process",
     "predict_ray",
+    "cross_validate",
     "train_seeds",
     "tune",
     "__version__",
 ]
 
 _LAZY = {
+    "Distiller": ("bertkit.distillation", "Distiller"),
     "ModelKind": ("bertkit.models.kinds", "ModelKind"),
     "QuestionAnswerer": ("bertkit.qa.estimator", "QuestionAnswerer"),
     "read_squad": ("bertkit.qa.squad", "read_squad"),
@@ -54,14 +57,17 @@ _LAZY = {
     "is_main_process": ("bertkit.ddp", "is_main_process"),
     "predict_ray": ("bertkit.ray_predict", "predict_ray"),
     "train_seeds": ("bertkit.seeds", "train_seeds"),
+    "cross_validate": ("bertkit.cross_validation", "cross_validate"),
     "tune": ("bertkit.tuning", "tune"),
 }
 
 if TYPE_CHECKING:
     from bertkit.classification.estimator import TextClassifier
     from bertkit.config import TrainConfig
+    from bertkit.cross_validation import cross_validate
     from bertkit.data.dataset import load_file as load_data
     from bertkit.ddp import is_main_process
+    from bertkit.distillation import Distiller
     from bertkit.embeddings import TextEmbedder
     from bertkit.models.kinds import ModelKind
     from bertkit.qa.estimator import QuestionAnswerer

@@ -20,8 +20,9 @@ FILES = {None: "model.onnx", "int8": "model-int8.onnx"}
 
 
 class _LogitsOnly(torch.nn.Module):
-    """ONNX needs a tensor output, not a ModelOutput. BERT classifiers are traced through bertkit's packed
-    forward (no work on padding; the graph expects right-padded batches, which bertkit always builds)."""
+    """ONNX needs a tensor output, not a ModelOutput. Classifiers of every family :mod:`bertkit.models.packed`
+    knows are traced through its packed forward (no work on padding; the graph expects right-padded batches,
+    which bertkit always builds); others through their own forward."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()

@@ -82,15 +82,26 @@ MODEL_FILES = frozenset({
     "config.json", "model.safetensors", "generation_config.json", "bertkit.json", "train_config.json",
     "history.jsonl", "report", "onnx", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
     "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model",
-    "chat_template.jinja",
+    "chat_template.jinja", "README.md",
 })  # fmt: skip
-"""What a bertkit model folder holds: what ``save`` (weights, Hugging Face config and tokenizer files, metadata),
-training (history.jsonl, report/) and ``bertkit export`` (onnx/) write."""
+"""What a bertkit model folder holds: what ``save`` (weights, Hugging Face config and tokenizer files, metadata,
+the model card README.md), training (history.jsonl, report/) and ``bertkit export`` (onnx/) write."""
 SEEDS_FILE = "seeds.json"
 
 
+CHECKPOINT_FILES = frozenset({"checkpoint", ".checkpoint.tmp", ".checkpoint.old"})
+"""A resumable checkpoint (``--checkpoint-every``: bertkit.engine.checkpoint) and the leftovers of a write."""
+
+
 def _is_model_folder(folder: Path) -> bool:
-    return (folder / "bertkit.json").is_file() and all(entry.name in MODEL_FILES for entry in folder.iterdir())
+    return (folder / "bertkit.json").is_file() and all(
+        entry.name in MODEL_FILES | CHECKPOINT_FILES for entry in folder.iterdir()
+    )
+
+
+def _is_checkpoint_folder(names: list[str]) -> bool:
+    """What an interrupted run with --checkpoint-every leaves: its checkpoint and history.jsonl."""
+    return any(n in CHECKPOINT_FILES for n in names) and all(n in CHECKPOINT_FILES | {"history.jsonl"} for n in names)
 
 
 def _is_seeds_folder(folder: Path) -> bool:
@@ -106,13 +117,18 @@ def _shown(names: list[str], limit: int = 5) -> str:
     return ", ".join(repr(n) for n in names[:limit]) + more
 
 
-def check_output_folder(output: str | Path, overwrite: bool) -> None:
+def check_output_folder(output: str | Path, overwrite: bool, resume: bool = False) -> None:
     """Refuse an ``--output`` that a run would mix into or replace silently; call it before any data is read.
 
     A missing or empty folder is fine. A non-empty one needs ``overwrite``, and even then it must be a model
     folder bertkit wrote (bertkit.json, or a ``--seeds`` run's seeds.json and seed-N/ folders) holding nothing
-    but the files bertkit writes: anything else (a user's notes, another tool's output) is never deleted."""
+    but the files bertkit writes: anything else (a user's notes, another tool's output) is never deleted.
+    ``resume`` (``--resume``): the folder must hold an interrupted run's checkpoint, and besides it only that
+    run's history.jsonl (and, with ``overwrite``, the model the run was to replace)."""
     output = Path(output)
+    if resume:
+        _check_resumable(output, overwrite)
+        return
     if not output.exists():
         return
     if not output.is_dir():
@@ -120,7 +136,12 @@ def check_output_folder(output: str | Path, overwrite: bool) -> None:
     names = sorted(entry.name for entry in output.iterdir())
     if not names:
         return
-    ours = _is_model_folder(output) or _is_seeds_folder(output)
+    ours = _is_model_folder(output) or _is_seeds_folder(output) or _is_checkpoint_folder(names)
+    if not overwrite and any(n in CHECKPOINT_FILES for n in names):
+        raise ConfigError(
+            f"{output}: folder holds the checkpoint of an interrupted run; pass --resume to continue it, or "
+            "--overwrite to start afresh"
+        )
     if not overwrite:
         what = "holds a model bertkit wrote" if ours else f"holds {_shown(names)}"
         raise ConfigError(
@@ -133,6 +154,27 @@ def check_output_folder(output: str | Path, overwrite: bool) -> None:
             f"{output}: --overwrite replaces only a model folder bertkit wrote, and this one holds "
             f"{_shown(foreign)}; choose a new --output folder (nothing was deleted)"
         )
+
+
+def _check_resumable(output: Path, overwrite: bool) -> None:
+    """ConfigError unless ``output`` holds a checkpoint to resume and nothing a resumed run would mix into."""
+    names = sorted(entry.name for entry in output.iterdir()) if output.is_dir() else []
+    if not any(n in CHECKPOINT_FILES for n in names):
+        raise ConfigError(
+            f"{output}: no checkpoint to --resume from (a run writes OUTPUT/checkpoint with --checkpoint-every); "
+            "drop --resume to train afresh"
+        )
+    allowed = CHECKPOINT_FILES | {"history.jsonl"}
+    model = (output / "bertkit.json").is_file()
+    if model and overwrite:
+        allowed |= MODEL_FILES
+    other = [n for n in names if n not in allowed]
+    if other:
+        hint = "move them away"
+        if model and not overwrite:
+            hint = "pass --overwrite too, as the interrupted run did, to replace the model"
+        raise ConfigError(f"{output}: --resume continues a run in its own folder, and this one also holds "
+                          f"{_shown(other)}; {hint}")  # fmt: skip
 
 
 def clear_output_folder(output: str | Path, keep: tuple[str, ...] = ()) -> None:
@@ -178,6 +220,7 @@ def fit_and_save(
     progress: bool = True,
     run_options: Mapping[str, Any] | None = None,
     replace: bool = False,
+    resume: str | Path | None = None,
 ) -> TextClassifier:
     """Fit a classifier configured by ``config`` on ``train`` (``validation``: the eval set, else a held-out
     share of train) and save it to ``output`` with its validation report in ``output/report/``.
@@ -187,21 +230,35 @@ def fit_and_save(
     ``bertkit train --config output/train_config.json`` reruns the same training. ``replace`` (``--overwrite``)
     deletes the folder's previous model once the new one is trained, just before it is saved, so a run that
     fails or is interrupted keeps the old model. Under ``torchrun`` every
-    process fits; only the main process writes. Returns the fitted classifier."""
+    process fits; only the main process writes. Returns the fitted classifier.
+
+    ``resume`` continues from the checkpoint in that folder (``resume/checkpoint``, normally ``output``'s, which
+    ``config.checkpoint_every`` wrote); ``output``'s checkpoint is deleted once the model is saved. ``config.track`` logs the run to MLflow (:mod:`bertkit.tracking`)."""
     from bertkit.classification.estimator import TextClassifier
     from bertkit.ddp import is_main_process
+    from bertkit.tracking import tracked
 
     main_process = is_main_process()
     output = Path(output)
-    classifier = TextClassifier.from_config(config, progress=progress)
-    classifier.fit(train, eval_set=validation, output_dir=output)
-    if not main_process:
-        return classifier
-    if replace:
-        clear_output_folder(output, keep=("history.jsonl",))  # history.jsonl: written by this run's fit
-    classifier.metadata_["skipped_rows"] = len(train.skipped)
-    if run_options:
-        classifier.metadata_["run_options"] = dict(run_options)
-    classifier.save(output)
-    classifier.validation_report_.save(output / "report", history=classifier.history_)
+    with tracked(config, output, run_options, enabled=main_process) as tracker:
+        classifier = TextClassifier.from_config(config, progress=progress)
+        classifier.fit(train, eval_set=validation, output_dir=output, on_epoch=tracker.log_epoch,
+                       resume_from=resume)  # fmt: skip
+        if not main_process:
+            return classifier
+        if replace:
+            clear_output_folder(output, keep=("history.jsonl",))  # history.jsonl: written by this run's fit
+        classifier.metadata_["skipped_rows"] = len(train.skipped)
+        if run_options:
+            classifier.metadata_["run_options"] = dict(run_options)
+        classifier.save(output)
+        classifier.validation_report_.save(output / "report", history=classifier.history_)
+        _remove_checkpoint(output)  # the run is complete: the model folder is its result
+        tracker.finish(classifier, output)
     return classifier
+
+
+def _remove_checkpoint(output: Path) -> None:
+    for name in CHECKPOINT_FILES:
+        if (output / name).is_dir():
+            shutil.rmtree(output / name)

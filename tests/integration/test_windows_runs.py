@@ -29,12 +29,15 @@ def test_windows_find_what_truncation_cuts_off(tiny_bert, tmp_path):
     test_texts, test_labels = long_texts(60, seed=1)
     # lr 3e-3 for 12 epochs learns the task under every seed tried (42, 1, 2, 3); 1e-2 diverged under some
     settings = dict(epochs=12, batch_size=16, learning_rate=3e-3, max_length=32, progress=False)
-    truncated = TextClassifier(str(tiny_bert), **settings).fit(texts, labels)
+    truncated = TextClassifier(str(tiny_bert), **settings, window_stride=0).fit(texts, labels)  # 0: never windows
     windowed = TextClassifier(str(tiny_bert), **settings, window_stride=8, window_aggregation="max")
     windowed.fit(texts, labels)
     assert truncated.score(test_texts, test_labels) <= 0.7  # the label word is past the first 30 tokens
     assert windowed.score(test_texts, test_labels) >= 0.85
     assert windowed.predict_proba(test_texts).shape == (60, 2)
+    auto = TextClassifier(str(tiny_bert), **settings, window_aggregation="max").fit(texts, labels)
+    assert auto.config_.window_stride == 8  # every text is long: windows by default, stride 32 // 4
+    np.testing.assert_allclose(auto.predict_proba(test_texts), windowed.predict_proba(test_texts), atol=1e-5)
     windowed.save(tmp_path)
     config = json.loads((tmp_path / "bertkit.json").read_text())["config"]
     assert (config["window_stride"], config["window_aggregation"]) == (8, "max")

@@ -6,7 +6,8 @@
 3. bertkit.engine, bertkit.ddp, bertkit.cuda_graphs: the training loop and the forward passes
 4. task packages bertkit.classification, bertkit.tagging, bertkit.qa (siblings: none imports another),
    plus bertkit.embeddings and bertkit.export
-5. bertkit.runs, seeds, tuning, ray_predict, demo: built on the task facades
+5. bertkit.runs, seeds, tuning, ray_predict, demo, distillation, tracking, cross_validation: built on the task
+   facades
 6. bertkit (its __init__): the public API
 7. bertkit.cli and bertkit.serving: shells over the public API (``SHELL_ALLOWED`` lists what else each may use)
 8. bertkit.__main__: ``python -m bertkit`` runs the CLI
@@ -49,6 +50,9 @@ LAYERS: dict[str, int] = {
     "bertkit.tuning": 5,
     "bertkit.ray_predict": 5,
     "bertkit.demo": 5,
+    "bertkit.cross_validation": 5,
+    "bertkit.tracking": 5,
+    "bertkit.distillation": 5,
     "bertkit": 6,
     "bertkit.cli": 7,
     "bertkit.serving": 7,
@@ -58,11 +62,12 @@ TASKS = ("bertkit.classification", "bertkit.tagging", "bertkit.qa")
 SHELLS = ("bertkit.cli", "bertkit.serving")
 # What each shell may import besides its own package: the public API, the errors, and for the CLI the option
 # declarations its flags are built from (config and read_options, through the field machinery of flags), the run
-# helpers behind `train` (runs), the commands that are not estimators (demo, embed) and the service that
+# helpers behind `train` (runs) and `cv` (cross_validation's output-folder checks), the commands that are not estimators (demo, embed) and the service that
 # `bertkit serve` starts.
 SHELL_ALLOWED: dict[str, tuple[str, ...]] = {
     "bertkit.cli": ("bertkit", "bertkit.exceptions", "bertkit.config", "bertkit.flags", "bertkit.read_options",
-                    "bertkit.runs", "bertkit.demo", "bertkit.embeddings", "bertkit.serving"),
+                    "bertkit.runs", "bertkit.demo", "bertkit.embeddings", "bertkit.serving",
+                    "bertkit.cross_validation"),
     "bertkit.serving": ("bertkit", "bertkit.exceptions"),
 }  # fmt: skip
 # The facade of each task package: nothing else in its package imports it (it sits on top of its package).
@@ -77,7 +82,8 @@ EXTRA_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # the process-group helpers know nothing of data or models
     (("bertkit.ddp",), ("bertkit.data", "bertkit.models")),
     # built on the facades, not on the loop; Optuna and Ray each only where used
-    (("bertkit.seeds", "bertkit.tuning", "bertkit.ray_predict", "bertkit.runs"), ("bertkit.engine.loop",)),
+    (("bertkit.seeds", "bertkit.tuning", "bertkit.ray_predict", "bertkit.runs", "bertkit.tracking"),
+     ("bertkit.engine.loop",)),
     (("bertkit.seeds",), ("optuna", "ray")),
     (("bertkit.tuning",), ("ray",)),
     (("bertkit.ray_predict",), ("optuna",)),

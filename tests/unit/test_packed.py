@@ -84,8 +84,9 @@ def test_packed_forward_under_bf16_autocast_stays_close(bert):
 
 
 def test_other_architectures_keep_their_own_forward(tiny_distilbert, tiny_roberta, bert):
-    assert packed_classifier(_classifier(tiny_distilbert)) is None
-    assert packed_classifier(_classifier(tiny_roberta)) is None
+    # DistilBERT and RoBERTa run packed too (tests/unit/test_packed_families.py); a bare encoder does not.
+    assert packed_classifier(_classifier(tiny_distilbert)) is not None
+    assert packed_classifier(_classifier(tiny_roberta)) is not None
     model, _ = bert
     assert packed_classifier(model.bert) is None  # the bare encoder has no classification head
 
@@ -132,5 +133,5 @@ def test_cls_only_last_layer_trains_like_the_full_layer(tiny_bert, implementatio
 def test_cls_only_last_layer_leaves_other_architectures_alone(tiny_distilbert):
 
     model = AutoModelForSequenceClassification.from_pretrained(str(tiny_distilbert), num_labels=2)
-    with cls_only_last_layer(model) as applied:
+    with cls_only_last_layer(model.distilbert) as applied:  # a bare encoder: no head reading [CLS]
         assert not applied

@@ -9,30 +9,30 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bertkit import ddp
-from bertkit.classification import fitting, persistence, tables
+from bertkit.classification import fitting, persistence
 from bertkit.classification.fitting import Texts, as_data
+from bertkit.classification.prediction import PredictionMixin
 from bertkit.classification.report import EvaluationReport, build_report
 from bertkit.classification.scoring import labels_from_scores
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
 from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
-from bertkit.engine.forward import aggregate_windows, batched_logits, logits_to_scores, predict_logits, uses_type_ids
+from bertkit.engine.forward import aggregate_windows, batched_logits, predict_logits, uses_type_ids
 from bertkit.engine.loop import RunOptions, seed_everything
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
 from bertkit.models.checkpoints import check_max_length, load_tokenizer, resolve_checkpoint
 from bertkit.params import ParamsMixin
 
 
-class TextClassifier(ParamsMixin):
+class TextClassifier(PredictionMixin, ParamsMixin):
     """Fine-tune a BERT-family encoder for text (or text-pair) classification, multi-label or regression.
 
     Parameters mirror ``bertkit train`` flags (see :class:`bertkit.config.TrainConfig`); ``None`` for
@@ -43,7 +43,8 @@ class TextClassifier(ParamsMixin):
     ``history_`` (one dict per epoch), ``thresholds_`` (multi-label), ``validation_metrics_`` (of the epoch
     kept), ``best_epoch_`` (best validation score) and ``kept_epoch_`` (the weights held; ``keep_epoch``);
     ``text_pair_``: trained on text pairs (None for a loaded folder that does not record it); prediction
-    refuses the other shape of input.
+    refuses the other shape of input. ``temperature_`` and ``conformal_scores_``: calibration and prediction
+    sets (see :class:`bertkit.classification.prediction.PredictionMixin`; ``use_calibration`` switches it off).
 
     Example::
 
@@ -82,6 +83,8 @@ class TextClassifier(ParamsMixin):
         max_train_rows: int | None = None,
         device: str = "auto",
         cuda_graphs: bool = False,
+        checkpoint_every: str | None = None,
+        track: str | None = None,
         predict_batch_size: int | None = None,
         progress: bool = True,
     ) -> None:
@@ -113,6 +116,8 @@ class TextClassifier(ParamsMixin):
         self.max_train_rows = max_train_rows
         self.device = device
         self.cuda_graphs = cuda_graphs
+        self.checkpoint_every = checkpoint_every
+        self.track = track  # honoured by bertkit train / runs.fit_and_save (bertkit.tracking), not by fit alone
         self.predict_batch_size = predict_batch_size
         self.progress = progress
 
@@ -138,6 +143,7 @@ class TextClassifier(ParamsMixin):
         *,
         output_dir: str | Path | None = None,
         on_epoch: Callable[[dict], None] | None = None,
+        resume_from: str | Path | None = None,
     ) -> TextClassifier:
         """Fine-tune on texts (or ``(text, pair)`` tuples) ``X`` with labels ``y``; returns ``self``.
 
@@ -145,6 +151,8 @@ class TextClassifier(ParamsMixin):
         multi-label thresholds; without it a stratified, seeded share of ``X`` is held out.
         ``output_dir`` receives history.jsonl while training (the model is written by :meth:`save`).
         ``on_epoch`` is called with each epoch's history record (train loss, ``val_*`` metrics).
+        ``resume_from``: continue from the checkpoint in that folder (``output_dir/checkpoint`` of an interrupted
+        run with ``checkpoint_every``; the same options and data) to the weights of an uninterrupted run.
 
         Started by ``torchrun`` (``WORLD_SIZE > 1`` in the environment), every process runs ``fit`` on the
         same data: they join one process group, ``batch_size`` is the global batch split among them, and
@@ -159,6 +167,10 @@ class TextClassifier(ParamsMixin):
 
         started = time.perf_counter()
         self.tokenizer_ = load_tokenizer(checkpoint)
+        # window_stride None: windows when many training texts are long (no random draw, same encoding else)
+        config, long_texts = fitting.resolve_long_texts(
+            self.tokenizer_, data.train, config, announce=self.progress and ddp.is_main_process()
+        )
         seed_everything(config.seed)  # the new head's initial weights are part of the run
         self.model_, config = fitting.build_model(checkpoint, data.task, data.classes, config)
         self.task_, self.classes_, self.config_ = data.task, data.classes, config
@@ -170,6 +182,7 @@ class TextClassifier(ParamsMixin):
             progress=self.progress and context.is_main,
             history_path=Path(output_dir) / "history.jsonl" if output_dir else None,
             rank=context.rank, world_size=context.world_size, on_epoch=on_epoch,
+            checkpoint=fitting.checkpointing(config, data, output_dir, resume_from, context.world_size),
         )  # fmt: skip
         try:
             outcome = fitting.train(self.model_, self.tokenizer_, data, config, resolve_device(device_name), run)
@@ -178,13 +191,14 @@ class TextClassifier(ParamsMixin):
             raise
         ddp.teardown(context)
         self.thresholds_ = outcome.thresholds
+        self.temperature_, self.conformal_scores_ = outcome.temperature, outcome.conformal_scores
         self.history_, self.best_epoch_, self.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
         self.validation_report_ = outcome.validation_report
         self.validation_metrics_ = self.validation_report_.metrics
         self.train_seconds_ = round(time.perf_counter() - started, 2)
         self.data_fingerprint_ = fitting.fingerprint(data.train)
         self.n_train_rows_ = len(data.train)
-        self.metadata_ = {}
+        self.metadata_ = long_texts.metadata()  # long_share, truncated_share
         return self
 
     # prediction ----------------------------------------------------------------------------------
@@ -235,18 +249,20 @@ class TextClassifier(ParamsMixin):
 
     @property
     def packed_forward_(self) -> bool:
-        """Whether torch prediction runs the packed forward (:mod:`bertkit.models.packed`, BERT classifiers),
-        which does no work on padding; the service sizes its forward batches by it."""
+        """Whether torch prediction runs the packed forward (:mod:`bertkit.models.packed`: BERT, RoBERTa,
+        ELECTRA, DistilBERT, ALBERT, MPNet, DeBERTa-v2/v3, ModernBERT classifiers), which does no work on
+        padding; the service sizes its forward batches by it."""
         from bertkit.models.packed import packed_classifier
 
         self._check_fitted()
         return packed_classifier(self.model_) is not None
 
     def decision_scores(self, X: Texts) -> np.ndarray:
-        """Probabilities [n, n_classes] (sigmoid per label for multi-label) or values [n] (regression)."""
+        """Probabilities [n, n_classes] (sigmoid per label for multi-label) or values [n] (regression);
+        probabilities are calibrated by the temperature fitted in training unless ``use_calibration`` is False."""
         self._check_fitted()
         data = as_data(X, None, "X")
-        return logits_to_scores(self._logits(self._encode(data)), self.task_)
+        return self._to_scores(self._logits(self._encode(data)))
 
     def predict_proba(self, X: Texts) -> np.ndarray:
         """Class probabilities [n, n_classes]; columns follow ``classes_``. Not defined for regression."""
@@ -257,7 +273,7 @@ class TextClassifier(ParamsMixin):
 
     def predict(self, X: Texts) -> np.ndarray | list[list[Any]]:
         """Labels as given in training (object array), label lists (multi-label) or values (regression)."""
-        return labels_from_scores(self.decision_scores(X), self.task_, self.classes_, self.thresholds_)
+        return labels_from_scores(self.decision_scores(X), self.task_, self.classes_, self.score_thresholds_)
 
     def score(self, X: Texts, y: Sequence[Any]) -> float:
         """Accuracy (classification), micro F1 (multi-label) or Pearson r (regression)."""
@@ -266,78 +282,30 @@ class TextClassifier(ParamsMixin):
         return report.metrics[main]
 
     def evaluate(
-        self, X: Texts, y: Sequence[Any] | None = None, *, skip_unseen_labels: bool = False
-    ) -> EvaluationReport:
-        """Metrics, per-class scores, confusion matrix and the most confidently wrong examples.
+        self, X: Texts, y: Sequence[Any] | None = None, *, skip_unseen_labels: bool = False,
+        coverage: float | None = None, abstain_below: float | None = None,
+    ) -> EvaluationReport:  # fmt: skip
+        """Metrics (with ``ece`` and ``brier``), per-class scores, confusion matrix and the most confidently wrong
+        examples.
 
         Rows with a label the model never saw in training are scored as errors and counted in the report's
-        ``unseen_labels``; ``skip_unseen_labels=True`` (``--skip-bad-rows``) leaves them out, counted as skipped."""
+        ``unseen_labels``; ``skip_unseen_labels=True`` (``--skip-bad-rows``) leaves them out, counted as skipped.
+        Single-label: ``coverage`` adds ``set_coverage`` and ``mean_set_size`` of the prediction sets
+        (:meth:`predict_set`); ``abstain_below`` adds ``abstained``, ``coverage_rate`` and ``answered_accuracy``."""
         self._check_fitted()
         given = as_data(X, y, "X")
         data, labels, unseen = fitting.evaluation_labels(
             given, self.task_, self.classes_, skip_unseen=skip_unseen_labels
         )
+        uncertainty = self._uncertainty(coverage, abstain_below)  # checked before the forward pass
         encoded = self._encode(data)
-        report = build_report(data, labels, encoded, self._logits(encoded), self.task_, self.classes_, self.thresholds_)
+        report = build_report(
+            data, labels, encoded, self._logits(encoded), self.task_, self.classes_, self.thresholds_, uncertainty
+        )
         if unseen and skip_unseen_labels:  # the rows are gone from data: the report says what left them out
             report.unseen_labels, report.unseen_skipped = unseen, True
             report.unseen_rows = len(data.skipped) - len(given.skipped)
         return report
-
-    def predict_table(self, X: Texts, top_k: int | None = None) -> pd.DataFrame:
-        """The input rows with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score.
-        Names already taken in the input get a ``predicted_`` prefix."""
-        data = as_data(X, None, "X")
-        scores = self.decision_scores(data)
-        return tables.prediction_table(data, scores, self.task_, self.classes_, self.thresholds_, top_k)
-
-    def predict_file(
-        self,
-        path: str | Path,
-        output: str | Path,
-        *,
-        top_k: int | None = None,
-        text_column: str | None = None,
-        pair_column: str | None = None,
-        encoding: str = "utf-8",
-        header: bool | None = None,
-        skip_bad_rows: bool = False,
-        chunk_rows: int = 50_000,
-        delimiter: str | None = None,
-    ) -> tuple[int, int]:
-        """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
-        time so memory stays bounded whatever the file size. Returns (rows written, rows skipped). ``output``
-        appears only once every row is written: an error part-way leaves no partial file (and an older
-        ``output`` untouched)."""
-        self._check_fitted()
-        return tables.predict_file(
-            self, path, output, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
-            header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows, delimiter=delimiter,
-        )  # fmt: skip
-
-    def iter_predict_file(
-        self,
-        path: str | Path,
-        *,
-        top_k: int | None = None,
-        text_column: str | None = None,
-        pair_column: str | None = None,
-        encoding: str = "utf-8",
-        header: bool | None = None,
-        skip_bad_rows: bool = False,
-        chunk_rows: int = 50_000,
-        row_numbers: bool = False,
-        delimiter: str | None = None,
-    ) -> Iterator[tuple[pd.DataFrame, int]]:
-        """Prediction tables (see :meth:`predict_table`) of a data file, one per chunk of at most
-        ``chunk_rows`` rows, each with the number of rows skipped in it. ``row_numbers`` adds a first column
-        ``input_row``: the row's 0-based position among the file's data rows (skipped rows counted)."""
-        self._check_fitted()  # a generator: checked when iteration starts, as every chunk is predicted lazily
-        yield from tables.iter_predict_file(
-            self, path, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
-            header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows, row_numbers=row_numbers,
-            delimiter=delimiter,
-        )  # fmt: skip
 
     # persistence ---------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -367,18 +335,22 @@ class TextClassifier(ParamsMixin):
         backend: str = "torch",
         precision: str | None = None,
         progress: bool = False,
+        calibration: bool = True,
     ) -> TextClassifier:
         """Load a folder written by :meth:`save`, or any Hugging Face sequence-classification model
         (hub id or folder; its config's id2label names the classes).
 
         ``backend``: ``torch``, or ``onnx`` / ``onnx-int8`` for a model exported with :meth:`export_onnx`
         (ONNX Runtime on CPU). ``precision`` overrides the saved one for prediction with torch: ``auto`` (bf16
-        where the hardware runs it natively), ``bf16`` or ``fp32`` (matches plain transformers exactly)."""
+        where the hardware runs it natively), ``bf16`` or ``fp32`` (matches plain transformers exactly).
+        ``calibration=False``: probabilities without the saved temperature (sets ``use_calibration``)."""
         loaded = persistence.load_classifier(folder, device=device, backend=backend, precision=precision)
         estimator = cls.from_config(loaded.config, progress=progress)
         estimator.model_, estimator.tokenizer_ = loaded.model, loaded.tokenizer
         estimator.task_, estimator.classes_, estimator.config_ = loaded.task, loaded.classes, loaded.config
         estimator.thresholds_ = loaded.thresholds
+        estimator.temperature_, estimator.conformal_scores_ = persistence.saved_calibration(loaded.metadata)
+        estimator.use_calibration = calibration
         estimator.text_pair_ = loaded.text_pair
         metadata = loaded.metadata
         estimator.history_ = metadata.get("history") or []

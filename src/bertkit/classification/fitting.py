@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from bertkit.classification.calibration import Temperature, fit_calibration, scale_logits
+from bertkit.classification.conformal import lac_scores, scores_to_store
 from bertkit.classification.objective import SequenceObjective, balanced_class_weights
-from bertkit.classification.report import EvaluationReport, build_report
+from bertkit.classification.report import EvaluationReport, Uncertainty, build_report
 from bertkit.classification.scoring import ClassificationScorer
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData, from_lists
-from bertkit.data.encoding import Encoded, encode
+from bertkit.data.encoding import Encoded, count_longer, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
 from bertkit.engine import loop
+from bertkit.engine.checkpoint import CHECKPOINT_DIR, CheckpointOptions, locate, parse_every
+from bertkit.engine.forward import logits_to_scores
 from bertkit.engine.objective import Validation
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.models.heads import build_classifier
@@ -193,8 +199,64 @@ def build_model(checkpoint: str, task: str, classes: list[Any], config: TrainCon
 
 
 def encode_texts(tokenizer: Any, data: TextData, config: TrainConfig) -> Encoded:
-    """Token ids of ``data`` at the run's max_length (windows when ``config.window_stride`` is set)."""
+    """Token ids of ``data`` at the run's max_length: overlapping windows when ``config.window_stride`` is a
+    positive stride, else truncated (0, or None: a model saved before the stride was resolved at training)."""
     return encode(tokenizer, data.texts, data.pairs, config.max_length, config.window_stride)
+
+
+LONG_TEXT_SHARE = 0.10
+"""Share of training examples longer than max_length above which ``window_stride=None`` reads texts in windows."""
+
+
+@dataclass
+class LongTexts:
+    """How a run met training examples longer than max_length tokens."""
+
+    share: float
+    """Share of the training examples (texts or pairs) longer than max_length tokens."""
+    windowed: bool
+    """Whether they are read in overlapping windows (else truncated)."""
+    note: str | None
+    """The one line a run prints about it; None when there is nothing to say."""
+
+    def metadata(self) -> dict[str, float]:
+        """What a saved model records: ``long_share`` and ``truncated_share`` (0 with windows)."""
+        share = round(self.share, 4)
+        return {"long_share": share, "truncated_share": 0.0 if self.windowed else share}
+
+
+def resolve_long_texts(
+    tokenizer: Any, data: TextData, config: TrainConfig, *, announce: bool = False
+) -> tuple[TrainConfig, LongTexts]:
+    """``config`` with ``window_stride`` decided (``None``: windows of stride max_length // 4 when more than
+    10% of the single training texts are longer than max_length, else 0, truncation), and what was found.
+
+    Pairs keep truncation unless a stride is given: a window of the second text is labelled with the whole
+    pair's label, which no measurement has backed for pair tasks. ``announce`` prints the note on stderr.
+    Only the tokenizer runs: nothing random is drawn and the encoding of a run that truncates is unchanged."""
+    longer = count_longer(tokenizer, data.texts, data.pairs, config.max_length)
+    share = longer / max(len(data), 1)
+    stride, note = config.window_stride, None
+    if stride is None:
+        auto = config.max_length // 4  # 32 at 128: the stride measured on IMDb (benchmarks/RESULTS.md)
+        stride = auto if share > LONG_TEXT_SHARE and data.pairs is None and auto > 0 else 0
+        kind = "pairs" if data.pairs is not None else "texts"
+        what = f"{share:.0%} of training {kind} exceed {config.max_length} tokens"
+        if stride:
+            note = (
+                f"{what}: reading them in overlapping windows (--window-stride {stride}); --window-stride 0 "
+                "truncates instead"
+            )
+        elif share > LONG_TEXT_SHARE:
+            note = (
+                f"{what} and are truncated (windows are chosen by themselves only for single texts); "
+                f"--window-stride {max(auto, 1)} or a larger --max-length reads more"
+            )
+    if note and announce:
+        from tqdm.auto import tqdm
+
+        tqdm.write(note, file=sys.stderr)
+    return dataclasses.replace(config, window_stride=stride), LongTexts(share, stride > 0, note)
 
 
 @dataclass
@@ -206,6 +268,10 @@ class TrainOutcome:
     kept_epoch: int
     thresholds: np.ndarray | None
     validation_report: EvaluationReport
+    temperature: Temperature | None = None
+    """Fitted on the validation rows (see :func:`calibrate`); None for regression."""
+    conformal_scores: list[float] | None = None
+    """Sorted conformity scores of the validation rows (single-label classification)."""
 
 
 def train(
@@ -233,13 +299,60 @@ def train(
         model, train_encoded, config, objective, device=device,
         validation=Validation(validation_encoded, scorer), run=run,
     )  # fmt: skip
+    return outcome_of(result, scorer, data, validation_encoded, validation_targets, config.seed)
+
+
+def outcome_of(
+    result: loop.FitResult, scorer: ClassificationScorer, data: FitData, validation_encoded: Encoded,
+    validation_targets: np.ndarray, seed: int,
+) -> TrainOutcome:  # fmt: skip
+    """What a finished loop leaves: multi-label thresholds tuned on the kept epoch's validation logits (as
+    every epoch's were), the calibration fitted on them, and the validation report with both."""
     # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
     validation_logits = scorer.by_example(result.validation_logits)
-    thresholds = scorer.thresholds_for(validation_logits)  # multi-label: tuned as every epoch's were
+    thresholds = scorer.thresholds_for(validation_logits)
+    temperature, conformal_scores = calibrate(validation_logits, validation_targets, data.task, seed)
     report = build_report(
-        data.validation, data.validation.labels, validation_encoded, validation_logits, task, classes, thresholds
+        data.validation, data.validation.labels, validation_encoded, validation_logits, data.task, data.classes,
+        thresholds, Uncertainty(temperature=temperature),
+    )  # fmt: skip
+    return TrainOutcome(
+        result.history, result.best_epoch, result.kept_epoch, thresholds, report, temperature, conformal_scores
     )
-    return TrainOutcome(result.history, result.best_epoch, result.kept_epoch, thresholds, report)
+
+
+def calibrate(
+    logits: np.ndarray, targets: np.ndarray, task: str, seed: int
+) -> tuple[Temperature | None, list[float] | None]:
+    """The temperature(s) fitted on the kept epoch's validation logits (multi-label thresholds stay on the
+    uncalibrated scale they were tuned on) and, for single-label classification, the sorted conformity scores
+    ``1 - p(true label)`` of those rows under it. The one temperature is fitted on the same rows the conformal
+    threshold uses (see :mod:`bertkit.classification.conformal`)."""
+    temperature = fit_calibration(logits, targets, task)
+    if task != "classification" or temperature is None:
+        return temperature, None
+    proba = logits_to_scores(scale_logits(logits, temperature), task)
+    return temperature, scores_to_store(lac_scores(proba, targets), seed)
+
+
+def checkpointing(
+    config: TrainConfig, data: FitData, output_dir: str | Path | None, resume_from: str | Path | None, world_size: int
+) -> CheckpointOptions | None:
+    """Where the loop keeps its checkpoint (``output_dir/checkpoint``, every ``config.checkpoint_every``) and the
+    checkpoint it resumes from; None when neither is asked. The fingerprint a checkpoint must match holds every
+    option that changes the numbers and hashes of the training and validation data."""
+    every = parse_every(config.checkpoint_every)
+    if every is None and resume_from is None:
+        return None
+    if output_dir is None and every is not None:
+        raise ConfigError("checkpoint_every needs fit(output_dir=...): the checkpoint is written to OUTPUT/checkpoint")
+    folder = Path(output_dir) / CHECKPOINT_DIR if output_dir is not None else locate(resume_from)
+    ignored = ("checkpoint_every", "track", "device", "extra")  # where and how a run reports, not what it trains
+    values = {k: v for k, v in config.to_dict().items() if k not in ignored}
+    values.update(train_data=fingerprint(data.train), validation_data=fingerprint(data.validation),
+                  classes=list(data.classes), world_size=world_size)  # fmt: skip
+    resume = Path(resume_from) if resume_from is not None else None
+    return CheckpointOptions(folder, every, values, resume)
 
 
 def fingerprint(data: TextData) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The training objective of sequence classification: one target per example, its loss (cross-entropy,
-binary cross-entropy or MSE), R-Drop's consistency penalty, and balanced class weights."""
+"""The training objectives of sequence classification: one target per example, its loss (cross-entropy,
+binary cross-entropy or MSE), R-Drop's consistency penalty and balanced class weights; and distillation's, the
+labels' loss mixed with a soft loss against a teacher's logits (:class:`DistillationObjective`)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,91 @@ def balanced_class_weights(targets: np.ndarray, task: str, n_classes: int) -> np
         positives = targets.sum(axis=0)
         return ((len(targets) - positives) / np.maximum(positives, 1)).astype(np.float32)
     raise ConfigError("--class-weights balanced applies to classification and multi-label, not regression")
+
+
+def soft_loss(logits: torch.Tensor, teacher: torch.Tensor, task: str, temperature: float) -> torch.Tensor:
+    """Per-example distillation loss of student ``logits`` against ``teacher`` logits (both [batch, labels]):
+    KL(softmax(teacher / T) || softmax(student / T)) summed over classes (single-label); binary cross-entropy of
+    sigmoid(student / T) against sigmoid(teacher / T), averaged over labels (multi-label); the squared difference
+    of the two outputs (regression, no temperature). Both temperature losses are scaled by T^2, so that their
+    gradients keep the size of the hard loss's as T changes (Hinton et al., 2015, "Distilling the Knowledge in a
+    Neural Network"). Returns [batch]."""
+    if task == "regression":
+        return ((logits - teacher) ** 2).mean(-1)
+    scale = temperature * temperature
+    if task == "multi-label":
+        targets = torch.sigmoid(teacher / temperature)
+        bce = nn.functional.binary_cross_entropy_with_logits(logits / temperature, targets, reduction="none")
+        return bce.mean(-1) * scale
+    student, taught = (logits / temperature).log_softmax(-1), (teacher / temperature).log_softmax(-1)
+    kl = nn.functional.kl_div(student, taught, log_target=True, reduction="none")
+    return kl.sum(-1) * scale
+
+
+class DistillationObjective:
+    """Knowledge distillation: ``alpha`` x the task's own loss on the labels (:func:`make_loss`) plus
+    (1 - ``alpha``) x :func:`soft_loss` against the teacher's logits, averaged over the batch.
+
+    Rows without a label (unlabeled data) take the soft loss alone, at full weight: their hard loss is left out
+    and their ``alpha`` is 0. The hard loss is the task loss over the batch's labelled rows, weighted by their
+    share of the batch, so with ``alpha=1`` and every row labelled the loss is :class:`SequenceObjective`'s,
+    bit for bit (plain fine-tuning). The targets of a batch pack, per row: a labelled flag, the label (class id,
+    label-indicator row or value) and the teacher's logits, as one float tensor [batch, 1 + label width +
+    labels] (the loop moves one tensor per batch).
+    """
+
+    rows_aligned = True
+    """``predict`` returns one row per validation example, so validation can be sharded across ranks."""
+    supports_cuda_graphs = False
+    """The labelled rows of a batch vary in number: the loss reads that count on the host."""
+    forward_copies = 1
+
+    def __init__(
+        self,
+        task: str,
+        targets: np.ndarray,
+        labeled: np.ndarray,
+        teacher_logits: np.ndarray,
+        *,
+        alpha: float,
+        temperature: float,
+        class_weights: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        if not 0.0 <= alpha <= 1.0:
+            raise ConfigError(f"--alpha must be between 0 (soft targets only) and 1 (labels only) (got {alpha})")
+        if not temperature > 0:
+            raise ConfigError(f"--temperature must be positive (got {temperature}); 1 keeps the teacher's logits")
+        hard = targets.reshape(len(targets), -1).astype(np.float32)  # class ids stay exact as floats below 2^24
+        packed = np.concatenate([labeled.reshape(-1, 1).astype(np.float32), hard, teacher_logits], axis=1)
+        self.targets = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.float32))
+        self.task, self.alpha, self.temperature = task, float(alpha), float(temperature)
+        self.width = hard.shape[1]
+        self.loss_fn = make_loss(task, class_weights, label_smoothing)
+
+    def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The packed targets (labelled flag, label, teacher logits) of the examples at ``index``."""
+        return self.targets[index]
+
+    def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+        """``alpha`` x hard loss (labelled rows) + the soft loss, weighted 1 - ``alpha`` (labelled rows) or 1."""
+        logits = outputs.logits.float()
+        labeled = targets[:, 0] > 0
+        hard_targets = targets[:, 1 : 1 + self.width]
+        if self.task == "classification":
+            hard_targets = hard_targets[:, 0].long()
+        elif self.task == "regression":
+            hard_targets = hard_targets[:, 0]
+        n_rows, n_labeled = len(logits), int(labeled.sum())
+        hard = logits.new_zeros(())
+        if n_labeled == n_rows:
+            hard = self.loss_fn(logits, hard_targets)
+        elif n_labeled:
+            hard = self.loss_fn(logits[labeled], hard_targets[labeled]) * (n_labeled / n_rows)
+        soft = soft_loss(logits, targets[:, 1 + self.width :], self.task, self.temperature)
+        weights = torch.where(labeled, 1.0 - self.alpha, 1.0)
+        return self.alpha * hard + (weights * soft).mean()
+
+    def predict(self, model: nn.Module, validation: Encoded, device: torch.device, dtype: torch.dtype | None) -> Any:
+        """Validation logits [n, labels] (one row per window when texts were windowed)."""
+        return predict_logits(model, validation, device=device, dtype=dtype)

@@ -15,6 +15,7 @@ from bertkit.config import TrainConfig
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, ModelLoadError
 from bertkit.models import heads
+from bertkit.models.card import write_card
 from bertkit.models.checkpoints import library_versions, load_tokenizer, plain_max_length, resolve_checkpoint
 from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
@@ -47,6 +48,10 @@ def save_classifier(classifier: FittedClassifier, folder: str | Path) -> Path:
         # Trained on (text, text_pair) or single texts: prediction refuses the other shape (None: not known).
         "text_pair": getattr(classifier, "text_pair_", None),
         "thresholds": None if classifier.thresholds_ is None else [float(t) for t in classifier.thresholds_],
+        # Temperature(s) applied to the logits before softmax/sigmoid (thresholds above stay on the uncalibrated
+        # scale), and the sorted conformity scores behind prediction sets: see classification/calibration.py
+        # and conformal.py.
+        **calibration_metadata(classifier),
         "config": classifier.config_.to_dict(),
         "validation_metrics": getattr(classifier, "validation_metrics_", None),
         "best_epoch": getattr(classifier, "best_epoch_", None),
@@ -58,11 +63,35 @@ def save_classifier(classifier: FittedClassifier, folder: str | Path) -> Path:
         "versions": library_versions(),
     }
     folder = save_folder(folder, classifier.model_, classifier.tokenizer_, metadata)
+    write_card(folder, metadata)  # README.md: the Hugging Face model card (models/card.py)
     # Every option of the run, resolved (batch size and learning rate filled in), plus the data options the
     # CLI recorded in metadata_["run_options"]: `bertkit train --config folder/train_config.json` repeats it.
     options = {**classifier.config_.to_dict(), **getattr(classifier, "metadata_", {}).get("run_options", {})}
     (folder / "train_config.json").write_text(json.dumps(options, indent=2, default=str) + "\n", encoding="utf-8")
     return folder
+
+
+def calibration_metadata(classifier: FittedClassifier) -> dict[str, Any]:
+    """bertkit.json's ``calibration`` (the temperature(s)) and ``conformal`` (sorted scores) entries; empty
+    for a model without them (regression, or loaded from a folder that has none)."""
+    temperature = getattr(classifier, "temperature_", None)
+    if temperature is None:
+        return {}
+    value = float(temperature) if np.ndim(temperature) == 0 else [float(t) for t in temperature]
+    entries: dict[str, Any] = {"calibration": {"method": "temperature", "temperature": value}}
+    scores = getattr(classifier, "conformal_scores_", None)
+    if scores is not None:
+        entries["conformal"] = {"score": "lac", "n": len(scores), "scores": [float(s) for s in scores]}
+    return entries
+
+
+def saved_calibration(metadata: dict[str, Any]) -> tuple[Any, np.ndarray | None]:
+    """(temperature: a float, an array per label, or None; sorted conformity scores or None) of bertkit.json."""
+    temperature = (metadata.get("calibration") or {}).get("temperature")
+    if isinstance(temperature, list):
+        temperature = np.asarray(temperature, dtype=np.float64)
+    scores = (metadata.get("conformal") or {}).get("scores")
+    return temperature, None if scores is None else np.asarray(scores, dtype=np.float64)
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Evaluation reports: a terminal table, JSON, confusion-matrix and learning-curve PNGs, and the most
-confidently wrong examples."""
+"""Evaluation reports: a terminal table, JSON, confusion-matrix, learning-curve and reliability PNGs, and the
+most confidently wrong examples."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from bertkit.classification import conformal
+from bertkit.classification.calibration import (
+    N_BINS,
+    Temperature,
+    brier_score,
+    calibrated_thresholds,
+    confidence_and_outcome,
+    expected_calibration_error,
+    reliability_bins,
+    scale_logits,
+)
 from bertkit.classification.metrics import (
     classification_metrics,
     confusion_matrix,
@@ -23,6 +34,18 @@ from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
 from bertkit.data.labels import encode_labels, unseen_labels
 from bertkit.engine.forward import logits_to_scores
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """What a report does with the probabilities: the temperature(s) applied to them (None: the model's own
+    probabilities), and for single-label classification the prediction sets of ``coverage`` (``set_threshold``:
+    the conformal threshold for it) and the rows withheld below ``abstain_below``."""
+
+    temperature: Temperature | None = None
+    coverage: float | None = None
+    set_threshold: float | None = None
+    abstain_below: float | None = None
 
 
 @dataclass
@@ -42,6 +65,10 @@ class EvaluationReport:
     last rows and columns of ``per_class`` and ``confusion``), or left out when ``unseen_skipped``."""
     unseen_rows: int = 0
     unseen_skipped: bool = False
+    calibration: dict[str, Any] | None = None
+    """With a temperature applied: it, and ``ece``/``brier`` of the probabilities before and after it."""
+    reliability: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    """(confidence, outcome) arrays per curve of reliability.png ("uncalibrated", "calibrated")."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +79,7 @@ class EvaluationReport:
             "truncated_examples": self.truncated,
             "unseen_labels": self.unseen_labels,
             **self.metrics,
+            **({"calibration": self.calibration} if self.calibration else {}),
             "per_class": self.per_class,
             "confusion_matrix": self.confusion,
             "classes": self.classes,
@@ -68,8 +96,14 @@ class EvaluationReport:
         head.add_column("metric")
         head.add_column("value", justify="right")
         for name, value in self.metrics.items():
-            head.add_row(name, f"{value:.4f}")
+            head.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
         console.print(head)
+        if self.calibration:
+            c = self.calibration
+            shown = f"{c['temperature']:.3f}" if isinstance(c["temperature"], float) else "one per label"
+            console.print(f"calibration: temperature {shown}; ECE {c['ece_uncalibrated']:.4f} -> "
+                          f"{c['ece_calibrated']:.4f}, Brier {c['brier_uncalibrated']:.4f} -> "
+                          f"{c['brier_calibrated']:.4f}")  # fmt: skip
         if self.per_class:
             table = Table(title="per class")
             for column in ("label", "precision", "recall", "f1", "support"):
@@ -96,7 +130,8 @@ class EvaluationReport:
             console.print(f"[yellow]{self.skipped_rows} rows skipped (--skip-bad-rows)[/yellow]")
 
     def save(self, folder: str | Path, history: list[dict] | None = None) -> list[Path]:
-        """Write report.json, confusion_matrix.png and learning_curves.png (when history is given)."""
+        """Write report.json, confusion_matrix.png, learning_curves.png (when history is given) and
+        reliability.png (classification: before and after calibration when a temperature was applied)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = [folder / "report.json"]
@@ -105,6 +140,8 @@ class EvaluationReport:
             written.append(plot_confusion(np.asarray(self.confusion), self.classes, folder / "confusion_matrix.png"))
         if history:
             written.append(plot_learning_curves(history, folder / "learning_curves.png"))
+        if self.reliability:
+            written.append(plot_reliability(self.reliability, folder / "reliability.png"))
         return written
 
 
@@ -116,6 +153,7 @@ def build_report(
     task: str,
     classes: list[Any],
     thresholds: np.ndarray | None,
+    uncertainty: Uncertainty | None = None,
 ) -> EvaluationReport:
     """The report of a classifier's ``logits`` (one row per example) on ``data`` with (aligned) ``labels``:
     metrics, per-class scores, and for single-label classification the confusion matrix and the most
@@ -123,17 +161,21 @@ def build_report(
 
     A label the model never saw (``classes`` lacks it) is scored as an error: it joins the label set as a
     class the model never predicts, so accuracy and F1 count its rows wrong, as scikit-learn's metrics do for
-    a ``y_true`` label absent from ``y_pred``; the loss covers the rows (labels) the model has a logit for."""
+    a ``y_true`` label absent from ``y_pred``; the loss covers the rows (labels) the model has a logit for.
+
+    ``uncertainty`` (see :class:`Uncertainty`): metrics of the probabilities after its temperature (the loss
+    stays the training objective on the raw logits), ``ece`` and ``brier``, and the prediction-set and
+    abstention figures it asks for."""
+    uncertainty = uncertainty or Uncertainty()
     unseen = unseen_labels(labels, classes, task)  # (row, label) pairs
     counts = Counter(value for _, value in unseen)
     extra = list(counts)  # in order of first appearance
     labels_all = [*classes, *extra]
     targets = encode_labels(labels, labels_all, task)
-    scores = logits_to_scores(logits, task)
-    if extra:  # columns the model never predicts: zero scores, thresholds never reached
-        scores = np.concatenate([scores, np.zeros((len(scores), len(extra)), dtype=scores.dtype)], axis=1)
-        if thresholds is not None:
-            thresholds = np.concatenate([thresholds, np.full(len(extra), np.inf)])
+    scores = _with_unseen(logits_to_scores(scale_logits(logits, uncertainty.temperature), task), len(extra))
+    if thresholds is not None:  # on the scale of the scores; extra columns (zero scores) never reach theirs
+        thresholds = calibrated_thresholds(thresholds, uncertainty.temperature)
+        thresholds = np.concatenate([thresholds, np.full(len(extra), np.inf)])
     report = EvaluationReport(
         task=task,
         metrics=_metrics(targets, scores, logits, task, len(classes), thresholds),
@@ -147,6 +189,7 @@ def build_report(
     )
     if task == "regression":
         return report
+    _add_uncertainty(report, targets, scores, _with_unseen(logits_to_scores(logits, task), len(extra)), uncertainty)
     if task == "multi-label":
         hits = (scores >= thresholds[None, :]).astype(int)
         report.per_class = per_class_report(targets.astype(int), hits, labels_all)
@@ -162,13 +205,49 @@ def build_report(
     return report
 
 
+def _with_unseen(scores: np.ndarray, n_extra: int) -> np.ndarray:
+    """``scores`` with a zero column for each of ``n_extra`` labels the model never saw (never predicted)."""
+    if not n_extra or scores.ndim == 1:
+        return scores
+    return np.concatenate([scores, np.zeros((len(scores), n_extra), dtype=scores.dtype)], axis=1)
+
+
+def _add_uncertainty(
+    report: EvaluationReport, targets: np.ndarray, scores: np.ndarray, raw: np.ndarray, uncertainty: Uncertainty
+) -> None:
+    """Add to a classification report: ``ece`` and ``brier`` of ``scores`` (the probabilities reported),
+    before/after figures when a temperature made them from ``raw``, the reliability curves, and the
+    prediction-set and abstention figures ``uncertainty`` asks (over the model's own classes)."""
+    task = report.task
+    report.metrics["ece"] = expected_calibration_error(scores, targets, task)
+    report.metrics["brier"] = brier_score(scores, targets, task)
+    calibrated = uncertainty.temperature is not None
+    if calibrated:
+        temperature = uncertainty.temperature
+        report.calibration = {
+            "temperature": float(temperature) if np.ndim(temperature) == 0 else [float(t) for t in temperature],
+            "ece_uncalibrated": expected_calibration_error(raw, targets, task),
+            "ece_calibrated": report.metrics["ece"],
+            "brier_uncalibrated": brier_score(raw, targets, task),
+            "brier_calibrated": report.metrics["brier"],
+        }
+        report.reliability["uncalibrated"] = confidence_and_outcome(raw, targets, task)
+    report.reliability["calibrated" if calibrated else "model"] = confidence_and_outcome(scores, targets, task)
+    known = scores[:, : scores.shape[1] - len(report.unseen_labels)]
+    if uncertainty.set_threshold is not None:
+        report.metrics["target_coverage"] = float(uncertainty.coverage)
+        report.metrics.update(conformal.set_metrics(known, targets, uncertainty.set_threshold))
+    if uncertainty.abstain_below is not None:
+        report.metrics.update(conformal.abstention_metrics(known, targets, uncertainty.abstain_below))
+
+
 def _metrics(
     targets: np.ndarray, scores: np.ndarray, logits: np.ndarray, task: str, n_known: int,
     thresholds: np.ndarray | None,
 ) -> dict[str, float]:  # fmt: skip
     """The task's metrics of ``scores`` (over the model's classes and any unseen labels after them) and the
     loss over what the model has logits for: the rows of known labels, the known label columns."""
-    if task == "regression" or scores.shape[1] == n_known:
+    if task == "regression":
         return evaluation_metrics(targets, logits, task, thresholds)
     if task == "multi-label":
         metrics = multilabel_metrics(targets, scores, thresholds)
@@ -226,6 +305,33 @@ def plot_confusion(matrix: np.ndarray, classes: list[Any], path: Path) -> Path:
         for (i, j), value in np.ndenumerate(matrix):
             ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
     ax.set_title("confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """A reliability diagram: mean outcome (accuracy) against mean confidence in each of the 15 bins, one line per
+    curve (before and after calibration), the diagonal being perfect calibration; bars below count the
+    predictions in each bin."""
+    plt = _pyplot()
+    fig, (curve_ax, count_ax) = plt.subplots(2, 1, figsize=(5, 6), height_ratios=(3, 1), sharex=True)
+    curve_ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    centers = (np.arange(N_BINS) + 0.5) / N_BINS
+    width = 0.8 / N_BINS / len(curves)
+    for offset, (name, (confidence, outcome)) in enumerate(curves.items()):
+        counts, mean_confidence, mean_outcome = reliability_bins(confidence, outcome)
+        filled = counts > 0
+        ece = float(np.sum(counts / max(len(confidence), 1) * np.abs(mean_outcome - mean_confidence)))
+        curve_ax.plot(mean_confidence[filled], mean_outcome[filled], marker="o", label=f"{name} (ECE {ece:.3f})")
+        count_ax.bar(centers + (offset - (len(curves) - 1) / 2) * width, counts, width=width, label=name)
+    curve_ax.set_ylabel("accuracy (share true)")
+    curve_ax.set_title("reliability")
+    curve_ax.legend()
+    count_ax.set_xlabel("confidence")
+    count_ax.set_ylabel("predictions")
+    count_ax.set_xlim(0, 1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -17,6 +17,8 @@ import typer
 
 from bertkit.cli.classify import train, tune
 from bertkit.cli.console import run, say
+from bertkit.cli.cv import cv
+from bertkit.cli.distill import distill
 from bertkit.cli.options import Device, Encoding, Header, TextColumn
 from bertkit.cli.predict import evaluate, predict
 from bertkit.cli.qa import qa_app
@@ -32,7 +34,7 @@ app = typer.Typer(
     "question answering (qa).",
 )
 
-for _command in (train, tune, evaluate, predict):
+for _command in (train, tune, cv, evaluate, predict, distill):
     app.command()(_command)
 app.add_typer(tag_app, name="tag")
 app.add_typer(qa_app, name="qa")
@@ -149,6 +151,12 @@ def serve(
         ),
     ] = None,
     device: Device = "auto",
+    no_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--no-calibration", help="Classifiers: serve the model's own probabilities, without the fitted temperature."
+        ),
+    ] = False,
 ) -> None:
     """Serve a model over HTTP: /predict, /embed (classifiers), /qa, /tag (by the folder's kind), /info, /health,
     /ready, /metrics, /docs and a page at /."""
@@ -162,7 +170,7 @@ def serve(
         host=host, port=port, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
         max_texts=max_texts, max_chars=max_chars, request_timeout_s=timeout, graceful_timeout_s=graceful_timeout,
         api_key=api_key_from_env(api_key_env) if api_key_env else None, torch_threads=threads, device=device,
-        precision=precision, forward_batch_size=forward_batch_size, no_auth=no_auth,
+        precision=precision, forward_batch_size=forward_batch_size, no_auth=no_auth, calibration=not no_calibration,
     )  # fmt: skip
     settings.check_exposure()  # before "loading", so a refused host says nothing else
     if not settings.is_loopback and settings.api_key is None:

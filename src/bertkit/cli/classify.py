@@ -72,6 +72,12 @@ def train(
     validation_fraction: float = option(TrainConfig, "validation_fraction"),
     device: str = option(TrainConfig, "device"),
     cuda_graphs: bool = option(TrainConfig, "cuda_graphs"),
+    checkpoint_every: str | None = option(TrainConfig, "checkpoint_every"),
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the interrupted run whose checkpoint is DIR/checkpoint (DIR: normally --output)."),
+    ] = None,
+    track: str | None = option(TrainConfig, "track"),
     config: Annotated[
         Path | None,
         typer.Option(
@@ -94,12 +100,15 @@ def train(
     from bertkit.runs import check_output_folder, fit_and_save, read_run_data
 
     # --overwrite is a flag only: a config file (train_config.json repeats a run) never deletes a model.
-    params = merge_config_file(ctx, config, skip=("quiet", "overwrite"))
+    params = merge_config_file(ctx, config, skip=("quiet", "overwrite", "resume"))
     settings, read = run_options(params)
     _check_seeds(params["seeds"])
     require(params, ("train", "output"), config)
     output = Path(params["output"])
-    check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
+    if resume is not None and params["seeds"] > 1:
+        raise ConfigError("--resume continues one run; it does not apply to --seeds")
+    in_place = resume is not None and resume.resolve() == output.resolve()
+    check_output_folder(output, overwrite, resume=in_place)  # before the data is read: a refused folder costs no time
     train_data, validation_data = read_run_data(read)
     read = as_trained(read, train_data)
     main_process = is_main_process()
@@ -109,7 +118,7 @@ def train(
         _train_seeds(settings, train_data, validation_data, output, params["seeds"], read, quiet)
         return
     classifier = fit_and_save(settings, train_data, validation_data, output, progress=not quiet,
-                              run_options=read.to_dict(), replace=overwrite)  # fmt: skip
+                              run_options=read.to_dict(), replace=overwrite, resume=resume)  # fmt: skip
     if main_process:
         _print_trained(classifier, output, quiet)
 

@@ -29,6 +29,25 @@ from bertkit.cli.reading import PREDICT_SETTINGS, local_input, saved_settings, s
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
 
+Coverage = Annotated[
+    float | None,
+    typer.Option(
+        "--coverage",
+        help="Single-label: prediction sets holding the true label with at least this probability (e.g. 0.9; "
+        "split conformal on the training run's validation rows).",
+    ),
+]
+AbstainBelow = Annotated[
+    float | None,
+    typer.Option(
+        "--abstain-below", help="Single-label: no label (empty/null) where the top probability is below this."
+    ),
+]
+NoCalibration = Annotated[
+    bool,
+    typer.Option("--no-calibration", help="The model's own probabilities, without the temperature fitted in training."),
+]
+
 
 def evaluate(
     ctx: typer.Context,
@@ -47,16 +66,22 @@ def evaluate(
     label_offset: LabelOffset = None,
     device: Device = "auto",
     precision: InferencePrecision = None,
+    coverage: Coverage = None,
+    abstain_below: AbstainBelow = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
-    """Score a model on labelled data: metrics, per-class table, confusion matrix. Reading settings of the
-    model's training (columns, header, encoding, delimiter, label names) apply unless a flag is given."""
+    """Score a model on labelled data: metrics (with ECE and Brier score), per-class table, confusion matrix.
+    Reading settings of the model's training (columns, header, encoding, delimiter, label names) apply unless a
+    flag is given. --coverage adds set_coverage and mean_set_size; --abstain-below adds abstained,
+    coverage_rate and answered_accuracy."""
     from bertkit import TextClassifier
     from bertkit.runs import check_data_file, read_data
 
     check_data_file(
         data, delimiter=delimiter, model_dir=model_dir
     )  # before the model loads (seconds): a wrong path fails at once
-    classifier = TextClassifier.load(model_dir, device=device, precision=precision)
+    classifier = TextClassifier.load(model_dir, device=device, precision=precision, calibration=not no_calibration)
+    _set_options(classifier, coverage, abstain_below)
     read = ReadOptions(text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
                        encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names,
                        delimiter=delimiter, label_offset=label_offset)  # fmt: skip
@@ -65,7 +90,9 @@ def evaluate(
     for note in dataset.notes:
         say(note)
     say_saved(data, taken)
-    report = classifier.evaluate(dataset, skip_unseen_labels=skip_bad_rows)
+    report = classifier.evaluate(
+        dataset, skip_unseen_labels=skip_bad_rows, coverage=coverage, abstain_below=abstain_below
+    )
     if report_dir is not None:
         report.save(report_dir, history=classifier.history_)
     if as_json:
@@ -112,6 +139,9 @@ def predict(
     chunk_rows: Annotated[
         int, typer.Option(help="Rows read and predicted at a time (one part each with ray).")
     ] = 50_000,
+    coverage: Coverage = None,
+    abstain_below: AbstainBelow = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
     """Predict labels for one text (printed as JSON) or for a file (written to --output).
 
@@ -125,6 +155,8 @@ def predict(
     if chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be a positive integer (got {chunk_rows})")
     if engine == "ray":
+        if coverage is not None or abstain_below is not None or no_calibration:
+            raise ConfigError("--coverage, --abstain-below and --no-calibration work with --engine local only")
         _check_ray(text, data, output, backend=backend, device=device)
         _predict_ray(
             model_dir, data, output, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
@@ -136,23 +168,48 @@ def predict(
     path = local_input(text, data, output)
     if path is not None:  # checked before the model loads (seconds): a wrong path fails at once
         check_data_file(path, delimiter=delimiter, model_dir=model_dir)
-    classifier = TextClassifier.load(model_dir, device=device, backend=backend, precision=precision)
+    classifier = TextClassifier.load(
+        model_dir, device=device, backend=backend, precision=precision, calibration=not no_calibration
+    )
+    sets = _set_options(classifier, coverage, abstain_below)
     if text is not None:
-        frame = classifier.predict_table([(text, pair)] if pair else [text], top_k or 5)
-        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
-        typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+        _predict_text(classifier, [(text, pair)] if pair else [text], top_k or 5, sets)
         return
     read, taken = saved_settings(
         classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
                                 header=header, delimiter=delimiter), ctx, path, PREDICT_SETTINGS,
     )  # fmt: skip
+    abstained = 0
+
+    def count_abstained(frame) -> None:  # each chunk's table, as it is written
+        nonlocal abstained
+        abstained += frame.attrs.get("abstained", 0)
+
     rows, skipped = classifier.predict_file(
         path, output, top_k=top_k, text_column=read.text_column, pair_column=read.text_pair_column,
         encoding=read.encoding, header=read.header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
-        delimiter=read.delimiter,
+        delimiter=read.delimiter, on_chunk=count_abstained, **sets,
     )  # fmt: skip
     say_saved(path, taken)
     say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
+    if abstain_below is not None:
+        say(f"{abstained} of {rows} rows abstained (top probability below {abstain_below})")
+
+
+def _set_options(classifier, coverage: float | None, abstain_below: float | None) -> dict[str, float | None]:
+    """The prediction-set and abstention options of predict_table/predict_file; wrong ones (or a model without
+    conformity scores) fail here, before any data is read."""
+    classifier.check_set_options(coverage, abstain_below)
+    return {"coverage": coverage, "abstain_below": abstain_below}
+
+
+def _predict_text(classifier, texts: list, top_k: int, sets: dict[str, float | None]) -> None:
+    """Print one text's prediction as a JSON object (label null when it abstained)."""
+    frame = classifier.predict_table(texts, top_k, **sets)
+    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
+    typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+    if frame.attrs.get("abstained"):
+        say(f"1 of 1 rows abstained (top probability below {sets['abstain_below']})")
 
 
 def _check_ray(text: str | None, data: list[str] | None, output: Path | None, *, backend: str, device: str) -> None:

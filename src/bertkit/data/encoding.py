@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,37 +54,88 @@ def encode(
 ) -> Encoded:
     """Tokenize in one batched call of the Rust tokenizer; no padding is stored.
 
-    With ``stride`` (tokens shared by neighbouring windows), texts longer than ``max_length`` become several
-    overlapping windows instead of being truncated (for pairs, the second text is windowed);
-    ``doc_index`` then maps each window to its example.
+    With a positive ``stride`` (tokens shared by neighbouring windows), texts longer than ``max_length``
+    become several overlapping windows instead of being truncated (for pairs, the second text is windowed; a
+    pair whose first text leaves the second no more than ``stride`` tokens is truncated instead, as one
+    window); ``doc_index`` then maps each window to its example. ``None`` or 0 (a saved ``window_stride`` that
+    chose truncation) truncates.
     """
+    stride = stride or None
     wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
-    windows = {}
-    if stride is not None:
-        windows = {"return_overflowing_tokens": True, "stride": stride}
-    out = tokenizer(
-        list(texts),
-        list(pairs) if pairs is not None else None,
-        truncation="only_second" if (stride is not None and pairs is not None) else True,
-        max_length=max_length,
-        padding=False,
-        return_attention_mask=False,
-        return_token_type_ids=wants_types,
-        **windows,
-    )
-    rows = out["input_ids"]
+    if stride is not None and pairs is not None:
+        rows, types, doc_index = _pair_windows(tokenizer, texts, pairs, max_length, stride, wants_types)
+    else:
+        out = _tokenize(tokenizer, texts, pairs, max_length, wants_types, stride)
+        rows, types = out["input_ids"], out.get("token_type_ids")
+        doc_index = None if stride is None else np.asarray(out["overflow_to_sample_mapping"], dtype=np.int64)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     offsets = np.zeros(len(rows), dtype=np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
     ids = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=int(lengths.sum()))
     type_ids = None
     if wants_types and pairs is not None:
-        type_ids = np.fromiter((t for r in out["token_type_ids"] for t in r), dtype=np.int64, count=int(lengths.sum()))
+        type_ids = np.fromiter((t for r in types for t in r), dtype=np.int64, count=int(lengths.sum()))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    doc_index = None
-    if stride is not None:
-        doc_index = np.asarray(out["overflow_to_sample_mapping"], dtype=np.int64)
     return Encoded(ids, type_ids, offsets, lengths, int(pad_id), max_length, doc_index, len(texts))
+
+
+def _tokenize(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, wants_types: bool,
+    stride: int | None, truncation: bool | str = True,
+) -> Any:  # fmt: skip
+    """One batched tokenizer call without padding; ``stride``: overflowing windows sharing that many tokens."""
+    windows = {} if stride is None else {"return_overflowing_tokens": True, "stride": stride}
+    return tokenizer(
+        list(texts),
+        list(pairs) if pairs is not None else None,
+        truncation=truncation,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=wants_types,
+        **windows,
+    )
+
+
+def _pair_windows(
+    tokenizer, texts: Sequence[str], pairs: Sequence[str], max_length: int, stride: int, wants_types: bool
+) -> tuple[list, list | None, np.ndarray]:
+    """Windows over the second texts of pairs: (token rows, type rows, the pair of each row), in pair order.
+
+    The Rust tokenizer fails (a panic, not an exception) on a pair whose first text leaves the second
+    ``stride`` tokens or fewer: those pairs are truncated instead, one window each, so one long first text
+    among many cannot stop a prediction run."""
+    firsts = tokenizer(list(texts), add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    narrow = np.fromiter((room - len(f) <= stride for f in firsts), dtype=bool, count=len(firsts))
+    groups = [(np.flatnonzero(~narrow), stride, "only_second"), (np.flatnonzero(narrow), None, True)]
+    rows: list = []
+    types: list = []
+    owners = []
+    for index, group_stride, truncation in groups:
+        if not len(index):
+            continue
+        out = _tokenize(
+            tokenizer, [texts[i] for i in index], [pairs[i] for i in index], max_length, wants_types,
+            group_stride, truncation,
+        )  # fmt: skip
+        rows.extend(out["input_ids"])
+        types.extend(out.get("token_type_ids") or [])
+        mapping = out["overflow_to_sample_mapping"] if group_stride is not None else range(len(index))
+        owners.append(index[np.asarray(mapping, dtype=np.int64)])
+    doc_index = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    order = np.argsort(doc_index, kind="stable")  # windows of a pair stay in reading order
+    return [rows[i] for i in order], [types[i] for i in order] if types else None, doc_index[order]
+
+
+def count_longer(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> int:
+    """Examples (texts, or pairs with their special tokens) longer than ``max_length`` tokens: those that
+    truncation at ``max_length`` cuts. Tokenized at ``max_length + 1``, so one of exactly ``max_length``
+    tokens counts as fitting; nothing random is drawn."""
+    if not len(texts):
+        return 0
+    out = _tokenize(tokenizer, texts, pairs, max_length + 1, wants_types=False, stride=None)
+    return sum(len(row) > max_length for row in out["input_ids"])
 
 
 def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[str, torch.Tensor]:

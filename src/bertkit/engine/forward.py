@@ -94,8 +94,9 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits of a sequence classifier for every example, float32 [n, num_labels], rows in input order.
 
-    BERT classifiers run :mod:`bertkit.models.packed`'s forward (no work on padding, [CLS]-only last layer; same
-    logits up to float rounding) unless ``packed=False``; other architectures run their own forward."""
+    Classifiers of the families :mod:`bertkit.models.packed` knows (BERT, RoBERTa, ELECTRA, DistilBERT, ALBERT,
+    MPNet, DeBERTa-v2/v3, ModernBERT) run its forward (no work on padding, [CLS]-only last layer; same logits up
+    to float rounding) unless ``packed=False``; other architectures run their own forward."""
     out = np.empty((len(encoded), model.config.num_labels), dtype=np.float32)
     run = (packed and packed_classifier(model)) or (lambda **inputs: model(**inputs).logits)
 

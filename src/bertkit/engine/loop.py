@@ -14,7 +14,6 @@ optimizer, schedule, weight average and CUDA-graph check are in engine/steps.py.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import math
 import random
@@ -33,11 +32,12 @@ from bertkit.config import TrainConfig
 from bertkit.cuda_graphs import GraphedTrainStep, capturable_optimizer
 from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
+from bertkit.engine.checkpoint import CheckpointOptions, Checkpoints, EpochProgress
 from bertkit.engine.forward import uses_type_ids
-from bertkit.engine.objective import Objective, Validation, ValidationScorer
+from bertkit.engine.keeper import EpochKeeper
+from bertkit.engine.objective import Objective, Validation
 from bertkit.engine.steps import WeightAverage, check_cuda_graphs, linear_schedule, make_optimizer, optimizer_step
 from bertkit.models.packed import cls_only_last_layer
-from bertkit.selection import KEEP_BEST_CONFIDENCE, metric_lower_is_better
 
 
 @dataclass
@@ -71,6 +71,8 @@ class RunOptions:
     on_epoch: Callable[[dict], None] | None = None
     """Called with each epoch's record on every rank (e.g. to report to a hyperparameter search, which may
     raise to stop)."""
+    checkpoint: CheckpointOptions | None = None
+    """Where a resumable checkpoint is written, how often, and whether the run continues from one."""
 
     @property
     def reports(self) -> bool:
@@ -113,15 +115,20 @@ def fit(
     run = run or RunOptions()
     seed_everything(config.seed)
     trainer = _Trainer(model, train, config, objective, device, run)
-    keeper = _EpochKeeper(config, validation.scorer if validation is not None else None)
+    keeper = EpochKeeper(config, validation.scorer if validation is not None else None)
     history: list[dict] = []
+    saver = Checkpoints(run.checkpoint, trainer, keeper, history, run) if run.checkpoint is not None else None
+    first_epoch = saver.resume() if saver is not None else 1  # restores the run, random generators last
     if run.history_path is not None and run.rank == 0:
         run.history_path.parent.mkdir(parents=True, exist_ok=True)
-        run.history_path.write_text("")
+        run.history_path.write_text("".join(json.dumps(record) + "\n" for record in history))
 
     # The pooler reads only [CLS]: the last layer skips the other tokens' dead arithmetic (packed.py).
     with cls_only_last_layer(trainer.net), _gradients_released(trainer.optimizer, enabled=trainer.graphed is not None):
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
+            # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
+            if keeper.stops():
+                break
             record = trainer.train_epoch(epoch)
             if validation is None:
                 keeper.unscored(epoch)
@@ -131,9 +138,8 @@ def fit(
                 record.update({f"val_{k}": v for k, v in metrics.items()})
                 keeper.scored(epoch, metrics, outputs, trainer.net)
             _record_epoch(record, history, run)
-            # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
-            if config.early_stopping_patience and keeper.stale >= config.early_stopping_patience:
-                break
+            if saver is not None and saver.options.each_epoch:
+                saver.save(epoch)
     kept_epoch, kept_outputs, win = keeper.keep(history[-1]["epoch"], trainer.net)
     if run.reports and win is not None:
         _print_kept(kept_epoch, keeper.best_epoch, win)
@@ -203,28 +209,45 @@ class _Trainer:
         self.averaged = WeightAverage(self.net, total_steps, share) if share else None
         self.optimizer_steps = 0
         self.rng = np.random.default_rng(config.seed)
+        self.epoch: EpochProgress | None = None
+        """The epoch in progress (its batch order and counts), or None between epochs."""
+        self.after_step: Callable[[int, int], None] | None = None
+        """Called with (epoch, optimizer steps) after each optimizer step (the step checkpoints)."""
 
     def train_epoch(self, epoch: int) -> dict:
-        """One pass over the training data; returns the epoch's record (loss, learning rate, throughput)."""
+        """One pass over the training data (the rest of it after a resumed mid-epoch checkpoint); returns the
+        epoch's record (loss, learning rate, throughput)."""
         config, run, train, averaged = self.config, self.run, self.train, self.averaged
         if averaged is not None and averaged.swapped:
             averaged.swap(self.net)  # back to the trained weights; the average holds on
-        started = time.perf_counter()
-        global_batches = training_batches(train.lengths, self.plan.micro_batch, self.rng)
+        if self.epoch is None:  # a new epoch, not the rest of one a checkpoint stopped in
+            zero = torch.zeros((), device=self.device)
+            self.epoch = EpochProgress(training_batches(train.lengths, self.plan.micro_batch, self.rng), zero)
+        progress = self.epoch
+        started = time.perf_counter() - progress.seconds
+        global_batches = progress.batches
         batches = split_for_rank(global_batches, run.rank, run.world_size)
         global_sizes = [len(b) for b in global_batches if len(b) >= run.world_size]
         bar = _progress(batches, epoch, config.epochs, enabled=run.reports)
-        running, seen_loss, samples, tokens = torch.zeros((), device=self.device), 0, 0, 0
         for step, index in enumerate(bar, start=1):
-            running += self._step(step, index, len(batches), global_sizes[step - 1])
+            if step <= progress.step:
+                continue  # trained before the checkpoint this run resumed from
+            steps_before = self.optimizer_steps
+            progress.running += self._step(step, index, len(batches), global_sizes[step - 1])
             if averaged is not None:
                 averaged.after_step(self.net, self.optimizer_steps)
-            seen_loss += 1
-            samples += len(index)
-            tokens += int(train.lengths[index].sum())
+            progress.step, progress.seen_loss = step, progress.seen_loss + 1
+            progress.samples += len(index)
+            progress.tokens += int(train.lengths[index].sum())
+            if self.after_step is not None and self.optimizer_steps != steps_before:
+                progress.seconds = time.perf_counter() - started
+                self.after_step(epoch, self.optimizer_steps)
             if run.reports and step % 10 == 0:
                 elapsed = time.perf_counter() - started
-                bar.set_postfix(loss=f"{running.item() / seen_loss:.4f}", samples_s=f"{samples / elapsed:.1f}")
+                bar.set_postfix(loss=f"{progress.running.item() / progress.seen_loss:.4f}",
+                                samples_s=f"{progress.samples / elapsed:.1f}")  # fmt: skip
+        self.epoch = None
+        running, seen_loss, samples, tokens = progress.running, progress.seen_loss, progress.samples, progress.tokens
         if run.world_size > 1:
             # loss and throughput over all ranks: one all-reduce per epoch, not per step
             counts = torch.tensor([seen_loss, samples, tokens], dtype=torch.float64, device=self.device)
@@ -275,54 +298,6 @@ class _Trainer:
             optimizer_step(self.net, self.optimizer, self.scheduler, self.scaler, config.max_grad_norm)
             self.optimizer_steps += 1
         return raw.detach() * share  # summed over ranks: world_size x the global batch's mean loss
-
-
-class _EpochKeeper:
-    """Tracks the best validation score, counts epochs without improvement (early stopping) and, at the end,
-    decides which epoch's weights the model keeps (``TrainConfig.keep_epoch``)."""
-
-    def __init__(self, config: TrainConfig, scorer: ValidationScorer | None) -> None:
-        self.config, self.scorer = config, scorer
-        main_metric = scorer.main_metric if scorer is not None else "loss"
-        self.lower_is_better = metric_lower_is_better(main_metric)
-        self.best_score: float | None = None
-        self.best_epoch, self.stale = 0, 0
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.best_outputs: Any = None
-        self.last_outputs: Any = None
-
-    def unscored(self, epoch: int) -> None:
-        """Without validation every epoch counts as the best so far."""
-        self.best_epoch = epoch
-
-    def scored(self, epoch: int, metrics: dict[str, float], outputs: Any, net: nn.Module) -> None:
-        """Record an epoch's validation; snapshot the weights when it is the best so far and may be kept."""
-        self.last_outputs = outputs
-        score = metrics[self.scorer.main_metric]
-        best = self.best_score
-        if best is None or (score < best if self.lower_is_better else score > best):
-            self.best_score, self.best_epoch, self.stale, self.best_outputs = score, epoch, 0, outputs
-            if self.config.keep_epoch != "last" and epoch < self.config.epochs:  # the last epoch is the live model
-                self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
-        else:
-            self.stale += 1
-
-    def keep(self, last_epoch: int, net: nn.Module) -> tuple[int, Any, float | None]:
-        """Load the kept epoch's weights into ``net``; returns (kept epoch, its validation outputs, the
-        bootstrap win share of the best epoch over the last, when it was asked)."""
-        kept_epoch, kept_outputs, win = self.best_epoch, self.best_outputs, None
-        # Stopped early, the last epoch is `patience` epochs past the best, before the learning rate reached
-        # zero: auto then keeps the best, as early stopping means to.
-        finished_schedule = last_epoch == self.config.epochs
-        keep_epoch = self.config.keep_epoch
-        if self.best_epoch != last_epoch and self.best_score is not None:
-            if keep_epoch == "auto" and finished_schedule:
-                win = self.scorer.win_share(self.best_outputs, self.last_outputs)
-            if keep_epoch == "last" or (win is not None and win < KEEP_BEST_CONFIDENCE):
-                kept_epoch, kept_outputs = last_epoch, self.last_outputs
-        if kept_epoch != last_epoch:
-            net.load_state_dict(self.best_state)
-        return kept_epoch, kept_outputs, win
 
 
 def _record_epoch(record: dict, history: list[dict], run: RunOptions) -> None:

@@ -197,7 +197,7 @@ def _add_model_routes(app: FastAPI, service: ModelService, settings: ServeSettin
         probabilities = {str(labels[i]): float(row[i]) for i in order}
         chosen = None
         if model.task == "multi-label":
-            thresholds = model.model.thresholds_
+            thresholds = model.model.score_thresholds_  # on the scale of the (calibrated) probabilities
             chosen = [labels[i] for i in range(len(labels)) if row[i] >= thresholds[i]]
         return Prediction(label=labels[best], score=float(row[best]), probabilities=probabilities, labels=chosen)
 

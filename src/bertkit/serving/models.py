@@ -124,11 +124,13 @@ class ClassifierAdapter:
     def info(self) -> dict[str, Any]:
         config = self.model.config_
         metadata = getattr(self.model, "metadata_", {}) or {}
-        thresholds = self.model.thresholds_
+        thresholds = self.model.score_thresholds_  # on the scale of the probabilities served
         return {
             "task": self.task,
             "labels": jsonable(self.labels),
             "thresholds": None if thresholds is None else jsonable(thresholds),
+            # Temperature(s) applied to the probabilities served (None: none saved, or --no-calibration).
+            "temperature": jsonable(self.model.temperature_ if self.model.use_calibration else None),
             "base_model": _public_name(config.model),
             "max_length": config.max_length,
             "validation_metrics": jsonable(getattr(self.model, "validation_metrics_", None)),

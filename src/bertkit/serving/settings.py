@@ -44,6 +44,9 @@ class ServeSettings:
     precision: str = "auto"
     """``auto`` (the precision saved with the model: bf16 autocast where the hardware runs it natively),
     ``fp32`` (scores match plain transformers) or ``bf16`` (``--precision``)."""
+    calibration: bool = True
+    """Classifiers: apply the temperature fitted at training to the probabilities served (``--no-calibration``:
+    the model's own softmax/sigmoid). Labels are the same either way."""
     forward_batch_size: int | None = None
     """Texts per forward pass inside a merged batch, after sorting by length; None: the whole merged batch on
     a GPU and for BERT classifiers (whose packed forward skips padding), else 8 on CPU (least padding for the

@@ -18,6 +18,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.writers import make_parent
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
+from bertkit.models.card import write_card
 from bertkit.models.checkpoints import (
     check_max_length,
     library_versions,
@@ -315,7 +316,9 @@ class TokenTagger(ParamsMixin):
             "data": getattr(self, "data_source_", None),
             "versions": library_versions(),
         }
-        return save_folder(folder, self.model_, self.tokenizer_, metadata)
+        folder = save_folder(folder, self.model_, self.tokenizer_, metadata)
+        write_card(folder, metadata)  # README.md: the Hugging Face model card (models/card.py)
+        return folder
 
     @classmethod
     def load(cls, folder: str | Path, *, device: str = "auto", progress: bool = False) -> TokenTagger:

@@ -1,0 +1,108 @@
+"""``bertkit distill``: train a smaller, faster student from a fine-tuned classifier (:class:`bertkit.Distiller`),
+keep it when it scores within ``--max-drop`` points of the teacher, and say so in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bertkit.cli.console import say
+from bertkit.cli.options import (
+    Delimiter,
+    Device,
+    Encoding,
+    Header,
+    LabelColumn,
+    Overwrite,
+    PairColumn,
+    Quiet,
+    SkipBadRows,
+    TextColumn,
+)
+from bertkit.cli.reading import saved_settings, say_saved
+from bertkit.read_options import ReadOptions
+
+READ_SETTINGS = ("text_column", "text_pair_column", "label_column", "encoding", "header", "delimiter", "label_names",
+                 "label_offset")  # fmt: skip
+"""The teacher's saved reading settings that --train, --validation and --unlabeled files are read with."""
+
+
+def distill(
+    ctx: typer.Context,
+    teacher_dir: Annotated[str, typer.Argument(help="The teacher: a bertkit classifier folder.")],
+    train: Annotated[str, typer.Option("--train", help="Labelled training data (CSV, TSV, JSONL, Parquet, hf:NAME).")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for the student (DIR-below-teacher if rejected).")],
+    unlabeled: Annotated[
+        list[str] | None,
+        typer.Option("--unlabeled", help="Unlabeled texts the student learns the teacher's outputs on (repeatable)."),
+    ] = None,
+    validation: Annotated[
+        str | None, typer.Option("--validation", help="Validation data (default: 10% of --train held out).")
+    ] = None,
+    student: Annotated[
+        str,
+        typer.Option(
+            "--student",
+            help="layers:N (N of the teacher's layers, evenly spaced), layers:I,J,... (0-based) or a model "
+            "(hub id, folder, minilm) trained fresh.",
+        ),
+    ] = "layers:3",
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
+    temperature: Annotated[float, typer.Option(help="Softens teacher and student logits in the soft loss.")] = 2.0,
+    alpha: Annotated[
+        float, typer.Option(help="Weight of the labels' loss; 1 - alpha goes to the soft loss (unlabeled rows: 0).")
+    ] = 0.5,
+    max_drop: Annotated[
+        float, typer.Option(help="Most points the student may score below the teacher on validation, to be kept.")
+    ] = 1.0,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per step (default: by data size).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: by data size).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the teacher's).")] = None,
+    overwrite: Overwrite = False,
+    text_column: TextColumn = None,
+    text_pair_column: PairColumn = None,
+    label_column: LabelColumn = None,
+    encoding: Encoding = "utf-8",
+    header: Header = None,
+    delimiter: Delimiter = None,
+    skip_bad_rows: SkipBadRows = False,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Distil a classifier into a smaller student; exit 1 when the student scores more than --max-drop points
+    below the teacher (it is then saved to OUTPUT-below-teacher)."""
+    from bertkit import Distiller, TextClassifier
+    from bertkit.runs import check_data_file, check_output_folder, read_data
+
+    distiller = Distiller(
+        student, epochs=epochs, temperature=temperature, alpha=alpha, max_drop=max_drop, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, device=device, progress=not quiet,
+    )  # fmt: skip
+    distiller.check()
+    for folder in (output, Distiller.rejected_folder(output)):  # either may receive the student
+        check_output_folder(folder, overwrite)
+    for path in (train, validation, *(unlabeled or [])):
+        if path is not None:
+            check_data_file(path, delimiter=delimiter, model_dir=teacher_dir)
+    teacher = TextClassifier.load(teacher_dir, device=device)
+    read = ReadOptions(
+        text_column=text_column, text_pair_column=text_pair_column, label_column=label_column, encoding=encoding,
+        header=header, delimiter=delimiter, skip_bad_rows=skip_bad_rows,
+    )  # fmt: skip
+    read, taken = saved_settings(teacher, read, ctx, train, READ_SETTINGS)
+    train_data = read_data(train, read)
+    say_saved(train, taken)
+    validation_data = read_data(validation, read) if validation else None
+    extra = [read_data(path, read, need_label=False) for path in unlabeled or []]
+    say(f"distilling {teacher_dir} into {student}: {len(train_data)} rows of {train_data.source.name}"
+        + (f", {sum(len(part) for part in extra)} unlabeled rows" if extra else ""))  # fmt: skip
+    distiller.fit(teacher, train_data, eval_set=validation_data, unlabeled=extra, teacher_name=teacher_dir)
+    say(distiller.summary())
+    folder = distiller.save(output, overwrite=overwrite)
+    if not distiller.kept_:
+        say(f"error: the student scored {distiller.drop_points_:.2f} points below the teacher (more than --max-drop "
+            f"{max_drop:g}); it was saved to {folder} instead of {output}")  # fmt: skip
+        raise typer.Exit(1)
+    say(f"wrote the student to {folder} ({distiller.speedup_:.1f}x faster than the teacher on validation)")

@@ -1,0 +1,50 @@
+"""--track mlflow against a real local MLflow store (SQLite, MLflow 3's default kind) in a temporary folder: the
+run, its options, one metric value per epoch and the artifacts (report plots, model folder) are there."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from helpers import sentiment_examples
+
+from bertkit.config import TrainConfig
+from bertkit.data.dataset import from_lists
+
+mlflow = pytest.importorskip("mlflow", reason="pip install 'bertkit[track]'")
+
+
+def test_a_tracked_run_logs_options_epochs_and_artifacts(tiny_bert, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from bertkit.runs import fit_and_save
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under ./mlruns
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    texts, labels = sentiment_examples(48)
+    config = TrainConfig(model=str(tiny_bert), epochs=2, batch_size=8, max_length=24, track=f"mlflow:{uri}")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fit_and_save(config, from_lists(texts, labels, name="train"), None, tmp_path / "model", progress=False,
+                     run_options={"text_column": "text"})  # fmt: skip
+    # MLflow's own store warns nothing a user would see (its SQLAlchemy deprecation notes are DeprecationWarnings)
+    assert not [str(w.message) for w in seen if issubclass(w.category, UserWarning | FutureWarning)]
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("bertkit")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_name == "model"
+    params = run.data.params
+    assert params["epochs"] == "2" and params["batch_size"] == "8" and params["learning_rate"] == "0.0001"
+    assert params["classifier_pooling"] == "cls" and params["data.text_column"] == "text"
+    for metric in ("train_loss", "val_mcc", "val_accuracy"):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert sorted(m.step for m in history) == [1, 2], metric
+    assert run.data.tags["bertkit.kept_epoch"] in ("1", "2")
+    report = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+    assert any(p.endswith(".png") for p in report), report
+    model = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert {"model/model.safetensors", "model/bertkit.json", "model/config.json"} <= model
+    assert (tmp_path / "mlruns").is_dir()

@@ -1,0 +1,339 @@
+"""Distillation (bertkit.Distiller, `bertkit distill`) on tiny random models: which layers a student keeps (the
+mean-pooling layer too), the loss mix (alpha 1 is plain fine-tuning, bit for bit), unlabeled rows, pairs,
+multi-label, regression, another encoder as student, the accuracy guard and its folder, the CLI's errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from helpers import POSITIVE, fails, run_cli, sentiment_examples, write_csv
+
+from bertkit import ConfigError, DataError, Distiller, TextClassifier
+from bertkit.classification.distillation import (
+    encoder_layers,
+    make_student,
+    parse_student,
+    spaced_layers,
+    student_layers,
+)
+from bertkit.classification.objective import DistillationObjective, SequenceObjective, soft_loss
+
+FAST = {"epochs": 1, "batch_size": 8, "max_length": 24, "precision": "fp32", "progress": False}
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tiny_bert, tmp_path_factory):
+    """A sentiment teacher with mean pooling: the tiny BERT's 2 layers plus the pooling layer (3 layers)."""
+    texts, labels = sentiment_examples(32)
+    teacher = TextClassifier(model=str(tiny_bert), classifier_pooling="mean", **FAST).fit(texts, labels)
+    return teacher.save(tmp_path_factory.mktemp("teacher"))
+
+
+@pytest.fixture(scope="module")
+def teacher(teacher_dir):
+    """The teacher, loaded once (distilling does not change it)."""
+    return TextClassifier.load(teacher_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("distill-data")
+    for name, n, seed in (("train.csv", 32, 2), ("valid.csv", 12, 3)):
+        texts, labels = sentiment_examples(n, seed=seed)
+        write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    write_csv(folder / "more.csv", ["text"], [[t] for t in sentiment_examples(10, seed=4)[0]])
+    return folder
+
+
+# which layers a student keeps ------------------------------------------------------------------------------
+
+
+def test_layers_are_evenly_spaced_and_end_at_the_last():
+    assert spaced_layers(6, 3) == [1, 3, 5]
+    assert spaced_layers(12, 6) == [1, 3, 5, 7, 9, 11]
+    assert spaced_layers(6, 1) == [5]
+    assert spaced_layers(6, 4) == [1, 2, 4, 5]
+    for n_layers in range(2, 25):
+        for keep in range(1, n_layers):
+            chosen = spaced_layers(n_layers, keep)
+            assert len(chosen) == keep and chosen[-1] == n_layers - 1 and np.all(np.diff(chosen) > 0), chosen
+
+
+def test_the_mean_pooling_layer_is_kept_besides_n_others():
+    assert student_layers(3, 7, pooling_layer=True) == [1, 3, 5, 6]  # MiniLM's 6 layers + bertkit's pooling
+    assert student_layers(3, 6, pooling_layer=False) == [1, 3, 5]
+    assert student_layers((0, 2), 7, pooling_layer=True) == [0, 2, 6]
+    with pytest.raises(
+        ConfigError, match=r"6 encoder layers besides its mean-pooling layer; .* \(layers:1 to layers:5\)"
+    ):
+        student_layers(6, 7, pooling_layer=True)
+    with pytest.raises(ConfigError, match="layers:0,6: the teacher has 6 encoder layers besides"):
+        student_layers((0, 6), 7, pooling_layer=True)
+
+
+def test_student_specs_are_parsed():
+    assert parse_student("layers:3").layers == 3
+    assert parse_student("layers:4,0,2").layers == (0, 2, 4)
+    assert parse_student("minilm").model == "minilm" and parse_student("minilm").layers is None
+    for bad, message in (("layers:x", "expected layers:N"), ("layers:0", "at least one"), ("layers:1,1", "distinct")):
+        with pytest.raises(ConfigError, match=message):
+            parse_student(bad)
+
+
+def tiny_bert_classifier(layers: int):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=20, max_position_embeddings=32, num_labels=3)  # fmt: skip
+    return BertForSequenceClassification(config).eval()
+
+
+def test_a_bert_student_copies_the_chosen_layers(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = tiny_bert_classifier(4)
+    student = make_student(teacher, [1, 3])
+    assert len(teacher.bert.encoder.layer) == 4 and teacher.config.num_hidden_layers == 4  # the teacher untouched
+    assert len(student.bert.encoder.layer) == 2 and student.config.num_hidden_layers == 2
+    for new, old in ((0, 1), (1, 3)):
+        for (name, value), expected in zip(student.bert.encoder.layer[new].state_dict().items(),
+                                           teacher.bert.encoder.layer[old].state_dict().values(), strict=True):  # fmt: skip
+            assert torch.equal(value, expected), name
+        assert student.bert.encoder.layer[new].attention.self.layer_idx == new
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+    ids = torch.tensor([[2, 7, 9, 3]])
+    student.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(reloaded(input_ids=ids).logits, student(input_ids=ids).logits)
+
+
+def test_a_distilbert_student(tiny_distilbert):
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    teacher = AutoModelForSequenceClassification.from_pretrained(str(tiny_distilbert), num_labels=2).eval()
+    student = make_student(teacher, [1])
+    assert len(student.distilbert.transformer.layer) == 1 and student.config.n_layers == 1
+    assert student.distilbert.transformer.n_layers == 1
+    layer_weight = student.distilbert.transformer.layer[0].ffn.lin1.weight
+    assert torch.equal(layer_weight, teacher.distilbert.transformer.layer[1].ffn.lin1.weight)
+    assert student(input_ids=torch.tensor([[2, 7, 3]])).logits.shape == (1, 2)
+
+
+def test_an_encoder_without_known_layers_is_refused():
+    class Odd(torch.nn.Module):
+        config = type("Config", (), {"model_type": "funnel"})()
+
+    with pytest.raises(ConfigError, match="this teacher is a funnel model: give --student MODEL"):
+        encoder_layers(Odd())
+
+
+# the loss -------------------------------------------------------------------------------------------------
+
+
+def test_soft_losses_match_their_definitions():
+    from scipy.special import expit, rel_entr, softmax
+
+    rng = np.random.default_rng(0)
+    student, teacher = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
+    s, t, temperature = torch.from_numpy(student), torch.from_numpy(teacher), 2.0
+    kl = rel_entr(softmax(teacher / temperature, axis=1), softmax(student / temperature, axis=1)).sum(axis=1)
+    np.testing.assert_allclose(soft_loss(s, t, "classification", temperature).numpy(), kl * 4, rtol=1e-5)
+    p, q = expit(teacher / temperature), expit(student / temperature)
+    bce = -(p * np.log(q) + (1 - p) * np.log(1 - q)).mean(axis=1)
+    np.testing.assert_allclose(soft_loss(s, t, "multi-label", temperature).numpy(), bce * 4, rtol=1e-5)
+    mse = ((student[:, :1] - teacher[:, :1]) ** 2)[:, 0]
+    np.testing.assert_allclose(soft_loss(s[:, :1], t[:, :1], "regression", temperature).numpy(), mse, rtol=1e-6)
+
+
+def objective_case(labeled: np.ndarray, alpha: float):
+    rng = np.random.default_rng(1)
+    logits = torch.from_numpy(rng.normal(size=(6, 3)).astype(np.float32))
+    targets, teacher = np.array([0, 2, 1, 1, 0, 2]), rng.normal(size=(6, 3)).astype(np.float32)
+    objective = DistillationObjective("classification", targets, labeled, teacher, alpha=alpha, temperature=2.0)
+    outputs = type("Outputs", (), {"logits": logits})()
+    return objective.loss(outputs, objective.batch_targets(np.arange(6), {})), logits, targets, teacher
+
+
+def test_the_loss_mixes_labels_and_soft_targets_per_row():
+    all_rows = np.ones(6, dtype=bool)
+    loss, logits, targets, teacher = objective_case(all_rows, alpha=1.0)
+    plain = SequenceObjective("classification", targets).loss(
+        type("O", (), {"logits": logits})(), torch.tensor(targets)
+    )
+    assert torch.equal(loss, plain)  # alpha 1: the labels' loss, bit for bit
+    soft = soft_loss(logits, torch.from_numpy(teacher), "classification", 2.0)
+    mixed, *_ = objective_case(all_rows, alpha=0.3)
+    torch.testing.assert_close(mixed, 0.3 * plain + 0.7 * soft.mean())
+    # rows 4 and 5 unlabeled: no label loss for them, and their soft loss at full weight
+    some = np.array([True, True, True, True, False, False])
+    partial, *_ = objective_case(some, alpha=0.3)
+    hard = torch.nn.functional.cross_entropy(logits[:4], torch.tensor(targets[:4])) * 4 / 6
+    weights = torch.tensor([0.7, 0.7, 0.7, 0.7, 1.0, 1.0])
+    torch.testing.assert_close(partial, 0.3 * hard + (weights * soft).mean())
+    none, *_ = objective_case(np.zeros(6, dtype=bool), alpha=0.9)
+    torch.testing.assert_close(none, soft.mean())  # unlabeled rows only: alpha does not matter
+    with pytest.raises(ConfigError, match="--alpha must be between 0"):
+        objective_case(all_rows, alpha=1.5)
+
+
+def sentiment_split():
+    texts, labels = sentiment_examples(32, seed=2)
+    validation = sentiment_examples(12, seed=3)
+    return texts, labels, validation
+
+
+def test_alpha_one_without_unlabeled_data_is_plain_fine_tuning(teacher, tmp_path):
+    texts, labels, validation = sentiment_split()
+    options = {"student": "layers:1", "epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "progress": False}
+    distilled = Distiller(alpha=1.0, **options).fit(teacher, texts, labels, eval_set=validation)
+    assert distilled.record_["layers_kept"] == [1, 2]  # layer 1 of the two, and the pooling layer
+    # the same student before training, saved, then fine-tuned by TextClassifier (no pooling layer added: it has one)
+    make_student(teacher.model_, [1, 2]).save_pretrained(tmp_path)
+    teacher.tokenizer_.save_pretrained(tmp_path)
+    config = dataclasses.replace(distilled.student_.config_, model=str(tmp_path), classifier_pooling="cls")
+    plain = TextClassifier.from_config(config, progress=False).fit(texts, labels, eval_set=validation)
+    expected = plain.model_.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in distilled.student_.model_.state_dict().items())
+    # and the soft loss does change the outcome
+    mixed = Distiller(alpha=0.5, **options).fit(teacher, texts, labels, eval_set=validation)
+    weight = "classifier.weight"
+    assert not torch.equal(mixed.student_.model_.state_dict()[weight], expected[weight])
+
+
+def test_unlabeled_rows_are_counted_and_must_have_the_training_shape(teacher):
+    texts, labels, validation = sentiment_split()
+    more = [f"{word} film" for word in POSITIVE]
+    distiller = Distiller(student="layers:1", progress=False).fit(
+        teacher, texts, labels, eval_set=validation, unlabeled=more
+    )
+    assert distiller.record_["unlabeled_rows"] == len(more)
+    assert distiller.student_.n_train_rows_ == len(texts)
+    with pytest.raises(DataError, match="unlabeled: unlabeled data holds text pairs but the training data single"):
+        Distiller(student="layers:1", progress=False).fit(
+            teacher, texts, labels, eval_set=validation, unlabeled=[("a", "b")]
+        )
+
+
+def test_labels_the_teacher_does_not_know_are_refused(teacher):
+    texts, labels, validation = sentiment_split()
+    labels = ["neutral", *labels[1:]]
+    with pytest.raises(DataError, match="X item 0: label 'neutral' is not one of the teacher's labels"):
+        Distiller(student="layers:1", progress=False).fit(teacher, texts, labels, eval_set=validation)
+
+
+def fit_teacher(tiny_bert, texts, labels):
+    return TextClassifier(model=str(tiny_bert), classifier_pooling="cls", **FAST).fit(texts, labels)
+
+
+def test_pairs(tiny_bert):
+    texts, labels = sentiment_examples(24)
+    pairs = [(text, "the film") for text in texts]
+    teacher = fit_teacher(tiny_bert, pairs, labels)
+    distiller = Distiller(student="layers:1", progress=False).fit(teacher, pairs, labels)
+    assert distiller.student_.text_pair_ is True and distiller.metric_ == "accuracy"
+    assert distiller.record_["layers_kept"] == [1] and distiller.record_["teacher"] is None
+    assert distiller.student_.predict([("good plot", "the film")])[0] in ("positive", "negative")
+    with pytest.raises(DataError, match="the teacher was trained on text pairs"):
+        Distiller(student="layers:1", progress=False).fit(teacher, texts, labels)
+
+
+def test_windows_follow_the_teacher(tiny_bert, tiny_distilbert):
+    texts, labels = sentiment_examples(24)
+    options = {**FAST, "max_length": 8, "window_stride": 3}
+    teacher = TextClassifier(model=str(tiny_bert), classifier_pooling="cls", **options).fit(texts, labels)
+    more = [" ".join(["the", "film", "was", word, "and", "the", "plot", "was", "quite", word]) for word in POSITIVE]
+    for student in ("layers:1", str(tiny_distilbert)):  # the teacher's windows; another tokenizer's windows
+        distiller = Distiller(student=student, progress=False).fit(teacher, texts, labels, unlabeled=more)
+        assert distiller.student_.config_.window_stride == 3 and distiller.student_.config_.max_length == 8
+        assert distiller.student_.predict(["the film was good and the plot was quite good"])[0] in labels
+
+
+def test_multi_label_and_regression(tiny_bert):
+    texts, labels = sentiment_examples(24)
+    tags = [[label] + (["long"] if len(text) > 25 else []) for text, label in zip(texts, labels, strict=True)]
+    teacher = fit_teacher(tiny_bert, texts, tags)
+    distiller = Distiller(student="layers:1", temperature=3.0, progress=False).fit(teacher, texts, tags)
+    assert distiller.metric_ == "micro_f1" and distiller.student_.thresholds_ is not None
+    assert distiller.student_.classes_ == teacher.classes_
+    values = [float(len(text)) for text in texts]
+    teacher = fit_teacher(tiny_bert, texts, values)
+    distiller = Distiller(student="layers:1", progress=False).fit(teacher, texts, values)
+    assert distiller.metric_ == "pearson" and distiller.student_.task_ == "regression"
+    assert np.isfinite(distiller.student_score_) and distiller.speedup_ > 0
+
+
+def test_another_encoder_as_student(tiny_distilbert, teacher):
+    texts, labels, validation = sentiment_split()
+    distiller = Distiller(student=str(tiny_distilbert), progress=False).fit(teacher, texts, labels, eval_set=validation)
+    student = distiller.student_
+    assert student.model_.config.model_type == "distilbert" and student.classes_ == ["negative", "positive"]
+    assert distiller.record_["layers_kept"] is None and student.config_.model == str(tiny_distilbert)
+
+
+# the command and its guard ----------------------------------------------------------------------------------
+
+
+def test_distill_keeps_a_good_enough_student(capsys, teacher_dir, data_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    out = tmp_path / "student"
+    code = run_cli("distill", teacher_dir, "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
+                   "--unlabeled", data_dir / "more.csv", "--student", "layers:1", "--epochs", "1", "--max-drop", "1000",
+                   "--output", out, "--quiet")  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert re.search(
+        r"teacher accuracy \d\.\d{4}, student \d\.\d{4} \([+-]\d+\.\d\d points; max drop 1000.0; .*: kept", err
+    )
+    record = json.loads((out / "bertkit.json").read_text())["distillation"]
+    assert record["teacher"] == str(teacher_dir) and record["layers_kept"] == [1, 2] and record["kept"] is True
+    assert record["unlabeled_rows"] == 10 and record["validation_rows"] == 12 and record["speedup"] > 0
+    assert record["temperature"] == 2.0 and record["alpha"] == 0.5 and record["metric"] == "accuracy"
+    loaded = TextClassifier.load(out, device="cpu")
+    assert loaded.model_.config.num_hidden_layers == 2 and loaded.metadata_["distillation"] == record
+    assert AutoModelForSequenceClassification.from_pretrained(out).config.num_hidden_layers == 2
+    assert (out / "report").is_dir()
+
+
+def test_a_student_below_the_teacher_goes_to_its_own_folder(capsys, teacher_dir, data_dir, tmp_path):
+    out = tmp_path / "student"
+    error = fails(capsys, "distill", teacher_dir, "--train", data_dir / "train.csv", "--validation",
+                  data_dir / "valid.csv", "--student", "layers:1", "--epochs", "1", "--max-drop", "-1000",
+                  "--output", out, "--quiet", alone=False)  # fmt: skip
+    rejected = tmp_path / "student-below-teacher"
+    assert f"saved to {rejected} instead of {out}" in error and "more than --max-drop -1000" in error
+    assert not out.exists()
+    assert json.loads((rejected / "bertkit.json").read_text())["distillation"]["kept"] is False
+
+
+def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):
+    train = data_dir / "train.csv"
+    common = ("distill", teacher_dir, "--train", train, "--output", tmp_path / "out")
+    assert "--alpha must be between 0" in fails(capsys, *common, "--alpha", "1.5")
+    assert "--temperature must be positive" in fails(capsys, *common, "--temperature", "0")
+    assert "expected layers:N" in fails(capsys, *common, "--student", "layers:two")
+    message = fails(capsys, *common, "--student", "layers:2", alone=False)
+    assert "the teacher has 2 encoder layers besides its mean-pooling layer" in message
+    assert "missing.csv" in fails(capsys, *common, "--unlabeled", tmp_path / "missing.csv")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert "folder is not empty" in fails(
+        capsys, "distill", teacher_dir, "--train", train, "--output", tmp_path / "busy"
+    )
+    assert run_cli("distill", teacher_dir, "--train", train) == 2  # --output missing: a usage error
+    capsys.readouterr()
+
+
+def test_help_lists_the_options(capsys):
+    assert run_cli("distill", "--help") == 0
+    out = capsys.readouterr().out
+    for flag in ("--unlabeled", "--student", "--temperature", "--alpha", "--max-drop", "--output"):
+        assert flag in out
