@@ -1,6 +1,6 @@
 """`bertkit train --checkpoint-every N` killed part-way, then `--resume`: the folder checks, the refusal of a
 checkpoint of other options, and a saved model equal to the uninterrupted run's (the CLI and runs.fit_and_save
-path of tests/unit/test_resume.py; three full CLI runs, so here)."""
+path of tests/integration/test_resume.py; three full CLI runs, so here)."""
 
 from __future__ import annotations
 
