@@ -339,3 +339,22 @@ def write_sentiment_csvs(folder: Path, *, train_rows: int, validation_rows: int)
         texts, labels = sentiment_examples(n, seed=seed)
         write_csv(folder / name, ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
     return folder
+
+
+class Killed(Exception):
+    """Stands in for the process dying (a kill, a lost machine) in the middle of training."""
+
+
+def kill_at_micro_batch(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
+    """Make the ``call``-th micro-batch of training raise :class:`Killed`, as if the process died there."""
+    from bertkit.engine import loop
+
+    real_step, calls = loop._Trainer._step, [0]
+
+    def step(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == call:
+            raise Killed(f"killed at micro-batch {call}")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(loop._Trainer, "_step", step)

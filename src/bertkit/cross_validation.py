@@ -216,7 +216,8 @@ def oof_rows(data: TextData, scores: np.ndarray, clf: Any, fold: int, classes: l
     model does not know)."""
     from bertkit.classification.scoring import labels_from_scores
 
-    predicted = labels_from_scores(scores, clf.task_, list(clf.classes_), clf.thresholds_)
+    # scores are calibrated: multi-label thresholds on their scale (thresholds_ is on the uncalibrated one)
+    predicted = labels_from_scores(scores, clf.task_, list(clf.classes_), clf.score_thresholds_)
     table = {"input_row": data.rows.astype(np.int64), "fold": fold, "text": data.texts}
     if data.pairs is not None:
         table["text_pair"] = data.pairs

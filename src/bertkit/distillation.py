@@ -25,7 +25,6 @@ from bertkit.classification import fitting
 from bertkit.classification.estimator import TextClassifier
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
-from bertkit.data.labels import unseen_labels
 from bertkit.devices import resolve_device
 from bertkit.engine.loop import RunOptions, seed_everything
 from bertkit.exceptions import ConfigError, DataError
@@ -184,7 +183,8 @@ class Distiller(ParamsMixin):
                 started = time.perf_counter()
                 predicted = model.decision_scores(validation)
                 seconds[name].append(time.perf_counter() - started)
-                scores[name] = steps.main_score(predicted, validation.labels, task, model.classes_, model.thresholds_)
+                thresholds = model.score_thresholds_  # on the scale of the (calibrated) scores
+                scores[name] = steps.main_score(predicted, validation.labels, task, model.classes_, thresholds)
         self.teacher_seconds_, self.student_seconds_ = (round(min(seconds[name]), 4) for name in models)
         self.teacher_score_, self.student_score_ = round(scores["teacher"], 6), round(scores["student"], 6)
         self.drop_points_ = round((scores["teacher"] - scores["student"]) * 100, 4) + 0.0  # + 0.0: never -0.0
@@ -242,14 +242,11 @@ def _check_teacher_fits(teacher: TextClassifier, data: fitting.FitData) -> None:
     for part in (data.train, data.validation):
         if data.task == "classification" and classes and isinstance(classes[0], str):
             part.labels = [str(v) for v in part.labels]
-        unseen = unseen_labels(part.labels, classes, data.task)
-        if unseen:
-            row, value = unseen[0]
-            known = ", ".join(repr(c) for c in classes[:20])
-            raise DataError(
-                f"{part.source.where(int(part.rows[row]))}: label {value!r} is not one of the teacher's labels "
-                f"({known}); a student learns the teacher's labels: drop such rows or distil another teacher"
-            )
+        fitting.refuse_unseen_labels(
+            part, part.labels, classes, data.task,
+            "{where}: label {value!r} is not one of the teacher's labels ({known}); a student learns the "
+            "teacher's labels: drop such rows or distil another teacher",
+        )  # fmt: skip
 
 
 def _as_unlabeled(unlabeled: fitting.Texts | Sequence[TextData] | None) -> list[TextData]:

@@ -20,12 +20,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
 from bertkit.data.writers import OUTPUT_SUFFIXES
 from bertkit.exceptions import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from bertkit.classification.tables import FileOptions
 
 MANIFEST = "_manifest.json"
 
@@ -61,6 +64,7 @@ class FilePredictor:
         self.classifier = TextClassifier.load(model_dir, device=device, precision=precision)
         self.output_dir = Path(output_dir)
         self.options = options
+        self.read = {key: value for key, value in options.items() if key != "format"}  # FileOptions
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from bertkit.data.writers import TableWriter
@@ -68,12 +72,7 @@ class FilePredictor:
         suffix = self.options["format"]
         records: dict[str, list] = {"file": [], "chunk": [], "part": [], "rows": [], "skipped": []}
         for file_index, path in zip(batch["file_index"], batch["path"], strict=True):
-            chunks = self.classifier.iter_predict_file(
-                str(path), top_k=self.options["top_k"], text_column=self.options["text_column"],
-                pair_column=self.options["pair_column"], encoding=self.options["encoding"],
-                header=self.options["header"], skip_bad_rows=self.options["skip_bad_rows"],
-                chunk_rows=self.options["chunk_rows"], row_numbers=True,
-            )  # fmt: skip
+            chunks = self.classifier.iter_predict_file(str(path), row_numbers=True, **self.read)
             for chunk, (frame, skipped) in enumerate(chunks):
                 frame.insert(0, "input_file", int(file_index))
                 name = f"part-{int(file_index):05d}-{chunk:05d}{suffix}"
@@ -93,22 +92,18 @@ def predict_ray(
     cpus_per_worker: float = 1,
     gpus_per_worker: float = 0,
     output_format: str = ".parquet",
-    top_k: int | None = None,
-    text_column: str | None = None,
-    pair_column: str | None = None,
-    encoding: str = "utf-8",
-    header: bool | None = None,
-    skip_bad_rows: bool = False,
-    chunk_rows: int = 50_000,
     address: str | None = None,
     precision: str | None = None,
+    **options: Unpack[FileOptions],
 ) -> RayPredictResult:
     """Predict every file in ``files`` with the model in ``model_dir`` on Ray, writing parts into ``output_dir``.
 
     Joins the Ray cluster at ``address`` (``auto``: the one this machine belongs to), or uses one already
     started with ``ray.init``, or starts a local one. ``workers`` actors each take ``cpus_per_worker`` CPUs
     (and ``gpus_per_worker`` GPUs: the model then runs on CUDA). Files are the unit of work: give at least
-    as many files as workers to keep them all busy."""
+    as many files as workers to keep them all busy. ``options``: how each file is read and predicted, as in
+    :meth:`TextClassifier.predict_file` (:class:`~bertkit.classification.tables.FileOptions`: ``top_k``,
+    ``text_column``, ``pair_column``, ``encoding``, ``header``, ``skip_bad_rows``, ``chunk_rows``, ``delimiter``)."""
     ray = _ray()
     paths, suffix, output_dir = _checked_arguments(files, output_dir, output_format, workers)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -128,15 +123,7 @@ def predict_ray(
                 workers,
                 cpus_per_worker,
                 gpus_per_worker,
-                dict(
-                    top_k=top_k,
-                    text_column=text_column,
-                    pair_column=pair_column,
-                    encoding=encoding,
-                    header=header,
-                    skip_bad_rows=skip_bad_rows,
-                    chunk_rows=chunk_rows,
-                ),
+                dict(options),
                 precision,
             )
     finally:

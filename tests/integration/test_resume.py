@@ -8,34 +8,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import assert_same_weights, sentiment_examples
+from helpers import Killed, assert_same_weights, kill_at_micro_batch, sentiment_examples
 
 from bertkit import TextClassifier
-from bertkit.engine import checkpoint, loop
+from bertkit.engine import checkpoint
 from bertkit.exceptions import ConfigError
-
-
-class Killed(Exception):
-    """Stands in for the process dying (a kill, a lost machine) in the middle of training."""
 
 
 def classifier(tiny_bert, **params) -> TextClassifier:
     # dropout on: the resumed run must continue the random generators, not only the weights
     options = dict(epochs=2, batch_size=8, learning_rate=2e-3, max_length=24, dropout=0.1, progress=False)
     return TextClassifier(str(tiny_bert), **{**options, **params})
-
-
-def kill_at_micro_batch(monkeypatch, call: int) -> None:
-    """Make the ``call``-th micro-batch of training raise, as if the process died there."""
-    real_step, calls = loop._Trainer._step, [0]
-
-    def step(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == call:
-            raise Killed(f"killed at micro-batch {call}")
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(loop._Trainer, "_step", step)
 
 
 DATA = sentiment_examples(32)  # 29 train rows after the hold-out: 4 micro-batches of 8 per epoch

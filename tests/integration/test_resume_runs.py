@@ -5,25 +5,7 @@ path of tests/integration/test_resume.py; three full CLI runs, so here)."""
 from __future__ import annotations
 
 import pytest
-from helpers import assert_same_weights
-
-from bertkit.engine import loop
-
-
-class Killed(Exception):
-    """Stands in for the process dying in the middle of training."""
-
-
-def kill_at_micro_batch(monkeypatch, call: int) -> None:
-    real_step, calls = loop._Trainer._step, [0]
-
-    def step(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == call:
-            raise Killed(f"killed at micro-batch {call}")
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(loop._Trainer, "_step", step)
+from helpers import Killed, assert_same_weights, kill_at_micro_batch
 
 
 def test_bertkit_train_resume_continues_in_the_output_folder(tiny_bert, config_data_dir, tmp_path, monkeypatch,

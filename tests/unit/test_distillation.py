@@ -270,6 +270,29 @@ def test_multi_label_and_regression(tiny_bert):
     assert np.isfinite(distiller.student_score_) and distiller.speedup_ > 0
 
 
+def test_the_guard_scores_multi_label_models_as_they_predict(tiny_bert):
+    """The guard's micro F1 is that of the labels the model predicts: its calibrated probabilities against the
+    thresholds on their scale, which is the F1 of the uncalibrated ones against the thresholds as tuned."""
+    from bertkit.classification.fitting import as_data
+
+    texts, labels = sentiment_examples(24)
+    tags = [[label] + (["long"] if len(text) > 25 else []) for text, label in zip(texts, labels, strict=True)]
+    model = fit_teacher(tiny_bert, texts, tags)
+    logits = model._logits(model._encode(as_data(texts, None, "X")))
+    # thresholds in the middle of each label's logits and a strong temperature: the two scales differ a lot
+    model.thresholds_ = 1 / (1 + np.exp(-np.median(logits, axis=0)))
+    model.temperature_ = np.full(len(model.classes_), 10.0)
+    model.use_calibration = False
+    expected = model.score(texts, tags)  # micro F1 with no temperature at all
+    model.use_calibration = True
+    assert model.score(texts, tags) == pytest.approx(expected)
+    distiller = Distiller(progress=False)
+    distiller.student_ = model
+    distiller._guard(model, as_data(texts, tags, "X"))
+    assert distiller.metric_ == "micro_f1"
+    assert distiller.teacher_score_ == pytest.approx(expected, abs=1e-6)
+
+
 def test_another_encoder_as_student(tiny_distilbert, teacher):
     texts, labels, validation = sentiment_split()
     distiller = Distiller(student=str(tiny_distilbert), progress=False).fit(teacher, texts, labels, eval_set=validation)

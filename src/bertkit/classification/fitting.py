@@ -112,16 +112,27 @@ def align_labels(data: TextData, task: str, classes: list[Any]) -> list[Any]:
     the epoch kept and the multi-label thresholds, and a label the model cannot predict is a mistake there (a
     wrong file or column) that should stop the run before it trains."""
     labels = _normalized_labels(data, task, classes)
+    refuse_unseen_labels(
+        data, labels, classes, task,
+        "{where}: column {column!r} has label {value!r}, never seen in training; the model knows {known} "
+        "({summary}); validation data may hold only labels of the training data",
+    )  # fmt: skip
+    return labels
+
+
+def refuse_unseen_labels(data: TextData, labels: list[Any], classes: list[Any], task: str, message: str) -> None:
+    """DataError for the first of ``labels`` (those of ``data``'s rows) not among ``classes``; ``message`` is
+    a ``str.format`` template of ``where`` (file and row), ``column`` (the label column), ``value`` (the
+    label), ``known`` (the first 20 classes) and ``summary`` (how many rows carry such labels, and which)."""
     unseen = unseen_labels(labels, classes, task)
     if unseen:
         row, value = unseen[0]
         known = ", ".join(repr(c) for c in classes[:20])
+        where = data.source.where(int(data.rows[row]))
+        summary = _unseen_summary(unseen)
         raise DataError(
-            f"{data.source.where(int(data.rows[row]))}: column {data.columns.label!r} has label {value!r}, "
-            f"never seen in training; the model knows {known} ({_unseen_summary(unseen)}); validation data may "
-            "hold only labels of the training data"
+            message.format(where=where, column=data.columns.label, value=value, known=known, summary=summary)
         )
-    return labels
 
 
 def evaluation_labels(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from bertkit.classification import conformal, fitting, tables
 from bertkit.classification.calibration import Temperature, calibrated_thresholds, scale_logits
 from bertkit.classification.fitting import as_data
 from bertkit.classification.report import Uncertainty
+from bertkit.classification.tables import FileOptions
 from bertkit.data.labels import encode_labels
 from bertkit.engine.forward import logits_to_scores
 from bertkit.exceptions import ConfigError
@@ -157,61 +158,44 @@ class PredictionMixin:
         path: str | Path,
         output: str | Path,
         *,
-        top_k: int | None = None,
-        text_column: str | None = None,
-        pair_column: str | None = None,
-        encoding: str = "utf-8",
-        header: bool | None = None,
-        skip_bad_rows: bool = False,
-        chunk_rows: int = 50_000,
-        delimiter: str | None = None,
         coverage: float | None = None,
         abstain_below: float | None = None,
         on_chunk: Callable[[pd.DataFrame], None] | None = None,
+        **options: Unpack[FileOptions],
     ) -> tuple[int, int]:
         """Predict a data file into ``output`` (.csv/.tsv/.jsonl/.parquet), streaming ``chunk_rows`` rows at a
         time so memory stays bounded whatever the file size. Returns (rows written, rows skipped). ``output``
         appears only once every row is written: an error part-way leaves no partial file (and an older
         ``output`` untouched). ``coverage``, ``abstain_below``: as in :meth:`predict_table`; ``on_chunk`` is
-        called with each table before it is written."""
+        called with each table before it is written; ``options``: how the file is read
+        (:class:`~bertkit.classification.tables.FileOptions`: ``top_k``, ``text_column``, ``pair_column``,
+        ``encoding``, ``header``, ``skip_bad_rows``, ``chunk_rows``, ``delimiter``)."""
         self._check_fitted()
         return tables.predict_file(
-            self, path, output, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
-            header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows, delimiter=delimiter,
-            coverage=coverage, abstain_below=abstain_below, on_chunk=on_chunk,
-        )  # fmt: skip
+            self, path, output, coverage=coverage, abstain_below=abstain_below, on_chunk=on_chunk, **options
+        )
 
     def iter_predict_file(
         self,
         path: str | Path,
         *,
-        top_k: int | None = None,
-        text_column: str | None = None,
-        pair_column: str | None = None,
-        encoding: str = "utf-8",
-        header: bool | None = None,
-        skip_bad_rows: bool = False,
-        chunk_rows: int = 50_000,
         row_numbers: bool = False,
-        delimiter: str | None = None,
         coverage: float | None = None,
         abstain_below: float | None = None,
         on_chunk: Callable[[pd.DataFrame], None] | None = None,
+        **options: Unpack[FileOptions],
     ) -> Iterator[tuple[pd.DataFrame, int]]:
         """Prediction tables (see :meth:`predict_table`) of a data file, one per chunk of at most
         ``chunk_rows`` rows, each with the number of rows skipped in it. ``row_numbers`` adds a first column
-        ``input_row``: the row's 0-based position among the file's data rows (skipped rows counted)."""
+        ``input_row``: the row's 0-based position among the file's data rows (skipped rows counted);
+        ``options``: as in :meth:`predict_file`."""
         self._check_fitted()  # a generator: checked when iteration starts, as every chunk is predicted lazily
         self.check_set_options(coverage, abstain_below)  # wrong options fail before the first chunk is read
         # tables calls predict_table(data, top_k): the set and abstention options ride along with it.
         maker = SimpleNamespace(
             predict_table=partial(self.predict_table, coverage=coverage, abstain_below=abstain_below)
         )
-        for frame, skipped in tables.iter_predict_file(
-            maker, path, top_k=top_k, text_column=text_column, pair_column=pair_column, encoding=encoding,
-            header=header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows, row_numbers=row_numbers,
-            delimiter=delimiter,
-        ):  # fmt: skip
+        for frame, skipped in tables.iter_predict_file(maker, path, row_numbers=row_numbers, **options):
             if on_chunk is not None:
                 on_chunk(frame)
             yield frame, skipped

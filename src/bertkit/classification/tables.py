@@ -5,13 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from bertkit.classification.scoring import labels_from_scores
 from bertkit.data.dataset import TextData
+
+
+class FileOptions(TypedDict, total=False):
+    """How a data file is read and predicted: the keyword options that :meth:`TextClassifier.predict_file`,
+    :meth:`TextClassifier.iter_predict_file` and :func:`bertkit.predict_ray` pass on to
+    :func:`iter_predict_file`, which gives their defaults.
+
+    ``top_k``: add top{k}_label/top{k}_score for k <= top_k (default None: none); ``text_column`` and
+    ``pair_column``: the columns (default: found from the header); ``encoding`` (``utf-8``); ``header`` (None:
+    detected); ``skip_bad_rows`` (False: a bad row is an error); ``chunk_rows``: rows read and predicted at a
+    time (50,000); ``delimiter`` (a ``--delimiter`` spelling; None: the one
+    the file's suffix implies)."""
+
+    top_k: int | None
+    text_column: str | None
+    pair_column: str | None
+    encoding: str
+    header: bool | None
+    skip_bad_rows: bool
+    chunk_rows: int
+    delimiter: str | None
 
 
 class TablePredictor(Protocol):

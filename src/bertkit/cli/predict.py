@@ -162,7 +162,7 @@ def predict(
             model_dir, data, output, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
             output_format=output_format, top_k=top_k, text_column=text_column, pair_column=text_pair_column,
             encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, address=ray_address, chunk_rows=chunk_rows,
-            precision=precision,
+            precision=precision, delimiter=delimiter,
         )  # fmt: skip
         return
     path = local_input(text, data, output)
@@ -231,7 +231,7 @@ def _predict_ray(model_dir: str, data: list[str], output: Path, **options) -> No
     from bertkit.runs import check_data_file
 
     for path in data:
-        check_data_file(path, model_dir=model_dir)
+        check_data_file(path, delimiter=options.get("delimiter"), model_dir=model_dir)
     result = predict_ray(model_dir, data, output, **options)
     say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
         + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip

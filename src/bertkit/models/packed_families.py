@@ -16,6 +16,24 @@ import torch
 from bertkit.models.packed_grid import Grid, padding_positions
 
 
+def self_attention(
+    grid: Grid,
+    hidden: torch.Tensor,
+    cls_only: bool,
+    projections: tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module],
+    heads: int,
+    scale: float,
+    bias: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's self-attention on the packed ``hidden``: ``(queries_in, attended)``, where ``queries_in`` is
+    the residual input of the attention output (the [CLS] rows alone with ``cls_only``) and ``attended`` the
+    attention of the query/key/value ``projections`` before the output dense layer, packed like it."""
+    query, key, value = projections
+    queries_in = hidden[grid.cls_at] if cls_only else hidden
+    attended = grid.attend(query(queries_in), key(hidden), value(hidden), heads, scale, cls_only=cls_only, bias=bias)
+    return queries_in, attended
+
+
 class Family:
     """One encoder family's packed forward: what differs is said by the methods, :meth:`run` is the loop."""
 
@@ -85,10 +103,9 @@ class BertLike(Family):
         self, layer: torch.nn.Module, hidden: torch.Tensor, grid: Grid, cls_only: bool, context: Any
     ) -> torch.Tensor:
         attention = layer.attention.self
-        queries_in = hidden[grid.cls_at] if cls_only else hidden
-        attended = grid.attend(
-            attention.query(queries_in), attention.key(hidden), attention.value(hidden),
-            attention.num_attention_heads, attention.scaling, cls_only=cls_only,
+        queries_in, attended = self_attention(
+            grid, hidden, cls_only, (attention.query, attention.key, attention.value),
+            attention.num_attention_heads, attention.scaling,
         )  # fmt: skip
         attended = layer.attention.output(attended, queries_in)  # dense, dropout, LayerNorm(+ residual)
         return layer.output(layer.intermediate(attended), attended)
@@ -144,10 +161,9 @@ class DistilBert(Family):
         self, layer: torch.nn.Module, hidden: torch.Tensor, grid: Grid, cls_only: bool, context: Any
     ) -> torch.Tensor:
         attention = layer.attention
-        queries_in = hidden[grid.cls_at] if cls_only else hidden
-        attended = grid.attend(
-            attention.q_lin(queries_in), attention.k_lin(hidden), attention.v_lin(hidden),
-            attention.n_heads, attention.scaling, cls_only=cls_only,
+        queries_in, attended = self_attention(
+            grid, hidden, cls_only, (attention.q_lin, attention.k_lin, attention.v_lin), attention.n_heads,
+            attention.scaling,
         )  # fmt: skip
         attended = layer.sa_layer_norm(attention.out_lin(attended) + queries_in)
         return layer.output_layer_norm(layer.ffn.ff_chunk(attended) + attended)
@@ -182,10 +198,9 @@ class Albert(Family):
         self, layer: torch.nn.Module, hidden: torch.Tensor, grid: Grid, cls_only: bool, context: Any
     ) -> torch.Tensor:
         attention = layer.attention
-        queries_in = hidden[grid.cls_at] if cls_only else hidden
-        attended = grid.attend(
-            attention.query(queries_in), attention.key(hidden), attention.value(hidden),
-            attention.num_attention_heads, attention.scaling, cls_only=cls_only,
+        queries_in, attended = self_attention(
+            grid, hidden, cls_only, (attention.query, attention.key, attention.value),
+            attention.num_attention_heads, attention.scaling,
         )  # fmt: skip
         attended = attention.LayerNorm(queries_in + attention.output_dropout(attention.dense(attended)))
         return layer.full_layer_layer_norm(layer.ff_chunk(attended) + attended)
@@ -215,10 +230,9 @@ class MPNet(Family):
         self, layer: torch.nn.Module, hidden: torch.Tensor, grid: Grid, cls_only: bool, context: Any
     ) -> torch.Tensor:
         attention = layer.attention.attn
-        queries_in = hidden[grid.cls_at] if cls_only else hidden
-        attended = grid.attend(
-            attention.q(queries_in), attention.k(hidden), attention.v(hidden), attention.num_attention_heads,
-            attention.attention_head_size**-0.5, cls_only=cls_only, bias=context,
+        queries_in, attended = self_attention(
+            grid, hidden, cls_only, (attention.q, attention.k, attention.v), attention.num_attention_heads,
+            attention.attention_head_size**-0.5, bias=context,
         )  # fmt: skip
         attended = layer.attention.LayerNorm(layer.attention.dropout(attention.o(attended)) + queries_in)
         return layer.output(layer.intermediate(attended), attended)
