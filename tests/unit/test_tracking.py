@@ -30,7 +30,9 @@ def test_the_uri_is_what_follows_mlflow():
 
 
 def test_without_mlflow_the_error_says_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now raises ImportError
+    # import mlflow (and its submodules, which earlier tests may have imported already) now raises ImportError
+    for name in [name for name in sys.modules if name.startswith("mlflow.")] + ["mlflow"]:
+        monkeypatch.setitem(sys.modules, name, None)
     message = r"--track mlflow needs MLflow, which is not installed: pip install 'bertkit\[track\]'"
     with pytest.raises(ConfigError, match=message), tracked(TrainConfig(track="mlflow"), tmp_path):
         pass
