@@ -61,7 +61,9 @@ def timed_process(command: list[str]) -> float:
 
 def accuracy(predictions: Path, mix: Path) -> float:
     truth = [SAME.get(str(v), str(v)) for v in pd.read_csv(mix)["label"]]
-    predicted = [SAME.get(str(v), str(v)) for v in pd.read_csv(predictions)["label"]]
+    frame = pd.read_csv(predictions)  # bertkit keeps the input columns and adds predicted_label; the peer: label
+    column = "predicted_label" if "predicted_label" in frame else "label"
+    predicted = [SAME.get(str(v), str(v)) for v in frame[column]]
     return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
 
 
