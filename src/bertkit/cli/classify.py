@@ -97,18 +97,12 @@ def train(
 
     Under `torchrun --nproc-per-node N -m bertkit train ...` the same command trains on N processes (DDP)."""
     from bertkit import is_main_process
-    from bertkit.runs import check_output_folder, fit_and_save, read_run_data
+    from bertkit.runs import fit_and_save, read_run_data
 
     # --overwrite is a flag only: a config file (train_config.json repeats a run) never deletes a model.
     params = merge_config_file(ctx, config, skip=("quiet", "overwrite", "resume"))
     settings, read = run_options(params)
-    _check_seeds(params["seeds"])
-    require(params, ("train", "output"), config)
-    output = Path(params["output"])
-    if resume is not None and params["seeds"] > 1:
-        raise ConfigError("--resume continues one run; it does not apply to --seeds")
-    in_place = resume is not None and resume.resolve() == output.resolve()
-    check_output_folder(output, overwrite, resume=in_place)  # before the data is read: a refused folder costs no time
+    output = _checked_output(params, config, overwrite, resume)
     train_data, validation_data = read_run_data(read)
     read = as_trained(read, train_data)
     main_process = is_main_process()
@@ -121,6 +115,20 @@ def train(
                               run_options=read.to_dict(), replace=overwrite, resume=resume)  # fmt: skip
     if main_process:
         _print_trained(classifier, output, quiet)
+
+
+def _checked_output(params: dict, config: Path | None, overwrite: bool, resume: Path | None) -> Path:
+    """The --output folder, once --seeds, the required options, --resume and the folder itself are checked: all
+    before the data is read, so a refused run costs no time."""
+    from bertkit.runs import check_output_folder
+
+    _check_seeds(params["seeds"])
+    require(params, ("train", "output"), config)
+    output = Path(params["output"])
+    if resume is not None and params["seeds"] > 1:
+        raise ConfigError("--resume continues one run; it does not apply to --seeds")
+    check_output_folder(output, overwrite, resume=resume is not None and resume.resolve() == output.resolve())
+    return output
 
 
 def _check_seeds(seeds: int) -> None:

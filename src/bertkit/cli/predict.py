@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,6 +28,9 @@ from bertkit.cli.options import (
 from bertkit.cli.reading import PREDICT_SETTINGS, local_input, saved_settings, say_saved
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
+
+if TYPE_CHECKING:
+    from bertkit import TextClassifier
 
 Coverage = Annotated[
     float | None,
@@ -179,6 +182,15 @@ def predict(
         classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
                                 header=header, delimiter=delimiter), ctx, path, PREDICT_SETTINGS,
     )  # fmt: skip
+    say_saved(path, taken)
+    _predict_file(classifier, path, output, read, sets, top_k=top_k, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows)
+
+
+def _predict_file(
+    classifier: TextClassifier, path: str, output: Path, read: ReadOptions, sets: dict[str, float | None], **options
+) -> None:  # fmt: skip
+    """Write the predictions of the file ``path`` to ``output`` (``options``: top_k, skip_bad_rows, chunk_rows)
+    and say how many rows were written, skipped and (with --abstain-below) abstained."""
     abstained = 0
 
     def count_abstained(frame) -> None:  # each chunk's table, as it is written
@@ -186,14 +198,12 @@ def predict(
         abstained += frame.attrs.get("abstained", 0)
 
     rows, skipped = classifier.predict_file(
-        path, output, top_k=top_k, text_column=read.text_column, pair_column=read.text_pair_column,
-        encoding=read.encoding, header=read.header, skip_bad_rows=skip_bad_rows, chunk_rows=chunk_rows,
-        delimiter=read.delimiter, on_chunk=count_abstained, **sets,
+        path, output, text_column=read.text_column, pair_column=read.text_pair_column, encoding=read.encoding,
+        header=read.header, delimiter=read.delimiter, on_chunk=count_abstained, **sets, **options,
     )  # fmt: skip
-    say_saved(path, taken)
     say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
-    if abstain_below is not None:
-        say(f"{abstained} of {rows} rows abstained (top probability below {abstain_below})")
+    if sets.get("abstain_below") is not None:
+        say(f"{abstained} of {rows} rows abstained (top probability below {sets['abstain_below']})")
 
 
 def _set_options(classifier, coverage: float | None, abstain_below: float | None) -> dict[str, float | None]:
