@@ -17,8 +17,10 @@ import typer
 from bertkit import TrainConfig
 from bertkit.cli.console import say
 from bertkit.cli.options import (
+    ConfigFile,
     Overwrite,
     Quiet,
+    Resume,
     merge_config_file,
     option,
     require,
@@ -73,18 +75,9 @@ def train(
     device: str = option(TrainConfig, "device"),
     cuda_graphs: bool = option(TrainConfig, "cuda_graphs"),
     checkpoint_every: str | None = option(TrainConfig, "checkpoint_every"),
-    resume: Annotated[
-        Path | None,
-        typer.Option(help="Continue the interrupted run whose checkpoint is DIR/checkpoint (DIR: normally --output)."),
-    ] = None,
+    resume: Resume = None,
     track: str | None = option(TrainConfig, "track"),
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            help="JSON/TOML/YAML file of these options, keys as flag names (flags win); "
-            "MODEL/train_config.json repeats a run."
-        ),
-    ] = None,  # fmt: skip
+    config: ConfigFile = None,
     encoding: str = option(ReadOptions, "encoding"),
     header: bool | None = option(ReadOptions, "header"),
     skip_bad_rows: bool = option(ReadOptions, "skip_bad_rows"),

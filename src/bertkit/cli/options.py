@@ -57,6 +57,17 @@ BaseModel = Annotated[str, annotation(TrainConfig, "model")]
 TrainPrecision = Annotated[str, annotation(TrainConfig, "precision")]
 Device = Annotated[str, annotation(TrainConfig, "device")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+Resume = Annotated[
+    Path | None,
+    typer.Option(help="Continue the interrupted run whose checkpoint is DIR/checkpoint (DIR: normally --output)."),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSON/TOML/YAML file of these options, keys as flag names (flags win); "
+        "MODEL/train_config.json repeats a run."
+    ),
+]
 Overwrite = Annotated[
     bool,
     typer.Option(
