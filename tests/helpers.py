@@ -358,3 +358,28 @@ def kill_at_micro_batch(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
         return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(loop._Trainer, "_step", step)
+
+
+def modernbert_config(base: dict[str, Any], pooling: str) -> tuple[str, dict[str, Any]]:
+    """A tiny ModernBERT config (class name, keyword arguments) on ``base`` sizes: three layers, local attention
+    over 4 tokens in every other layer, the given classifier pooling (``cls`` or ``mean``)."""
+    settings = {"num_hidden_layers": 3, "local_attention": 4, "pad_token_id": 0, "classifier_pooling": pooling,
+                "global_attn_every_n_layers": 2}  # fmt: skip
+    return "ModernBertConfig", base | settings
+
+
+def assert_packed_equals_hf(model: Any, batch: dict[str, Any]) -> float:
+    """Assert that bertkit's packed forward of ``model`` gives the Hugging Face forward's logits on ``batch`` (fp32
+    rounding: atol 1e-5, rtol 1e-4); returns the largest absolute difference."""
+    import torch
+
+    from bertkit.models.packed import PackedClassifier, packed_classifier
+
+    forward = packed_classifier(model)
+    assert isinstance(forward, PackedClassifier)
+    with torch.inference_mode():
+        expected = model(**batch).logits
+        got = forward(**batch)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    return float((got - expected).abs().max())

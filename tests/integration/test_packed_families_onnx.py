@@ -8,7 +8,7 @@ import collections
 import pytest
 import torch
 import transformers
-from helpers import build_tiny_bert
+from helpers import build_tiny_bert, modernbert_config
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertkit.export import OnnxForward, export_onnx
@@ -38,17 +38,7 @@ FAMILIES = {
             "position_biased_input": False,
         },
     ),
-    "modernbert-mean": (
-        "ModernBertConfig",
-        SMALL
-        | {
-            "num_hidden_layers": 3,
-            "local_attention": 4,
-            "pad_token_id": 0,
-            "classifier_pooling": "mean",
-            "global_attn_every_n_layers": 2,
-        },
-    ),
+    "modernbert-mean": modernbert_config(SMALL, "mean"),
 }
 
 

@@ -6,11 +6,12 @@ import contextlib
 
 import pytest
 import torch
+from helpers import assert_packed_equals_hf
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertkit.data.encoding import encode
 from bertkit.engine.forward import predict_logits
-from bertkit.models.packed import PackedBertClassifier, cls_only_last_layer, packed_classifier
+from bertkit.models.packed import cls_only_last_layer, packed_classifier
 
 TEXTS = ["good", "the film was very good and the music was lovely", "bad plot", "a dull , tedious and weak story"]
 PAIRS = ["great acting", "the story is okay", "awful", "meh"]
@@ -46,13 +47,7 @@ def test_packed_logits_equal_the_hugging_face_forward(bert, case):
         assert batch["token_type_ids"].any()  # the segment embedding is really exercised
     if case == "mixed lengths":
         assert not batch["attention_mask"].all()  # and padding is really there
-    forward = packed_classifier(model)
-    assert isinstance(forward, PackedBertClassifier)
-    with torch.inference_mode():
-        expected = model(**batch).logits
-        got = forward(**batch)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert_packed_equals_hf(model, batch)
 
 
 def test_left_padded_batches_and_training_mode_use_the_model_forward(bert):

@@ -8,9 +8,10 @@ import contextlib
 import pytest
 import torch
 import transformers
+from helpers import assert_packed_equals_hf, modernbert_config
 from transformers import AutoModelForSequenceClassification
 
-from bertkit.models.packed import PackedClassifier, cls_only_last_layer, packed_classifier
+from bertkit.models.packed import cls_only_last_layer, packed_classifier
 from bertkit.models.pooling import add_mean_pooling_layer
 
 SMALL = {"vocab_size": 99, "num_attention_heads": 4, "intermediate_size": 37, "max_position_embeddings": 64}
@@ -58,28 +59,8 @@ CONFIGS = {
             "position_biased_input": True,
         },
     ),
-    "modernbert-cls": (
-        "ModernBertConfig",
-        BERT_LIKE
-        | {
-            "num_hidden_layers": 3,
-            "local_attention": 4,
-            "pad_token_id": 0,
-            "classifier_pooling": "cls",
-            "global_attn_every_n_layers": 2,
-        },
-    ),
-    "modernbert-mean": (
-        "ModernBertConfig",
-        BERT_LIKE
-        | {
-            "num_hidden_layers": 3,
-            "local_attention": 4,
-            "pad_token_id": 0,
-            "classifier_pooling": "mean",
-            "global_attn_every_n_layers": 2,
-        },
-    ),
+    "modernbert-cls": modernbert_config(BERT_LIKE, "cls"),
+    "modernbert-mean": modernbert_config(BERT_LIKE, "mean"),
 }
 LENGTHS = [3, 11, 1, 7]
 
@@ -108,17 +89,6 @@ def padded_batch(model: torch.nn.Module, lengths: list[int] = LENGTHS, seed: int
     if getattr(model.config, "type_vocab_size", 0) > 1:
         batch["token_type_ids"] = (torch.arange(longest)[None, :] >= 2).long() * mask  # a second segment
     return batch
-
-
-def assert_packed_equals_hf(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
-    forward = packed_classifier(model)
-    assert isinstance(forward, PackedClassifier)
-    with torch.inference_mode():
-        expected = model(**batch).logits
-        got = forward(**batch)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
-    return float((got - expected).abs().max())
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
