@@ -132,6 +132,13 @@ class TrainConfig:
     """Seed for initialisation, validation split and batch order (``--seed``)."""
     validation_fraction: float = flag(0.1, "Share of train held out for validation when --validation is not given.")
     """Share of train carved out (stratified) for validation when no validation data is given."""
+    validation_overlap: str = flag(
+        "drop", "Training rows identical to a validation row: drop (train without them), keep, or error."
+    )
+    """What a run does with training rows whose text (and pair) equals a validation row's, whitespace collapsed
+    (``--validation-overlap``): ``drop`` (the default) trains without them and says so in one line, so validation
+    scores, the epoch kept, calibration and prediction sets rest on rows the model never saw; ``keep`` trains on
+    them anyway (the line still says how many); ``error`` stops before training, naming the rows."""
     max_train_rows: int | None = flag(
         None, "Train on a seeded sample of N rows (validation, when not given, comes from the other rows)."
     )
@@ -188,6 +195,8 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"--validation-fraction must be in (0, 1) (got {self.validation_fraction})")
+        if self.validation_overlap not in ("drop", "keep", "error"):
+            raise ConfigError(f"--validation-overlap must be drop, keep or error (got {self.validation_overlap!r})")
         if not 0 <= self.average_weights <= 1:
             raise ConfigError(f"--average-weights must be in [0, 1] (got {self.average_weights})")
         if self.keep_epoch not in ("auto", "best", "last"):

@@ -273,7 +273,7 @@ def _fitted_student(
     student.task_, student.classes_ = data.task, list(data.classes)
     student.text_pair_ = data.train.pairs is not None
     student.thresholds_ = outcome.thresholds
-    student.temperature_, student.conformal_scores_ = outcome.temperature, outcome.conformal_scores
+    fitting.set_calibration(student, outcome.calibration)
     student.is_main_process_ = True
     student.history_, student.best_epoch_, student.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
     student.validation_report_ = outcome.validation_report

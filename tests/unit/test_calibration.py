@@ -10,6 +10,7 @@ from sklearn.metrics import brier_score_loss
 from bertkit.classification.calibration import (
     brier_score,
     calibrated_thresholds,
+    checked_calibration,
     expected_calibration_error,
     fit_calibration,
     fit_label_temperatures,
@@ -116,3 +117,36 @@ def test_reliability_bins_hold_the_ends():
     counts, confidence, outcome = reliability_bins(np.array([0.0, 1.0, 1.0, 0.5]), np.array([0, 1, 0, 1]))
     assert counts[0] == 1 and counts[-1] == 2 and counts.sum() == 4
     assert confidence[-1] == 1.0 and outcome[-1] == 0.5
+
+
+def test_the_check_keeps_a_temperature_that_helps_on_rows_it_was_not_fitted_on():
+    logits, targets = calibrated_sample(1000, 3, seed=3)
+    over = 4 * logits
+    temperature, check = checked_calibration(over, targets, "classification", seed=0)
+    assert check.kept and temperature == check.fitted == pytest.approx(4, rel=0.2)
+    assert check.ece_cross_fitted < check.ece_before - 0.1
+    assert check.to_dict()["kept"] is True
+
+
+def test_the_check_refuses_a_temperature_that_does_not_lower_the_cross_fitted_error():
+    # A calibrated model: any fitted temperature is noise; on some draws it raises the error of unseen rows,
+    # and then the model's own probabilities are kept (T = 1), never a temperature shown to do harm.
+    outcomes = []
+    for seed in range(12):
+        logits, targets = calibrated_sample(120, 2, seed=seed)
+        temperature, check = checked_calibration(logits, targets, "classification", seed=0)
+        assert temperature == (check.fitted if check.ece_cross_fitted <= check.ece_before else 1.0)
+        outcomes.append(check.kept)
+    assert not all(outcomes) and any(outcomes), outcomes
+
+
+def test_the_check_needs_enough_rows_to_cross_fit_and_covers_multi_label():
+    logits, targets = calibrated_sample(8, 2, seed=0)
+    temperature, check = checked_calibration(5 * logits, targets, "classification", seed=0)
+    assert temperature == 1.0 and not check.kept  # 8 rows cannot be split in 5 folds of 2
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=2, size=(600, 3))
+    truth = (rng.random((600, 3)) < expit(z)).astype(float)
+    temperatures, check = checked_calibration(3 * z, truth, "multi-label", seed=0)
+    assert check.kept and temperatures == pytest.approx([3, 3, 3], rel=0.25)
+    assert checked_calibration(z[:, :1], z[:, 0], "regression", seed=0) == (None, None)

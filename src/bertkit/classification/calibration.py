@@ -5,13 +5,18 @@ Single-label classification gets one temperature ``T`` (probabilities ``softmax(
 every predicted label, is unchanged). Multi-label gets one temperature per label (``sigmoid(logit_j / T_j)``);
 the decision thresholds tuned on the uncalibrated probabilities are carried over by the same monotone map
 (:func:`calibrated_thresholds`), so calibration never changes a predicted label set.
+
+A fitted temperature is kept only when it lowers the calibration error of rows it was not fitted on
+(:func:`checked_calibration`: 5-fold cross-fitting on the validation rows); otherwise ``T = 1``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_expit, log_softmax
+from scipy.special import expit, log_expit, log_softmax, softmax
 
 N_BINS = 15
 """Equal-width confidence bins of the expected calibration error and the reliability diagram."""
@@ -73,6 +78,57 @@ def fit_calibration(logits: np.ndarray, targets: np.ndarray, task: str) -> Tempe
     if task == "multi-label":
         return fit_label_temperatures(logits, targets)
     return fit_temperature(logits, targets)
+
+
+CHECK_FOLDS = 5
+"""Folds of the cross-fitting that decides whether a fitted temperature is kept."""
+
+
+@dataclass
+class CalibrationCheck:
+    """Whether a fitted temperature is kept: the validation rows' ECE without it, and with temperatures each
+    fitted on the other folds (an honest estimate: no row is scored by a temperature it helped fit)."""
+
+    fitted: Temperature
+    ece_before: float
+    ece_cross_fitted: float
+
+    @property
+    def kept(self) -> bool:
+        return self.ece_cross_fitted <= self.ece_before
+
+    def to_dict(self) -> dict[str, object]:
+        fitted = float(self.fitted) if np.ndim(self.fitted) == 0 else [float(t) for t in np.ravel(self.fitted)]
+        return {"fitted_temperature": fitted, "ece_before": round(self.ece_before, 6),
+                "ece_cross_fitted": round(self.ece_cross_fitted, 6), "kept": self.kept}  # fmt: skip
+
+
+def checked_calibration(
+    logits: np.ndarray, targets: np.ndarray, task: str, seed: int
+) -> tuple[Temperature | None, CalibrationCheck | None]:
+    """The temperature(s) of :func:`fit_calibration` when they lower the cross-fitted ECE of these rows, else
+    ``T = 1`` (a temperature that makes probabilities worse on rows it has not seen is not applied: a validation
+    set unlike the data the model will see, or too few rows to tell); and the check. (None, None) for
+    regression or no rows; fewer rows than :data:`CHECK_FOLDS` x 2 cannot be cross-fitted: ``T = 1``."""
+    fitted = fit_calibration(logits, targets, task)
+    if fitted is None:
+        return None, None
+    identity: Temperature = np.ones_like(fitted) if np.ndim(fitted) else 1.0
+    logits = np.asarray(logits, dtype=np.float64)
+    before = expected_calibration_error(_probabilities(logits, task), targets, task)
+    if len(logits) < 2 * CHECK_FOLDS:
+        return identity, CalibrationCheck(fitted, before, float("inf"))
+    proba = np.empty_like(logits)
+    for part in np.array_split(np.random.default_rng(seed).permutation(len(logits)), CHECK_FOLDS):
+        rest = np.setdiff1d(np.arange(len(logits)), part)
+        temperature = fit_calibration(logits[rest], np.asarray(targets)[rest], task)
+        proba[part] = _probabilities(scale_logits(logits[part], temperature), task)
+    check = CalibrationCheck(fitted, before, expected_calibration_error(proba, targets, task))
+    return (fitted if check.kept else identity), check
+
+
+def _probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    return expit(logits) if task == "multi-label" else softmax(logits, axis=1)
 
 
 def scale_logits(logits: np.ndarray, temperature: Temperature | None) -> np.ndarray:

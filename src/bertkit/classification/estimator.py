@@ -80,6 +80,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         precision: str = "auto",
         seed: int = 42,
         validation_fraction: float = 0.1,
+        validation_overlap: str = "drop",
         max_train_rows: int | None = None,
         device: str = "auto",
         cuda_graphs: bool = False,
@@ -113,6 +114,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self.precision = precision
         self.seed = seed
         self.validation_fraction = validation_fraction
+        self.validation_overlap = validation_overlap
         self.max_train_rows = max_train_rows
         self.device = device
         self.cuda_graphs = cuda_graphs
@@ -164,6 +166,8 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         check_max_length(config.model, checkpoint, config.max_length)
         data = fitting.prepare_data(X, y, eval_set, config)
         config = config.resolved(len(data.train), data.task)
+        if data.overlap is not None and data.overlap.note and self.progress and ddp.is_main_process():
+            fitting.say(data.overlap.note)
 
         started = time.perf_counter()
         self.tokenizer_ = load_tokenizer(checkpoint)
@@ -191,14 +195,15 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             raise
         ddp.teardown(context)
         self.thresholds_ = outcome.thresholds
-        self.temperature_, self.conformal_scores_ = outcome.temperature, outcome.conformal_scores
+        fitting.set_calibration(self, outcome.calibration)
         self.history_, self.best_epoch_, self.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
         self.validation_report_ = outcome.validation_report
         self.validation_metrics_ = self.validation_report_.metrics
         self.train_seconds_ = round(time.perf_counter() - started, 2)
         self.data_fingerprint_ = fitting.fingerprint(data.train)
         self.n_train_rows_ = len(data.train)
-        self.metadata_ = long_texts.metadata()  # long_share, truncated_share
+        overlap = data.overlap.metadata() if data.overlap is not None else {}
+        self.metadata_ = {**long_texts.metadata(), **overlap}  # long_share, truncated_share, validation_overlap
         return self
 
     # prediction ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bertkit.classification.calibration import Temperature, fit_calibration, scale_logits
+from bertkit.classification.calibration import CalibrationCheck, Temperature, checked_calibration, scale_logits
 from bertkit.classification.conformal import lac_scores, scores_to_store
 from bertkit.classification.objective import SequenceObjective, balanced_class_weights
 from bertkit.classification.report import EvaluationReport, Uncertainty, build_report
@@ -26,6 +26,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, count_longer, encode
 from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
+from bertkit.data.overlap import Overlap, resolve_overlap
 from bertkit.engine import loop
 from bertkit.engine.checkpoint import CHECKPOINT_DIR, CheckpointOptions, locate, parse_every
 from bertkit.engine.forward import logits_to_scores
@@ -56,6 +57,8 @@ class FitData:
     validation: TextData
     task: str
     classes: list[Any]
+    overlap: Overlap | None = None
+    """Training rows that were also validation rows, and what was done with them (:mod:`bertkit.data.overlap`)."""
 
 
 def prepare_data(
@@ -63,7 +66,8 @@ def prepare_data(
     config: TrainConfig,
 ) -> FitData:  # fmt: skip
     """Read the training data and its labels; hold out validation rows (or read ``eval_set`` and align its
-    labels with the training classes); cap the training rows at ``config.max_train_rows``."""
+    labels with the training classes); drop training rows identical to a validation row (or keep them, or refuse:
+    ``config.validation_overlap``); cap the training rows at ``config.max_train_rows``."""
     train = as_data(X, y, "X")
     if train.labels is None:
         raise DataError(f"{train.source.name}: training data needs labels (no label column)")
@@ -88,10 +92,11 @@ def prepare_data(
     else:
         validation = as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
         validation.labels = align_labels(validation, task, classes)
+    train, overlap = resolve_overlap(train, validation, config.validation_overlap)
     if config.max_train_rows and config.max_train_rows < len(train):
         keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
         train = train.subset(np.sort(keep))
-    return FitData(train, validation, task, classes)
+    return FitData(train, validation, task, classes, overlap)
 
 
 def planned_rows(n_rows: int, config: TrainConfig, *, held_out: bool) -> tuple[int, int]:
@@ -264,10 +269,15 @@ def resolve_long_texts(
                 f"--window-stride {max(auto, 1)} or a larger --max-length reads more"
             )
     if note and announce:
-        from tqdm.auto import tqdm
-
-        tqdm.write(note, file=sys.stderr)
+        say(note)
     return dataclasses.replace(config, window_stride=stride), LongTexts(share, stride > 0, note)
+
+
+def say(line: str) -> None:
+    """Print one line of a run on stderr without breaking a progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 @dataclass
@@ -279,10 +289,8 @@ class TrainOutcome:
     kept_epoch: int
     thresholds: np.ndarray | None
     validation_report: EvaluationReport
-    temperature: Temperature | None = None
-    """Fitted on the validation rows (see :func:`calibrate`); None for regression."""
-    conformal_scores: list[float] | None = None
-    """Sorted conformity scores of the validation rows (single-label classification)."""
+    calibration: Calibration
+    """Temperature(s), conformity scores and the check, fitted on the validation rows (see :func:`calibrate`)."""
 
 
 def train(
@@ -322,28 +330,40 @@ def outcome_of(
     # The loop already ran the kept epoch on the validation data: reuse its logits (ONNX is never set here).
     validation_logits = scorer.by_example(result.validation_logits)
     thresholds = scorer.thresholds_for(validation_logits)
-    temperature, conformal_scores = calibrate(validation_logits, validation_targets, data.task, seed)
+    calibration = calibrate(validation_logits, validation_targets, data.task, seed)
     report = build_report(
         data.validation, data.validation.labels, validation_encoded, validation_logits, data.task, data.classes,
-        thresholds, Uncertainty(temperature=temperature),
+        thresholds, Uncertainty(temperature=calibration.temperature),
     )  # fmt: skip
-    return TrainOutcome(
-        result.history, result.best_epoch, result.kept_epoch, thresholds, report, temperature, conformal_scores
-    )
+    return TrainOutcome(result.history, result.best_epoch, result.kept_epoch, thresholds, report, calibration)
 
 
-def calibrate(
-    logits: np.ndarray, targets: np.ndarray, task: str, seed: int
-) -> tuple[Temperature | None, list[float] | None]:
-    """The temperature(s) fitted on the kept epoch's validation logits (multi-label thresholds stay on the
-    uncalibrated scale they were tuned on) and, for single-label classification, the sorted conformity scores
-    ``1 - p(true label)`` of those rows under it. The one temperature is fitted on the same rows the conformal
-    threshold uses (see :mod:`bertkit.classification.conformal`)."""
-    temperature = fit_calibration(logits, targets, task)
+@dataclass
+class Calibration:
+    """What :func:`calibrate` fits on validation rows."""
+
+    temperature: Temperature | None
+    conformal_scores: list[float] | None
+    check: CalibrationCheck | None
+
+
+def calibrate(logits: np.ndarray, targets: np.ndarray, task: str, seed: int) -> Calibration:
+    """The temperature(s) fitted on the kept epoch's validation logits when cross-fitting shows they lower the
+    calibration error, else 1 (:func:`~bertkit.classification.calibration.checked_calibration`; multi-label
+    thresholds stay on the uncalibrated scale they were tuned on) and, for single-label classification, the
+    sorted conformity scores ``1 - p(true label)`` of those rows under it. The one temperature is fitted on the
+    same rows the conformal threshold uses (see :mod:`bertkit.classification.conformal`)."""
+    temperature, check = checked_calibration(logits, targets, task, seed)
     if task != "classification" or temperature is None:
-        return temperature, None
+        return Calibration(temperature, None, check)
     proba = logits_to_scores(scale_logits(logits, temperature), task)
-    return temperature, scores_to_store(lac_scores(proba, targets), seed)
+    return Calibration(temperature, scores_to_store(lac_scores(proba, targets), seed), check)
+
+
+def set_calibration(classifier: Any, calibration: Calibration) -> None:
+    """Put a fitted calibration on a classifier: ``temperature_``, ``conformal_scores_``, ``calibration_check_``."""
+    classifier.temperature_, classifier.conformal_scores_ = calibration.temperature, calibration.conformal_scores
+    classifier.calibration_check_ = calibration.check
 
 
 def checkpointing(

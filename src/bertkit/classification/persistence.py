@@ -79,6 +79,9 @@ def calibration_metadata(classifier: FittedClassifier) -> dict[str, Any]:
         return {}
     value = float(temperature) if np.ndim(temperature) == 0 else [float(t) for t in temperature]
     entries: dict[str, Any] = {"calibration": {"method": "temperature", "temperature": value}}
+    check = getattr(classifier, "calibration_check_", None)
+    if check is not None:  # why the temperature is what it is (1 when cross-fitting showed no gain)
+        entries["calibration"].update(check.to_dict())
     scores = getattr(classifier, "conformal_scores_", None)
     if scores is not None:
         entries["conformal"] = {"score": "lac", "n": len(scores), "scores": [float(s) for s in scores]}

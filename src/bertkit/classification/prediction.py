@@ -58,7 +58,7 @@ class PredictionMixin:
         data.labels = fitting.align_labels(data, self.task_, list(self.classes_))
         targets = encode_labels(data.labels, list(self.classes_), self.task_)
         logits = self._logits(self._encode(data))
-        self.temperature_, self.conformal_scores_ = fitting.calibrate(logits, targets, self.task_, self.config_.seed)
+        fitting.set_calibration(self, fitting.calibrate(logits, targets, self.task_, self.config_.seed))
         return self
 
     def _temperature(self) -> Temperature | None:

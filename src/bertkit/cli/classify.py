@@ -72,6 +72,7 @@ def train(
     class_weights: str = option(TrainConfig, "class_weights"),
     precision: str = option(TrainConfig, "precision"),
     validation_fraction: float = option(TrainConfig, "validation_fraction"),
+    validation_overlap: str = option(TrainConfig, "validation_overlap"),
     device: str = option(TrainConfig, "device"),
     cuda_graphs: bool = option(TrainConfig, "cuda_graphs"),
     checkpoint_every: str | None = option(TrainConfig, "checkpoint_every"),
