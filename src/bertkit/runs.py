@@ -198,13 +198,16 @@ def describe_rows(train: TextData, validation: TextData | None, config: TrainCon
     """The line a run prints before training: the rows that train (after the hold-out and --max-train-rows),
     those that validate, and the columns read."""
     from bertkit.classification.fitting import planned_rows
+    from bertkit.data.overlap import shared_rows
 
-    n_train, n_held_out = planned_rows(len(train), config, held_out=validation is None)
+    shared = 0 if validation is None or config.validation_overlap != "drop" else len(shared_rows(train, validation))
+    n_train, n_held_out = planned_rows(len(train) - shared, config, held_out=validation is None)
     of = f"{n_train} of {len(train)}" if n_train != len(train) else f"{n_train}"
     if validation is None:
         checked = f"{n_held_out} held out for validation"
     else:
         checked = f"validation: {len(validation)} rows of {validation.source.name}"
+        checked += f", {shared} of them also in the training data, left out of training" if shared else ""
     columns = train.columns
     pair = f", pair: {columns.pair!r}" if columns.pair else ""
     return (f"training on {of} rows of {train.source.name} ({checked}; text: {columns.text!r}{pair}, "

@@ -71,3 +71,13 @@ def test_fit_data_drops_training_copies_of_the_eval_set_by_default():
     assert len(data.train) == 6 and data.overlap.rows == 2
     with pytest.raises(ConfigError, match="--validation-overlap must be drop, keep or error"):
         TrainConfig(validation_overlap="off")
+
+
+def test_the_line_before_training_counts_the_rows_left_out():
+    from bertkit.runs import describe_rows
+
+    train = from_lists(TRAIN, LABELS, name="train.csv")
+    validation = from_lists(["a bad film", "dull plot", "unseen"], ["neg", "neg", "pos"], name="dev.csv")
+    line = describe_rows(train, validation, TrainConfig())
+    assert line.startswith("training on 4 of 6 rows of train.csv (validation: 3 rows of dev.csv, 2 of them also in")
+    assert "training on 6 rows" in describe_rows(train, validation, TrainConfig(validation_overlap="keep"))
