@@ -224,9 +224,12 @@ def fit_and_save(
     run_options: Mapping[str, Any] | None = None,
     replace: bool = False,
     resume: str | Path | None = None,
+    export: bool = True,
 ) -> TextClassifier:
     """Fit a classifier configured by ``config`` on ``train`` (``validation``: the eval set, else a held-out
-    share of train) and save it to ``output`` with its validation report in ``output/report/``.
+    share of train) and save it to ``output`` with its validation report in ``output/report/``. ``export``:
+    also write its ONNX graphs (fp32, int8), score every backend on the validation rows and record the default
+    that ``predict`` and ``serve`` load (:mod:`bertkit.fast_backend`); ``progress`` prints that choice.
 
     The saved metadata also records how many training rows were skipped and, when given, ``run_options``
     (the data options, e.g. :meth:`ReadOptions.to_dict`), which ``train_config.json`` repeats so that
@@ -256,9 +259,21 @@ def fit_and_save(
             classifier.metadata_["run_options"] = dict(run_options)
         classifier.save(output)
         classifier.validation_report_.save(output / "report", history=classifier.history_)
+        if export:
+            _choose_backend(classifier, output, progress)
         _remove_checkpoint(output)  # the run is complete: the model folder is its result
         tracker.finish(classifier, output)
     return classifier
+
+
+def _choose_backend(classifier: TextClassifier, output: Path, progress: bool) -> None:
+    """Export, score and time the backends on the validation rows; record the default (bertkit.fast_backend)."""
+    from bertkit.classification.fitting import say
+    from bertkit.fast_backend import choose_backend, describe
+
+    record = choose_backend(classifier, output, classifier.validation_data_)
+    if progress:
+        say(describe(record))
 
 
 def _remove_checkpoint(output: Path) -> None:

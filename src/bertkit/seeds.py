@@ -68,12 +68,14 @@ def train_seeds(
     progress: bool = True,
     run_options: dict[str, Any] | None = None,
     on_seed: Callable[[dict[str, Any]], None] | None = None,
+    export: bool = True,
 ) -> SeedsResult:
     """Train ``config`` once per seed; save each model under ``output/seed-N/`` and the summary in
     ``output/seeds.json``. Without ``validation`` each seed also draws its own held-out split.
 
     ``seeds``: a list of seeds, or a count N for ``config.seed``, ``config.seed + 1``, ...
-    ``on_seed`` is called with each finished run's record (seed, metrics, ...)."""
+    ``on_seed`` is called with each finished run's record (seed, metrics, ...). ``export``: each model also gets
+    its ONNX graphs and the default backend chosen on validation (see :func:`bertkit.runs.fit_and_save`)."""
     from bertkit.runs import fit_and_save
 
     seeds = seed_list(config.seed, seeds) if isinstance(seeds, int) else list(seeds)
@@ -86,7 +88,7 @@ def train_seeds(
         folder = output / f"seed-{seed}"
         options = {**run_options, "seed": seed} if run_options else None
         clf = fit_and_save(dataclasses.replace(config, seed=seed), train, validation, folder,
-                           progress=progress, run_options=options)  # fmt: skip
+                           progress=progress, run_options=options, export=export)  # fmt: skip
         metric = resolve_selection_metric(config.selection_metric, clf.task_)
         run = {
             "seed": seed, "folder": str(folder), "best_epoch": clf.best_epoch_, "kept_epoch": clf.kept_epoch_,

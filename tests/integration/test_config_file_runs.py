@@ -8,7 +8,18 @@ import json
 import numpy as np
 from helpers import ok
 
-FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet"]
+FLAGS = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "0.002",
+    "--max-length",
+    "24",
+    "--quiet",
+    "--no-export",
+]
 
 
 def test_saved_config_repeats_the_run_exactly(capsys, tiny_bert, config_data_dir, tmp_path):

@@ -11,7 +11,18 @@ from helpers import ok, sentiment_examples, write_csv, write_sentiment_csvs
 
 from bertkit import TrainConfig, load_data
 
-FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet"]
+FLAGS = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "0.002",
+    "--max-length",
+    "24",
+    "--quiet",
+    "--no-export",
+]
 
 
 @pytest.fixture(scope="module")

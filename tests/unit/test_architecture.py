@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "bertkit.cross_validation": 5,
     "bertkit.tracking": 5,
     "bertkit.distillation": 5,
+    "bertkit.fast_backend": 5,
     "bertkit": 6,
     "bertkit.cli": 7,
     "bertkit.serving": 7,

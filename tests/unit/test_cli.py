@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 from helpers import fails, ok, read_csv, run_cli, sentiment_examples, write_csv
 
-TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32", "--quiet"]
+TRAIN_FLAGS = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "0.002",
+    "--max-length",
+    "32",
+    "--quiet",
+    "--no-export",
+]  # the ONNX export and backend choice: tests/integration/test_fast_backend.py
 
 
 # fixtures: data files and two trained models ---------------------------------------------------------------

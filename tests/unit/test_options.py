@@ -18,7 +18,7 @@ from bertkit.cli import app, main
 from bertkit.read_options import ReadOptions
 
 # Options of `bertkit train` that are neither TrainConfig nor ReadOptions fields.
-TRAIN_ONLY = {"output", "overwrite", "seeds", "config", "quiet", "resume"}
+TRAIN_ONLY = {"output", "overwrite", "seeds", "config", "quiet", "resume", "export"}
 # TextClassifier parameters that are not training options (prediction and display).
 ESTIMATOR_ONLY = {"predict_batch_size", "progress"}
 # TrainConfig fields that are not flags (free-form notes, from a config file only).

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import fails, ok, sentiment_examples, write_csv
 
-FLAGS = ["--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet"]
+FLAGS = ["--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet", "--no-export"]
 
 
 @pytest.fixture(scope="module")

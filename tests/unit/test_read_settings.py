@@ -15,7 +15,18 @@ from bertkit.data.readers import read_table
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
 
-TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32", "--quiet"]
+TRAIN_FLAGS = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "0.002",
+    "--max-length",
+    "32",
+    "--quiet",
+    "--no-export",
+]
 
 # TREC's train and test files have one layout; the test file's first question is short enough to look like a
 # header cell, the train file's is not.

@@ -16,11 +16,27 @@ from bertkit.exceptions import DataError
 def test_train_says_how_many_rows_train_and_how_many_are_held_out(capsys, tmp_path, tiny_bert):
     texts, labels = sentiment_examples(96)
     train = write_csv(tmp_path / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
-    flags = ["--model", tiny_bert, "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--quiet"]
+    flags = [
+        "--model",
+        tiny_bert,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--max-length",
+        "32",
+        "--quiet",
+        "--no-export",
+    ]
     _, err = ok(capsys, "train", "--train", train, "--output", tmp_path / "a", "--max-train-rows", "30", *flags)
     assert f"training on 30 of 96 rows of {train} (3 held out for validation;" in err
-    _, err = ok(capsys, "train", "--train", train, "--output", tmp_path / "b", "--validation", train, *flags)
+    _, err = ok(capsys, "train", "--train", train, "--output", tmp_path / "b", "--validation", train, *flags,
+                "--validation-overlap", "keep")  # fmt: skip
     assert f"training on 96 rows of {train} (validation: 96 rows of {train};" in err
+    error = fails(
+        capsys, "train", "--train", train, "--output", tmp_path / "c", "--validation", train, *flags, alone=False
+    )
+    assert "every training row is a validation row" in error and "--validation-overlap keep" in error
 
 
 def test_multi_label_epoch_scores_use_the_thresholds_the_final_report_uses(tiny_bert):

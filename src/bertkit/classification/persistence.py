@@ -21,7 +21,7 @@ from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.kinds import ModelKind, folder_kind
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 TRAINED_BY = "bertkit train"
 
 
@@ -114,6 +114,8 @@ class LoadedClassifier:
     """Whether the model was trained on text pairs; None when the folder does not record it."""
     onnx_forward: Any = None
     """The ONNX Runtime forward under ``backend="onnx"`` or ``"onnx-int8"``, else None."""
+    backend: str = "torch"
+    """The backend that predicts (``auto`` resolved: see :func:`resolve_backend`)."""
 
 
 def load_classifier(folder: str | Path, *, device: str, backend: str, precision: str | None) -> LoadedClassifier:
@@ -141,6 +143,8 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     thresholds = np.asarray(saved_thresholds if saved_thresholds else [0.5] * len(classes)) if (
         task == "multi-label"
     ) else None  # fmt: skip
+    if backend == "auto":
+        backend = resolve_backend(metadata, checkpoint, device)
     onnx_forward = None
     if backend != "torch":
         from bertkit.export import OnnxForward, onnx_path
@@ -148,8 +152,27 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
         onnx_forward = OnnxForward(onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None))
     text_pair = metadata.get("text_pair")
     return LoadedClassifier(
-        model, tokenizer, config, task, classes, thresholds, metadata, text_pair=text_pair, onnx_forward=onnx_forward
-    )
+        model, tokenizer, config, task, classes, thresholds, metadata, text_pair=text_pair, onnx_forward=onnx_forward,
+        backend=backend,
+    )  # fmt: skip
+
+
+def resolve_backend(metadata: dict[str, Any], checkpoint: str, device: str) -> str:
+    """What ``backend="auto"`` loads: the default ``bertkit train`` chose and recorded (bertkit.json ``backend``,
+    see :mod:`bertkit.fast_backend`) when its graph is in the folder, ONNX Runtime is installed and the model
+    predicts on the CPU; else torch (a folder without the record, a GPU, a graph since deleted)."""
+    chosen = (metadata.get("backend") or {}).get("default", "torch")
+    if chosen not in ("onnx", "onnx-int8") or resolve_device(device).type != "cpu":
+        return "torch"
+    from bertkit.export import FILES, ONNX_DIR
+
+    if not (Path(checkpoint) / ONNX_DIR / FILES["int8" if chosen == "onnx-int8" else None]).is_file():
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return chosen
 
 
 def _check_kind(folder: str | Path, checkpoint: str, metadata: dict[str, Any]) -> None:

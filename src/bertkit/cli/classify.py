@@ -18,6 +18,7 @@ from bertkit import TrainConfig
 from bertkit.cli.console import say
 from bertkit.cli.options import (
     ConfigFile,
+    Export,
     Overwrite,
     Quiet,
     Resume,
@@ -77,6 +78,7 @@ def train(
     cuda_graphs: bool = option(TrainConfig, "cuda_graphs"),
     checkpoint_every: str | None = option(TrainConfig, "checkpoint_every"),
     resume: Resume = None,
+    export: Export = True,
     track: str | None = option(TrainConfig, "track"),
     config: ConfigFile = None,
     encoding: str = option(ReadOptions, "encoding"),
@@ -94,7 +96,7 @@ def train(
     from bertkit.runs import fit_and_save, read_run_data
 
     # --overwrite is a flag only: a config file (train_config.json repeats a run) never deletes a model.
-    params = merge_config_file(ctx, config, skip=("quiet", "overwrite", "resume"))
+    params = merge_config_file(ctx, config, skip=("quiet", "overwrite", "resume", "export"))
     settings, read = run_options(params)
     output = _checked_output(params, config, overwrite, resume)
     train_data, validation_data = read_run_data(read)
@@ -103,10 +105,11 @@ def train(
     if main_process:
         _before_training(train_data, validation_data, settings, output, overwrite and params["seeds"] > 1)
     if params["seeds"] > 1:
-        _train_seeds(settings, train_data, validation_data, output, params["seeds"], read, quiet)
+        _train_seeds(settings, train_data, validation_data, output, params["seeds"], read, quiet, export)
         return
     classifier = fit_and_save(settings, train_data, validation_data, output, progress=not quiet,
-                              run_options=read.to_dict(), replace=overwrite, resume=resume)  # fmt: skip
+                              run_options=read.to_dict(), replace=overwrite, resume=resume,
+                              export=export)  # fmt: skip
     if main_process:
         _print_trained(classifier, output, quiet)
 
@@ -159,8 +162,9 @@ def _print_trained(classifier: TextClassifier, output: Path, quiet: bool) -> Non
 
 
 def _train_seeds(
-    settings: TrainConfig, train_data, validation_data, output: Path, count: int, read: ReadOptions, quiet: bool
-) -> None:
+    settings: TrainConfig, train_data, validation_data, output: Path, count: int, read: ReadOptions, quiet: bool,
+    export: bool,
+) -> None:  # fmt: skip
     from bertkit import train_seeds
 
     def done(run: dict) -> None:
@@ -169,7 +173,7 @@ def _train_seeds(
             f"{run['train_seconds']:.0f} s; {metrics}")  # fmt: skip
 
     result = train_seeds(settings, train_data, validation_data, output, count,
-                         progress=not quiet, run_options=read.to_dict(), on_seed=done)  # fmt: skip
+                         progress=not quiet, run_options=read.to_dict(), on_seed=done, export=export)  # fmt: skip
     say(
         f"{len(result.seeds)} seeds ({result.seeds[0]}..{result.seeds[-1]}), models in {output}/seed-N/, "
         f"summary in {output / 'seeds.json'}; best seed by {result.selection_metric}: {result.best_seed}"

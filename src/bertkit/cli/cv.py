@@ -25,7 +25,7 @@ from bertkit.exceptions import ConfigError
 from bertkit.read_options import ReadOptions
 
 # train's options that cv does not take: several seeds are another kind of run (train --seeds).
-LEFT_OUT = ("seeds",)
+LEFT_OUT = ("seeds", "export")  # cv keeps no model by default: nothing to export
 # cv's own parameters besides the config fields: what the body below reads.
 HANDLED = {"ctx", "train", "output", "overwrite", "validation", "config", "quiet", "folds", "keep_models"}
 VALIDATION_HELP = "Not taken by cv: each fold validates on its held-out rows."

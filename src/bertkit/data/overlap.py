@@ -75,7 +75,10 @@ def resolve_overlap(train: TextData, validation: TextData, policy: str) -> tuple
         return train, Overlap(len(shared), policy, note)
     keep = np.setdiff1d(np.arange(len(train)), shared)
     if not len(keep):
-        raise DataError(f"{what}: every training row is a validation row; pass a validation file of other rows")
+        raise DataError(
+            f"{what}: every training row is a validation row; pass a validation file of other rows (or "
+            "--validation-overlap keep to train on them anyway)"
+        )
     note = (
         f"{what}; training on the other {len(keep)} so validation stays unseen (--validation-overlap keep trains "
         "on them too)"

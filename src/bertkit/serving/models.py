@@ -131,6 +131,8 @@ class ClassifierAdapter:
             "thresholds": None if thresholds is None else jsonable(thresholds),
             # Temperature(s) applied to the probabilities served (None: none saved, or --no-calibration).
             "temperature": jsonable(self.model.temperature_ if self.model.use_calibration else None),
+            # torch, onnx or onnx-int8: what `bertkit train` chose on validation (bertkit.json "backend")
+            "backend": getattr(self.model, "backend_", "torch"),
             "base_model": _public_name(config.model),
             "max_length": config.max_length,
             "validation_metrics": jsonable(getattr(self.model, "validation_metrics_", None)),

@@ -1,0 +1,118 @@
+"""The backend a trained classifier predicts with by default: the fastest one that scores as torch does.
+
+After ``bertkit train`` saves a model, :func:`choose_backend` exports its ONNX graphs (fp32 and int8, each
+checked against torch by :func:`bertkit.export.export_onnx`), runs every backend over the run's validation rows,
+and records in ``bertkit.json`` (``backend``) each one's validation score and speed, and the default: the fastest
+whose score is within :data:`TOLERANCE` of torch's. ``predict``, ``evaluate`` and ``serve`` load that default
+(``backend="auto"``); ``--backend`` overrides. Quantization can cost accuracy on some models and not on others,
+so it is measured on each model, never assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bertkit.data.dataset import TextData
+from bertkit.models.folders import METADATA_FILE
+
+TOLERANCE = 0.005
+"""Largest drop of the validation score (the task's main metric: 0.5 point of accuracy) a faster backend may
+cost and still be the default."""
+SCORED_BY = {"classification": "accuracy", "multi-label": "micro_f1", "regression": "pearson"}
+"""The validation score backends are compared on (that of ``TextClassifier.score``)."""
+TIMED_ROWS = 2000
+"""Validation rows timed per backend (all of them are scored)."""
+
+
+@dataclass
+class Candidate:
+    """One backend's validation score and speed."""
+
+    backend: str
+    score: float
+    texts_per_second: float
+
+
+def pick(candidates: list[Candidate], tolerance: float = TOLERANCE) -> str:
+    """The fastest backend whose score is at most ``tolerance`` below torch's (the first candidate's)."""
+    reference = candidates[0].score
+    eligible = [c for c in candidates if c.score >= reference - tolerance - 1e-12]
+    return max(eligible, key=lambda c: c.texts_per_second).backend
+
+
+def choose_backend(classifier: Any, folder: str | Path, validation: TextData) -> dict[str, Any]:
+    """Export ``classifier`` (saved in ``folder``) to ONNX, score and time torch, ONNX and int8 ONNX on the
+    ``validation`` rows, write the choice into ``folder``'s ``bertkit.json`` and return that record. A model on a
+    GPU, or an environment without ONNX Runtime, keeps torch (the record says why)."""
+    record = _measured(classifier, Path(folder), validation)
+    path = Path(folder) / METADATA_FILE
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata["backend"] = record
+    path.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    classifier.metadata_["backend"] = record
+    return record
+
+
+def _measured(classifier: Any, folder: Path, validation: TextData) -> dict[str, Any]:
+    device = next(classifier.model_.parameters()).device
+    if device.type != "cpu":
+        return {"default": "torch", "reason": f"trained on {device.type}: ONNX Runtime here runs on the CPU"}
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return {"default": "torch", "reason": "ONNX Runtime is not installed (pip install 'bertkit[onnx]')"}
+    from bertkit.export import OnnxForward, onnx_path
+
+    metric = SCORED_BY[classifier.task_]
+    classifier.export_onnx(folder, quantize="int8")  # writes onnx/model.onnx and onnx/model-int8.onnx
+    forwards = {
+        "torch": None,
+        "onnx": OnnxForward(onnx_path(folder, None)),
+        "onnx-int8": OnnxForward(onnx_path(folder, "int8")),
+    }
+    try:
+        candidates = [_candidate(classifier, name, forward, validation, metric) for name, forward in forwards.items()]
+    finally:
+        classifier.__dict__.pop("onnx_forward_", None)
+    return {
+        "default": pick(candidates),
+        "metric": metric,
+        "tolerance": TOLERANCE,
+        "rows": len(validation),
+        "candidates": {c.backend: {"score": round(c.score, 6), "texts_per_second": round(c.texts_per_second, 1)}
+                       for c in candidates},
+    }  # fmt: skip
+
+
+def _candidate(classifier: Any, name: str, forward: Any, validation: TextData, metric: str) -> Candidate:
+    """Score ``classifier`` with ``forward`` (None: torch) on every validation row; time it on up to
+    :data:`TIMED_ROWS` of them after a warm-up batch."""
+    import numpy as np
+
+    if forward is None:
+        classifier.__dict__.pop("onnx_forward_", None)
+    else:
+        classifier.onnx_forward_ = forward
+    score = float(classifier.evaluate(validation).metrics[metric])
+    timed = validation.subset(np.arange(min(len(validation), TIMED_ROWS)))
+    classifier.decision_scores(validation.subset(np.arange(min(len(validation), 16))))  # warm-up
+    started = time.perf_counter()
+    classifier.decision_scores(timed)
+    return Candidate(name, score, len(timed) / max(time.perf_counter() - started, 1e-9))
+
+
+def describe(record: dict[str, Any]) -> str:
+    """The one line a run prints about the choice."""
+    if "candidates" not in record:
+        return f"predict and serve use torch ({record['reason']})"
+    scores = ", ".join(
+        f"{name} {c['score']:.4f} ({c['texts_per_second']:,.0f} texts/s)" for name, c in record["candidates"].items()
+    )
+    return (
+        f"validation {record['metric']}: {scores}; predict and serve use {record['default']} by default (the "
+        "fastest within 0.5 point of torch; --backend overrides)"
+    )

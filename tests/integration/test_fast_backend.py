@@ -1,0 +1,48 @@
+"""`bertkit train` exports the model, scores every backend on validation and records the default that predict,
+evaluate and serve load; --backend overrides it, --no-export skips it (tiny BERT)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from helpers import ok, read_csv, sentiment_examples, write_csv
+
+from bertkit import TextClassifier
+
+FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32"]
+
+
+def test_train_records_the_fastest_backend_within_half_a_point_and_predict_uses_it(capsys, tmp_path, tiny_bert):
+    texts, labels = sentiment_examples(96)
+    train = write_csv(tmp_path / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    model = tmp_path / "model"
+    _, err = ok(capsys, "train", "--train", train, "--output", model, "--model", tiny_bert, *FLAGS)
+    record = json.loads((model / "bertkit.json").read_text())["backend"]
+    assert set(record["candidates"]) == {"torch", "onnx", "onnx-int8"} and record["metric"] == "accuracy"
+    assert record["rows"] == 10 and (model / "onnx" / "model-int8.onnx").is_file()
+    scores = {name: c["score"] for name, c in record["candidates"].items()}
+    speeds = {name: c["texts_per_second"] for name, c in record["candidates"].items()}
+    eligible = [name for name in scores if scores[name] >= scores["torch"] - 0.005]
+    assert record["default"] == max(eligible, key=speeds.get)
+    assert f"predict and serve use {record['default']} by default" in err
+
+    loaded = TextClassifier.load(model)
+    assert loaded.backend_ == record["default"]
+    assert TextClassifier.load(model, backend="torch").backend_ == "torch"
+    # predict follows the record; the probabilities are those of the chosen graph
+    out = tmp_path / "p.csv"
+    ok(capsys, "predict", model, "--data", train, "--output", out)
+    expected = loaded.predict(texts)
+    assert [row["predicted_label"] for row in read_csv(out)] == list(expected)
+
+
+def test_no_export_keeps_torch_and_writes_no_graph(capsys, tmp_path, tiny_bert):
+    texts, labels = sentiment_examples(64)
+    train = write_csv(tmp_path / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    model = tmp_path / "model"
+    ok(capsys, "train", "--train", train, "--output", model, "--model", tiny_bert, *FLAGS, "--quiet", "--no-export")
+    assert "backend" not in json.loads((model / "bertkit.json").read_text())
+    assert not (model / "onnx").exists()
+    loaded = TextClassifier.load(model)
+    assert loaded.backend_ == "torch" and np.isfinite(loaded.predict_proba(texts[:4])).all()

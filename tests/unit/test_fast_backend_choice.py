@@ -1,0 +1,42 @@
+"""Which backend a trained model predicts with by default (fast_backend.pick, persistence.resolve_backend)."""
+
+from __future__ import annotations
+
+import json
+
+from bertkit.classification.persistence import resolve_backend
+from bertkit.fast_backend import Candidate, describe, pick
+
+
+def test_the_fastest_backend_within_half_a_point_of_torch_is_chosen():
+    torch, onnx = Candidate("torch", 0.860, 400.0), Candidate("onnx", 0.860, 700.0)
+    assert pick([torch, onnx, Candidate("onnx-int8", 0.856, 1100.0)]) == "onnx-int8"  # -0.4 point: allowed
+    assert pick([torch, onnx, Candidate("onnx-int8", 0.854, 1100.0)]) == "onnx"  # -0.6 point: too far
+    assert pick([torch, onnx, Candidate("onnx-int8", 0.855, 1100.0)]) == "onnx-int8"  # exactly 0.5 point
+    assert pick([Candidate("torch", 0.9, 900.0), Candidate("onnx-int8", 0.95, 800.0)]) == "torch"  # slower
+    assert pick([torch]) == "torch"
+
+
+def test_auto_loads_the_recorded_backend_only_when_its_graph_is_there(tmp_path):
+    metadata = {"backend": {"default": "onnx-int8"}}
+    assert resolve_backend(metadata, str(tmp_path), "cpu") == "torch"  # no graph in the folder
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model-int8.onnx").write_bytes(b"")
+    assert resolve_backend(metadata, str(tmp_path), "cpu") == "onnx-int8"
+    assert resolve_backend({"backend": {"default": "onnx"}}, str(tmp_path), "cpu") == "torch"  # model.onnx absent
+    assert resolve_backend({}, str(tmp_path), "cpu") == "torch"  # a folder without the record
+    assert resolve_backend({"backend": {"default": "torch"}}, str(tmp_path), "cpu") == "torch"
+
+
+def test_the_line_a_run_prints_names_every_score_speed_and_the_choice():
+    record = {
+        "default": "onnx-int8", "metric": "accuracy", "tolerance": 0.005, "rows": 100,
+        "candidates": {"torch": {"score": 0.86, "texts_per_second": 401.2},
+                       "onnx-int8": {"score": 0.858, "texts_per_second": 1210.0}},
+    }  # fmt: skip
+    line = describe(json.loads(json.dumps(record)))
+    assert line.startswith("validation accuracy: torch 0.8600 (401 texts/s), onnx-int8 0.8580 (1,210 texts/s);")
+    assert "use onnx-int8 by default" in line and "--backend overrides" in line
+    assert (
+        describe({"default": "torch", "reason": "trained on cuda"}) == "predict and serve use torch (trained on cuda)"
+    )
