@@ -7,7 +7,7 @@ reviews; the shared data holds no more) and the 1,066 rotten_tomatoes test sente
 CSV. Each side is one fresh Python process, timed from start to exit: import, load the model, read the file,
 predict, write a CSV of predictions. The peer is `transformers.pipeline("text-classification")` on --peer
 (batch 32, truncating at that model's max_length, as bertkit does; its own default `truncation=True` would keep
-512 tokens). Each bertkit row is `bertkit predict DIR --data mix.csv --output P [--backend B]`. Rows are the best
+512 tokens). Each bertkit row is `bertkit predict DIR --data mix.csv --output P --backend B` (B: auto, the default, unless given). Rows are the best
 of --repeats runs, alternating peer and bertkit; threads are left to each library's default (all cores). The
 ratio is the peer's seconds over the row's seconds. Accuracy is on the mix's labels (pos/positive, neg/negative
 read as the same label).
@@ -90,7 +90,7 @@ def main() -> None:
     for item in args.model:
         name, _, rest = item.partition("=")
         folder, _, backend = rest.partition(":")
-        entries.append((name, folder, backend or "torch"))
+        entries.append((name, folder, backend or "auto"))  # auto: the backend bertkit train recorded
     peer_out = work / "peer.csv"
     peer_command = [sys.executable, str(peer_script), str(args.peer), str(mix), str(peer_out), str(max_length)]
     peer_times, times = [], {name: [] for name, _, _ in entries}

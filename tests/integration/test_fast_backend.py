@@ -9,6 +9,7 @@ import numpy as np
 from helpers import ok, read_csv, sentiment_examples, write_csv
 
 from bertkit import TextClassifier
+from bertkit.models.heads import DeferredClassifier
 
 FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32"]
 
@@ -29,6 +30,17 @@ def test_train_records_the_fastest_backend_within_half_a_point_and_predict_uses_
 
     loaded = TextClassifier.load(model)
     assert loaded.backend_ == record["default"]
+    # an ONNX graph predicts without the torch model, which loads only when asked for (here: by save)
+    int8 = TextClassifier.load(model, backend="onnx-int8")
+    assert isinstance(int8.model_, DeferredClassifier) and int8.predict(texts[:5]) is not None
+    assert int8.model_._model is None
+    np.testing.assert_allclose(int8.predict_proba(texts[:8]), int8.predict_proba(texts[:8]))
+    int8.save(tmp_path / "copy")
+    assert int8.model_._model is not None
+    np.testing.assert_allclose(
+        TextClassifier.load(tmp_path / "copy", backend="torch").predict_proba(texts[:8]),
+        TextClassifier.load(model, backend="torch").predict_proba(texts[:8]), atol=1e-6,
+    )  # fmt: skip
     assert TextClassifier.load(model, backend="torch").backend_ == "torch"
     # predict follows the record; the probabilities are those of the chosen graph
     out = tmp_path / "p.csv"

@@ -127,7 +127,10 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     metadata = read_metadata(checkpoint) or {}
     _check_kind(folder, checkpoint, metadata)
     check_folder(folder, checkpoint, ModelKind.CLASSIFIER)
-    model = heads.load_classifier(checkpoint)
+    if backend == "auto":
+        backend = resolve_backend(metadata, checkpoint, device)
+    # An ONNX graph predicts: the torch model is loaded only if something asks for it (export, save).
+    model = heads.DeferredClassifier(checkpoint) if backend != "torch" else heads.load_classifier(checkpoint)
     tokenizer = load_tokenizer(checkpoint, trained_by=TRAINED_BY)
     if metadata:
         config = TrainConfig.from_dict(metadata["config"])
@@ -138,13 +141,12 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     config = dataclasses.replace(config, device=device)
     if precision is not None:
         config = dataclasses.replace(config, precision=precision)
-    model = model.to(resolve_device(device)).eval()
+    if backend == "torch":
+        model = model.to(resolve_device(device)).eval()
     saved_thresholds = metadata.get("thresholds")
     thresholds = np.asarray(saved_thresholds if saved_thresholds else [0.5] * len(classes)) if (
         task == "multi-label"
     ) else None  # fmt: skip
-    if backend == "auto":
-        backend = resolve_backend(metadata, checkpoint, device)
     onnx_forward = None
     if backend != "torch":
         from bertkit.export import OnnxForward, onnx_path

@@ -63,6 +63,32 @@ def load_classifier(name: str):
     return _load_ready(AutoModelForSequenceClassification, name, "bertkit train")
 
 
+class DeferredClassifier:
+    """Stands in for a sequence classifier whose predictions come from an ONNX graph: its Hugging Face config at
+    once (what prediction reads: the labels, the segment embeddings), the torch model only when anything else is
+    asked of it (export, save, torch prediction), loaded then by :func:`load_classifier`. An ONNX-backed
+    ``bertkit predict`` so skips transformers' model classes and the weights (about 2.5 s of a 14 s run on the
+    IMDb + rotten_tomatoes mix, measured on MiniLM)."""
+
+    def __init__(self, name: str) -> None:
+        from transformers import AutoConfig
+
+        try:
+            self.config = AutoConfig.from_pretrained(name)
+        except Exception as exc:
+            raise load_error(name, exc, trained_by="bertkit train") from None
+        self._name = name
+        self._model: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        # Only reached for what the stand-in does not hold: the torch model's own attributes.
+        if attribute.startswith("__") or attribute in ("_name", "_model", "config"):
+            raise AttributeError(attribute)
+        if self._model is None:
+            self._model = load_classifier(self._name).eval()
+        return getattr(self._model, attribute)
+
+
 def build_token_classifier(name: str, labels: list[str]):
     """A token-classification model on the encoder ``name`` with a fresh head for the tags ``labels``."""
     from transformers import AutoModelForTokenClassification
