@@ -178,12 +178,12 @@ def test_flags_train_has_but_cv_refuses(capsys, train_csv, tmp_path):
     assert error == "error: --output is required"
 
 
-def test_cv_takes_every_train_option_but_seeds():
+def test_cv_takes_every_train_option_but_seeds_and_export():
     commands = typer.main.get_command(app).commands
     train = {p.name: p for p in commands["train"].params}
     cv = {p.name: p for p in commands["cv"].params}
-    assert set(cv) == (set(train) - {"seeds"}) | {"folds", "keep_models"}
-    for name in set(train) - {"seeds", "output", "validation"}:
+    assert set(cv) == (set(train) - {"seeds", "export"}) | {"folds", "keep_models"}
+    for name in set(train) - {"seeds", "export", "output", "validation"}:
         assert (cv[name].opts, cv[name].default, cv[name].help) == (
             train[name].opts,
             train[name].default,
