@@ -10,14 +10,13 @@ so it is measured on each model, never assumed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bertkit.data.dataset import TextData
-from bertkit.models.folders import METADATA_FILE
+from bertkit.models.folders import read_metadata, write_metadata
 
 TOLERANCE = 0.005
 """Largest drop of the validation score (the task's main metric: 0.5 point of accuracy) a faster backend may
@@ -49,10 +48,7 @@ def choose_backend(classifier: Any, folder: str | Path, validation: TextData) ->
     ``validation`` rows, write the choice into ``folder``'s ``bertkit.json`` and return that record. A model on a
     GPU, or an environment without ONNX Runtime, keeps torch (the record says why)."""
     record = _measured(classifier, Path(folder), validation)
-    path = Path(folder) / METADATA_FILE
-    metadata = json.loads(path.read_text(encoding="utf-8"))
-    metadata["backend"] = record
-    path.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    write_metadata(folder, {**(read_metadata(folder) or {}), "backend": record})
     classifier.metadata_["backend"] = record
     return record
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_expit, log_softmax, softmax
+from scipy.special import expit, log_expit, log_softmax
+
+from bertkit.engine.forward import logits_to_scores
 
 N_BINS = 15
 """Equal-width confidence bins of the expected calibration error and the reliability diagram."""
@@ -115,20 +117,16 @@ def checked_calibration(
         return None, None
     identity: Temperature = np.ones_like(fitted) if np.ndim(fitted) else 1.0
     logits = np.asarray(logits, dtype=np.float64)
-    before = expected_calibration_error(_probabilities(logits, task), targets, task)
+    before = expected_calibration_error(logits_to_scores(logits, task), targets, task)
     if len(logits) < 2 * CHECK_FOLDS:
         return identity, CalibrationCheck(fitted, before, float("inf"))
     proba = np.empty_like(logits)
     for part in np.array_split(np.random.default_rng(seed).permutation(len(logits)), CHECK_FOLDS):
         rest = np.setdiff1d(np.arange(len(logits)), part)
         temperature = fit_calibration(logits[rest], np.asarray(targets)[rest], task)
-        proba[part] = _probabilities(scale_logits(logits[part], temperature), task)
+        proba[part] = logits_to_scores(scale_logits(logits[part], temperature), task)
     check = CalibrationCheck(fitted, before, expected_calibration_error(proba, targets, task))
     return (fitted if check.kept else identity), check
-
-
-def _probabilities(logits: np.ndarray, task: str) -> np.ndarray:
-    return expit(logits) if task == "multi-label" else softmax(logits, axis=1)
 
 
 def scale_logits(logits: np.ndarray, temperature: Temperature | None) -> np.ndarray:

@@ -36,5 +36,10 @@ def save_folder(folder: str | Path, model, tokenizer, metadata: dict[str, Any]) 
     with quiet_transformers():
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    write_metadata(folder, metadata)
     return folder
+
+
+def write_metadata(folder: str | Path, metadata: dict[str, Any]) -> None:
+    """Write ``metadata`` as the folder's ``bertkit.json`` (replacing it)."""
+    (Path(folder) / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
