@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, append_results, markdown_table  # noqa: E402
+from common import SHARED, append_results, markdown_table, timed  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -124,7 +124,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from predict_speed import timed
     from train_speed import data, worker_trainer
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 

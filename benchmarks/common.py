@@ -122,3 +122,13 @@ def _fmt(value) -> str:
             return f"{value:.3g}"  # learning rates
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    """(best seconds of ``repeats`` calls of ``fn``, the last call's result)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, append_results, markdown_table  # noqa: E402
+from common import SHARED, append_results, markdown_table, timed  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -317,15 +317,6 @@ def build(name: str, workdir: Path, corpus_vocab: bool = False) -> tuple[Path, P
 # Prediction ----------------------------------------------------------------------------------------------
 
 
-def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, result
-
-
 def predict_speed(folder: Path, texts: list[str], repeats: int) -> dict[str, Any]:
     """Pipeline and bertkit texts/s on ``texts`` (fp32, same folder), whether bertkit ran packed, label agreement
     and mean tokens per text."""
@@ -337,12 +328,12 @@ def predict_speed(folder: Path, texts: list[str], repeats: int) -> dict[str, Any
     peer = pipeline("text-classification", model=str(folder), device=-1, dtype=torch.float32)
     peer_kwargs = {"batch_size": 32, "truncation": True, "max_length": MAX_LENGTH}
     peer(texts[:128], **peer_kwargs)  # warm-up
-    peer_seconds, peer_out = best_of(lambda: peer(texts, **peer_kwargs), repeats)
+    peer_seconds, peer_out = timed(lambda: peer(texts, **peer_kwargs), repeats)
     clf = TextClassifier.load(folder, device="cpu", precision="fp32")
     clf.predict_batch_size = 64
     assert next(clf.model_.parameters()).dtype == torch.float32 and peer.model.dtype == torch.float32
     clf.predict_proba(texts[:128])  # warm-up
-    seconds, proba = best_of(lambda: clf.predict_proba(texts), repeats)
+    seconds, proba = timed(lambda: clf.predict_proba(texts), repeats)
     ours = np.asarray(clf.classes_, dtype=object)[np.argmax(proba, axis=1)]
     agree = float(np.mean([o["label"] == y for o, y in zip(peer_out, ours, strict=True)]))
     lengths = [len(ids) for ids in peer.tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, append_results, markdown_table  # noqa: E402
+from common import SHARED, append_results, markdown_table, timed  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -33,15 +33,6 @@ def ensure_model(path: Path) -> Path:
     train = load_data(SHARED / "rotten_tomatoes" / "train.csv")
     TextClassifier(epochs=1, max_train_rows=2000, progress=False).fit(train).save(path)
     return path
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def latency(fn, texts: list[str], calls: int = 200) -> tuple[float, float]:
