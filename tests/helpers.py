@@ -383,3 +383,12 @@ def assert_packed_equals_hf(model: Any, batch: dict[str, Any]) -> float:
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     return float((got - expected).abs().max())
+
+
+# Flags of quick `bertkit train` runs on the tiny BERT: two epochs at 32 tokens (CLI and read-settings tests), one
+# epoch at 24 (config-file, seeds and tuning runs). --no-export: the ONNX export and backend choice after training
+# are tested in tests/integration/test_fast_backend.py, not repeated by every run.
+CLI_TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "32", "--quiet",
+                   "--no-export"]  # fmt: skip
+ONE_EPOCH_FLAGS = ["--epochs", "1", "--batch-size", "16", "--learning-rate", "0.002", "--max-length", "24", "--quiet",
+                   "--no-export"]  # fmt: skip

@@ -6,26 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from helpers import ok
-
-FLAGS = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "16",
-    "--learning-rate",
-    "0.002",
-    "--max-length",
-    "24",
-    "--quiet",
-    "--no-export",
-]
+from helpers import ONE_EPOCH_FLAGS, ok
 
 
 def test_saved_config_repeats_the_run_exactly(capsys, tiny_bert, config_data_dir, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     ok(capsys, "train", "--train", config_data_dir / "train.csv", "--validation", config_data_dir / "valid.csv",
-       "--output", first, "--model", tiny_bert, "--seed", "5", "--warmup-ratio", "0.2", "--label-smoothing", "0.1", "--dropout", "0", "--rdrop", "0.3", *FLAGS)  # fmt: skip
+       "--output", first, "--model", tiny_bert, "--seed", "5", "--warmup-ratio", "0.2", "--label-smoothing", "0.1", "--dropout", "0", "--rdrop", "0.3", *ONE_EPOCH_FLAGS)  # fmt: skip
     saved = json.loads((first / "train_config.json").read_text())
     assert saved["train"] == str(config_data_dir / "train.csv") and saved["validation"] == str(
         config_data_dir / "valid.csv"

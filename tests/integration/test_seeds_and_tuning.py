@@ -7,22 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ok, sentiment_examples, write_csv, write_sentiment_csvs
+from helpers import ONE_EPOCH_FLAGS, ok, sentiment_examples, write_csv, write_sentiment_csvs
 
 from bertkit import TrainConfig, load_data
-
-FLAGS = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "16",
-    "--learning-rate",
-    "0.002",
-    "--max-length",
-    "24",
-    "--quiet",
-    "--no-export",
-]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +21,7 @@ def data_dir(tmp_path_factory) -> Path:
 def test_train_with_three_seeds_reports_each_and_the_spread(capsys, tiny_bert, data_dir, tmp_path):
     out = tmp_path / "seeds"
     _, err = ok(capsys, "train", "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
-                "--output", out, "--model", tiny_bert, "--seed", "3", "--seeds", "3", *FLAGS)  # fmt: skip
+                "--output", out, "--model", tiny_bert, "--seed", "3", "--seeds", "3", *ONE_EPOCH_FLAGS)  # fmt: skip
     summary = json.loads((out / "seeds.json").read_text())
     assert summary["seeds"] == [3, 4, 5]
     runs = summary["runs"]

@@ -11,21 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from helpers import fails, ok, read_csv, run_cli, sentiment_examples, write_csv
-
-TRAIN_FLAGS = [
-    "--epochs",
-    "2",
-    "--batch-size",
-    "16",
-    "--learning-rate",
-    "0.002",
-    "--max-length",
-    "32",
-    "--quiet",
-    "--no-export",
-]  # the ONNX export and backend choice: tests/integration/test_fast_backend.py
-
+from helpers import CLI_TRAIN_FLAGS, fails, ok, read_csv, run_cli, sentiment_examples, write_csv
 
 # fixtures: data files and two trained models ---------------------------------------------------------------
 
@@ -46,7 +32,7 @@ def trained(tiny_bert, data_dir) -> Path:
     output = data_dir / "model"
     code = run_cli(
         "train", "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
-        "--output", output, "--model", tiny_bert, *TRAIN_FLAGS,
+        "--output", output, "--model", tiny_bert, *CLI_TRAIN_FLAGS,
     )  # fmt: skip
     assert code == 0
     return output
@@ -70,7 +56,7 @@ def pair_model(tiny_bert, data_dir) -> tuple[Path, str]:
     code = run_cli(
         "train", "--train", train, "--output", output, "--model", tiny_bert,
         "--text-column", "first", "--text-pair-column", "second", "--label-column", "agree",
-        "--skip-bad-rows", *TRAIN_FLAGS,
+        "--skip-bad-rows", *CLI_TRAIN_FLAGS,
     )  # fmt: skip
     assert code == 0
     return output, str(train)
@@ -237,7 +223,7 @@ def test_bad_data_files(capsys, tmp_path, tiny_bert, trained, command, case):
     path = tmp_path / name
     path.write_bytes(content)
     if command == "train":
-        args = ["train", "--train", path, "--output", tmp_path / "out", "--model", tiny_bert, *TRAIN_FLAGS]
+        args = ["train", "--train", path, "--output", tmp_path / "out", "--model", tiny_bert, *CLI_TRAIN_FLAGS]
     else:
         args = ["evaluate", trained, "--data", path]
     error = fails(capsys, *args, *flags)
@@ -256,7 +242,7 @@ def test_label_never_seen_in_training(capsys, trained, tmp_path):
 def test_label_never_seen_in_training_validation_file(capsys, tiny_bert, data_dir, tmp_path):
     valid = write_csv(tmp_path / "valid.csv", ["text", "label"], [["good", "positive"], ["bad", "mixed"]])
     args = ["train", "--train", data_dir / "train.csv", "--validation", valid, "--output", tmp_path / "out"]
-    error = fails(capsys, *args, "--model", tiny_bert, *TRAIN_FLAGS, alone=False)
+    error = fails(capsys, *args, "--model", tiny_bert, *CLI_TRAIN_FLAGS, alone=False)
     assert f"{valid} line 3: column 'label' has label 'mixed', never seen in training" in error
 
 
@@ -265,7 +251,7 @@ def test_label_never_seen_in_training_validation_file(capsys, tiny_bert, data_di
 def test_data_path_is_not_a_file(capsys, tmp_path, tiny_bert, trained, command, problem):
     path = tmp_path if problem == "folder" else tmp_path / "nope.csv"
     args = {
-        "train": ["train", "--train", path, "--output", tmp_path / "out", "--model", tiny_bert, *TRAIN_FLAGS],
+        "train": ["train", "--train", path, "--output", tmp_path / "out", "--model", tiny_bert, *CLI_TRAIN_FLAGS],
         "evaluate": ["evaluate", trained, "--data", path],
         "predict": ["predict", trained, "--data", path, "--output", tmp_path / "p.csv"],
     }[command]
@@ -296,7 +282,7 @@ def test_unreadable_model_folder(capsys, tmp_path, data_dir, make, fragments, co
     folder.mkdir()
     make(folder)
     args = {
-        "train": ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", folder, *TRAIN_FLAGS],
+        "train": ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", folder, *CLI_TRAIN_FLAGS],
         "evaluate": ["evaluate", folder, "--data", data_dir / "valid.csv"],
         "predict": ["predict", folder, "some text"],
     }[command]  # fmt: skip
@@ -318,7 +304,7 @@ def test_unreadable_model_folder_message_names_a_fix(capsys, tmp_path):
 def test_hub_id_while_offline(capsys, tmp_path, data_dir, command):
     hub_id = "bert-base-uncased"
     args = {
-        "train": ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", hub_id, *TRAIN_FLAGS],
+        "train": ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", hub_id, *CLI_TRAIN_FLAGS],
         "evaluate": ["evaluate", hub_id, "--data", data_dir / "valid.csv"],
         "predict": ["predict", hub_id, "some text"],
     }[command]  # fmt: skip
@@ -358,7 +344,7 @@ def test_predict_argument_errors(capsys, trained, args, fragments):
 )
 def test_bad_train_options(capsys, tiny_bert, data_dir, tmp_path, flags, fragment):
     args = ["train", "--train", data_dir / "train.csv", "--output", tmp_path / "out", "--model", tiny_bert]
-    error = fails(capsys, *args, *TRAIN_FLAGS, *flags, alone=flags[0] != "--task" or flags[1] != "regression")
+    error = fails(capsys, *args, *CLI_TRAIN_FLAGS, *flags, alone=flags[0] != "--task" or flags[1] != "regression")
     assert fragment in error
     assert not (tmp_path / "out").exists()
 

@@ -8,25 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import fails, ok, read_csv, run_cli, sentiment_examples
+from helpers import CLI_TRAIN_FLAGS, fails, ok, read_csv, run_cli, sentiment_examples
 
 from bertkit.data.dataset import load_file
 from bertkit.data.readers import read_table
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
-
-TRAIN_FLAGS = [
-    "--epochs",
-    "2",
-    "--batch-size",
-    "16",
-    "--learning-rate",
-    "0.002",
-    "--max-length",
-    "32",
-    "--quiet",
-    "--no-export",
-]
 
 # TREC's train and test files have one layout; the test file's first question is short enough to look like a
 # header cell, the train file's is not.
@@ -169,7 +156,7 @@ def headerless(tiny_bert, tmp_path_factory) -> tuple[Path, Path]:
     model = folder / "model"
     code = run_cli(
         "train", "--train", folder / "train.csv", "--output", model, "--model", tiny_bert, "--no-header",
-        "--encoding", "latin-1", "--text-column", "1", "--label-column", "0", *TRAIN_FLAGS,
+        "--encoding", "latin-1", "--text-column", "1", "--label-column", "0", *CLI_TRAIN_FLAGS,
     )  # fmt: skip
     assert code == 0
     return model, test
@@ -219,7 +206,7 @@ def semicolon(tiny_bert, tmp_path_factory) -> tuple[Path, Path]:
     names = write(folder / "names.txt", "negative\npositive\n")
     model = folder / "model"
     assert run_cli("train", "--train", train, "--output", model, "--model", tiny_bert, "--delimiter", ";",
-                   "--label-names", names, *TRAIN_FLAGS) == 0  # fmt: skip
+                   "--label-names", names, *CLI_TRAIN_FLAGS) == 0  # fmt: skip
     names.unlink()
     return model, test
 
