@@ -58,3 +58,22 @@ def test_no_export_keeps_torch_and_writes_no_graph(capsys, tmp_path, tiny_bert):
     assert not (model / "onnx").exists()
     loaded = TextClassifier.load(model)
     assert loaded.backend_ == "torch" and np.isfinite(loaded.predict_proba(texts[:4])).all()
+
+
+def test_a_refused_export_keeps_torch_and_says_why(tmp_path, tiny_bert, monkeypatch):
+    from bertkit.exceptions import ModelLoadError
+    from bertkit.fast_backend import choose_backend, describe
+
+    texts, labels = sentiment_examples(48)
+    clf = TextClassifier(model=str(tiny_bert), epochs=1, max_length=32, progress=False).fit(texts, labels)
+    clf.save(tmp_path / "model")
+
+    def refused(*args, **kwargs):
+        raise ModelLoadError("model.onnx: exported graph disagrees with torch (max logit error 2)")
+
+    monkeypatch.setattr(clf, "export_onnx", refused)
+    record = choose_backend(clf, tmp_path / "model", clf.validation_data_)
+    assert record["default"] == "torch" and "disagrees with torch" in record["reason"]
+    assert json.loads((tmp_path / "model" / "bertkit.json").read_text())["backend"] == record
+    assert describe(record).startswith("predict and serve use torch (the ONNX export was refused: model.onnx")
+    assert TextClassifier.load(tmp_path / "model").backend_ == "torch"
