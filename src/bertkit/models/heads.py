@@ -67,8 +67,8 @@ class DeferredClassifier:
     """Stands in for a sequence classifier whose predictions come from an ONNX graph: its Hugging Face config at
     once (what prediction reads: the labels, the segment embeddings), the torch model only when anything else is
     asked of it (export, save, torch prediction), loaded then by :func:`load_classifier`. An ONNX-backed
-    ``bertkit predict`` so skips transformers' model classes and the weights (about 2.5 s of a 14 s run on the
-    IMDb + rotten_tomatoes mix, measured on MiniLM)."""
+    ``bertkit predict`` so skips transformers' model classes and the weights (loading fell from 2.96 s to 1.54 s
+    on MiniLM; benchmarks/RESULTS.md, "The backend chosen at training")."""
 
     def __init__(self, name: str) -> None:
         from transformers import AutoConfig
