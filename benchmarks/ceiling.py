@@ -16,6 +16,11 @@ Matrix products are most of the time of every engine here (a profile of a traini
    else (attention softmax, LayerNorm, GELU, dropout, optimizer, tokenization, Python) cost nothing.
 
 A target above its ceiling cannot be met on this CPU without doing less arithmetic than the model needs.
+
+With --model DIR (a bertkit classifier folder with its ONNX graphs, as `bertkit train` writes them) the peer
+and bertkit run that folder's model, and bertkit itself is timed in the same run on the same texts: the torch
+backend in fp32 and ONNX fp32 (set against the fp32 ceiling) and ONNX int8 (against the int8 ceiling), batch
+64, after a warm-up, best of --repeats; "of ceiling" is the measured ratio over the ceiling ratio.
 """
 
 from __future__ import annotations
@@ -116,10 +121,25 @@ def forward_flops(lengths: np.ndarray, batches: list[np.ndarray], cfg, packed: b
     return total
 
 
+def bertkit_rates(folder: Path, texts: list[str], repeats: int) -> dict[str, float]:
+    """Texts/s of bertkit's torch (fp32), ONNX and ONNX int8 backends on ``folder``, batch 64 (the CPU
+    default), after a warm-up on 128 texts; best of ``repeats``."""
+    from bertkit import TextClassifier
+
+    rates = {}
+    for engine in ("torch", "onnx", "onnx-int8"):
+        model = TextClassifier.load(folder, device="cpu", backend=engine, precision="fp32")
+        model.predict_proba(texts[:128])
+        seconds, _ = timed(lambda m=model: m.predict_proba(texts), repeats)
+        rates["torch fp32" if engine == "torch" else engine] = len(texts) / seconds
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", type=Path, default=None, help="A bertkit folder: also time bertkit on it.")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -131,7 +151,7 @@ def main() -> None:
     from bertkit.data.encoding import training_batches
     from bertkit.models.checkpoints import resolve_checkpoint
 
-    path = resolve_checkpoint("minilm")
+    path = str(args.model) if args.model else resolve_checkpoint("minilm")
     cfg = AutoConfig.from_pretrained(path)
     h, i = cfg.hidden_size, cfg.intermediate_size
     shapes = [(TOKENS, h, i), (TOKENS, i, h), (TOKENS, h, 3 * h), (2048, 2048, 2048)]
@@ -140,7 +160,8 @@ def main() -> None:
     print(f"peak matrix products: fp32 {fp32_peak:.1f} GFLOP/s, int8 {int8_peak:.1f} GOP/s", flush=True)
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)  # head weights do not set speed
+    # head weights do not set speed; fp32 on every CPU (the peer's default dtype may follow the checkpoint's)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, dtype=torch.float32)
     peer = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
     sets = {
         "rotten_tomatoes test": load_data(SHARED / "rotten_tomatoes" / "test.csv").texts,
@@ -157,15 +178,23 @@ def main() -> None:
         sorted_batches = [by_length[s : s + 64] for s in range(0, len(texts), 64)]
         peer_flops = forward_flops(lengths, in_order, cfg, packed=False) / len(texts)
         ours_flops = forward_flops(lengths, sorted_batches, cfg, packed=True) / len(texts)
+        measured = bertkit_rates(args.model, texts, args.repeats) if args.model else {}
         for precision, peak, target in (("fp32", fp32_peak, 3.0), ("int8", int8_peak, 6.0)):
             ceiling = peak * 1e9 / ours_flops
-            rows.append({
+            row = {
                 "work": f"predict {name}", "peer": "pipeline", "peer /s": peer_rate,
                 "peer GFLOP/s achieved": peer_rate * peer_flops / 1e9, "bertkit MFLOP per text": ours_flops / 1e6,
                 "precision": precision, "peak GFLOP/s": peak, "bertkit /s at peak": ceiling,
                 "ceiling vs peer": ceiling / peer_rate, "target": target,
-            })  # fmt: skip
-        print(rows[-2], rows[-1], sep="\n", flush=True)
+            }  # fmt: skip
+            engines = [e for e in measured if (e == "onnx-int8") == (precision == "int8")]
+            for engine in engines or [None]:
+                if engine is not None:
+                    ratio = measured[engine] / peer_rate
+                    row = {**row, "bertkit engine": engine, "bertkit /s": measured[engine],
+                           "measured vs peer": ratio, "of ceiling": ratio / (ceiling / peer_rate)}  # fmt: skip
+                rows.append(row)
+                print(row, flush=True)
 
     train_rows = 320
     trainer = worker_trainer(argparse.Namespace(rows=train_rows, seed=1, epochs=1, batch_size=32,

@@ -109,10 +109,11 @@ if threads:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    columns = list(rows[0])
+    """A Markdown table of ``rows``: every key any row has, in first-seen order; a row without one shows ''."""
+    columns = list(dict.fromkeys(column for row in rows for column in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Per-family speed: bertkit beside transformers.pipeline (prediction) and a tuned Trainer (training), fp32, on a
 MiniLM-sized random-init model of every encoder family (issue 20, target 2).
 
-    python benchmarks/families.py [--families bert,roberta,...] [--rows 500] [--repeats 2] [--no-train]
+    python benchmarks/families.py [--families bert,roberta,...] [--rows 500] [--repeats 2] [--no-train] [--onnx]
                                   [--limit N] [--workdir DIR] [--corpus-vocab] [--no-write]
 
 Families: bert, roberta, xlm-roberta, camembert, electra, distilbert, mpnet, albert, deberta-v2, modernbert (all
@@ -23,7 +23,9 @@ same weights from the same (bertkit, and plain Hugging Face) folder.
 Prediction: texts/s on the 1,066 rotten_tomatoes test sentences (--limit: the first N), best of --repeats
 after a warm-up on 128 texts; the pipeline at batch 32, bertkit at batch 64 (as in predict_speed.py), both
 truncating at 128 tokens and both fp32. "packed" says whether bertkit's prediction ran its packed forward;
-"agree" is the share of texts both give the same label (the same weights: near 1.0). Training (unless
+"agree" is the share of texts both give the same label (the same weights: near 1.0). With --onnx the folder's
+ONNX graphs (exported through the packed forward, fp32 and dynamic int8, as `bertkit train` writes them) are
+timed the same way; their "agree" is with the pipeline's labels (int8 on a near-random model flips near-ties). Training (unless
 --no-train): bertkit's fit against a tuned transformers.Trainer (train_speed.py's peer) on the same --rows
 rows x 1 epoch, batch 32, learning rate 1e-4, max_length 128, fp32, the config's dropout, no R-Drop, each
 run a fresh subprocess; examples/s over the training loop only (no model load, no evaluation).
@@ -317,9 +319,9 @@ def build(name: str, workdir: Path, corpus_vocab: bool = False) -> tuple[Path, P
 # Prediction ----------------------------------------------------------------------------------------------
 
 
-def predict_speed(folder: Path, texts: list[str], repeats: int) -> dict[str, Any]:
+def predict_speed(folder: Path, texts: list[str], repeats: int, onnx: bool = False) -> dict[str, Any]:
     """Pipeline and bertkit texts/s on ``texts`` (fp32, same folder), whether bertkit ran packed, label agreement
-    and mean tokens per text."""
+    and mean tokens per text; with ``onnx`` the ONNX fp32 and int8 backends too (:func:`onnx_speed`)."""
     import torch
     from transformers import pipeline
 
@@ -337,8 +339,31 @@ def predict_speed(folder: Path, texts: list[str], repeats: int) -> dict[str, Any
     ours = np.asarray(clf.classes_, dtype=object)[np.argmax(proba, axis=1)]
     agree = float(np.mean([o["label"] == y for o, y in zip(peer_out, ours, strict=True)]))
     lengths = [len(ids) for ids in peer.tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
-    return {"packed": clf.packed_forward_, "vocab": len(peer.tokenizer), "tokens": float(np.mean(lengths)),
-            "pipeline": len(texts) / peer_seconds, "bertkit": len(texts) / seconds, "agree": agree}  # fmt: skip
+    speed = {"packed": clf.packed_forward_, "vocab": len(peer.tokenizer), "tokens": float(np.mean(lengths)),
+             "pipeline": len(texts) / peer_seconds, "bertkit": len(texts) / seconds, "agree": agree}  # fmt: skip
+    if onnx:
+        speed |= onnx_speed(clf, folder, texts, repeats, [o["label"] for o in peer_out])
+    return speed
+
+
+def onnx_speed(clf: Any, folder: Path, texts: list[str], repeats: int, peer_labels: list[str]) -> dict[str, Any]:
+    """Texts/s of the folder's ONNX fp32 and int8 graphs (exported through the packed forward, as `bertkit
+    train` exports them, when not there yet) and their label agreement with the pipeline."""
+    from bertkit import TextClassifier
+    from bertkit.export import FILES, ONNX_DIR
+
+    if not (folder / ONNX_DIR / FILES["int8"]).is_file():
+        clf.export_onnx(folder, quantize="int8")  # writes onnx/model.onnx and onnx/model-int8.onnx
+    speed: dict[str, Any] = {}
+    for backend in ("onnx", "onnx-int8"):
+        model = TextClassifier.load(folder, device="cpu", backend=backend)
+        model.predict_batch_size = 64
+        model.predict_proba(texts[:128])  # warm-up
+        seconds, proba = timed(lambda m=model: m.predict_proba(texts), repeats)
+        labels = np.asarray(model.classes_, dtype=object)[np.argmax(proba, axis=1)]
+        speed[backend] = len(texts) / seconds
+        speed[f"{backend} agree"] = float(np.mean(labels == np.asarray(peer_labels, dtype=object)))
+    return speed
 
 
 # Training (each run a fresh subprocess) ------------------------------------------------------------------
@@ -418,11 +443,15 @@ def one_family(name: str, workdir: Path, texts: list[str], args: argparse.Namesp
     started = time.perf_counter()
     base, folder = build(name, workdir, args.corpus_vocab)
     print(f"[{name}] built in {time.perf_counter() - started:.0f} s", flush=True)
-    speed = predict_speed(folder, texts, args.repeats)
+    speed = predict_speed(folder, texts, args.repeats, args.onnx)
     row = {"family": FAMILIES[name].label, "packed?": "yes" if speed["packed"] else "no",
            "tokenizer vocab": speed["vocab"], "tokens/text": speed["tokens"], "pipeline texts/s": speed["pipeline"],
            "bertkit texts/s": speed["bertkit"], "predict ratio": f"{speed['bertkit'] / speed['pipeline']:.2f}x",
            "agree": speed["agree"]}  # fmt: skip
+    if args.onnx:
+        row |= {"onnx ratio": f"{speed['onnx'] / speed['pipeline']:.2f}x", "onnx agree": speed["onnx agree"],
+                "int8 ratio": f"{speed['onnx-int8'] / speed['pipeline']:.2f}x",
+                "int8 agree": speed["onnx-int8 agree"]}  # fmt: skip
     print(f"[{name}] predicted ({time.perf_counter() - started:.0f} s so far): {row}", flush=True)
     if args.train:
         peer = run_worker("trainer", base, args.rows)["samples_per_s"]
@@ -448,6 +477,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="predict only the first N test texts (smoke runs)")
     parser.add_argument("--no-train", dest="train", action="store_false")
+    parser.add_argument("--onnx", action="store_true", help="also time the ONNX fp32 and int8 backends")
     parser.add_argument("--corpus-vocab", action="store_true",
                         help="embedding rows = the trained tokenizer's vocabulary, not the published size")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=None, help="where models are built (default: a temp dir)")

@@ -59,8 +59,10 @@ def _naive_body():
 NaiveBody = _naive_body() if "--naive-server" in sys.argv else None
 
 
-def naive_app(folder: str, threads: int, precision: str):
-    """One request, one forward pass, on one model thread (the same thread budget as bertkit's batcher)."""
+def naive_app(folder: str, threads: int, precision: str, engine: str = "bertkit"):
+    """One request, one forward pass, on one model thread (the same thread budget as bertkit's batcher).
+    ``engine``: bertkit's ``predict_proba`` (torch backend), or ``pipeline`` (transformers' text-classification
+    pipeline on the same folder, truncating at the model's max_length, all scores: the peer of latency.py)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
@@ -69,8 +71,11 @@ def naive_app(folder: str, threads: int, precision: str):
     from bertkit import TextClassifier
 
     torch.set_num_threads(threads)
-    model = TextClassifier.load(folder, device="cpu")
-    model.config_.precision = precision
+    if engine == "pipeline":
+        model = PipelineModel(folder)
+    else:
+        model = TextClassifier.load(folder, device="cpu", backend="torch")
+        model.config_.precision = precision
     model.predict_proba(["warm up"])
     labels = [str(c) for c in model.classes_]
     executor = ThreadPoolExecutor(max_workers=1)
@@ -97,6 +102,28 @@ def naive_app(folder: str, threads: int, precision: str):
     return app
 
 
+class PipelineModel:
+    """``transformers.pipeline`` on a bertkit folder, with ``predict_proba``/``classes_`` like the estimator's:
+    fp32, truncating at the folder's max_length (the pipeline's own ``truncation=True`` keeps 512 tokens)."""
+
+    def __init__(self, folder: str) -> None:
+        import json
+
+        import torch
+        from transformers import pipeline
+
+        config = json.loads((Path(folder) / "bertkit.json").read_text()).get("config", {})
+        self.pipe = pipeline("text-classification", model=folder, device=-1, dtype=torch.float32)
+        self.kwargs = {"truncation": True, "max_length": int(config.get("max_length", 128)), "top_k": None}
+        id2label = self.pipe.model.config.id2label
+        self.classes_ = [id2label[i] for i in range(len(id2label))]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        rows = self.pipe(list(texts), **self.kwargs)
+        rows = [rows] if texts and isinstance(rows[0], dict) else rows
+        return np.asarray([[{r["label"]: r["score"] for r in row}[c] for c in self.classes_] for row in rows])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -104,17 +131,28 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(kind: str, folder: Path, threads: int, precision: str, max_batch: int, max_wait_ms: float):
+def server(
+    kind: str,
+    folder: Path,
+    threads: int,
+    precision: str,
+    max_batch: int,
+    max_wait_ms: float,
+    extra: tuple[str, ...] = (),
+):
+    """A server of ``kind`` (bertkit, naive, pipeline) on a free port: yields (url, pid). ``extra``: more
+    `bertkit serve` options."""
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
     if kind == "bertkit":
         command = [sys.executable, "-m", "bertkit", "serve", str(folder), "--port", str(port), "--threads",
                    str(threads), "--max-batch-size", str(max_batch), "--max-wait-ms", str(max_wait_ms),
-                   "--max-queue", "100000", "--device", "cpu", "--precision", precision]  # fmt: skip
+                   "--max-queue", "100000", "--device", "cpu", "--precision", precision, *extra]  # fmt: skip
     else:
         command = [sys.executable, __file__, "--naive-server", str(port), "--model", str(folder), "--threads",
-                   str(threads), "--precisions", precision]  # fmt: skip
+                   str(threads), "--precisions", precision,
+                   "--naive-engine", "pipeline" if kind == "pipeline" else "bertkit"]  # fmt: skip
     log = open(f"/tmp/bertkit-serve-load-{kind}-{precision}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -244,12 +282,13 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--no-record", action="store_true", help="Print only; do not append to RESULTS.md.")
     parser.add_argument("--naive-server", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--naive-engine", default="bertkit", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.naive_server is not None:
         import uvicorn
 
-        app = naive_app(str(args.model), args.threads, args.precisions)
+        app = naive_app(str(args.model), args.threads, args.precisions, args.naive_engine)
         uvicorn.run(app, host="127.0.0.1", port=args.naive_server,
                     log_level="warning", access_log=False)  # fmt: skip
         return
