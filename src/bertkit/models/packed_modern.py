@@ -108,5 +108,5 @@ class ModernBert(Family):
     def head(self, model: torch.nn.Module, hidden: torch.Tensor, grid: Grid) -> torch.Tensor:
         hidden = model.model.final_norm(hidden)
         if model.config.classifier_pooling != "cls":  # mean over each row's real tokens (zeros on padding)
-            hidden = grid.unpack(hidden).sum(dim=1) / grid.attention_mask.sum(dim=1, keepdim=True).to(hidden.dtype)
+            hidden = grid.row_sums(hidden) / grid.attention_mask.sum(dim=1, keepdim=True).to(hidden.dtype)
         return model.classifier(model.drop(model.head(hidden)))
