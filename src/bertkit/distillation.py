@@ -277,6 +277,7 @@ def _fitted_student(
     student.is_main_process_ = True
     student.history_, student.best_epoch_, student.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
     student.validation_report_ = outcome.validation_report
+    student.validation_data_ = data.validation  # as TextClassifier.fit leaves it: the default backend is chosen on it
     student.validation_metrics_ = outcome.validation_report.metrics
     student.train_seconds_ = round(seconds, 2)
     student.data_fingerprint_ = fitting.fingerprint(data.train)

@@ -260,14 +260,15 @@ def fit_and_save(
         classifier.save(output)
         classifier.validation_report_.save(output / "report", history=classifier.history_)
         if export:
-            _choose_backend(classifier, output, progress)
+            choose_default_backend(classifier, output, progress)
         _remove_checkpoint(output)  # the run is complete: the model folder is its result
         tracker.finish(classifier, output)
     return classifier
 
 
-def _choose_backend(classifier: TextClassifier, output: Path, progress: bool) -> None:
-    """Export, score and time the backends on the validation rows; record the default (bertkit.fast_backend)."""
+def choose_default_backend(classifier: TextClassifier, output: Path, progress: bool) -> None:
+    """Export, score and time the backends on the classifier's validation rows (``validation_data_``, left by
+    fitting); record the default in ``output``'s bertkit.json (:mod:`bertkit.fast_backend`); ``progress`` says it."""
     from bertkit.classification.fitting import say
     from bertkit.fast_backend import choose_backend, describe
 

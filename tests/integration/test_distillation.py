@@ -324,17 +324,23 @@ def test_distill_keeps_a_good_enough_student(capsys, teacher_dir, data_dir, tmp_
     assert loaded.model_.config.num_hidden_layers == 2 and loaded.metadata_["distillation"] == record
     assert AutoModelForSequenceClassification.from_pretrained(out).config.num_hidden_layers == 2
     assert (out / "report").is_dir()
+    # as after bertkit train: the student's ONNX graphs are written and its default backend chosen on validation
+    backend = json.loads((out / "bertkit.json").read_text())["backend"]
+    assert set(backend["candidates"]) == {"torch", "onnx", "onnx-int8"} and backend["rows"] == 12
+    assert (out / "onnx" / "model-int8.onnx").is_file() and loaded.backend_ == backend["default"]
 
 
 def test_a_student_below_the_teacher_goes_to_its_own_folder(capsys, teacher_dir, data_dir, tmp_path):
     out = tmp_path / "student"
     error = fails(capsys, "distill", teacher_dir, "--train", data_dir / "train.csv", "--validation",
                   data_dir / "valid.csv", "--student", "layers:1", "--epochs", "1", "--max-drop", "-1000",
-                  "--output", out, "--quiet", alone=False)  # fmt: skip
+                  "--output", out, "--quiet", "--no-export", alone=False)  # fmt: skip
     rejected = tmp_path / "student-below-teacher"
     assert f"saved to {rejected} instead of {out}" in error and "more than --max-drop -1000" in error
     assert not out.exists()
-    assert json.loads((rejected / "bertkit.json").read_text())["distillation"]["kept"] is False
+    metadata = json.loads((rejected / "bertkit.json").read_text())
+    assert metadata["distillation"]["kept"] is False
+    assert "backend" not in metadata and not (rejected / "onnx").exists()  # --no-export: no graphs, torch stays
 
 
 def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):

@@ -13,6 +13,7 @@ from bertkit.cli.options import (
     Delimiter,
     Device,
     Encoding,
+    Export,
     Header,
     LabelColumn,
     Overwrite,
@@ -61,6 +62,7 @@ def distill(
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: by data size).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the teacher's).")] = None,
     overwrite: Overwrite = False,
+    export: Export = True,
     text_column: TextColumn = None,
     text_pair_column: PairColumn = None,
     label_column: LabelColumn = None,
@@ -74,7 +76,7 @@ def distill(
     """Distil a classifier into a smaller student; exit 1 when the student scores more than --max-drop points
     below the teacher (it is then saved to OUTPUT-below-teacher)."""
     from bertkit import Distiller, TextClassifier
-    from bertkit.runs import check_data_file, check_output_folder, read_data
+    from bertkit.runs import check_data_file, check_output_folder, choose_default_backend, read_data
 
     distiller = Distiller(
         student, epochs=epochs, temperature=temperature, alpha=alpha, max_drop=max_drop, batch_size=batch_size,
@@ -101,6 +103,8 @@ def distill(
     distiller.fit(teacher, train_data, eval_set=validation_data, unlabeled=extra, teacher_name=teacher_dir)
     say(distiller.summary())
     folder = distiller.save(output, overwrite=overwrite)
+    if export:  # as bertkit train does: the student predicts and serves with its fastest backend that scores as torch
+        choose_default_backend(distiller.student_, folder, progress=not quiet)
     if not distiller.kept_:
         say(f"error: the student scored {distiller.drop_points_:.2f} points below the teacher (more than --max-drop "
             f"{max_drop:g}); it was saved to {folder} instead of {output}")  # fmt: skip
