@@ -1,6 +1,7 @@
-"""Does teacher-labelled unlabeled text help a distilled student? rotten_tomatoes, with and without, over seeds.
+"""Does teacher-labelled unlabeled text help a distilled student? With and without, over seeds.
 
-    python benchmarks/distill_unlabeled.py --teacher TEACHER_DIR [--seeds 42 43 44] [--unlabeled-rows N]
+    python benchmarks/distill_unlabeled.py --teacher TEACHER_DIR [--data rotten_tomatoes|mrpc] [--seeds 42 43 44]
+        [--unlabeled-rows N]
 
 The teacher is a bertkit classifier fine-tuned on rotten_tomatoes (train.csv). Each seed distils the default
 student (``layers:3``: three of the teacher's layers and its mean-pooling layer) twice with bertkit's
@@ -11,6 +12,11 @@ rotten_tomatoes share sentences, so every SST-2 text that occurs inside a rotten
 sentence, or holds one, is removed first (compared as lowercase runs of letters and digits, which the two
 tokenisations of "century's" / "century 's" agree on): the student never sees a text of the splits it is judged
 on. The score is accuracy on rotten_tomatoes test (1,066 sentences), beside the teacher's.
+
+``--data mrpc``: the teacher is a bertkit classifier trained on MRPC's train.tsv (validation: its held-out
+share, which the student holds out the same way); the unlabeled pairs are GLUE STS-B's and RTE's training pairs
+(news, captions, forums; sentence pairs of another task, labels dropped), less every pair with a sentence that
+is also in MRPC's dev file. The score is F1 on MRPC dev (408 pairs).
 """
 
 from __future__ import annotations
@@ -63,9 +69,31 @@ def sst2_unlabeled(limit: int | None, seed: int = 0) -> tuple[list[str], dict[st
     return kept.tolist(), counts
 
 
+def glue_pairs_unlabeled(limit: int | None, seed: int = 0) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """STS-B's and RTE's training pairs without labels, less every pair with a sentence of MRPC's dev file (as
+    lowercase words); then at most ``limit`` of them. Returns (pairs, counts)."""
+    glue = SHARED / "glue"
+    dev = pd.read_csv(glue / "MRPC" / "dev.tsv", sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig")
+    held = {words(text) for column in ("#1 String", "#2 String") for text in dev[column]}
+    frames = [pd.read_csv(glue / name / "train.tsv", sep="\t", quoting=csv.QUOTE_NONE, on_bad_lines="skip")
+              for name in ("STS-B", "RTE")]  # fmt: skip
+    pairs = pd.concat([frame[["sentence1", "sentence2"]] for frame in frames], ignore_index=True).dropna()
+    pairs = pairs.astype(str).drop_duplicates()
+    overlap = [
+        words(a) in held or words(b) in held for a, b in zip(pairs["sentence1"], pairs["sentence2"], strict=True)
+    ]
+    kept = pairs[[not o for o in overlap]]
+    counts = {"pairs": len(pairs), "removed_overlap": int(sum(overlap))}
+    if limit is not None and limit < len(kept):
+        kept = kept.sample(n=limit, random_state=seed)
+    counts["kept"] = len(kept)
+    return list(zip(kept["sentence1"], kept["sentence2"], strict=True)), counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", required=True, help="a bertkit classifier folder trained on rotten_tomatoes")
+    parser.add_argument("--data", choices=["rotten_tomatoes", "mrpc"], default="rotten_tomatoes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--unlabeled-rows", type=int, default=None, help="use at most this many SST-2 texts")
     parser.add_argument("--student", default="layers:3")
@@ -75,48 +103,62 @@ def main() -> None:
 
     from bertkit import Distiller, TextClassifier, load_data
 
-    folder = SHARED / "rotten_tomatoes"
-    train, validation, test = (load_data(folder / f"{split}.csv") for split in ("train", "validation", "test"))
-    unlabeled, counts = sst2_unlabeled(args.unlabeled_rows)
-    print(f"unlabeled SST-2 texts: {counts}", flush=True)
+    if args.data == "rotten_tomatoes":
+        folder = SHARED / "rotten_tomatoes"
+        train, validation, test = (load_data(folder / f"{split}.csv") for split in ("train", "validation", "test"))
+        unlabeled, counts = sst2_unlabeled(args.unlabeled_rows)
+        metric, test_name = "accuracy", "test"
+    else:
+        folder = SHARED / "glue" / "MRPC"
+        train, validation, test = load_data(folder / "train.tsv"), None, load_data(folder / "dev.tsv")
+        unlabeled, counts = glue_pairs_unlabeled(args.unlabeled_rows)
+        metric, test_name = "f1", "dev"
+    print(f"unlabeled texts: {counts}", flush=True)
     teacher = TextClassifier.load(args.teacher)
-    teacher_test = teacher.score(test.texts, test.labels)
-    print(f"teacher test accuracy {teacher_test:.4f}", flush=True)
+
+    def score(model) -> float:
+        return model.evaluate(test).metrics[metric]
+
+    teacher_test = score(teacher)
+    print(f"teacher {test_name} {metric} {teacher_test:.4f}", flush=True)
 
     rows = []
     for seed in args.seeds:
         for extra in (None, unlabeled):
             started = time.perf_counter()
             distiller = Distiller(args.student, epochs=args.epochs, seed=seed, max_drop=100.0, progress=False)
-            distiller.fit(teacher, train.texts, train.labels, unlabeled=extra, eval_set=validation,
-                          teacher_name=args.teacher)  # fmt: skip
+            distiller.fit(teacher, train, unlabeled=extra, eval_set=validation, teacher_name=args.teacher)
             seconds = time.perf_counter() - started
-            student_test = distiller.student_.score(test.texts, test.labels)
+            student_test = score(distiller.student_)
             rows.append({
                 "seed": seed, "unlabeled rows": 0 if extra is None else len(extra),
                 "teacher validation": distiller.teacher_score_, "student validation": distiller.student_score_,
-                "teacher test": teacher_test, "student test": student_test,
-                "drop on test (points)": round((teacher_test - student_test) * 100, 2), "distill s": round(seconds),
+                f"teacher {test_name} {metric}": teacher_test, f"student {test_name} {metric}": student_test,
+                "drop (points)": round((teacher_test - student_test) * 100, 2), "distill s": round(seconds),
             })  # fmt: skip
             print(rows[-1], flush=True)
 
     summary = []
     for n in sorted({row["unlabeled rows"] for row in rows}):
-        scores = [row["student test"] for row in rows if row["unlabeled rows"] == n]
+        scores = [row[f"student {test_name} {metric}"] for row in rows if row["unlabeled rows"] == n]
         spread = statistics.stdev(scores) if len(scores) > 1 else 0.0
         summary.append({
-            "unlabeled rows": n, "seeds": len(scores), "student test mean": statistics.mean(scores),
-            "std": spread, "teacher test": teacher_test,
+            "unlabeled rows": n, "seeds": len(scores), f"student {test_name} {metric} mean": statistics.mean(scores),
+            "std": spread, f"teacher {test_name} {metric}": teacher_test,
             "mean drop (points)": round((teacher_test - statistics.mean(scores)) * 100, 2),
         })  # fmt: skip
     table = markdown_table(rows) + "\n\n" + markdown_table(summary)
     print(table)
     if not args.no_write:
-        notes = (f"Unlabeled text: GLUE SST-2 train.tsv without labels, {counts['removed_overlap']} of its "
-                 f"{counts['distinct']} distinct texts removed for overlapping a rotten_tomatoes validation or test "
-                 f"sentence, {counts['kept']} used. Student {args.student}, {args.epochs} epochs, other options "
-                 "bertkit distill's defaults; accuracy on rotten_tomatoes test.")  # fmt: skip
-        append_results("Distillation with and without teacher-labelled unlabeled text (rotten_tomatoes)", table, notes)
+        source = (
+            "GLUE SST-2 train.tsv without labels, texts overlapping a rotten_tomatoes validation or test "
+            "sentence removed"
+            if args.data == "rotten_tomatoes"
+            else "GLUE STS-B and RTE training pairs without labels, pairs sharing a sentence with MRPC dev removed"
+        )
+        notes = (f"Unlabeled text: {source} ({counts}). Student {args.student}, {args.epochs} epochs, other "
+                 f"options bertkit distill's defaults; {metric} on {args.data} {test_name}.")  # fmt: skip
+        append_results(f"Distillation with and without teacher-labelled unlabeled text ({args.data})", table, notes)
 
 
 if __name__ == "__main__":

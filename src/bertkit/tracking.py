@@ -7,7 +7,9 @@ the estimator's ``on_epoch`` hook and whose ``finish`` logs the saved folder. ``
 ``MLFLOW_TRACKING_URI`` when set, else MLflow's own default store (MLflow 3: ``./mlflow.db``, SQLite, with
 artifacts under ``./mlruns``; ``mlflow ui`` in the same folder shows the runs); ``--track mlflow:URI`` names the
 store (``sqlite:///path.db``, ``http://host:5000``, ...). The experiment is ``MLFLOW_EXPERIMENT_NAME`` or
-``bertkit``; the run is named after the output folder.
+``bertkit``; the run is named after the output folder. A resumed run (``--resume DIR``) continues the MLflow run
+that DIR's interrupted training started (found by its ``bertkit.output`` tag), so one training is one MLflow run
+however often it was interrupted.
 """
 
 from __future__ import annotations
@@ -91,18 +93,23 @@ class Tracker:
 
 @contextlib.contextmanager
 def tracked(
-    config: TrainConfig, output: Path, run_options: Mapping[str, Any] | None = None, *, enabled: bool = True
-) -> Iterator[Tracker]:
+    config: TrainConfig, output: Path, run_options: Mapping[str, Any] | None = None, *, enabled: bool = True,
+    resume_from: Path | None = None,
+) -> Iterator[Tracker]:  # fmt: skip
     """A :class:`Tracker` for one training run, logging to the store ``config.track`` names (a no-op tracker
     without ``config.track`` or with ``enabled`` false, e.g. on the other ranks of a torchrun). The MLflow run
-    ends FINISHED, or FAILED (KILLED on Ctrl-C) when the block raises."""
+    ends FINISHED, or FAILED (KILLED on Ctrl-C) when the block raises. ``resume_from``: the folder whose
+    checkpoint the run continues; the unfinished MLflow run that trained into it is continued (its epochs logged
+    so far are not logged again), else a new run starts."""
     if not config.track or not enabled:
         yield Tracker()
         return
-    client, run_id = _start(config, output, run_options or {})
+    client, run_id, logged = _start(config, output, run_options or {}, resume_from)
+    tracker = Tracker(client, run_id)
+    tracker.logged_epochs |= logged
     status = "FAILED"
     try:
-        yield Tracker(client, run_id)
+        yield tracker
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -111,8 +118,11 @@ def tracked(
         client.set_terminated(run_id, status)
 
 
-def _start(config: TrainConfig, output: Path, run_options: Mapping[str, Any]) -> tuple[Any, str]:
-    """Open the store, find or create the experiment, create the run and log the options known before fitting."""
+def _start(
+    config: TrainConfig, output: Path, run_options: Mapping[str, Any], resume_from: Path | None
+) -> tuple[Any, str, set[int]]:
+    """Open the store, find or create the experiment; continue the interrupted run of ``resume_from`` (returning
+    the epochs it logged), else create a run and log the options known before fitting."""
     uri = tracking_uri(config.track)
     try:
         from mlflow.exceptions import MlflowException
@@ -124,6 +134,14 @@ def _start(config: TrainConfig, output: Path, run_options: Mapping[str, Any]) ->
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
         experiment = client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(name)
+        interrupted = None if resume_from is None else _interrupted_run(client, experiment_id, resume_from)
+        if interrupted is not None:
+            run_id = interrupted.info.run_id
+            client.update_run(run_id, status="RUNNING")
+            client.set_tag(run_id, "bertkit.resumed", "true")
+            # the options were logged when the run started (MLflow refuses a parameter logged twice with a
+            # different value; a resumed run has the same options, its checkpoint's fingerprint says so)
+            return client, run_id, {int(m.step) for m in client.get_metric_history(run_id, "train_loss")}
         tags = {"bertkit.output": str(Path(output).resolve())}
         run_id = client.create_run(experiment_id, run_name=Path(output).name, tags=tags).info.run_id
     except MlflowException as exc:
@@ -132,4 +150,15 @@ def _start(config: TrainConfig, output: Path, run_options: Mapping[str, Any]) ->
     tracker = Tracker(client, run_id)
     options = {k: v for k, v in config.to_dict().items() if k not in (*RESOLVED, *NOT_LOGGED)}
     tracker.log_params({**options, **{f"data.{k}": v for k, v in run_options.items() if v is not None}})
-    return client, run_id
+    return client, run_id, set()
+
+
+def _interrupted_run(client: Any, experiment_id: str, folder: Path) -> Any:
+    """The latest run of the experiment that trained into ``folder`` and did not finish (FAILED, KILLED, or still
+    RUNNING after its process died), or None."""
+    path = str(Path(folder).resolve())
+    # MLflow's filter strings have no escape for a quote: a path holding one is matched here instead
+    query = "" if "'" in path else f"tags.`bertkit.output` = '{path}'"
+    runs = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"])
+    runs = [run for run in runs if run.data.tags.get("bertkit.output") == path]
+    return next((run for run in runs if run.info.status != "FINISHED"), None)

@@ -48,3 +48,43 @@ def test_a_tracked_run_logs_options_epochs_and_artifacts(tiny_bert, tmp_path, mo
     model = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/model.safetensors", "model/bertkit.json", "model/config.json"} <= model
     assert (tmp_path / "mlruns").is_dir()
+
+
+def test_a_resumed_run_continues_the_interrupted_mlflow_run(tiny_bert, tmp_path, monkeypatch):
+    """Killed in epoch 2 after epoch 1's checkpoint, then resumed: one MLflow run, FINISHED, each epoch logged
+    once (epoch 1 before the kill, epoch 2 after), the options as first logged."""
+    from helpers import Killed, kill_at_micro_batch
+    from mlflow.tracking import MlflowClient
+
+    from bertkit.runs import fit_and_save
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    texts, labels = sentiment_examples(32)  # 29 training rows: 4 micro-batches of 8 an epoch
+    config = TrainConfig(model=str(tiny_bert), epochs=2, batch_size=8, max_length=24, track=f"mlflow:{uri}",
+                         checkpoint_every="epoch")  # fmt: skip
+    data, output = from_lists(texts, labels, name="train"), tmp_path / "model"
+    with monkeypatch.context() as patch:
+        kill_at_micro_batch(patch, 6)
+        with pytest.raises(Killed):
+            fit_and_save(config, data, None, output, progress=False)
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.get_experiment_by_name("bertkit").experiment_id
+    (killed,) = client.search_runs([experiment_id])
+    assert killed.info.status == "FAILED"
+    assert [m.step for m in client.get_metric_history(killed.info.run_id, "train_loss")] == [1]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_and_save(config, data, None, output, progress=False, resume=output)
+    (run,) = client.search_runs([experiment_id])
+    assert run.info.run_id == killed.info.run_id and run.info.status == "FINISHED"
+    assert run.data.tags["bertkit.resumed"] == "true" and run.data.params["epochs"] == "2"
+    for metric in ("train_loss", "val_mcc"):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == [1, 2], metric
+
+    # a training into another folder is a run of its own
+    fit_and_save(config, data, None, tmp_path / "other", progress=False)
+    assert len(client.search_runs([experiment_id])) == 2
