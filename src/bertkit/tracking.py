@@ -139,9 +139,11 @@ def _start(
             run_id = interrupted.info.run_id
             client.update_run(run_id, status="RUNNING")
             client.set_tag(run_id, "bertkit.resumed", "true")
+            # where it trains now: a second interruption, resumed from this output, finds the run again
+            client.set_tag(run_id, "bertkit.output", str(Path(output).resolve()))
             # the options were logged when the run started (MLflow refuses a parameter logged twice with a
             # different value; a resumed run has the same options, its checkpoint's fingerprint says so)
-            return client, run_id, {int(m.step) for m in client.get_metric_history(run_id, "train_loss")}
+            return client, run_id, _logged_epochs(client, interrupted)
         tags = {"bertkit.output": str(Path(output).resolve())}
         run_id = client.create_run(experiment_id, run_name=Path(output).name, tags=tags).info.run_id
     except MlflowException as exc:
@@ -153,12 +155,23 @@ def _start(
     return client, run_id, set()
 
 
-def _interrupted_run(client: Any, experiment_id: str, folder: Path) -> Any:
-    """The latest run of the experiment that trained into ``folder`` and did not finish (FAILED, KILLED, or still
-    RUNNING after its process died), or None."""
-    path = str(Path(folder).resolve())
+def _interrupted_run(client: Any, experiment_id: str, resume_from: Path) -> Any:
+    """The run that trained into the folder holding ``resume_from``'s checkpoint when the latest such run did not
+    finish (FAILED, KILLED, or still RUNNING after its process died), else None (no checkpoint there: the fit
+    says so)."""
+    from bertkit.engine.checkpoint import locate
+
+    try:
+        path = str(locate(resume_from).parent.resolve())  # --resume DIR or DIR/checkpoint: DIR trained
+    except ConfigError:
+        return None
     # MLflow's filter strings have no escape for a quote: a path holding one is matched here instead
     query = "" if "'" in path else f"tags.`bertkit.output` = '{path}'"
     runs = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"])
     runs = [run for run in runs if run.data.tags.get("bertkit.output") == path]
-    return next((run for run in runs if run.info.status != "FINISHED"), None)
+    return runs[0] if runs and runs[0].info.status != "FINISHED" else None
+
+
+def _logged_epochs(client: Any, run: Any) -> set[int]:
+    """The epochs (steps) the run logged any metric at: those a resumed run does not log again."""
+    return {int(m.step) for key in run.data.metrics for m in client.get_metric_history(run.info.run_id, key)}

@@ -51,8 +51,9 @@ def test_a_tracked_run_logs_options_epochs_and_artifacts(tiny_bert, tmp_path, mo
 
 
 def test_a_resumed_run_continues_the_interrupted_mlflow_run(tiny_bert, tmp_path, monkeypatch):
-    """Killed in epoch 2 after epoch 1's checkpoint, then resumed: one MLflow run, FINISHED, each epoch logged
-    once (epoch 1 before the kill, epoch 2 after), the options as first logged."""
+    """Killed in epoch 2 after epoch 1's checkpoint, then resumed (from DIR/checkpoint): one MLflow run,
+    FINISHED, each epoch logged once (epoch 1 before the kill, epoch 2 after), the options as first logged. A later
+    training into the same folder, killed and resumed, continues its own run, not the finished one."""
     from helpers import Killed, kill_at_micro_batch
     from mlflow.tracking import MlflowClient
 
@@ -66,25 +67,36 @@ def test_a_resumed_run_continues_the_interrupted_mlflow_run(tiny_bert, tmp_path,
     config = TrainConfig(model=str(tiny_bert), epochs=2, batch_size=8, max_length=24, track=f"mlflow:{uri}",
                          checkpoint_every="epoch")  # fmt: skip
     data, output = from_lists(texts, labels, name="train"), tmp_path / "model"
-    with monkeypatch.context() as patch:
-        kill_at_micro_batch(patch, 6)
-        with pytest.raises(Killed):
-            fit_and_save(config, data, None, output, progress=False)
     client = MlflowClient(tracking_uri=uri)
-    experiment_id = client.get_experiment_by_name("bertkit").experiment_id
-    (killed,) = client.search_runs([experiment_id])
-    assert killed.info.status == "FAILED"
-    assert [m.step for m in client.get_metric_history(killed.info.run_id, "train_loss")] == [1]
 
+    def killed_in_epoch_two() -> str:
+        with monkeypatch.context() as patch:
+            kill_at_micro_batch(patch, 6)
+            with pytest.raises(Killed):
+                fit_and_save(config, data, None, output, progress=False, replace=True)
+        experiment_id = client.get_experiment_by_name("bertkit").experiment_id
+        latest = client.search_runs([experiment_id], order_by=["attributes.start_time DESC"])[0]
+        assert latest.info.status == "FAILED"
+        assert [m.step for m in client.get_metric_history(latest.info.run_id, "train_loss")] == [1]
+        return latest.info.run_id
+
+    def assert_finished_once_per_epoch(run_id: str) -> None:
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["bertkit.resumed"] == "true"
+        assert run.data.params["epochs"] == "2"
+        for metric in ("train_loss", "val_mcc"):
+            assert sorted(m.step for m in client.get_metric_history(run_id, metric)) == [1, 2], metric
+
+    first = killed_in_epoch_two()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit_and_save(config, data, None, output, progress=False, resume=output)
-    (run,) = client.search_runs([experiment_id])
-    assert run.info.run_id == killed.info.run_id and run.info.status == "FINISHED"
-    assert run.data.tags["bertkit.resumed"] == "true" and run.data.params["epochs"] == "2"
-    for metric in ("train_loss", "val_mcc"):
-        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == [1, 2], metric
+        fit_and_save(config, data, None, output, progress=False, resume=output / "checkpoint")
+    experiment_id = client.get_experiment_by_name("bertkit").experiment_id
+    assert len(client.search_runs([experiment_id])) == 1
+    assert_finished_once_per_epoch(first)
 
-    # a training into another folder is a run of its own
-    fit_and_save(config, data, None, tmp_path / "other", progress=False)
-    assert len(client.search_runs([experiment_id])) == 2
+    second = killed_in_epoch_two()
+    fit_and_save(config, data, None, output, progress=False, resume=output)
+    assert second != first and len(client.search_runs([experiment_id])) == 2
+    assert_finished_once_per_epoch(second)
+    assert client.get_run(first).info.status == "FINISHED"
