@@ -59,7 +59,7 @@ def sst2_unlabeled(limit: int | None, seed: int = 0) -> tuple[list[str], dict[st
     inside = [p == "" or p in joined for p in phrases]
     all_phrases = "|".join(phrases)
     holders = {h for h in held if h and h in all_phrases}  # held-out sentences that some SST text contains
-    holds = [any(h in p for h in holders) if holders else False for p in phrases]
+    holds = [any(h in p for h in holders) for p in phrases]
     keep = [not (a or b) for a, b in zip(inside, holds, strict=True)]
     kept = texts[keep]
     counts = {"sst2_rows": len(sst), "distinct": len(texts), "removed_overlap": len(texts) - len(kept)}
@@ -70,8 +70,8 @@ def sst2_unlabeled(limit: int | None, seed: int = 0) -> tuple[list[str], dict[st
 
 
 def glue_pairs_unlabeled(limit: int | None, seed: int = 0) -> tuple[list[tuple[str, str]], dict[str, int]]:
-    """STS-B's and RTE's training pairs without labels, less every pair with a sentence of MRPC's dev file (as
-    lowercase words); then at most ``limit`` of them. Returns (pairs, counts)."""
+    """STS-B's and RTE's training pairs without labels, less every pair with a sentence of MRPC's dev file (compared
+    as :func:`letters`); then at most ``limit`` of them. Returns (pairs, counts)."""
     glue = SHARED / "glue"
     dev = pd.read_csv(glue / "MRPC" / "dev.tsv", sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8-sig")
     held = {letters(text) for column in ("#1 String", "#2 String") for text in dev[column]}

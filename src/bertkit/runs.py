@@ -246,8 +246,7 @@ def fit_and_save(
 
     main_process = is_main_process()
     output = Path(output)
-    with tracked(config, output, run_options, enabled=main_process,
-                 resume_from=None if resume is None else Path(resume)) as tracker:  # fmt: skip
+    with tracked(config, output, run_options, enabled=main_process, resume_from=resume) as tracker:
         classifier = TextClassifier.from_config(config, progress=progress)
         classifier.fit(train, eval_set=validation, output_dir=output, on_epoch=tracker.log_epoch,
                        resume_from=resume)  # fmt: skip

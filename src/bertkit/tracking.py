@@ -94,7 +94,7 @@ class Tracker:
 @contextlib.contextmanager
 def tracked(
     config: TrainConfig, output: Path, run_options: Mapping[str, Any] | None = None, *, enabled: bool = True,
-    resume_from: Path | None = None,
+    resume_from: str | Path | None = None,
 ) -> Iterator[Tracker]:  # fmt: skip
     """A :class:`Tracker` for one training run, logging to the store ``config.track`` names (a no-op tracker
     without ``config.track`` or with ``enabled`` false, e.g. on the other ranks of a torchrun). The MLflow run
@@ -104,9 +104,7 @@ def tracked(
     if not config.track or not enabled:
         yield Tracker()
         return
-    client, run_id, logged = _start(config, output, run_options or {}, resume_from)
-    tracker = Tracker(client, run_id)
-    tracker.logged_epochs |= logged
+    tracker = _start(config, output, run_options or {}, resume_from)
     status = "FAILED"
     try:
         yield tracker
@@ -115,14 +113,14 @@ def tracked(
         status = "KILLED"
         raise
     finally:
-        client.set_terminated(run_id, status)
+        tracker.client.set_terminated(tracker.run_id, status)
 
 
 def _start(
-    config: TrainConfig, output: Path, run_options: Mapping[str, Any], resume_from: Path | None
-) -> tuple[Any, str, set[int]]:
-    """Open the store, find or create the experiment; continue the interrupted run of ``resume_from`` (returning
-    the epochs it logged), else create a run and log the options known before fitting."""
+    config: TrainConfig, output: Path, run_options: Mapping[str, Any], resume_from: str | Path | None
+) -> Tracker:
+    """Open the store, find or create the experiment; continue the interrupted run of ``resume_from`` (its
+    tracker knows the epochs that run logged), else create a run and log the options known before fitting."""
     uri = tracking_uri(config.track)
     try:
         from mlflow.exceptions import MlflowException
@@ -143,7 +141,9 @@ def _start(
             client.set_tag(run_id, "bertkit.output", str(Path(output).resolve()))
             # the options were logged when the run started (MLflow refuses a parameter logged twice with a
             # different value; a resumed run has the same options, its checkpoint's fingerprint says so)
-            return client, run_id, _logged_epochs(client, interrupted)
+            tracker = Tracker(client, run_id)
+            tracker.logged_epochs = _logged_epochs(client, interrupted)
+            return tracker
         tags = {"bertkit.output": str(Path(output).resolve())}
         run_id = client.create_run(experiment_id, run_name=Path(output).name, tags=tags).info.run_id
     except MlflowException as exc:
@@ -152,10 +152,10 @@ def _start(
     tracker = Tracker(client, run_id)
     options = {k: v for k, v in config.to_dict().items() if k not in (*RESOLVED, *NOT_LOGGED)}
     tracker.log_params({**options, **{f"data.{k}": v for k, v in run_options.items() if v is not None}})
-    return client, run_id, set()
+    return tracker
 
 
-def _interrupted_run(client: Any, experiment_id: str, resume_from: Path) -> Any:
+def _interrupted_run(client: Any, experiment_id: str, resume_from: str | Path) -> Any:
     """The run that trained into the folder holding ``resume_from``'s checkpoint when the latest such run did not
     finish (FAILED, KILLED, or still RUNNING after its process died), else None (no checkpoint there: the fit
     says so)."""
