@@ -98,6 +98,11 @@ def main() -> None:
     parser.add_argument("--unlabeled-rows", type=int, default=None, help="use at most this many unlabeled texts")
     parser.add_argument("--student", default="layers:3")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--hidden-weight", type=float, default=0.0, help="Distiller's hidden_weight")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--arms", choices=["both", "labeled", "unlabeled"], default="both",
+                        help="distil without unlabeled text, with it, or both (default)")  # fmt: skip
     parser.add_argument("--save", type=Path, default=None,
                         help="save the first seed's students (as bertkit distill does) under this folder")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="print the table; do not append to RESULTS.md")
@@ -131,9 +136,12 @@ def main() -> None:
 
     rows = []
     for seed in args.seeds:
-        for extra in (None, unlabeled):
+        for extra in {"both": (None, unlabeled), "labeled": (None,), "unlabeled": (unlabeled,)}[args.arms]:
             started = time.perf_counter()
-            distiller = Distiller(args.student, epochs=args.epochs, seed=seed, max_drop=100.0, progress=False)
+            distiller = Distiller(
+                args.student, epochs=args.epochs, seed=seed, max_drop=100.0, progress=False,
+                hidden_weight=args.hidden_weight, temperature=args.temperature, alpha=args.alpha,
+            )  # fmt: skip
             distiller.fit(teacher, train, unlabeled=extra, eval_set=validation, teacher_name=args.teacher)
             seconds = time.perf_counter() - started
             student_test = score(distiller.student_)
@@ -168,8 +176,10 @@ def main() -> None:
             if args.data == "rotten_tomatoes"
             else "GLUE STS-B and RTE training pairs without labels, pairs sharing a sentence with MRPC dev removed"
         )
-        notes = (f"Unlabeled text: {source} ({counts}). Student {args.student}, {args.epochs} epochs, other "
-                 f"options bertkit distill's defaults; {metric} on {args.data} {test_name}.")  # fmt: skip
+        notes = (f"Unlabeled text: {source} ({counts}). Student {args.student}, {args.epochs} epochs, temperature "
+                 f"{args.temperature:g}, alpha {args.alpha:g}, hidden weight {args.hidden_weight:g}, other options "
+                 f"bertkit distill's defaults; {metric} on {args.data} {test_name}. Command: "
+                 f"python benchmarks/distill_unlabeled.py {' '.join(sys.argv[1:])}")  # fmt: skip
         append_results(f"Distillation with and without teacher-labelled unlabeled text ({args.data})", table, notes)
 
 

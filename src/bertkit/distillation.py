@@ -42,7 +42,9 @@ class Distiller(ParamsMixin):
     ``student``: ``layers:N`` (the teacher with N encoder layers kept, evenly spaced and ending at the last),
     ``layers:I,J,...`` (those layers, 0-based) or a model (hub id, folder, ``minilm``) trained as a fresh
     classifier with the teacher's labels. The loss is ``alpha`` x the task's loss on the labels + (1 - ``alpha``)
-    x the soft loss against the teacher's logits at ``temperature`` (unlabeled rows: the soft loss alone).
+    x the soft loss against the teacher's logits at ``temperature`` (unlabeled rows: the soft loss alone), plus
+    ``hidden_weight`` x the mean squared difference of student's and teacher's last-layer [CLS] states
+    (``layers:N`` students only; 0 turns it off).
     ``batch_size``, ``learning_rate``: None picks them from the number of training rows, as ``bertkit train``
     does; ``seed``: None takes the teacher's. Everything else (max_length, windows, pooling, precision, the
     choice of the epoch kept) follows the teacher's training.
@@ -66,6 +68,7 @@ class Distiller(ParamsMixin):
         epochs: int = 3,
         temperature: float = 2.0,
         alpha: float = 0.5,
+        hidden_weight: float = 0.0,
         max_drop: float = 1.0,
         batch_size: int | None = None,
         learning_rate: float | None = None,
@@ -77,6 +80,7 @@ class Distiller(ParamsMixin):
         self.epochs = epochs
         self.temperature = temperature
         self.alpha = alpha
+        self.hidden_weight = hidden_weight
         self.max_drop = max_drop
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -92,7 +96,15 @@ class Distiller(ParamsMixin):
             raise ConfigError(f"--temperature must be positive (got {self.temperature}); 1 keeps the teacher's logits")
         if not np.isfinite(self.max_drop):
             raise ConfigError(f"--max-drop must be a number of points (got {self.max_drop})")
-        return steps.parse_student(self.student)
+        if not (np.isfinite(self.hidden_weight) and self.hidden_weight >= 0):
+            raise ConfigError(f"--hidden-weight must be 0 (off) or more (got {self.hidden_weight})")
+        spec = steps.parse_student(self.student)
+        if self.hidden_weight > 0 and spec.model is not None:
+            raise ConfigError(
+                f"--hidden-weight matches the student's last-layer [CLS] state to the teacher's, which needs a "
+                f"student cut from the teacher (--student layers:N), not --student {spec.model}; leave it at 0"
+            )
+        return spec
 
     def fit(
         self,
@@ -126,13 +138,15 @@ class Distiller(ParamsMixin):
         outcome = steps.train_student(
             network, tokenizer, data, extra, steps.Teacher(model.model_, model.tokenizer_, model.config_), config,
             resolve_device(config.device), run, alpha=self.alpha, temperature=self.temperature,
+            hidden_weight=self.hidden_weight,
         )  # fmt: skip
         self.student_ = _fitted_student(network, tokenizer, data, config, outcome, time.perf_counter() - started)
         self._guard(model, data.validation)
         self.record_ = {
             "teacher": name,
             "student": self.student, "layers_kept": kept, "teacher_layers": model.model_.config.num_hidden_layers,
-            "temperature": self.temperature, "alpha": self.alpha, "epochs": self.epochs,
+            "temperature": self.temperature, "alpha": self.alpha, "hidden_weight": self.hidden_weight,
+            "epochs": self.epochs,
             "unlabeled_rows": n_unlabeled, "validation_rows": len(data.validation), "metric": self.metric_,
             "teacher_score": self.teacher_score_, "student_score": self.student_score_,
             "drop_points": self.drop_points_, "max_drop": self.max_drop, "kept": self.kept_,

@@ -15,13 +15,17 @@ from helpers import POSITIVE, fails, run_cli, sentiment_examples, write_csv
 
 from bertkit import ConfigError, DataError, Distiller, TextClassifier
 from bertkit.classification.distillation import (
+    Teacher,
     encoder_layers,
     make_student,
     parse_student,
     spaced_layers,
     student_layers,
+    teacher_outputs_with_hidden,
 )
-from bertkit.classification.objective import DistillationObjective, SequenceObjective, soft_loss
+from bertkit.classification.objective import DistillationObjective, HiddenCapture, SequenceObjective, soft_loss
+from bertkit.data.encoding import encode
+from bertkit.engine.forward import predict_logits
 
 FAST = {"epochs": 1, "batch_size": 8, "max_length": 24, "precision": "fp32", "progress": False}
 
@@ -182,6 +186,76 @@ def test_the_loss_mixes_labels_and_soft_targets_per_row():
     torch.testing.assert_close(none, soft.mean())  # unlabeled rows only: alpha does not matter
     with pytest.raises(ConfigError, match="--alpha must be between 0"):
         objective_case(all_rows, alpha=1.5)
+
+
+def test_the_hidden_loss_adds_the_mean_squared_cls_difference():
+    rng = np.random.default_rng(2)
+    layer = torch.nn.Linear(4, 4)
+    capture = HiddenCapture(layer)
+    states = layer(torch.from_numpy(rng.normal(size=(6, 5, 4)).astype(np.float32)))  # [batch, length, hidden]
+    torch.testing.assert_close(capture.state, states[:, 0])
+    logits = torch.from_numpy(rng.normal(size=(6, 3)).astype(np.float32))
+    targets, teacher = np.array([0, 2, 1, 1, 0, 2]), rng.normal(size=(6, 3)).astype(np.float32)
+    taught = rng.normal(size=(6, 4)).astype(np.float32)
+    labeled = np.array([True, True, True, True, False, False])
+    outputs = type("Outputs", (), {"logits": logits})()
+    plain = DistillationObjective("classification", targets, labeled, teacher, alpha=0.3, temperature=2.0)
+    with_hidden = DistillationObjective("classification", targets, labeled, teacher, alpha=0.3, temperature=2.0,
+                                        hidden=capture, teacher_hidden=taught, hidden_weight=0.5)  # fmt: skip
+    index = np.arange(6)
+    base = plain.loss(outputs, plain.batch_targets(index, {}))
+    total = with_hidden.loss(outputs, with_hidden.batch_targets(index, {}))
+    torch.testing.assert_close(total, base + 0.5 * ((states[:, 0] - torch.from_numpy(taught)) ** 2).mean())
+    total.backward()  # the state keeps its history: the loss trains the layer
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    capture.remove()
+    layer(torch.zeros(1, 2, 4))
+    assert capture.state is None  # unhooked
+    with pytest.raises(ConfigError, match="--hidden-weight must be 0"):
+        DistillationObjective("classification", targets, labeled, teacher, alpha=0.3, temperature=2.0,
+                              hidden=capture, teacher_hidden=taught, hidden_weight=-1.0)  # fmt: skip
+
+
+def test_the_teachers_hidden_states_are_its_last_layers_cls_rows(teacher):
+    texts = sentiment_examples(10, seed=5)[0]
+    encoded = encode(teacher.tokenizer_, texts, None, 24, None)
+    logits, hidden = teacher_outputs_with_hidden(
+        Teacher(teacher.model_, teacher.tokenizer_, teacher.config_), encoded, torch.device("cpu")
+    )
+    np.testing.assert_allclose(logits, predict_logits(teacher.model_, encoded), atol=1e-5)
+    for row in (0, 7):
+        start, length = encoded.offsets[row], encoded.lengths[row]
+        ids = torch.from_numpy(encoded.ids[start : start + length])[None]  # [1, length]: no padding
+        with torch.no_grad():
+            states = teacher.model_(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+        np.testing.assert_allclose(hidden[row], states[0, 0].numpy(), atol=1e-5)
+
+
+def cls_distance(student, teacher, texts) -> float:
+    """Mean squared difference of student's and teacher's last-layer [CLS] states on ``texts``."""
+    encoded = encode(teacher.tokenizer_, texts, None, 24, None)
+    device = torch.device("cpu")
+    _, taught = teacher_outputs_with_hidden(
+        Teacher(teacher.model_, teacher.tokenizer_, teacher.config_), encoded, device
+    )
+    _, learnt = teacher_outputs_with_hidden(
+        Teacher(student.model_, student.tokenizer_, student.config_), encoded, device
+    )
+    return float(((taught - learnt) ** 2).mean())
+
+
+def test_the_hidden_loss_brings_the_students_cls_state_to_the_teachers(teacher):
+    texts, labels, validation = sentiment_split()
+    options = {"student": "layers:1", "epochs": 3, "batch_size": 8, "learning_rate": 3e-3, "progress": False}
+    without = Distiller(**options).fit(teacher, texts, labels, eval_set=validation)
+    matched = Distiller(hidden_weight=10.0, **options).fit(teacher, texts, labels, eval_set=validation)
+    assert matched.record_["hidden_weight"] == 10.0 and without.record_["hidden_weight"] == 0.0
+    near, far = cls_distance(matched.student_, teacher, texts), cls_distance(without.student_, teacher, texts)
+    assert near < 0.5 * far
+    with pytest.raises(ConfigError, match="--hidden-weight matches .* needs a student cut from the teacher"):
+        Distiller(student="minilm", hidden_weight=1.0).check()
+    with pytest.raises(ConfigError, match="--hidden-weight must be 0"):
+        Distiller(hidden_weight=float("nan")).check()
 
 
 def sentiment_split():
@@ -364,5 +438,5 @@ def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):
 def test_help_lists_the_options(capsys):
     assert run_cli("distill", "--help") == 0
     out = capsys.readouterr().out
-    for flag in ("--unlabeled", "--student", "--temperature", "--alpha", "--max-drop", "--output"):
+    for flag in ("--unlabeled", "--student", "--temperature", "--alpha", "--hidden-weight", "--max-drop", "--output"):
         assert flag in out

@@ -19,7 +19,7 @@ from torch import nn
 
 from bertkit.classification.fitting import FitData, TrainOutcome, outcome_of
 from bertkit.classification.metrics import classification_metrics, multilabel_metrics, regression_metrics
-from bertkit.classification.objective import DistillationObjective, balanced_class_weights
+from bertkit.classification.objective import DistillationObjective, HiddenCapture, balanced_class_weights
 from bertkit.classification.scoring import ClassificationScorer
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
@@ -27,7 +27,7 @@ from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels
 from bertkit.devices import inference_dtype
 from bertkit.engine import loop
-from bertkit.engine.forward import aggregate_windows, predict_logits
+from bertkit.engine.forward import aggregate_windows, forward_batches, predict_logits
 from bertkit.engine.objective import Validation
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.selection import resolve_selection_metric
@@ -158,6 +158,30 @@ def teacher_logits(
     return per_example if student_encoded.doc_index is None else per_example[student_encoded.doc_index]
 
 
+def teacher_outputs_with_hidden(
+    teacher: Teacher, encoded: Encoded, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's logits [rows, labels] and last-layer [CLS] states [rows, hidden] on texts it encodes as
+    ``encoded`` (a ``layers:N`` student's rows), by the Hugging Face forward (the packed one does not run the
+    layer modules the state is read from)."""
+    model = teacher.model.to(device)
+    dtype = inference_dtype(teacher.config.precision, device)
+    _, layers = encoder_layers(model)
+    logits = np.empty((len(encoded), model.config.num_labels), dtype=np.float32)
+    hidden = np.empty((len(encoded), model.config.hidden_size), dtype=np.float32)
+    capture = HiddenCapture(layers[-1])
+
+    def store(index: np.ndarray, inputs: dict[str, torch.Tensor], outputs: Any) -> None:
+        logits[index] = outputs.logits.float().cpu().numpy()  # [batch, labels]
+        hidden[index] = capture.state.float().cpu().numpy()  # [batch, hidden]
+
+    try:
+        forward_batches(model, encoded, store, device=device, dtype=dtype)
+    finally:
+        capture.remove()
+    return logits, hidden
+
+
 def with_unlabeled(train: TextData, unlabeled: Sequence[TextData]) -> TextData:
     """The training rows followed by the rows of each unlabeled set (labels None for those): the texts the
     student learns from."""
@@ -183,10 +207,13 @@ def with_unlabeled(train: TextData, unlabeled: Sequence[TextData]) -> TextData:
 def train_student(
     student: nn.Module, tokenizer: Any, data: FitData, unlabeled: Sequence[TextData], teacher: Teacher,
     config: TrainConfig, device: torch.device, run: loop.RunOptions, *, alpha: float, temperature: float,
+    hidden_weight: float = 0.0,
 ) -> TrainOutcome:  # fmt: skip
     """Encode the training and unlabeled texts, get the teacher's logits on them once, and run the loop under
     the distillation objective; then tune multi-label thresholds on the kept epoch and report on validation
-    (as plain fine-tuning does: :func:`bertkit.classification.fitting.train`)."""
+    (as plain fine-tuning does: :func:`bertkit.classification.fitting.train`). ``hidden_weight`` > 0 adds the
+    [CLS]-state loss (:class:`~bertkit.classification.objective.DistillationObjective`), for a student that
+    encodes as the teacher and keeps its last layer (``layers:N``)."""
     task, classes = data.task, data.classes
     everything = with_unlabeled(data.train, unlabeled)
     train_encoded = encode(tokenizer, everything.texts, everything.pairs, config.max_length, config.window_stride)
@@ -194,7 +221,14 @@ def train_student(
                                 config.window_stride)  # fmt: skip
     shared = tokenizer is teacher.tokenizer and (config.max_length, config.window_stride) == (
         teacher.config.max_length, teacher.config.window_stride)  # fmt: skip
-    soft = teacher_logits(teacher, everything, train_encoded, device, shared=shared)
+    hidden, teacher_hidden = None, None
+    if hidden_weight > 0:
+        if not shared or student.config.hidden_size != teacher.model.config.hidden_size:
+            raise ConfigError("--hidden-weight matches the teacher's last-layer state: it needs a layers:N student")
+        soft, teacher_hidden = teacher_outputs_with_hidden(teacher, train_encoded, device)
+        hidden = HiddenCapture(encoder_layers(student)[1][-1])
+    else:
+        soft = teacher_logits(teacher, everything, train_encoded, device, shared=shared)
     n_labeled = len(data.train)
     targets = encode_labels(data.train.labels, classes, task)
     padding = np.zeros((len(everything) - n_labeled, *targets.shape[1:]), dtype=targets.dtype)
@@ -208,7 +242,8 @@ def train_student(
         weights = torch.as_tensor(balanced, dtype=torch.float32, device=device)
     objective = DistillationObjective(
         task, all_targets, labeled, soft, alpha=alpha, temperature=temperature, class_weights=weights,
-        label_smoothing=config.label_smoothing,
+        label_smoothing=config.label_smoothing, hidden=hidden, teacher_hidden=teacher_hidden,
+        hidden_weight=hidden_weight,
     )  # fmt: skip
     validation_targets = encode_labels(data.validation.labels, classes, task)
     scorer = ClassificationScorer(
@@ -216,8 +251,12 @@ def train_student(
         window_aggregation=config.window_aggregation,
         main_metric=resolve_selection_metric(config.selection_metric, task), seed=config.seed,
     )  # fmt: skip
-    result = loop.fit(student, train_encoded, config, objective, device=device,
-                      validation=Validation(validation_encoded, scorer), run=run)  # fmt: skip
+    try:
+        result = loop.fit(student, train_encoded, config, objective, device=device,
+                          validation=Validation(validation_encoded, scorer), run=run)  # fmt: skip
+    finally:
+        if hidden is not None:
+            hidden.remove()
     return outcome_of(result, scorer, data, validation_encoded, validation_targets, config.seed)
 
 

@@ -127,6 +127,25 @@ def soft_loss(logits: torch.Tensor, teacher: torch.Tensor, task: str, temperatur
     return kl.sum(-1) * scale
 
 
+class HiddenCapture:
+    """Keeps the first token's row ([CLS]) of a module's output at each forward, [batch, hidden], with its
+    autograd history: hooked on an encoder's last layer, the state a [CLS]-reading head takes. :meth:`remove`
+    unhooks it."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.state: torch.Tensor | None = None
+        self._handle = module.register_forward_hook(self._keep)
+
+    def _keep(self, module: nn.Module, args: Any, output: Any) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output  # [batch, length or 1, hidden]
+        self.state = hidden[:, 0]
+
+    def remove(self) -> None:
+        """Unhook, and drop the last state kept."""
+        self._handle.remove()
+        self.state = None
+
+
 class DistillationObjective:
     """Knowledge distillation: ``alpha`` x the task's own loss on the labels (:func:`make_loss`) plus
     (1 - ``alpha``) x :func:`soft_loss` against the teacher's logits, averaged over the batch.
@@ -137,6 +156,13 @@ class DistillationObjective:
     bit for bit (plain fine-tuning). The targets of a batch pack, per row: a labelled flag, the label (class id,
     label-indicator row or value) and the teacher's logits, as one float tensor [batch, 1 + label width +
     labels] (the loop moves one tensor per batch).
+
+    With ``hidden`` (a :class:`HiddenCapture` on the student's last encoder layer) and ``teacher_hidden`` (the
+    teacher's last-layer [CLS] state per row, [rows, hidden]), every row adds ``hidden_weight`` x the mean
+    squared difference of the two [CLS] states: a student that keeps the teacher's last layer and head then
+    learns the whole representation the head reads, not only its projection onto the labels' logits (a
+    representation loss in the manner of FitNets and TinyBERT, on the one state the head reads). The teacher's
+    states ride at the end of the packed targets.
     """
 
     rows_aligned = True
@@ -156,16 +182,28 @@ class DistillationObjective:
         temperature: float,
         class_weights: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
+        hidden: HiddenCapture | None = None,
+        teacher_hidden: np.ndarray | None = None,
+        hidden_weight: float = 0.0,
     ) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"--alpha must be between 0 (soft targets only) and 1 (labels only) (got {alpha})")
         if not temperature > 0:
             raise ConfigError(f"--temperature must be positive (got {temperature}); 1 keeps the teacher's logits")
+        if not hidden_weight >= 0:
+            raise ConfigError(f"--hidden-weight must be 0 (off) or more (got {hidden_weight})")
+        if (hidden is None) != (teacher_hidden is None):
+            raise ValueError("the student's hidden capture and the teacher's hidden states go together")
         hard = targets.reshape(len(targets), -1).astype(np.float32)  # class ids stay exact as floats below 2^24
-        packed = np.concatenate([labeled.reshape(-1, 1).astype(np.float32), hard, teacher_logits], axis=1)
+        parts = [labeled.reshape(-1, 1).astype(np.float32), hard, teacher_logits]
+        if teacher_hidden is not None:
+            parts.append(teacher_hidden)
+        packed = np.concatenate(parts, axis=1)
         self.targets = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.float32))
         self.task, self.alpha, self.temperature = task, float(alpha), float(temperature)
         self.width = hard.shape[1]
+        self.soft_end = 1 + self.width + teacher_logits.shape[1]  # the teacher's logits end, its [CLS] states start
+        self.hidden, self.hidden_weight = hidden, float(hidden_weight)
         self.loss_fn = make_loss(task, class_weights, label_smoothing)
 
     def batch_targets(self, index: np.ndarray, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -187,9 +225,13 @@ class DistillationObjective:
             hard = self.loss_fn(logits, hard_targets)
         elif n_labeled:
             hard = self.loss_fn(logits[labeled], hard_targets[labeled]) * (n_labeled / n_rows)
-        soft = soft_loss(logits, targets[:, 1 + self.width :], self.task, self.temperature)
+        soft = soft_loss(logits, targets[:, 1 + self.width : self.soft_end], self.task, self.temperature)
         weights = torch.where(labeled, 1.0 - self.alpha, 1.0)
-        return self.alpha * hard + (weights * soft).mean()
+        loss = self.alpha * hard + (weights * soft).mean()
+        if self.hidden is not None and self.hidden_weight > 0:
+            state = self.hidden.state.float()  # [batch, hidden]: the student's last-layer [CLS] state, this forward
+            loss = loss + self.hidden_weight * ((state - targets[:, self.soft_end :]) ** 2).mean()
+        return loss
 
     def predict(self, model: nn.Module, validation: Encoded, device: torch.device, dtype: torch.dtype | None) -> Any:
         """Validation logits [n, labels] (one row per window when texts were windowed)."""

@@ -55,6 +55,13 @@ def distill(
     alpha: Annotated[
         float, typer.Option(help="Weight of the labels' loss; 1 - alpha goes to the soft loss (unlabeled rows: 0).")
     ] = 0.5,
+    hidden_weight: Annotated[
+        float,
+        typer.Option(
+            help="Weight of the loss matching the student's last-layer [CLS] state to the teacher's "
+            "(layers:N students; 0: off)."
+        ),
+    ] = 0.0,
     max_drop: Annotated[
         float, typer.Option(help="Most points the student may score below the teacher on validation, to be kept.")
     ] = 1.0,
@@ -79,7 +86,7 @@ def distill(
     from bertkit.runs import check_data_file, check_output_folder, choose_default_backend, read_data
 
     distiller = Distiller(
-        student, epochs=epochs, temperature=temperature, alpha=alpha, max_drop=max_drop, batch_size=batch_size,
+        student, epochs=epochs, temperature=temperature, alpha=alpha, hidden_weight=hidden_weight, max_drop=max_drop, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, device=device, progress=not quiet,
     )  # fmt: skip
     distiller.check()
