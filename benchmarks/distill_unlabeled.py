@@ -123,7 +123,7 @@ def main() -> None:
     print(f"unlabeled texts: {counts}", flush=True)
     teacher = TextClassifier.load(args.teacher)
     if validation is None:  # the teacher's own held-out rows, whatever the student's seed
-        from bertkit.classification.fitting import hold_out, planned_rows
+        from bertkit.classification.inputs import hold_out, planned_rows
 
         _, n_validation = planned_rows(len(train), teacher.config_, held_out=True)
         train, validation = hold_out(train, teacher.task_, n_validation, teacher.config_.seed)

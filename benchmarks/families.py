@@ -350,7 +350,7 @@ def onnx_speed(clf: Any, folder: Path, texts: list[str], repeats: int, peer_labe
     """Texts/s of the folder's ONNX fp32 and int8 graphs (exported through the packed forward, as `bertkit
     train` exports them, when not there yet) and their label agreement with the pipeline."""
     from bertkit import TextClassifier
-    from bertkit.export import FILES, ONNX_DIR
+    from bertkit.onnx_forward import FILES, ONNX_DIR
 
     if not (folder / ONNX_DIR / FILES["int8"]).is_file():
         clf.export_onnx(folder, quantize="int8")  # writes onnx/model.onnx and onnx/model-int8.onnx

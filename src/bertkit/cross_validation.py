@@ -144,7 +144,7 @@ def cross_validate(
     ``keep_models`` saves each fold's model folder there as ``fold-K/`` (needs ``output``), with ``run_options``
     (the data options) in its metadata as ``bertkit train`` records them. ``on_fold`` is called with each finished
     fold's record. Every fold trains with ``config.seed``; the folds are shuffled with it too."""
-    from bertkit.classification.fitting import fingerprint
+    from bertkit.classification.inputs import fingerprint
     from bertkit.data.labels import normalize_labels, sorted_classes
     from bertkit.seeds import summarize
     from bertkit.selection import resolve_selection_metric

@@ -7,13 +7,22 @@ AVX512-BF16 or AMX), fp16 on older GPUs, and fp32 elsewhere. Weights and optimiz
 from __future__ import annotations
 
 import contextlib
-
-import torch
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bertkit.exceptions import ConfigError
 
+if TYPE_CHECKING:  # imported in the functions: a prediction with ONNX Runtime on the CPU never imports torch
+    import torch
+
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+"""Device files a GPU that torch can use leaves on Linux: NVIDIA's driver, AMD's ROCm, WSL's GPU."""
+
 
 def resolve_device(name: str = "auto") -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -25,8 +34,27 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def device_type(name: str = "auto") -> str:
+    """``resolve_device(name).type`` (``cpu`` or ``cuda``), without importing torch (1.5 s) where the answer is
+    known without it: ``cpu`` asked, or ``auto`` on a Linux machine with no GPU device file (where torch would
+    find no GPU either)."""
+    if name == "cpu" or (name == "auto" and not gpu_may_be_visible()):
+        return "cpu"
+    return resolve_device(name).type
+
+
+def gpu_may_be_visible() -> bool:
+    """False only where ``torch.cuda.is_available()`` must be False: Linux without any of
+    :data:`GPU_DEVICE_FILES`. True elsewhere (other systems, or torch already imported: then ask it)."""
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return any(Path(path).exists() for path in GPU_DEVICE_FILES)
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device``; None means plain fp32."""
+    import torch
+
     if precision == "fp32":
         return None
     if precision == "auto":
@@ -62,10 +90,13 @@ def predict_batch_size(requested: int | None, device: torch.device | str) -> int
     """
     if requested is not None:
         return requested
-    return 1024 if torch.device(device).type == "cuda" else 64
+    kind = device.split(":")[0] if isinstance(device, str) else device.type
+    return 1024 if kind == "cuda" else 64
 
 
 def cpu_has_native_bf16() -> bool:
+    import torch
+
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
@@ -73,4 +104,6 @@ def cpu_has_native_bf16() -> bool:
 def autocast(device: torch.device, dtype: torch.dtype | None, cache_enabled: bool = True):
     if dtype is None:
         return contextlib.nullcontext()
+    import torch
+
     return torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=cache_enabled)

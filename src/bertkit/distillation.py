@@ -12,6 +12,7 @@ to the folder asked when it is within ``max_drop`` points of the teacher, else t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from bertkit.classification import distillation as steps
-from bertkit.classification import fitting
+from bertkit.classification import fitting, inputs
+from bertkit.classification.calibration import set_calibration
 from bertkit.classification.estimator import TextClassifier
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
@@ -109,11 +111,11 @@ class Distiller(ParamsMixin):
     def fit(
         self,
         teacher: str | Path | TextClassifier,
-        X: fitting.Texts,
+        X: inputs.Texts,
         y: Sequence[Any] | None = None,
         *,
-        unlabeled: fitting.Texts | Sequence[TextData] | None = None,
-        eval_set: tuple[fitting.Texts, Sequence[Any] | None] | TextData | None = None,
+        unlabeled: inputs.Texts | Sequence[TextData] | None = None,
+        eval_set: tuple[inputs.Texts, Sequence[Any] | None] | TextData | None = None,
         teacher_name: str | None = None,
     ) -> Distiller:
         """Train the student on ``X``, ``y`` (and ``unlabeled`` texts, or data read without labels), validated on
@@ -121,11 +123,14 @@ class Distiller(ParamsMixin):
         and student on the validation data. ``teacher``: a bertkit classifier folder or a fitted TextClassifier
         (``teacher_name`` then names it in the student's record, e.g. the folder it was loaded from)."""
         spec = self.check()
-        model = teacher if isinstance(teacher, TextClassifier) else TextClassifier.load(teacher, device=self.device)
+        if isinstance(teacher, TextClassifier):
+            model = _on_torch(teacher)
+        else:  # the torch model: the student is cut from it and learns its logits
+            model = TextClassifier.load(teacher, device=self.device, backend="torch")
         model._check_fitted()
         name = teacher_name or (None if isinstance(teacher, TextClassifier) else str(teacher))
         config = self._student_config(model, spec, name)
-        data = fitting.prepare_data(X, y, eval_set, config)
+        data = inputs.prepare_data(X, y, eval_set, config)
         _check_teacher_fits(model, data)
         data.classes = list(model.classes_)  # the teacher's order: soft targets are its logits' columns
         extra = _as_unlabeled(unlabeled)
@@ -170,7 +175,7 @@ class Distiller(ParamsMixin):
         )  # fmt: skip
 
     def _build_student(
-        self, teacher: TextClassifier, spec: steps.StudentSpec, data: fitting.FitData, config: TrainConfig
+        self, teacher: TextClassifier, spec: steps.StudentSpec, data: inputs.FitData, config: TrainConfig
     ) -> tuple[Any, Any, TrainConfig, list[int] | None]:
         """(network, tokenizer, config, teacher layers kept): the teacher cut down, or a fresh classifier."""
         if spec.model is not None:
@@ -245,7 +250,25 @@ def rejected_folder(folder: str | Path) -> Path:
     return folder.with_name(folder.name + BELOW_TEACHER)
 
 
-def _check_teacher_fits(teacher: TextClassifier, data: fitting.FitData) -> None:
+def _on_torch(teacher: TextClassifier) -> TextClassifier:
+    """``teacher`` predicting with torch. One loaded with an ONNX default backend holds stand-ins for its network
+    and tokenizer (:class:`~bertkit.models.heads.DeferredClassifier`,
+    :class:`~bertkit.models.rust_tokenizer.RustTokenizer`), which a student can be neither cut from nor trained
+    against: a copy of it gets the torch network and the transformers tokenizer they stand for."""
+    if getattr(teacher, "backend_", "torch") == "torch":
+        return teacher
+    on_torch = copy.copy(teacher)
+    on_torch.__dict__.pop("onnx_forward_", None)
+    model, tokenizer = teacher.model_, teacher.tokenizer_
+    on_torch.model_ = model.torch_model() if hasattr(type(model), "torch_model") else model
+    on_torch.tokenizer_ = (
+        tokenizer.transformers_tokenizer() if hasattr(type(tokenizer), "transformers_tokenizer") else tokenizer
+    )
+    on_torch.backend_ = "torch"
+    return on_torch
+
+
+def _check_teacher_fits(teacher: TextClassifier, data: inputs.FitData) -> None:
     """DataError when the data's shape (pairs or not) or labels do not fit the teacher's; labels then take the
     form of the teacher's classes (text classes: labels as text)."""
     text_pair = getattr(teacher, "text_pair_", None)
@@ -256,14 +279,14 @@ def _check_teacher_fits(teacher: TextClassifier, data: fitting.FitData) -> None:
     for part in (data.train, data.validation):
         if data.task == "classification" and classes and isinstance(classes[0], str):
             part.labels = [str(v) for v in part.labels]
-        fitting.refuse_unseen_labels(
+        inputs.refuse_unseen_labels(
             part, part.labels, classes, data.task,
             "{where}: label {value!r} is not one of the teacher's labels ({known}); a student learns the "
             "teacher's labels: drop such rows or distil another teacher",
         )  # fmt: skip
 
 
-def _as_unlabeled(unlabeled: fitting.Texts | Sequence[TextData] | None) -> list[TextData]:
+def _as_unlabeled(unlabeled: inputs.Texts | Sequence[TextData] | None) -> list[TextData]:
     """The unlabeled sets as TextData: a TextData, a list of them (several files), or texts / (text, pair)s."""
     if unlabeled is None:
         return []
@@ -274,11 +297,11 @@ def _as_unlabeled(unlabeled: fitting.Texts | Sequence[TextData] | None) -> list[
         return []
     if all(isinstance(item, TextData) for item in items):
         return items
-    return [fitting.as_data(items, None, "unlabeled")]
+    return [inputs.as_data(items, None, "unlabeled")]
 
 
 def _fitted_student(
-    network: Any, tokenizer: Any, data: fitting.FitData, config: TrainConfig, outcome: fitting.TrainOutcome,
+    network: Any, tokenizer: Any, data: inputs.FitData, config: TrainConfig, outcome: fitting.TrainOutcome,
     seconds: float,
 ) -> TextClassifier:  # fmt: skip
     """The student as a fitted TextClassifier, with the attributes ``TextClassifier.fit`` leaves."""
@@ -287,14 +310,14 @@ def _fitted_student(
     student.task_, student.classes_ = data.task, list(data.classes)
     student.text_pair_ = data.train.pairs is not None
     student.thresholds_ = outcome.thresholds
-    fitting.set_calibration(student, outcome.calibration)
+    set_calibration(student, outcome.calibration)
     student.is_main_process_ = True
     student.history_, student.best_epoch_, student.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
     student.validation_report_ = outcome.validation_report
     student.validation_data_ = data.validation  # as TextClassifier.fit leaves it: the default backend is chosen on it
     student.validation_metrics_ = outcome.validation_report.metrics
     student.train_seconds_ = round(seconds, 2)
-    student.data_fingerprint_ = fitting.fingerprint(data.train)
+    student.data_fingerprint_ = inputs.fingerprint(data.train)
     student.n_train_rows_ = len(data.train)
     student.metadata_ = {}
     return student

@@ -17,9 +17,7 @@ import torch
 
 from bertkit.exceptions import ConfigError, ModelLoadError
 from bertkit.models.packed import packed_classifier
-
-ONNX_DIR = "onnx"
-FILES = {None: "model.onnx", "int8": "model-int8.onnx"}
+from bertkit.onnx_forward import FILES, ONNX_DIR, OnnxForward
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -137,40 +135,3 @@ def _check_against_torch(
     error = float(np.abs(got - expected).max())
     if error > tolerance:
         raise ModelLoadError(f"{path}: exported graph disagrees with torch (max logit error {error:.4g})")
-
-
-class OnnxForward:
-    """Callable on a collated batch (torch tensors) that returns float32 logits from ONNX Runtime."""
-
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime's InvalidProtobuf, Fail, NoSuchFile... for a damaged file
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            folder = Path(path).parent.parent
-            raise ModelLoadError(
-                f"{path}: not a usable ONNX model ({first[:200]}); export it again: bertkit export {folder} --format onnx"
-                + (" --quantize int8" if Path(path).name == FILES["int8"] else "")
-            ) from None
-        self.names = [i.name for i in self.session.get_inputs()]
-
-    def __call__(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
-        feed = {}
-        for name in self.names:
-            value = batch.get(name)
-            feed[name] = (value if value is not None else torch.zeros_like(batch["input_ids"])).numpy()
-        return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)
-
-
-def onnx_path(folder: str | Path, quantize: str | None) -> Path:
-    path = Path(folder) / ONNX_DIR / FILES[quantize]
-    if not path.is_file():
-        flag = " --quantize int8" if quantize else ""
-        raise ModelLoadError(f"{path}: no exported ONNX model; run `bertkit export {folder} --format onnx{flag}` first")
-    return path

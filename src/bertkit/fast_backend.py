@@ -62,7 +62,7 @@ def _measured(classifier: Any, folder: Path, validation: TextData) -> dict[str, 
         import onnxruntime  # noqa: F401
     except ImportError:
         return {"default": "torch", "reason": "ONNX Runtime is not installed (pip install 'bertkit[onnx]')"}
-    from bertkit.export import OnnxForward, onnx_path
+    from bertkit.onnx_forward import OnnxForward, onnx_path
 
     metric = SCORED_BY[classifier.task_]
     try:

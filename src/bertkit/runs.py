@@ -197,7 +197,7 @@ def clear_output_folder(output: str | Path, keep: tuple[str, ...] = ()) -> None:
 def describe_rows(train: TextData, validation: TextData | None, config: TrainConfig) -> str:
     """The line a run prints before training: the rows that train (after the hold-out and --max-train-rows),
     those that validate, and the columns read."""
-    from bertkit.classification.fitting import planned_rows
+    from bertkit.classification.inputs import planned_rows
     from bertkit.data.overlap import shared_rows
 
     shared = 0 if validation is None or config.validation_overlap != "drop" else len(shared_rows(train, validation))
@@ -269,7 +269,7 @@ def fit_and_save(
 def choose_default_backend(classifier: TextClassifier, output: Path, progress: bool) -> None:
     """Export, score and time the backends on the classifier's validation rows (``validation_data_``, left by
     fitting); record the default in ``output``'s bertkit.json (:mod:`bertkit.fast_backend`); ``progress`` says it."""
-    from bertkit.classification.fitting import say
+    from bertkit.classification.inputs import say
     from bertkit.fast_backend import choose_backend, describe
 
     record = choose_backend(classifier, output, classifier.validation_data_)

@@ -282,6 +282,24 @@ def test_alpha_one_without_unlabeled_data_is_plain_fine_tuning(teacher, tmp_path
     assert not torch.equal(mixed.student_.model_.state_dict()[weight], expected[weight])
 
 
+def test_a_teacher_that_predicts_with_onnx_is_distilled_from_its_torch_model(teacher_dir, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(teacher_dir, tmp_path / "teacher")
+    TextClassifier.load(folder, backend="torch").export_onnx(folder)
+    metadata = json.loads((folder / "bertkit.json").read_text())
+    (folder / "bertkit.json").write_text(json.dumps({**metadata, "backend": {"default": "onnx"}}))
+    loaded = TextClassifier.load(folder, device="cpu")  # as `bertkit train` leaves a model whose graph won
+    assert loaded.backend_ == "onnx"
+    texts, labels, validation = sentiment_split()
+    options = {"student": "layers:1", "epochs": 1, "batch_size": 8, "progress": False}
+    reference = Distiller(**options).fit(teacher_dir, texts, labels, eval_set=validation).student_.model_.state_dict()
+    for given in (folder, loaded):  # the folder (as `bertkit distill` gives it), or the loaded model
+        student = Distiller(**options).fit(given, texts, labels, eval_set=validation).student_.model_
+        assert all(torch.equal(value, reference[name]) for name, value in student.state_dict().items())
+    assert loaded.backend_ == "onnx" and hasattr(loaded, "onnx_forward_")  # the given model is left as it was
+
+
 def test_unlabeled_rows_are_counted_and_must_have_the_training_shape(teacher):
     texts, labels, validation = sentiment_split()
     more = [f"{word} film" for word in POSITIVE]
@@ -347,7 +365,7 @@ def test_multi_label_and_regression(tiny_bert):
 def test_the_guard_scores_multi_label_models_as_they_predict(tiny_bert):
     """The guard's micro F1 is that of the labels the model predicts: its calibrated probabilities against the
     thresholds on their scale, which is the F1 of the uncalibrated ones against the thresholds as tuned."""
-    from bertkit.classification.fitting import as_data
+    from bertkit.classification.inputs import as_data
 
     texts, labels = sentiment_examples(24)
     tags = [[label] + (["long"] if len(text) > 25 else []) for text, label in zip(texts, labels, strict=True)]

@@ -31,3 +31,39 @@ def test_importing_the_serving_package_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")})  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_predicting_with_an_onnx_graph_imports_neither_torch_nor_transformers(tiny_classifier, tmp_path):
+    """`bertkit predict` on a model whose default backend is an ONNX graph: torch (1.5 s) and transformers
+    (about 1 s) stay unimported, and the predictions are torch's."""
+    import json
+    import shutil
+
+    from bertkit import TextClassifier
+
+    folder = shutil.copytree(tiny_classifier, tmp_path / "model")
+    TextClassifier.load(folder, backend="torch").export_onnx(folder)  # onnx/model.onnx, checked against torch
+    metadata = json.loads((folder / "bertkit.json").read_text())
+    (folder / "bertkit.json").write_text(json.dumps({**metadata, "backend": {"default": "onnx"}}))
+    texts = ["a great film", "awful and dull plot", "the music was good but the story bad", "ok"]
+    (tmp_path / "in.csv").write_text("text\n" + "\n".join(f'"{t}"' for t in texts) + "\n")
+    from bertkit.devices import GPU_DEVICE_FILES
+
+    # --device auto, as users run it, unless a GPU is there (torch is then asked whether it may use it)
+    device = ", '--device', 'cpu'" if any(Path(p).exists() for p in GPU_DEVICE_FILES) else ""
+    code = (
+        "import sys\nfrom bertkit.cli import main\n"
+        f"sys.argv = ['bertkit', 'predict', {str(folder)!r}, '--data', {str(tmp_path / 'in.csv')!r}, "
+        f"'--output', {str(tmp_path / 'out.csv')!r}{device}]\n"
+        "try:\n    main()\nfinally:\n"
+        "    print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={
+        **__import__("os").environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    import pandas as pd
+
+    written = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    expected = TextClassifier.load(folder, backend="torch").predict(texts)
+    assert list(written["label"]) == list(expected)

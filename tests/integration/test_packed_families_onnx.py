@@ -11,8 +11,9 @@ import transformers
 from helpers import build_tiny_bert, modernbert_config
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from bertkit.export import OnnxForward, export_onnx
+from bertkit.export import export_onnx
 from bertkit.models.packed import packed_classifier
+from bertkit.onnx_forward import OnnxForward
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

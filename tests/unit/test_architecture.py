@@ -3,7 +3,7 @@
 0. bertkit.exceptions, devices, flags, config, read_options, params, selection: pure helpers, nothing above
 1. bertkit.data: files, columns, labels, encoding
 2. bertkit.models: loading and packing the networks
-3. bertkit.engine, bertkit.ddp, bertkit.cuda_graphs: the training loop and the forward passes
+3. bertkit.engine, bertkit.ddp, bertkit.cuda_graphs, bertkit.onnx_forward: the training loop and the forward passes
 4. task packages bertkit.classification, bertkit.tagging, bertkit.qa (siblings: none imports another),
    plus bertkit.embeddings and bertkit.export
 5. bertkit.runs, seeds, tuning, ray_predict, demo, distillation, tracking, cross_validation: built on the task
@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "bertkit.engine": 3,
     "bertkit.ddp": 3,
     "bertkit.cuda_graphs": 3,
+    "bertkit.onnx_forward": 3,
     "bertkit.classification": 4,
     "bertkit.tagging": 4,
     "bertkit.qa": 4,
@@ -78,6 +79,12 @@ EXTRA_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # metrics and span decoding are pure numpy: no torch
     (("bertkit.classification.metrics", "bertkit.tagging.metrics", "bertkit.qa.metrics", "bertkit.qa.decoding"),
      ("torch",)),
+    # what prediction with an ONNX graph runs: no torch, no transformers (imports inside functions count too)
+    (("bertkit.classification.inputs", "bertkit.classification.prediction", "bertkit.classification.tables",
+      "bertkit.classification.scoring", "bertkit.classification.report", "bertkit.classification.calibration",
+      "bertkit.classification.conformal", "bertkit.engine.batches", "bertkit.onnx_forward",
+      "bertkit.models.rust_tokenizer"),
+     ("torch", "transformers", "bertkit.classification.fitting", "bertkit.engine.forward", "bertkit.ddp")),
     # the forward passes sit below the loop that uses them
     (("bertkit.engine.forward",), ("bertkit.engine.loop",)),
     # the process-group helpers know nothing of data or models

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from bertkit.classification.fitting import as_data
+from bertkit.classification.inputs import as_data
 from bertkit.classification.prediction import PredictionMixin
 from bertkit.cross_validation import oof_rows
 

@@ -40,3 +40,38 @@ def test_the_line_a_run_prints_names_every_score_speed_and_the_choice():
     assert (
         describe({"default": "torch", "reason": "trained on cuda"}) == "predict and serve use torch (trained on cuda)"
     )
+
+
+def test_the_device_type_is_known_without_torch_only_where_torch_would_find_no_gpu(monkeypatch):
+    import sys
+
+    import torch  # noqa: F401
+
+    from bertkit import devices
+
+    assert devices.device_type("cpu") == "cpu"
+    assert devices.gpu_may_be_visible()  # torch is imported: it is asked
+    monkeypatch.delitem(sys.modules, "torch")  # as in a fresh `bertkit predict` (restored after the test)
+    monkeypatch.setattr(devices.sys, "platform", "linux")
+    monkeypatch.setattr(devices, "GPU_DEVICE_FILES", ("/nonexistent/nvidiactl",))
+    assert not devices.gpu_may_be_visible() and devices.device_type("auto") == "cpu"
+    monkeypatch.setattr(devices, "GPU_DEVICE_FILES", ("/dev/null",))  # a device file there: torch decides
+    assert devices.gpu_may_be_visible()
+    monkeypatch.setattr(devices.sys, "platform", "win32")
+    monkeypatch.setattr(devices, "GPU_DEVICE_FILES", ())
+    assert devices.gpu_may_be_visible()  # no device files to look at elsewhere: torch decides
+
+
+def test_a_deferred_model_reads_its_config_json_and_asks_transformers_for_the_rest(tiny_classifier):
+    from transformers import AutoConfig
+
+    from bertkit.models.heads import DeferredClassifier, SavedConfig
+
+    deferred = DeferredClassifier(str(tiny_classifier))
+    full = AutoConfig.from_pretrained(str(tiny_classifier))
+    assert isinstance(deferred.config, SavedConfig) and deferred.config._config is None
+    for name in ("model_type", "type_vocab_size", "hidden_size", "num_labels"):
+        assert getattr(deferred.config, name) == getattr(full, name), name
+    assert deferred.config._config is None  # all of those from the JSON
+    assert deferred.config.id2label == full.id2label  # integer keys: from transformers
+    assert deferred.config._config is not None and deferred._model is None  # the weights still unloaded

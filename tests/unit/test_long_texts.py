@@ -13,7 +13,7 @@ from helpers import NEGATIVE, NEUTRAL, POSITIVE, assert_same_weights, run_cli, s
 from transformers import AutoTokenizer
 
 from bertkit import ConfigError, TextClassifier
-from bertkit.classification.fitting import encode_texts, resolve_long_texts
+from bertkit.classification.inputs import encode_texts, resolve_long_texts
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import from_lists
 from bertkit.data.encoding import count_longer, encode

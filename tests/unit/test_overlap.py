@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bertkit.classification.fitting import prepare_data
+from bertkit.classification.inputs import prepare_data
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import from_lists, load_file
 from bertkit.data.overlap import resolve_overlap, shared_rows

@@ -7,7 +7,7 @@ import pytest
 
 from bertkit import ConfigError, TextClassifier
 from bertkit.data.encoding import encode
-from bertkit.engine.forward import aggregate_windows
+from bertkit.engine.batches import aggregate_windows
 
 
 def test_windows_cover_every_token_with_the_given_overlap(tiny_bert):

@@ -13,12 +13,14 @@ A fitted temperature is kept only when it lowers the calibration error of rows i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit, log_softmax
 
-from bertkit.engine.forward import logits_to_scores
+from bertkit.classification.conformal import lac_scores, scores_to_store
+from bertkit.engine.batches import logits_to_scores
 
 N_BINS = 15
 """Equal-width confidence bins of the expected calibration error and the reliability diagram."""
@@ -190,3 +192,31 @@ def brier_score(proba: np.ndarray, targets: np.ndarray, task: str) -> float:
         truth = np.zeros_like(proba)
         truth[np.arange(len(proba)), np.asarray(targets)] = 1.0
     return float(((proba - truth) ** 2).sum(axis=1).mean()) if len(proba) else 0.0
+
+
+@dataclass
+class Calibration:
+    """What :func:`calibrate` fits on validation rows."""
+
+    temperature: Temperature | None
+    conformal_scores: list[float] | None
+    check: CalibrationCheck | None
+
+
+def calibrate(logits: np.ndarray, targets: np.ndarray, task: str, seed: int) -> Calibration:
+    """The temperature(s) fitted on the kept epoch's validation logits when cross-fitting shows they lower the
+    calibration error, else 1 (:func:`~bertkit.classification.calibration.checked_calibration`; multi-label
+    thresholds stay on the uncalibrated scale they were tuned on) and, for single-label classification, the
+    sorted conformity scores ``1 - p(true label)`` of those rows under it. The one temperature is fitted on the
+    same rows the conformal threshold uses (see :mod:`bertkit.classification.conformal`)."""
+    temperature, check = checked_calibration(logits, targets, task, seed)
+    if task != "classification" or temperature is None:
+        return Calibration(temperature, None, check)
+    proba = logits_to_scores(scale_logits(logits, temperature), task)
+    return Calibration(temperature, scores_to_store(lac_scores(proba, targets), seed), check)
+
+
+def set_calibration(classifier: Any, calibration: Calibration) -> None:
+    """Put a fitted calibration on a classifier: ``temperature_``, ``conformal_scores_``, ``calibration_check_``."""
+    classifier.temperature_, classifier.conformal_scores_ = calibration.temperature, calibration.conformal_scores
+    classifier.calibration_check_ = calibration.check

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bertkit.classification.fitting import FitData, TrainOutcome, outcome_of
+from bertkit.classification.fitting import TrainOutcome, outcome_of
+from bertkit.classification.inputs import FitData
 from bertkit.classification.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from bertkit.classification.objective import DistillationObjective, HiddenCapture, balanced_class_weights
 from bertkit.classification.scoring import ClassificationScorer
@@ -27,7 +28,8 @@ from bertkit.data.encoding import Encoded, encode
 from bertkit.data.labels import encode_labels
 from bertkit.devices import inference_dtype
 from bertkit.engine import loop
-from bertkit.engine.forward import aggregate_windows, forward_batches, predict_logits
+from bertkit.engine.batches import aggregate_windows
+from bertkit.engine.forward import forward_batches, predict_logits
 from bertkit.engine.objective import Validation
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.selection import resolve_selection_metric

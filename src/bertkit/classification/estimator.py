@@ -1,7 +1,8 @@
 """The public facade: :class:`TextClassifier`, in the scikit-learn style.
 
-It holds the scikit-learn surface only; the work is done by its neighbours: ``fitting`` (data, labels, model,
-the training loop), ``objective`` (the loss), ``scoring`` (labels and metrics from logits), ``report``,
+It holds the scikit-learn surface only; the work is done by its neighbours: ``inputs`` (data, labels, encoding),
+``fitting`` (model, the training loop; imported by ``fit`` alone, so that prediction with an ONNX graph never
+imports torch), ``objective`` (the loss), ``scoring`` (labels and metrics from logits), ``report``,
 ``tables`` (prediction tables and files) and ``persistence`` (save and load).
 """
 
@@ -15,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from bertkit import ddp
-from bertkit.classification import fitting, persistence
-from bertkit.classification.fitting import Texts, as_data
+from bertkit.classification import inputs, persistence
+from bertkit.classification.calibration import set_calibration
+from bertkit.classification.inputs import Texts, as_data
 from bertkit.classification.prediction import PredictionMixin
 from bertkit.classification.report import EvaluationReport, build_report
 from bertkit.classification.scoring import labels_from_scores
@@ -25,8 +26,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
 from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
-from bertkit.engine.forward import aggregate_windows, batched_logits, predict_logits, uses_type_ids
-from bertkit.engine.loop import RunOptions, seed_everything
+from bertkit.engine.batches import aggregate_windows, batched_logits, uses_type_ids
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
 from bertkit.models.checkpoints import check_max_length, load_tokenizer, resolve_checkpoint
 from bertkit.params import ParamsMixin
@@ -160,19 +160,23 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         same data: they join one process group, ``batch_size`` is the global batch split among them, and
         only rank 0 writes files (:meth:`save` does nothing elsewhere).
         """
+        from bertkit import ddp  # torch: imported by what trains, never by a prediction with an ONNX graph
+        from bertkit.classification import fitting
+        from bertkit.engine.loop import RunOptions, seed_everything
+
         config = self._config()
         # The model must exist and hold max_length tokens before the data is read or anything is written.
         checkpoint = resolve_checkpoint(config.model)
         check_max_length(config.model, checkpoint, config.max_length)
-        data = fitting.prepare_data(X, y, eval_set, config)
+        data = inputs.prepare_data(X, y, eval_set, config)
         config = config.resolved(len(data.train), data.task)
         if data.overlap is not None and data.overlap.note and self.progress and ddp.is_main_process():
-            fitting.say(data.overlap.note)
+            inputs.say(data.overlap.note)
 
         started = time.perf_counter()
         self.tokenizer_ = load_tokenizer(checkpoint)
         # window_stride None: windows when many training texts are long (no random draw, same encoding else)
-        config, long_texts = fitting.resolve_long_texts(
+        config, long_texts = inputs.resolve_long_texts(
             self.tokenizer_, data.train, config, announce=self.progress and ddp.is_main_process()
         )
         seed_everything(config.seed)  # the new head's initial weights are part of the run
@@ -195,14 +199,14 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             raise
         ddp.teardown(context)
         self.thresholds_ = outcome.thresholds
-        fitting.set_calibration(self, outcome.calibration)
+        set_calibration(self, outcome.calibration)
         self.history_, self.best_epoch_, self.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
         self.validation_report_ = outcome.validation_report
         self.validation_data_ = data.validation  # the rows scored above (not saved): runs.fit_and_save reuses them
         self.backend_ = "torch"
         self.validation_metrics_ = self.validation_report_.metrics
         self.train_seconds_ = round(time.perf_counter() - started, 2)
-        self.data_fingerprint_ = fitting.fingerprint(data.train)
+        self.data_fingerprint_ = inputs.fingerprint(data.train)
         self.n_train_rows_ = len(data.train)
         overlap = data.overlap.metadata() if data.overlap is not None else {}
         self.metadata_ = {**long_texts.metadata(), **overlap}  # long_share, truncated_share, validation_overlap
@@ -217,7 +221,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
 
     def _encode(self, data: TextData) -> Encoded:
         self._check_shape(data)
-        return fitting.encode_texts(self.tokenizer_, data, self.config_)
+        return inputs.encode_texts(self.tokenizer_, data, self.config_)
 
     def _check_shape(self, data: TextData) -> None:
         """DataError for single texts given to a pair model, or pairs to a single-text model: the model would
@@ -248,6 +252,8 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             num_labels = self.model_.config.num_labels
             batch = predict_batch_size(self.predict_batch_size, "cpu")  # ONNX Runtime runs on CPU
             return batched_logits(onnx_forward, encoded, num_labels, with_types, batch, progress)
+        from bertkit.engine.forward import predict_logits
+
         device = next(self.model_.parameters()).device
         dtype = inference_dtype(self.config_.precision, device)
         return predict_logits(
@@ -301,7 +307,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         (:meth:`predict_set`); ``abstain_below`` adds ``abstained``, ``coverage_rate`` and ``answered_accuracy``."""
         self._check_fitted()
         given = as_data(X, y, "X")
-        data, labels, unseen = fitting.evaluation_labels(
+        data, labels, unseen = inputs.evaluation_labels(
             given, self.task_, self.classes_, skip_unseen=skip_unseen_labels
         )
         uncertainty = self._uncertainty(coverage, abstain_below)  # checked before the forward pass

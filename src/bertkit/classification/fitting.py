@@ -1,203 +1,32 @@
-"""The steps of :meth:`TextClassifier.fit`, in the order it runs them: read the data and its labels (hold-out
-split or aligned evaluation labels, the --max-train-rows cap), build the model (head and pooling), encode,
-run the training loop under the classification objective, and report on validation."""
+"""The torch side of :meth:`TextClassifier.fit`, in the order it runs: build the model (head and pooling), run the
+training loop under the classification objective on the data :mod:`bertkit.classification.inputs` prepared
+(read, labels, hold-out, encoding), calibrate, and report on validation."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import sys
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from bertkit.classification.calibration import CalibrationCheck, Temperature, checked_calibration, scale_logits
-from bertkit.classification.conformal import lac_scores, scores_to_store
+from bertkit.classification.calibration import Calibration, calibrate
+from bertkit.classification.inputs import FitData, encode_texts, fingerprint
 from bertkit.classification.objective import SequenceObjective, balanced_class_weights
 from bertkit.classification.report import EvaluationReport, Uncertainty, build_report
 from bertkit.classification.scoring import ClassificationScorer
 from bertkit.config import TrainConfig
-from bertkit.data.dataset import TextData, from_lists
-from bertkit.data.encoding import Encoded, count_longer, encode
-from bertkit.data.labels import encode_labels, normalize_labels, sorted_classes, unseen_labels
-from bertkit.data.overlap import Overlap, resolve_overlap
+from bertkit.data.encoding import Encoded
+from bertkit.data.labels import encode_labels
 from bertkit.engine import loop
 from bertkit.engine.checkpoint import CHECKPOINT_DIR, CheckpointOptions, locate, parse_every
-from bertkit.engine.forward import logits_to_scores
 from bertkit.engine.objective import Validation
-from bertkit.exceptions import ConfigError, DataError
+from bertkit.exceptions import ConfigError
 from bertkit.models.heads import build_classifier
 from bertkit.models.pooling import add_mean_pooling_layer, has_bert_style_layers, sentence_pooling
 from bertkit.selection import resolve_selection_metric
-
-Texts = Sequence[str] | Sequence[tuple[str, str]] | TextData
-"""What the estimator takes as X: texts, (text, pair) tuples, or a data file read with labels."""
-
-
-def as_data(X: Texts, y: Sequence[Any] | None, name: str) -> TextData:
-    """``X`` (and ``y``) as :class:`TextData`; a TextData brings its own labels."""
-    if isinstance(X, TextData):
-        if y is not None:
-            raise DataError(f"{name}: labels come from the data file; do not pass y as well")
-        return X
-    return from_lists(X, y, name=name)
-
-
-@dataclass
-class FitData:
-    """Training and validation rows with labels normalized for ``task``; ``classes`` as given in training."""
-
-    train: TextData
-    validation: TextData
-    task: str
-    classes: list[Any]
-    overlap: Overlap | None = None
-    """Training rows that were also validation rows, and what was done with them (:mod:`bertkit.data.overlap`)."""
-
-
-def prepare_data(
-    X: Texts, y: Sequence[Any] | None, eval_set: tuple[Texts, Sequence[Any] | None] | TextData | None,
-    config: TrainConfig,
-) -> FitData:  # fmt: skip
-    """Read the training data and its labels; hold out validation rows (or read ``eval_set`` and align its
-    labels with the training classes); drop training rows identical to a validation row (or keep them, or refuse:
-    ``config.validation_overlap``); cap the training rows at ``config.max_train_rows``."""
-    train = as_data(X, y, "X")
-    if train.labels is None:
-        raise DataError(f"{train.source.name}: training data needs labels (no label column)")
-    task, labels = normalize_labels(train.labels, config.task)
-    train.labels = labels
-    if config.label_smoothing and task != "classification":
-        raise ConfigError(
-            f"--label-smoothing applies to single-label classification; {train.source.name} gives a "
-            f"{task} task: leave --label-smoothing at 0"
-        )
-    # Every label of the training file, also one that only the held-out rows or the rows beyond
-    # --max-train-rows carry: evaluation data may then use it.
-    classes = sorted_classes(train.labels, task) if task != "regression" else []
-    if task != "regression" and len(classes) < 2:
-        raise DataError(
-            f"{train.source.name}: only one label ({classes[0]!r}) in the training data; "
-            "classification needs at least two"
-        )
-    if eval_set is None:
-        _, n_validation = planned_rows(len(train), config, held_out=True)
-        train, validation = hold_out(train, task, n_validation, config.seed)
-    else:
-        validation = as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
-        validation.labels = align_labels(validation, task, classes)
-    train, overlap = resolve_overlap(train, validation, config.validation_overlap)
-    if config.max_train_rows and config.max_train_rows < len(train):
-        keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
-        train = train.subset(np.sort(keep))
-    return FitData(train, validation, task, classes, overlap)
-
-
-def planned_rows(n_rows: int, config: TrainConfig, *, held_out: bool) -> tuple[int, int]:
-    """(rows that train, rows held out for validation) of ``n_rows`` training rows: what :func:`prepare_data`
-    does, for the line a run prints before it starts. ``held_out``: no separate validation data was given."""
-    n_validation = 0
-    if held_out:
-        # Held out before --max-train-rows applies, so that all N rows train; its size follows the rows
-        # that train (a capped run on a huge file does not evaluate a tenth of the file every epoch).
-        used = min(n_rows, config.max_train_rows or n_rows)
-        n_validation = max(1, int(round(config.validation_fraction * used)))
-    available = n_rows - n_validation
-    return min(available, config.max_train_rows or available), n_validation
-
-
-def align_labels(data: TextData, task: str, classes: list[Any]) -> list[Any]:
-    """Normalize validation labels the way training labels were, and refuse unseen ones: validation data picks
-    the epoch kept and the multi-label thresholds, and a label the model cannot predict is a mistake there (a
-    wrong file or column) that should stop the run before it trains."""
-    labels = _normalized_labels(data, task, classes)
-    refuse_unseen_labels(
-        data, labels, classes, task,
-        "{where}: column {column!r} has label {value!r}, never seen in training; the model knows {known} "
-        "({summary}); validation data may hold only labels of the training data",
-    )  # fmt: skip
-    return labels
-
-
-def refuse_unseen_labels(data: TextData, labels: list[Any], classes: list[Any], task: str, message: str) -> None:
-    """DataError for the first of ``labels`` (those of ``data``'s rows) not among ``classes``; ``message`` is
-    a ``str.format`` template of ``where`` (file and row), ``column`` (the label column), ``value`` (the
-    label), ``known`` (the first 20 classes) and ``summary`` (how many rows carry such labels, and which)."""
-    unseen = unseen_labels(labels, classes, task)
-    if unseen:
-        row, value = unseen[0]
-        known = ", ".join(repr(c) for c in classes[:20])
-        where = data.source.where(int(data.rows[row]))
-        summary = _unseen_summary(unseen)
-        raise DataError(
-            message.format(where=where, column=data.columns.label, value=value, known=known, summary=summary)
-        )
-
-
-def evaluation_labels(
-    data: TextData, task: str, classes: list[Any], *, skip_unseen: bool
-) -> tuple[TextData, list[Any], dict[Any, int]]:
-    """Labels of evaluation data normalized the way training labels were, and the labels the model never saw
-    with their counts. Rows carrying one stay (the report scores them as errors) unless ``skip_unseen``: then
-    they are left out and counted among the skipped rows."""
-    labels = _normalized_labels(data, task, classes)
-    unseen = unseen_labels(labels, classes, task)
-    counts = dict(Counter(value for _, value in unseen))
-    if not unseen or not skip_unseen:
-        return data, labels, counts
-    bad = {row for row, _ in unseen}
-    keep = [i for i in range(len(data)) if i not in bad]
-    if not keep:
-        raise DataError(f"{data.source.name}: every row has a label never seen in training ({_unseen_summary(unseen)})")
-    first = {}  # one message per row, naming its first unseen label
-    for row, value in unseen:
-        first.setdefault(row, value)
-    skipped = [f"{data.source.where(int(data.rows[r]))}: label {v!r} never seen in training" for r, v in first.items()]
-    kept = data.subset(np.asarray(keep))
-    kept.skipped = [*data.skipped, *skipped]  # a new list: subset() shares the original's
-    return kept, [labels[i] for i in keep], counts
-
-
-def _normalized_labels(data: TextData, task: str, classes: list[Any]) -> list[Any]:
-    if data.labels is None:
-        raise DataError(f"{data.source.name}: evaluation data needs labels (no label column)")
-    fixed_task = "classification" if task == "classification" else task
-    _, labels = normalize_labels(data.labels, fixed_task)
-    if task == "classification" and classes and isinstance(classes[0], str):
-        labels = [str(v) for v in labels]
-    return labels
-
-
-def _unseen_summary(unseen: list[tuple[int, Any]]) -> str:
-    """'3 rows carry such labels: 'neutral' 2, 'x' 1' (rows, then each label with its count)."""
-    rows = len({row for row, _ in unseen})
-    counts = Counter(value for _, value in unseen)
-    shown = ", ".join(f"{value!r} {count}" for value, count in list(counts.items())[:10])
-    more = f" and {len(counts) - 10} more labels" if len(counts) > 10 else ""
-    return f"{rows} {'row carries' if rows == 1 else 'rows carry'} such labels: {shown}{more}"
-
-
-def hold_out(train: TextData, task: str, n_val: int, seed: int) -> tuple[TextData, TextData]:
-    """A seeded validation split of ``n_val`` rows, stratified by label when every class has at least two
-    examples."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(train))
-    if len(train) < 4:
-        raise DataError(f"{train.source.name}: {len(train)} rows are too few to hold out validation data")
-    stratify = None
-    if task == "classification":
-        counts = pd.Series(train.labels).value_counts()
-        if counts.min() >= 2 and n_val >= len(counts):
-            stratify = train.labels
-    fit_index, val_index = train_test_split(index, test_size=n_val, random_state=seed, stratify=stratify)
-    return train.subset(np.sort(fit_index)), train.subset(np.sort(val_index))
 
 
 def build_model(checkpoint: str, task: str, classes: list[Any], config: TrainConfig) -> tuple[Any, TrainConfig]:
@@ -212,72 +41,6 @@ def build_model(checkpoint: str, task: str, classes: list[Any], config: TrainCon
     if config.classifier_pooling == "mean":
         add_mean_pooling_layer(model)
     return model, config
-
-
-def encode_texts(tokenizer: Any, data: TextData, config: TrainConfig) -> Encoded:
-    """Token ids of ``data`` at the run's max_length: overlapping windows when ``config.window_stride`` is a
-    positive stride, else truncated (0, or None: a model saved before the stride was resolved at training)."""
-    return encode(tokenizer, data.texts, data.pairs, config.max_length, config.window_stride)
-
-
-LONG_TEXT_SHARE = 0.10
-"""Share of training examples longer than max_length above which ``window_stride=None`` reads texts in windows."""
-
-
-@dataclass
-class LongTexts:
-    """How a run met training examples longer than max_length tokens."""
-
-    share: float
-    """Share of the training examples (texts or pairs) longer than max_length tokens."""
-    windowed: bool
-    """Whether they are read in overlapping windows (else truncated)."""
-    note: str | None
-    """The one line a run prints about it; None when there is nothing to say."""
-
-    def metadata(self) -> dict[str, float]:
-        """What a saved model records: ``long_share`` and ``truncated_share`` (0 with windows)."""
-        share = round(self.share, 4)
-        return {"long_share": share, "truncated_share": 0.0 if self.windowed else share}
-
-
-def resolve_long_texts(
-    tokenizer: Any, data: TextData, config: TrainConfig, *, announce: bool = False
-) -> tuple[TrainConfig, LongTexts]:
-    """``config`` with ``window_stride`` decided (``None``: windows of stride max_length // 4 when more than
-    10% of the single training texts are longer than max_length, else 0, truncation), and what was found.
-
-    Pairs keep truncation unless a stride is given: a window of the second text is labelled with the whole
-    pair's label, which no measurement has backed for pair tasks. ``announce`` prints the note on stderr.
-    Only the tokenizer runs: nothing random is drawn and the encoding of a run that truncates is unchanged."""
-    longer = count_longer(tokenizer, data.texts, data.pairs, config.max_length)
-    share = longer / max(len(data), 1)
-    stride, note = config.window_stride, None
-    if stride is None:
-        auto = config.max_length // 4  # 32 at 128: the stride measured on IMDb (benchmarks/RESULTS.md)
-        stride = auto if share > LONG_TEXT_SHARE and data.pairs is None and auto > 0 else 0
-        kind = "pairs" if data.pairs is not None else "texts"
-        what = f"{share:.0%} of training {kind} exceed {config.max_length} tokens"
-        if stride:
-            note = (
-                f"{what}: reading them in overlapping windows (--window-stride {stride}); --window-stride 0 "
-                "truncates instead"
-            )
-        elif share > LONG_TEXT_SHARE:
-            note = (
-                f"{what} and are truncated (windows are chosen by themselves only for single texts); "
-                f"--window-stride {max(auto, 1)} or a larger --max-length reads more"
-            )
-    if note and announce:
-        say(note)
-    return dataclasses.replace(config, window_stride=stride), LongTexts(share, stride > 0, note)
-
-
-def say(line: str) -> None:
-    """Print one line of a run on stderr without breaking a progress bar."""
-    from tqdm.auto import tqdm
-
-    tqdm.write(line, file=sys.stderr)
 
 
 @dataclass
@@ -338,34 +101,6 @@ def outcome_of(
     return TrainOutcome(result.history, result.best_epoch, result.kept_epoch, thresholds, report, calibration)
 
 
-@dataclass
-class Calibration:
-    """What :func:`calibrate` fits on validation rows."""
-
-    temperature: Temperature | None
-    conformal_scores: list[float] | None
-    check: CalibrationCheck | None
-
-
-def calibrate(logits: np.ndarray, targets: np.ndarray, task: str, seed: int) -> Calibration:
-    """The temperature(s) fitted on the kept epoch's validation logits when cross-fitting shows they lower the
-    calibration error, else 1 (:func:`~bertkit.classification.calibration.checked_calibration`; multi-label
-    thresholds stay on the uncalibrated scale they were tuned on) and, for single-label classification, the
-    sorted conformity scores ``1 - p(true label)`` of those rows under it. The one temperature is fitted on the
-    same rows the conformal threshold uses (see :mod:`bertkit.classification.conformal`)."""
-    temperature, check = checked_calibration(logits, targets, task, seed)
-    if task != "classification" or temperature is None:
-        return Calibration(temperature, None, check)
-    proba = logits_to_scores(scale_logits(logits, temperature), task)
-    return Calibration(temperature, scores_to_store(lac_scores(proba, targets), seed), check)
-
-
-def set_calibration(classifier: Any, calibration: Calibration) -> None:
-    """Put a fitted calibration on a classifier: ``temperature_``, ``conformal_scores_``, ``calibration_check_``."""
-    classifier.temperature_, classifier.conformal_scores_ = calibration.temperature, calibration.conformal_scores
-    classifier.calibration_check_ = calibration.check
-
-
 def checkpointing(
     config: TrainConfig, data: FitData, output_dir: str | Path | None, resume_from: str | Path | None, world_size: int
 ) -> CheckpointOptions | None:
@@ -384,14 +119,3 @@ def checkpointing(
                   classes=list(data.classes), world_size=world_size)  # fmt: skip
     resume = Path(resume_from) if resume_from is not None else None
     return CheckpointOptions(folder, every, values, resume)
-
-
-def fingerprint(data: TextData) -> dict[str, Any]:
-    """Source, row count and a SHA-256 of the texts, pairs and labels: which data trained a model."""
-    digest = hashlib.sha256()
-    for i, text in enumerate(data.texts):
-        digest.update(text.encode())
-        if data.pairs is not None:
-            digest.update(b"\x1f" + data.pairs[i].encode())
-        digest.update(b"\x1e" + str(data.labels[i]).encode() + b"\n")
-    return {"source": data.source.name, "rows": len(data), "sha256": digest.hexdigest()}

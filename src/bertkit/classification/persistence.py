@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bertkit.config import TrainConfig
-from bertkit.devices import resolve_device
+from bertkit.devices import device_type, resolve_device
 from bertkit.exceptions import ConfigError, ModelLoadError
 from bertkit.models import heads
 from bertkit.models.card import write_card
@@ -20,6 +20,7 @@ from bertkit.models.checkpoints import library_versions, load_tokenizer, plain_m
 from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.kinds import ModelKind, folder_kind
+from bertkit.models.rust_tokenizer import load_rust_tokenizer
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 TRAINED_BY = "bertkit train"
@@ -129,9 +130,12 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     check_folder(folder, checkpoint, ModelKind.CLASSIFIER)
     if backend == "auto":
         backend = resolve_backend(metadata, checkpoint, device)
-    # An ONNX graph predicts: the torch model is loaded only if something asks for it (export, save).
-    model = heads.DeferredClassifier(checkpoint) if backend != "torch" else heads.load_classifier(checkpoint)
-    tokenizer = load_tokenizer(checkpoint, trained_by=TRAINED_BY)
+    # An ONNX graph predicts: neither the torch model nor transformers' tokenizer classes are needed (torch is then
+    # never imported); the model loads if something asks for it (export, save).
+    if backend == "torch":
+        model, tokenizer = heads.load_classifier(checkpoint), load_tokenizer(checkpoint, trained_by=TRAINED_BY)
+    else:
+        model, tokenizer = heads.DeferredClassifier(checkpoint), load_rust_tokenizer(checkpoint, trained_by=TRAINED_BY)
     if metadata:
         config = TrainConfig.from_dict(metadata["config"])
         task, classes = metadata["task"], metadata["classes"]
@@ -149,7 +153,7 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     ) else None  # fmt: skip
     onnx_forward = None
     if backend != "torch":
-        from bertkit.export import OnnxForward, onnx_path
+        from bertkit.onnx_forward import OnnxForward, onnx_path
 
         onnx_forward = OnnxForward(onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None))
     text_pair = metadata.get("text_pair")
@@ -164,9 +168,9 @@ def resolve_backend(metadata: dict[str, Any], checkpoint: str, device: str) -> s
     see :mod:`bertkit.fast_backend`) when its graph is in the folder, ONNX Runtime is installed and the model
     predicts on the CPU; else torch (a folder without the record, a GPU, a graph since deleted)."""
     chosen = (metadata.get("backend") or {}).get("default", "torch")
-    if chosen not in ("onnx", "onnx-int8") or resolve_device(device).type != "cpu":
+    if chosen not in ("onnx", "onnx-int8") or device_type(device) != "cpu":
         return "torch"
-    from bertkit.export import FILES, ONNX_DIR
+    from bertkit.onnx_forward import FILES, ONNX_DIR
 
     if not (Path(checkpoint) / ONNX_DIR / FILES["int8" if chosen == "onnx-int8" else None]).is_file():
         return "torch"

@@ -14,13 +14,19 @@ from typing import Any, Unpack
 import numpy as np
 import pandas as pd
 
-from bertkit.classification import conformal, fitting, tables
-from bertkit.classification.calibration import Temperature, calibrated_thresholds, scale_logits
-from bertkit.classification.fitting import as_data
+from bertkit.classification import conformal, inputs, tables
+from bertkit.classification.calibration import (
+    Temperature,
+    calibrate,
+    calibrated_thresholds,
+    scale_logits,
+    set_calibration,
+)
+from bertkit.classification.inputs import as_data
 from bertkit.classification.report import Uncertainty
 from bertkit.classification.tables import FileOptions
 from bertkit.data.labels import encode_labels
-from bertkit.engine.forward import logits_to_scores
+from bertkit.engine.batches import logits_to_scores
 from bertkit.exceptions import ConfigError
 
 
@@ -55,10 +61,10 @@ class PredictionMixin:
         without calibration (a plain Hugging Face model). Labels must be ones the model knows."""
         self._check_fitted()
         data = as_data(X, y, "X")
-        data.labels = fitting.align_labels(data, self.task_, list(self.classes_))
+        data.labels = inputs.align_labels(data, self.task_, list(self.classes_))
         targets = encode_labels(data.labels, list(self.classes_), self.task_)
         logits = self._logits(self._encode(data))
-        fitting.set_calibration(self, fitting.calibrate(logits, targets, self.task_, self.config_.seed))
+        set_calibration(self, calibrate(logits, targets, self.task_, self.config_.seed))
         return self
 
     def _temperature(self) -> Temperature | None:

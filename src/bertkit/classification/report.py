@@ -33,7 +33,7 @@ from bertkit.classification.scoring import evaluation_metrics, labels_from_score
 from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
 from bertkit.data.labels import encode_labels, unseen_labels
-from bertkit.engine.forward import logits_to_scores
+from bertkit.engine.batches import logits_to_scores
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from bertkit.classification.metrics import (
     tune_thresholds,
 )
 from bertkit.data.encoding import Encoded
-from bertkit.engine.forward import aggregate_windows, logits_to_scores
+from bertkit.engine.batches import aggregate_windows, logits_to_scores
 from bertkit.selection import metric_lower_is_better, paired_bootstrap_win_share
 
 

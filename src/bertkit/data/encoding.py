@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a batch becomes tensors: prediction with ONNX Runtime never needs it
+    import torch
 
 
 @dataclass
@@ -138,10 +140,10 @@ def count_longer(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, m
     return sum(len(row) > max_length for row in out["input_ids"])
 
 
-def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[str, torch.Tensor]:
+def collate_arrays(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[str, np.ndarray]:
     """Pad the examples at ``index`` to their longest member.
 
-    Returns input_ids, attention_mask (and token_type_ids when the model takes them): [batch, longest].
+    Returns input_ids, attention_mask (and token_type_ids when the model takes them): int64 [batch, longest].
     """
     lengths = encoded.lengths[index]
     longest = int(lengths.max())
@@ -149,12 +151,19 @@ def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[st
     mask = positions[None, :] < lengths[:, None]  # [batch, longest]
     gather = np.where(mask, encoded.offsets[index][:, None] + positions[None, :], 0)
     batch = {
-        "input_ids": torch.from_numpy(np.where(mask, encoded.ids[gather], encoded.pad_id)),
-        "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+        "input_ids": np.where(mask, encoded.ids[gather], encoded.pad_id),
+        "attention_mask": mask.astype(np.int64),
     }
     if with_type_ids and encoded.type_ids is not None:
-        batch["token_type_ids"] = torch.from_numpy(np.where(mask, encoded.type_ids[gather], 0))
+        batch["token_type_ids"] = np.where(mask, encoded.type_ids[gather], 0)
     return batch
+
+
+def collate(encoded: Encoded, index: np.ndarray, with_type_ids: bool) -> dict[str, torch.Tensor]:
+    """:func:`collate_arrays` as torch tensors (sharing the arrays' memory)."""
+    import torch
+
+    return {name: torch.from_numpy(array) for name, array in collate_arrays(encoded, index, with_type_ids).items()}
 
 
 def gather_padded(
@@ -162,6 +171,8 @@ def gather_padded(
 ) -> torch.Tensor:
     """Per-token ``values`` (aligned with ``encoded.ids``) of the examples at ``index``, padded like
     ``collate`` pads the ids: [batch, longest]. Token labels use it with ``pad_value=-100``."""
+    import torch
+
     lengths = encoded.lengths[index]
     longest = longest or int(lengths.max())
     positions = np.arange(longest)

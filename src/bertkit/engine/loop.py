@@ -32,8 +32,8 @@ from bertkit.config import TrainConfig
 from bertkit.cuda_graphs import GraphedTrainStep, capturable_optimizer
 from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
+from bertkit.engine.batches import uses_type_ids
 from bertkit.engine.checkpoint import CheckpointOptions, Checkpoints, EpochProgress
-from bertkit.engine.forward import uses_type_ids
 from bertkit.engine.keeper import EpochKeeper
 from bertkit.engine.objective import Objective, Validation
 from bertkit.engine.steps import WeightAverage, check_cuda_graphs, linear_schedule, make_optimizer, optimizer_step

@@ -121,11 +121,11 @@ def load_tokenizer(name: str, *, trained_by: str | None = None, **options):
             tokenizer = AutoTokenizer.from_pretrained(name, **options)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for the same cause
         raise load_error(name, exc, trained_by=trained_by) from None
-    _check_vocab_fits(name, tokenizer)
+    check_vocab_fits(name, tokenizer)
     return tokenizer
 
 
-def _check_vocab_fits(name: str, tokenizer) -> None:
+def check_vocab_fits(name: str, tokenizer) -> None:
     """Refuse a folder whose tokenizer makes token ids beyond the model's embedding table (tokenizer files
     copied from another model): the forward pass would fail on the first such word, with an IndexError."""
     import json

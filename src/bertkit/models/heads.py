@@ -64,29 +64,66 @@ def load_classifier(name: str):
 
 
 class DeferredClassifier:
-    """Stands in for a sequence classifier whose predictions come from an ONNX graph: its Hugging Face config at
-    once (what prediction reads: the labels, the segment embeddings), the torch model only when anything else is
-    asked of it (export, save, torch prediction), loaded then by :func:`load_classifier`. An ONNX-backed
-    ``bertkit predict`` so skips transformers' model classes and the weights (loading fell from 2.96 s to 1.54 s
-    on MiniLM; benchmarks/RESULTS.md, "The backend chosen at training")."""
+    """Stands in for a sequence classifier whose predictions come from an ONNX graph: its config at once (what
+    prediction reads: the labels, the segment embeddings; :class:`SavedConfig`), the torch model only when
+    anything else is asked of it (export, save, torch prediction), loaded then by :func:`load_classifier`. An
+    ONNX-backed ``bertkit predict`` so skips transformers' model classes and the weights (loading fell from
+    2.96 s to 1.54 s on MiniLM; benchmarks/RESULTS.md, "The backend chosen at training"), and torch itself."""
 
     def __init__(self, name: str) -> None:
-        from transformers import AutoConfig
-
-        try:
-            self.config = AutoConfig.from_pretrained(name)
-        except Exception as exc:
-            raise load_error(name, exc, trained_by="bertkit train") from None
+        self.config = SavedConfig.read(name)
         self._name = name
         self._model: Any = None
+
+    def torch_model(self) -> Any:
+        """The torch model it stands in for (loaded on the first call; eval mode)."""
+        if self._model is None:
+            self._model = load_classifier(self._name).eval()
+        return self._model
 
     def __getattr__(self, attribute: str) -> Any:
         # Only reached for what the stand-in does not hold: the torch model's own attributes.
         if attribute.startswith("__") or attribute in ("_name", "_model", "config"):
             raise AttributeError(attribute)
-        if self._model is None:
-            self._model = load_classifier(self._name).eval()
-        return getattr(self._model, attribute)
+        return getattr(self.torch_model(), attribute)
+
+
+class SavedConfig:
+    """A model folder's config.json as saved: its plain fields (``model_type``, ``type_vocab_size``,
+    ``hidden_size``...) and ``num_labels`` read from the JSON, without importing transformers; any other
+    attribute (label maps with integer keys, defaults of the config class) from the transformers config, loaded
+    when first asked."""
+
+    def __init__(self, name: str, values: dict[str, Any]) -> None:
+        self._name = name
+        self._values = values
+        self._config: Any = None
+
+    @classmethod
+    def read(cls, name: str) -> SavedConfig | Any:
+        """The folder's config.json; the transformers config when the JSON is missing or unreadable (its error
+        names the cause)."""
+        import json
+        from pathlib import Path
+
+        try:
+            values = json.loads((Path(name) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            values = None
+        if not isinstance(values, dict) or not isinstance(values.get("id2label", {}), dict):
+            return load_config(name, trained_by="bertkit train")
+        return cls(name, values)
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__") or attribute in ("_name", "_values", "_config"):
+            raise AttributeError(attribute)
+        if attribute == "num_labels" and "id2label" in self._values:
+            return len(self._values["id2label"])
+        if attribute in self._values and attribute not in ("id2label", "label2id"):
+            return self._values[attribute]
+        if self._config is None:
+            self._config = load_config(self._name, trained_by="bertkit train")
+        return getattr(self._config, attribute)
 
 
 def build_token_classifier(name: str, labels: list[str]):

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from bertkit.data.encoding import Encoded
-from bertkit.engine.forward import forward_batches, token_positions
+from bertkit.engine.batches import token_positions
+from bertkit.engine.forward import forward_batches
 
 
 class SpanObjective:

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from bertkit.data.encoding import Encoded, gather_padded
-from bertkit.engine.forward import forward_batches, token_positions
+from bertkit.engine.batches import token_positions
+from bertkit.engine.forward import forward_batches
 from bertkit.tagging.words import IGNORE, EncodedWords
 
 
