@@ -7,7 +7,8 @@ reviews; the shared data holds no more) and the 1,066 rotten_tomatoes test sente
 CSV. Each side is one fresh Python process, timed from start to exit: import, load the model, read the file,
 predict, write a CSV of predictions. The peer is `transformers.pipeline("text-classification")` on --peer
 (batch 32, truncating at that model's max_length, as bertkit does; its own default `truncation=True` would keep
-512 tokens). Each bertkit row is `bertkit predict DIR --data mix.csv --output P --backend B` (B: auto, the default, unless given). Rows are the best
+512 tokens). Each bertkit row is `bertkit predict DIR --data mix.csv --output P --backend B [--precision P]` (B: auto, the
+default, unless given). Rows are the best
 of --repeats runs, alternating peer and bertkit; threads are left to each library's default (all cores). The
 ratio is the peer's seconds over the row's seconds. Accuracy is on the mix's labels (pos/positive, neg/negative
 read as the same label).
@@ -70,7 +71,8 @@ def accuracy(predictions: Path, mix: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer", type=Path, required=True, help="model folder the pipeline runs (the teacher)")
-    parser.add_argument("--model", action="append", required=True, help="NAME=DIR[:BACKEND] (repeatable)")
+    parser.add_argument("--model", action="append", required=True,
+                        help="NAME=DIR[:BACKEND[:PRECISION]] (repeatable; PRECISION: fp32, bf16, auto for torch)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
         "--title", default="Whole-process prediction: bertkit predict vs a transformers.pipeline script"
@@ -90,22 +92,23 @@ def main() -> None:
     for item in args.model:
         name, _, rest = item.partition("=")
         folder, _, backend = rest.partition(":")
-        entries.append((name, folder, backend or "auto"))  # auto: the backend bertkit train recorded
+        backend, _, precision = backend.partition(":")
+        entries.append((name, folder, backend or "auto", precision))  # auto: the backend bertkit train recorded
     peer_out = work / "peer.csv"
     peer_command = [sys.executable, str(peer_script), str(args.peer), str(mix), str(peer_out), str(max_length)]
-    peer_times, times = [], {name: [] for name, _, _ in entries}
+    peer_times, times = [], {name: [] for name, *_ in entries}
     for _ in range(args.repeats):
         peer_times.append(timed_process(peer_command))
-        for name, folder, backend in entries:
+        for name, folder, backend, precision in entries:
             out = work / f"{name}.csv"
             command = [bertkit, "predict", folder, "--data", str(mix), "--output", str(out), "--backend", backend]
-            times[name].append(timed_process(command))
+            times[name].append(timed_process(command + (["--precision", precision] if precision else [])))
     peer_seconds = min(peer_times)
     rows = [{"engine": f"transformers.pipeline on {args.peer.name} (batch 32, max_length {max_length})",
              "whole process s": peer_seconds, "vs pipeline": 1.0, "mix accuracy": accuracy(peer_out, mix)}]  # fmt: skip
-    for name, _folder, backend in entries:
+    for name, _folder, backend, precision in entries:
         seconds = min(times[name])
-        rows.append({"engine": f"bertkit predict {name} ({backend})", "whole process s": seconds,
+        rows.append({"engine": f"bertkit predict {name} ({backend}{', ' + precision if precision else ''})", "whole process s": seconds,
                      "vs pipeline": peer_seconds / seconds, "mix accuracy": accuracy(work / f"{name}.csv", mix)})  # fmt: skip
     table = markdown_table(rows)
     print(table)

@@ -16,8 +16,13 @@ from bertkit.exceptions import ConfigError
 if TYPE_CHECKING:  # imported in the functions: a prediction with ONNX Runtime on the CPU never imports torch
     import torch
 
-GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
-"""Device files a GPU that torch can use leaves on Linux: NVIDIA's driver, AMD's ROCm, WSL's GPU."""
+GPU_DEVICE_FILES = (
+    "/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/sys/module/nvidia", "/dev/kfd", "/sys/module/amdgpu",
+    "/dev/dxg", "/dev/nvhost-ctrl-gpu", "/sys/module/nvgpu",
+)  # fmt: skip
+"""What a GPU that torch could use leaves on Linux, even before a first CUDA program creates the NVIDIA device
+files: the NVIDIA driver's device files, /proc entry and kernel module, AMD's ROCm (kfd, amdgpu), WSL's GPU
+(dxg) and Jetson's (nvhost, nvgpu)."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:

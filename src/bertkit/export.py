@@ -65,6 +65,8 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
         raise ModelLoadError(
             f"{target}: cannot create the export folder ({exc.strerror or exc}); make {folder} writable"
         ) from None
+    if hasattr(type(model), "torch_model"):  # a model loaded to predict with its graph: export its torch network
+        model = model.torch_model()
     names = input_names(model)
     sample = tokenizer(["a short text", "a somewhat longer second text for the example batch"], padding=True,
                        return_tensors="pt")  # fmt: skip

@@ -67,3 +67,9 @@ def test_predicting_with_an_onnx_graph_imports_neither_torch_nor_transformers(ti
     written = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     expected = TextClassifier.load(folder, backend="torch").predict(texts)
     assert list(written["label"]) == list(expected)
+    # a model loaded to predict with its graph (stand-ins for its network and tokenizer) still exports
+    from helpers import run_cli
+
+    assert run_cli("export", folder, "--format", "onnx", "--quantize", "int8") == 0
+    assert list(TextClassifier.load(folder, backend="onnx").predict(texts)) == list(expected)
+    assert (folder / "onnx" / "model-int8.onnx").is_file()

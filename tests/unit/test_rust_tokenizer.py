@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 
 from bertkit.data.encoding import count_longer, encode
 from bertkit.models.checkpoints import resolve_checkpoint
-from bertkit.models.rust_tokenizer import RustTokenizer, load_rust_tokenizer
+from bertkit.models.rust_tokenizer import MODEL_INPUT_NAMES, RustTokenizer, load_rust_tokenizer
 
 WORDS = ["great", "good", "bad", "awful", "the", "film", "movie", "plot", "was", "very", "and", "story", "music"]
 
@@ -40,7 +40,8 @@ def same(a, b) -> None:
         assert (x is None) == (y is None), field
         if x is not None:
             np.testing.assert_array_equal(x, y, err_msg=field)
-    if b.type_ids is not None and a.type_ids is not None:
+    assert (a.type_ids is None) == (b.type_ids is None), "segment ids in one encoding only"
+    if b.type_ids is not None:
         np.testing.assert_array_equal(a.type_ids, b.type_ids)
     assert a.pad_id == b.pad_id and a.n_docs == b.n_docs
 
@@ -81,5 +82,28 @@ def test_folders_it_does_not_serve_get_transformers_tokenizer(tiny_bert, tmp_pat
     (tmp_path / "tokenizer.json").unlink()
     assert load_rust_tokenizer(str(tmp_path)) == ("transformers", str(tmp_path))
     assert load_rust_tokenizer("some/hub-id") == ("transformers", "some/hub-id")
-    with pytest.raises(ValueError, match="does not pad"):
-        load_rust_tokenizer(str(tiny_bert))(["a"], padding=True)
+
+
+def test_each_served_class_declares_the_inputs_transformers_declares():
+    import transformers
+
+    for kind, names in MODEL_INPUT_NAMES.items():
+        declared = getattr(transformers, kind + "Fast", None) or getattr(transformers, kind)
+        assert tuple(declared.model_input_names) == names, kind
+
+
+def test_other_calls_and_split_special_tokens_follow_transformers(tiny_bert, tmp_path):
+    rust, hf = load_rust_tokenizer(str(tiny_bert)), AutoTokenizer.from_pretrained(str(tiny_bert))
+    padded = rust(["a film", "a very good film"], padding=True, return_tensors="np")  # export's call
+    np.testing.assert_array_equal(padded["input_ids"], hf(["a film", "a very good film"], padding=True,
+                                                           return_tensors="np")["input_ids"])  # fmt: skip
+    assert rust("one text")["input_ids"] == hf("one text")["input_ids"]
+    settings = json.loads((tiny_bert / "tokenizer_config.json").read_text())
+    for name in ("tokenizer.json", "vocab.txt", "config.json"):
+        (tmp_path / name).write_bytes((tiny_bert / name).read_bytes())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**settings, "split_special_tokens": True}))
+    rust, hf = load_rust_tokenizer(str(tmp_path)), AutoTokenizer.from_pretrained(str(tmp_path))
+    texts = ["the film [SEP] was good", "[CLS] great"]
+    split = encode(rust, texts, None, 32)
+    same(split, encode(hf, texts, None, 32))
+    assert split.lengths[0] > encode(load_rust_tokenizer(str(tiny_bert)), texts, None, 32).lengths[0]

@@ -3,7 +3,7 @@
 
 Importing transformers' tokenizer classes costs about a second and imports torch too (1.5 s more); a prediction
 with an ONNX graph needs neither (benchmarks/RESULTS.md, "Whole-process prediction"). For the tokenizer classes
-that hand the text to the Rust tokenizer unchanged (:data:`RUST_ONLY_CLASSES`), transformers itself only sets
+that hand the text to the Rust tokenizer unchanged (:data:`MODEL_INPUT_NAMES`), transformers itself only sets
 truncation and calls ``encode_batch``: :class:`RustTokenizer` does the same, and gives the same ids (tested
 against transformers on WordPiece, byte-level BPE and the default model's tokenizers). Anything else asked of it
 goes to the transformers tokenizer, loaded then.
@@ -18,15 +18,26 @@ from typing import Any
 
 from bertkit.models.checkpoints import check_vocab_fits, load_tokenizer
 
-RUST_ONLY_CLASSES = frozenset({
-    "BertTokenizer", "DistilBertTokenizer", "ElectraTokenizer", "RobertaTokenizer", "XLMRobertaTokenizer",
-    "CamembertTokenizer", "MPNetTokenizer", "AlbertTokenizer", "DebertaV2Tokenizer", "PreTrainedTokenizer",
-    "TokenizersBackend",
+WITH_SEGMENTS = ("input_ids", "token_type_ids", "attention_mask")
+WITHOUT_SEGMENTS = ("input_ids", "attention_mask")
+MODEL_INPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "BertTokenizer": WITH_SEGMENTS, "ElectraTokenizer": WITH_SEGMENTS,
+    "DebertaV2Tokenizer": ("input_ids", "attention_mask", "token_type_ids"),
+    "DistilBertTokenizer": WITHOUT_SEGMENTS, "RobertaTokenizer": WITHOUT_SEGMENTS,
+    "XLMRobertaTokenizer": WITHOUT_SEGMENTS, "CamembertTokenizer": WITHOUT_SEGMENTS, "MPNetTokenizer": WITHOUT_SEGMENTS,
+    "AlbertTokenizer": WITHOUT_SEGMENTS, "PreTrainedTokenizer": WITHOUT_SEGMENTS, "TokenizersBackend": WITHOUT_SEGMENTS,
+}  # fmt: skip
+"""The tokenizer classes (``tokenizer_class`` of tokenizer_config.json, less ``Fast``) whose call is the Rust
+tokenizer's ``encode_batch`` under transformers' truncation settings, with no Python step around it, and the
+``model_input_names`` each declares (a class attribute, not saved in the folder; tested equal to transformers'):
+segment ids are returned only where it names them, whatever the Rust tokenizer computes."""
+
+
+BATCH_OPTIONS = frozenset({
+    "truncation", "max_length", "padding", "return_attention_mask", "return_token_type_ids",
+    "return_overflowing_tokens", "stride", "add_special_tokens",
 })  # fmt: skip
-"""Tokenizer classes (``tokenizer_class`` of tokenizer_config.json, with or without ``Fast``) whose call is the
-Rust tokenizer's ``encode_batch`` under transformers' truncation settings, with no Python step around it."""
-DEFAULT_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
-"""transformers' default ``model_input_names``; segment ids are used only by models with segment embeddings."""
+"""The options of a batch call that :class:`RustTokenizer` answers itself (what :mod:`bertkit.data.encoding` uses)."""
 
 
 class RustTokenizer:
@@ -39,13 +50,23 @@ class RustTokenizer:
         self._full: Any = None
         self.backend = backend
         backend.no_padding()  # bertkit pads its own batches
-        self.model_input_names = list(settings.get("model_input_names") or DEFAULT_INPUT_NAMES)
+        kind = str(settings.get("tokenizer_class") or "").removesuffix("Fast")
+        self.model_input_names = list(settings.get("model_input_names") or MODEL_INPUT_NAMES[kind])
+        backend.encode_special_tokens = bool(settings.get("split_special_tokens", False))  # as transformers sets it
         self.truncation_side = settings.get("truncation_side") or "right"
         pad = settings.get("pad_token")
         pad = pad.get("content") if isinstance(pad, dict) else pad
         self.pad_token_id = backend.token_to_id(pad) if isinstance(pad, str) else None
 
-    def __call__(
+    def __call__(self, text: Any, text_pair: Any = None, **options: Any) -> Any:
+        """``input_ids`` (and ``token_type_ids``, ``overflow_to_sample_mapping`` when asked) of a batch of texts,
+        unpadded, as transformers returns them: each example's windows follow it (the first, then its overflow).
+        Any other call (one string, padding, tensors...) goes to the transformers tokenizer."""
+        if isinstance(text, str) or not set(options) <= BATCH_OPTIONS or options.get("padding"):
+            return self.transformers_tokenizer()(text, text_pair, **options)
+        return self._batch(text, text_pair, **options)
+
+    def _batch(
         self,
         text: Sequence[str],
         text_pair: Sequence[str] | None = None,
@@ -59,10 +80,8 @@ class RustTokenizer:
         stride: int = 0,
         add_special_tokens: bool = True,
     ) -> dict[str, list]:
-        """``input_ids`` (and ``token_type_ids``, ``overflow_to_sample_mapping`` when asked) of a batch, unpadded,
-        as transformers returns them: each example's windows follow it (the first, then its overflow)."""
-        if padding:
-            raise ValueError("RustTokenizer does not pad; bertkit pads its batches itself")
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self.model_input_names
         if truncation and max_length is not None:
             strategy = "longest_first" if truncation is True else str(truncation)
             self.backend.enable_truncation(max_length, stride=stride, strategy=strategy, direction=self.truncation_side)
@@ -104,14 +123,14 @@ class RustTokenizer:
 
 def load_rust_tokenizer(name: str, *, trained_by: str | None = None) -> RustTokenizer | Any:
     """A :class:`RustTokenizer` for the folder ``name`` when it holds tokenizer.json and a tokenizer class of
-    :data:`RUST_ONLY_CLASSES`; else the transformers tokenizer (:func:`load_tokenizer`)."""
+    :data:`MODEL_INPUT_NAMES`; else the transformers tokenizer (:func:`load_tokenizer`)."""
     folder = Path(name)
     try:
         settings = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
         if not isinstance(settings, dict):
             raise ValueError("tokenizer_config.json is not an object")
         kind = str(settings.get("tokenizer_class") or "").removesuffix("Fast")
-        if kind not in RUST_ONLY_CLASSES or settings.get("auto_map"):  # auto_map: the folder's own code
+        if kind not in MODEL_INPUT_NAMES or settings.get("auto_map"):  # auto_map: the folder's own code
             raise ValueError(kind)
         from tokenizers import Tokenizer
 
