@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--hidden-weight", type=float, default=0.0, help="Distiller's hidden_weight")
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--augment", type=int, default=0, help="Distiller's augment (altered copies per text)")
     parser.add_argument("--arms", choices=["both", "labeled", "unlabeled"], default="both",
                         help="distil without unlabeled text, with it, or both (default)")  # fmt: skip
     parser.add_argument("--save", type=Path, default=None,
@@ -141,6 +142,7 @@ def main() -> None:
             distiller = Distiller(
                 args.student, epochs=args.epochs, seed=seed, max_drop=100.0, progress=False,
                 hidden_weight=args.hidden_weight, temperature=args.temperature, alpha=args.alpha,
+                augment=args.augment,
             )  # fmt: skip
             distiller.fit(teacher, train, unlabeled=extra, eval_set=validation, teacher_name=args.teacher)
             seconds = time.perf_counter() - started
@@ -177,7 +179,7 @@ def main() -> None:
             else "GLUE STS-B and RTE training pairs without labels, pairs sharing a sentence with MRPC dev removed"
         )
         notes = (f"Unlabeled text: {source} ({counts}). Student {args.student}, {args.epochs} epochs, temperature "
-                 f"{args.temperature:g}, alpha {args.alpha:g}, hidden weight {args.hidden_weight:g}, other options "
+                 f"{args.temperature:g}, alpha {args.alpha:g}, hidden weight {args.hidden_weight:g}, augment {args.augment}, other options "
                  f"bertkit distill's defaults; {metric} on {args.data} {test_name}. Command: "
                  f"python benchmarks/distill_unlabeled.py {' '.join(sys.argv[1:])}")  # fmt: skip
         append_results(f"Distillation with and without teacher-labelled unlabeled text ({args.data})", table, notes)

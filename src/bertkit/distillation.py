@@ -46,7 +46,9 @@ class Distiller(ParamsMixin):
     classifier with the teacher's labels. The loss is ``alpha`` x the task's loss on the labels + (1 - ``alpha``)
     x the soft loss against the teacher's logits at ``temperature`` (unlabeled rows: the soft loss alone), plus
     ``hidden_weight`` x the mean squared difference of student's and teacher's last-layer [CLS] states
-    (``layers:N`` students only; 0 turns it off).
+    (``layers:N`` students only; 0 turns it off). ``augment``: that many altered copies of each training text
+    (words masked or left out; :func:`~bertkit.classification.distillation.augmented_copies`) join the
+    unlabeled rows.
     ``batch_size``, ``learning_rate``: None picks them from the number of training rows, as ``bertkit train``
     does; ``seed``: None takes the teacher's. Everything else (max_length, windows, pooling, precision, the
     choice of the epoch kept) follows the teacher's training.
@@ -71,6 +73,7 @@ class Distiller(ParamsMixin):
         temperature: float = 2.0,
         alpha: float = 0.5,
         hidden_weight: float = 0.0,
+        augment: int = 0,
         max_drop: float = 1.0,
         batch_size: int | None = None,
         learning_rate: float | None = None,
@@ -83,6 +86,7 @@ class Distiller(ParamsMixin):
         self.temperature = temperature
         self.alpha = alpha
         self.hidden_weight = hidden_weight
+        self.augment = augment
         self.max_drop = max_drop
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -98,6 +102,8 @@ class Distiller(ParamsMixin):
             raise ConfigError(f"--temperature must be positive (got {self.temperature}); 1 keeps the teacher's logits")
         if not np.isfinite(self.max_drop):
             raise ConfigError(f"--max-drop must be a number of points (got {self.max_drop})")
+        if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:
+            raise ConfigError(f"--augment must be a number of copies per training text, 0 or more (got {self.augment})")
         if not (np.isfinite(self.hidden_weight) and self.hidden_weight >= 0):
             raise ConfigError(f"--hidden-weight must be 0 (off) or more (got {self.hidden_weight})")
         spec = steps.parse_student(self.student)
@@ -134,6 +140,9 @@ class Distiller(ParamsMixin):
         _check_teacher_fits(model, data)
         data.classes = list(model.classes_)  # the teacher's order: soft targets are its logits' columns
         extra = _as_unlabeled(unlabeled)
+        if self.augment:  # altered copies of the training texts, labelled by the teacher like unlabeled text
+            mask = getattr(model.tokenizer_, "mask_token", None)
+            extra.append(steps.augmented_copies(data.train, self.augment, mask, config.seed))
         n_unlabeled = sum(len(part) for part in extra)
         config = config.resolved(len(data.train) + n_unlabeled, data.task)
         started = time.perf_counter()
@@ -151,6 +160,7 @@ class Distiller(ParamsMixin):
             "teacher": name,
             "student": self.student, "layers_kept": kept, "teacher_layers": model.model_.config.num_hidden_layers,
             "temperature": self.temperature, "alpha": self.alpha, "hidden_weight": self.hidden_weight,
+            "augment": self.augment,
             "epochs": self.epochs,
             "unlabeled_rows": n_unlabeled, "validation_rows": len(data.validation), "metric": self.metric_,
             "teacher_score": self.teacher_score_, "student_score": self.student_score_,

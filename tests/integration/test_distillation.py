@@ -16,6 +16,7 @@ from helpers import POSITIVE, fails, run_cli, sentiment_examples, write_csv
 from bertkit import ConfigError, DataError, Distiller, TextClassifier
 from bertkit.classification.distillation import (
     Teacher,
+    augmented_copies,
     encoder_layers,
     make_student,
     parse_student,
@@ -300,6 +301,34 @@ def test_a_teacher_that_predicts_with_onnx_is_distilled_from_its_torch_model(tea
     assert loaded.backend_ == "onnx" and hasattr(loaded, "onnx_forward_")  # the given model is left as it was
 
 
+def test_augmented_copies_mask_and_drop_words_and_follow_the_seed():
+    from bertkit.data.dataset import from_lists
+
+    texts = [" ".join(f"w{i}" for i in range(40)), "one", "two words"]
+    data = from_lists([(t, t) for t in texts], ["a", "b", "a"])
+    copies = augmented_copies(data, 3, "[MASK]", seed=0)
+    assert len(copies) == 9 and copies.labels is None and copies.pairs is not None
+    assert copies.texts[1] == "one"  # one word: left as it is
+    long = [copies.texts[i].split() for i in (0, 3, 6)]
+    assert all(0 < len(words) < 40 for words in long)  # some words dropped
+    assert all(0 < words.count("[MASK]") < 20 for words in long)  # some masked
+    assert len({" ".join(words) for words in long}) == 3 and copies.texts[0] != copies.pairs[0]  # all different
+    again = augmented_copies(data, 3, "[MASK]", seed=0)
+    assert again.texts == copies.texts and augmented_copies(data, 3, "[MASK]", seed=1).texts != copies.texts
+    assert "[MASK]" not in " ".join(augmented_copies(data, 2, None, seed=0).texts)  # no mask token: drops only
+    assert all(text for text in augmented_copies(from_lists(["a b"] * 200), 5, None, seed=0).texts)  # never empty
+
+
+def test_augment_adds_teacher_labelled_copies(teacher):
+    texts, labels, validation = sentiment_split()
+    distiller = Distiller(student="layers:1", augment=2, progress=False).fit(
+        teacher, texts, labels, eval_set=validation
+    )
+    assert distiller.record_["augment"] == 2 and distiller.record_["unlabeled_rows"] == 2 * len(texts)
+    with pytest.raises(ConfigError, match="--augment must be a number of copies"):
+        Distiller(augment=-1).check()
+
+
 def test_unlabeled_rows_are_counted_and_must_have_the_training_shape(teacher):
     texts, labels, validation = sentiment_split()
     more = [f"{word} film" for word in POSITIVE]
@@ -456,5 +485,6 @@ def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):
 def test_help_lists_the_options(capsys):
     assert run_cli("distill", "--help") == 0
     out = capsys.readouterr().out
-    for flag in ("--unlabeled", "--student", "--temperature", "--alpha", "--hidden-weight", "--max-drop", "--output"):
+    flags = ("--unlabeled", "--student", "--temperature", "--alpha", "--hidden-weight", "--augment", "--max-drop")
+    for flag in (*flags, "--output"):
         assert flag in out

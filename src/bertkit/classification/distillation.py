@@ -184,6 +184,38 @@ def teacher_outputs_with_hidden(
     return logits, hidden
 
 
+AUGMENT_MASK_SHARE = 0.1
+"""Share of a copy's words replaced by the mask token (:func:`augmented_copies`)."""
+AUGMENT_DROP_SHARE = 0.1
+"""Share of a copy's words left out (:func:`augmented_copies`)."""
+
+
+def augmented_copies(train: TextData, copies: int, mask_token: str | None, seed: int) -> TextData:
+    """``copies`` altered copies of every training text, without labels, for the teacher to label: each word
+    (whitespace-separated) is replaced by ``mask_token`` with probability 0.1 and left out with probability 0.1
+    (never all of them: a copy keeps at least one word; without a mask token, left out only). Pairs: both texts
+    are altered, independently. Texts near the training texts, but not those texts, are where a student learns
+    most of the teacher's function beyond the labels (TinyBERT's data augmentation, simplified; EDA's random
+    deletion). Seeded: the same copies for the same data and seed."""
+    rng = np.random.default_rng(seed)
+
+    def alter(text: str) -> str:
+        words = text.split()
+        if len(words) < 2:
+            return text
+        draw = rng.random(len(words))
+        kept = [mask_token if mask_token and d < AUGMENT_MASK_SHARE else w
+                for w, d in zip(words, draw, strict=True)
+                if not AUGMENT_MASK_SHARE <= d < AUGMENT_MASK_SHARE + AUGMENT_DROP_SHARE]  # fmt: skip
+        return " ".join(kept) if kept else words[int(rng.integers(len(words)))]
+
+    order = [i for _ in range(copies) for i in range(len(train))]
+    texts = [alter(train.texts[i]) for i in order]
+    pairs = None if train.pairs is None else [alter(train.pairs[i]) for i in order]
+    return TextData(texts=texts, pairs=pairs, labels=None, source=train.source, frame=train.frame,
+                    rows=train.rows[np.asarray(order, dtype=np.int64)], columns=train.columns)  # fmt: skip
+
+
 def with_unlabeled(train: TextData, unlabeled: Sequence[TextData]) -> TextData:
     """The training rows followed by the rows of each unlabeled set (labels None for those): the texts the
     student learns from."""

@@ -62,6 +62,13 @@ def distill(
             "(layers:N students; 0: off)."
         ),
     ] = 0.0,
+    augment: Annotated[
+        int,
+        typer.Option(
+            help="Altered copies of each training text (words masked or left out) the teacher labels for "
+            "the student (0: none)."
+        ),
+    ] = 0,
     max_drop: Annotated[
         float, typer.Option(help="Most points the student may score below the teacher on validation, to be kept.")
     ] = 1.0,
@@ -86,7 +93,7 @@ def distill(
     from bertkit.runs import check_data_file, check_output_folder, choose_default_backend, read_data
 
     distiller = Distiller(
-        student, epochs=epochs, temperature=temperature, alpha=alpha, hidden_weight=hidden_weight, max_drop=max_drop, batch_size=batch_size,
+        student, epochs=epochs, temperature=temperature, alpha=alpha, hidden_weight=hidden_weight, augment=augment, max_drop=max_drop, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, device=device, progress=not quiet,
     )  # fmt: skip
     distiller.check()
@@ -106,7 +113,8 @@ def distill(
     validation_data = read_data(validation, read) if validation else None
     extra = [read_data(path, read, need_label=False) for path in unlabeled or []]
     say(f"distilling {teacher_dir} into {student}: {len(train_data)} rows of {train_data.source.name}"
-        + (f", {sum(len(part) for part in extra)} unlabeled rows" if extra else ""))  # fmt: skip
+        + (f", {sum(len(part) for part in extra)} unlabeled rows" if extra else "")
+        + (f", {augment} altered copies of each training text" if augment else ""))  # fmt: skip
     distiller.fit(teacher, train_data, eval_set=validation_data, unlabeled=extra, teacher_name=teacher_dir)
     say(distiller.summary())
     folder = distiller.save(output, overwrite=overwrite)
