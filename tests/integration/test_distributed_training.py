@@ -42,12 +42,15 @@ def ddp_data(tmp_path_factory) -> Path:
     return folder
 
 
-def torchrun(*args: object, nproc: int = 2) -> subprocess.CompletedProcess:
+def torchrun(
+    *args: object, nproc: int = 2, module: str = "bertkit", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    extra = dict(env or {})
+    paths = (extra.pop("PYTHONPATH", ""), str(SRC), os.environ.get("PYTHONPATH", ""))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+           "TOKENIZERS_PARALLELISM": "false", **extra, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}  # fmt: skip
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-               "-m", "bertkit", *map(str, args)]  # fmt: skip
+               "-m", module, *map(str, args)]  # fmt: skip
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -118,3 +121,60 @@ def test_gather_rows_reassembles_input_order_once_per_row():
     for _, rows, items in results:
         assert rows == [[i * 10.0, -i] for i in range(7)]
         assert items == [f"row {i}" for i in range(7)]
+
+
+KILLING_ENTRY = '''
+"""`python -m killed_bertkit ...`: bertkit's CLI whose training dies (os._exit, no clean-up, as a lost machine
+would) at micro-batch KILL_AT of every rank."""
+import os
+
+from bertkit.cli import main
+from bertkit.engine import loop
+
+real_step, calls = loop._Trainer._step, [0]
+
+
+def step(self, *args, **kwargs):
+    calls[0] += 1
+    if calls[0] == int(os.environ["KILL_AT"]):
+        os._exit(3)
+    return real_step(self, *args, **kwargs)
+
+
+loop._Trainer._step = step
+main()
+'''
+
+
+def test_a_killed_two_process_run_resumed_ends_as_the_uninterrupted_run(capsys, ddp_data, tmp_path):
+    """Resume under DDP: two CPU processes (gloo) with dropout on (the tiny BERT's default), the checkpoint after
+    epoch 1 (written by rank 0 with every rank's random generators), both killed in epoch 2, then resumed: the
+    saved model is the uninterrupted two-process run's."""
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    (entry / "killed_bertkit.py").write_text(KILLING_ENTRY)
+    model = build_tiny_bert(tmp_path / "tiny-bert")  # dropout 0.1: the generators must be restored per rank
+    data = ["--train", ddp_data / "train.csv", "--validation", ddp_data / "valid.csv", "--model", model]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    done = torchrun("train", *data, "--output", whole, *FLAGS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # 13 micro-batches an epoch (12 of 8 examples, 4 per rank, and one of 5): killed at the 3rd of epoch 2
+    env = {"KILL_AT": "16", "PYTHONPATH": str(entry)}
+    died = torchrun("train", *data, "--output", killed, *FLAGS, "--checkpoint-every", "epoch", module="killed_bertkit",
+                    env=env)  # fmt: skip
+    assert died.returncode != 0, died.stderr[-3000:]
+    assert (killed / "checkpoint" / "checkpoint.json").is_file(), died.stderr[-3000:]
+    state = json.loads((killed / "checkpoint" / "checkpoint.json").read_text())
+    assert state["epoch"] == 1 and state["epoch_finished"]
+    assert not (killed / "model.safetensors").exists()
+    # resumed with a kill at micro-batch 14: a run that continues from epoch 2 has 13 left and never gets there,
+    # one that started over (the checkpoint ignored, the same weights in the end) would die
+    env["KILL_AT"] = "14"
+    resumed = torchrun("train", *data, "--output", killed, *FLAGS, "--checkpoint-every", "epoch", "--resume", killed,
+                       module="killed_bertkit", env=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    one, two = weights(whole), weights(killed)
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], atol=1e-6, rtol=1e-5, err_msg=name)
+    history = [json.loads(line) for line in (killed / "history.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in history] == [1, 2]
