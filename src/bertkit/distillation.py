@@ -31,6 +31,7 @@ from bertkit.devices import resolve_device
 from bertkit.engine.loop import RunOptions, seed_everything
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.models.checkpoints import check_max_length, load_tokenizer, resolve_checkpoint
+from bertkit.models.heads import torch_network
 from bertkit.params import ParamsMixin
 from bertkit.runs import check_output_folder, clear_output_folder
 
@@ -270,7 +271,7 @@ def _on_torch(teacher: TextClassifier) -> TextClassifier:
     on_torch = copy.copy(teacher)
     on_torch.__dict__.pop("onnx_forward_", None)
     model, tokenizer = teacher.model_, teacher.tokenizer_
-    on_torch.model_ = model.torch_model() if hasattr(type(model), "torch_model") else model
+    on_torch.model_ = torch_network(model)
     on_torch.tokenizer_ = (
         tokenizer.transformers_tokenizer() if hasattr(type(tokenizer), "transformers_tokenizer") else tokenizer
     )

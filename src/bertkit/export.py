@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bertkit.exceptions import ConfigError, ModelLoadError
+from bertkit.models.heads import torch_network
 from bertkit.models.packed import packed_classifier
 from bertkit.onnx_forward import FILES, ONNX_DIR, OnnxForward
 
@@ -65,8 +66,7 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
         raise ModelLoadError(
             f"{target}: cannot create the export folder ({exc.strerror or exc}); make {folder} writable"
         ) from None
-    if hasattr(type(model), "torch_model"):  # a model loaded to predict with its graph: export its torch network
-        model = model.torch_model()
+    model = torch_network(model)  # a model loaded to predict with its graph: export its torch network
     names = input_names(model)
     sample = tokenizer(["a short text", "a somewhat longer second text for the example batch"], padding=True,
                        return_tensors="pt")  # fmt: skip

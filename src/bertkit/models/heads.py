@@ -88,6 +88,11 @@ class DeferredClassifier:
         return getattr(self.torch_model(), attribute)
 
 
+def torch_network(model: Any) -> Any:
+    """The torch network behind ``model``: a :class:`DeferredClassifier`'s (loaded now), else ``model`` itself."""
+    return model.torch_model() if isinstance(model, DeferredClassifier) else model
+
+
 class SavedConfig:
     """A model folder's config.json as saved: its plain fields (``model_type``, ``type_vocab_size``,
     ``hidden_size``...) and ``num_labels`` read from the JSON, without importing transformers; any other
