@@ -14,6 +14,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist each worker gets one intra-op thread: two workers each running torch's default pool of
+    # one thread per core would oversubscribe the cores, and OpenMP's spinning threads then slow both severalfold.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from helpers import (  # noqa: E402
     build_tiny_bert,
@@ -34,10 +38,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+def _is_fast_loop(config: pytest.Config) -> bool:
+    return config.getoption("markexpr", "").replace(" ", "") == "notslow"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The fast loop (``-m "not slow"``) runs on pytest-xdist workers, one per core (at most 4).
+
+    Its tests are small and single-threaded at heart (tiny models, Python overhead), so one worker per core halves
+    its time on two cores. Runs before xdist's own hook (both ``tryfirst``; conftests register later, so run
+    first). ``-n N`` given by hand wins, ``-n 0`` turns it off; ``--pdb`` and ``--collect-only`` stay in-process;
+    so does the full suite, whose tests spawn processes and servers of their own.
+    """
+    if not _is_fast_loop(config) or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    if not config.pluginmanager.hasplugin("xdist") or config.getoption("numprocesses", None) is not None:
+        return
+    if config.getoption("usepdb") or config.getoption("collectonly"):
+        return
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
+    if workers > 1:
+        config.option.numprocesses = workers
+
+
 def pytest_ignore_collect(collection_path, config):
     """Under ``-m "not slow"`` every test in tests/integration/ would be deselected anyway: not importing those
     modules (Ray, uvicorn, selenium, ...) takes seconds off the fast loop's start."""
-    if config.getoption("markexpr", "").replace(" ", "") != "notslow":
+    if not _is_fast_loop(config):
         return None
     path = Path(str(collection_path)).resolve()
     return True if path == INTEGRATION or INTEGRATION in path.parents else None
