@@ -7,6 +7,7 @@ row's rarest label for multi-label data, and plain ``KFold`` for regression; all
 ``OUTPUT/oof_predictions.csv`` holds every training row once (its 0-based row in the input, its fold, text, true
 and predicted label and the probability of each label) and ``OUTPUT/cv_report.json`` the per-fold metrics with
 their mean and standard deviation. Fold models are kept under ``OUTPUT/fold-K/`` only when asked; otherwise they are never written.
+With ``config.track`` the run is one MLflow run with a nested run per fold (:func:`bertkit.tracking.tracked_group`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.exceptions import ConfigError, DataError
+from bertkit.tracking import Tracker, tracked, tracked_group
 
 OOF_FILE = "oof_predictions.csv"
 REPORT_FILE = "cv_report.json"
@@ -164,38 +166,50 @@ def cross_validate(
     data = dataclasses.replace(train, labels=labels)
     classes = sorted_classes(labels, task) if task != "regression" else []
     runs, parts = [], []
-    for k, (train_rows, validation_rows) in enumerate(splits, 1):
-        folder = Path(output) / f"{FOLD_PREFIX}{k}" if keep_models and output is not None else None
-        run, part = _run_fold(config, data, k, train_rows, validation_rows, folder, classes, progress, run_options)
-        runs.append(run)
-        parts.append(part)
-        if on_fold is not None:
-            on_fold(run)
-    mean, std = summarize(runs)
-    oof = pd.concat(parts).sort_values("input_row", kind="stable").reset_index(drop=True)
-    result = CVResult(
-        folds=folds, task=task, classes=classes, per_fold=runs, mean=mean, std=std,
-        oof_metrics=_pooled_metrics(oof, labels, task, classes, data), oof=oof, selection_metric=metric,
-        seed=config.seed, config=config.to_dict(), data=fingerprint(train), notes=notes,
-    )  # fmt: skip
-    if output is not None:
-        write_results(result, output)
+    output = Path(output) if output is not None else None
+    with tracked_group(config, output, run_options, kind="cv", params={"folds": folds}) as group:
+        for k, (train_rows, validation_rows) in enumerate(splits, 1):
+            folder = output / f"{FOLD_PREFIX}{k}" if keep_models and output is not None else None
+            with tracked(config, folder, run_options, parent=group, run_name=f"{FOLD_PREFIX}{k}") as tracker:
+                run, part = _run_fold(
+                    config, data, k, train_rows, validation_rows, folder, classes, progress, run_options, tracker
+                )
+            group.log_metrics({f"fold_{name}": value for name, value in run["metrics"].items()}, step=k)
+            runs.append(run)
+            parts.append(part)
+            if on_fold is not None:
+                on_fold(run)
+        mean, std = summarize(runs)
+        oof = pd.concat(parts).sort_values("input_row", kind="stable").reset_index(drop=True)
+        result = CVResult(
+            folds=folds, task=task, classes=classes, per_fold=runs, mean=mean, std=std,
+            oof_metrics=_pooled_metrics(oof, labels, task, classes, data), oof=oof, selection_metric=metric,
+            seed=config.seed, config=config.to_dict(), data=fingerprint(train), notes=notes,
+        )  # fmt: skip
+        summary = {f"mean_{k}": v for k, v in mean.items()} | {f"std_{k}": v for k, v in std.items()}
+        group.log_metrics(summary | {f"pooled_{k}": v for k, v in result.oof_metrics.items()})
+        if output is not None:
+            group.log_files(list(write_results(result, output)))
     return result
 
 
 def _run_fold(
     config: TrainConfig, data: TextData, k: int, train_rows: np.ndarray, validation_rows: np.ndarray,
     folder: Path | None, classes: list[Any], progress: bool, run_options: Mapping[str, Any] | None,
+    tracker: Tracker,
 ) -> tuple[dict[str, Any], pd.DataFrame]:  # fmt: skip
-    """Train fold ``k`` (saved to ``folder`` when given) and predict its validation rows."""
+    """Train fold ``k`` (saved to ``folder`` when given) and predict its validation rows; ``tracker`` logs it."""
     from bertkit.classification.estimator import TextClassifier
     from bertkit.runs import fit_and_save
 
     fold_train, fold_validation = data.subset(train_rows), data.subset(validation_rows)
     if folder is not None:
-        clf = fit_and_save(config, fold_train, fold_validation, folder, progress=progress, run_options=run_options)
+        clf = fit_and_save(config, fold_train, fold_validation, folder, progress=progress, run_options=run_options,
+                           tracker=tracker)  # fmt: skip
     else:
-        clf = TextClassifier.from_config(config, progress=progress).fit(fold_train, eval_set=fold_validation)
+        clf = TextClassifier.from_config(config, progress=progress)
+        clf.fit(fold_train, eval_set=fold_validation, on_epoch=tracker.log_epoch)
+        tracker.finish(clf, None)
     scores = clf.decision_scores(fold_validation)
     part = oof_rows(fold_validation, scores, clf, k, classes)
     run = {

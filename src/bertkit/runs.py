@@ -14,6 +14,7 @@ Built on the public estimator API only; nothing heavy is imported until a functi
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from bertkit.read_options import ReadOptions
 if TYPE_CHECKING:
     from bertkit.classification.estimator import TextClassifier
     from bertkit.data.dataset import TextData
+    from bertkit.tracking import Tracker
 
 
 def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True) -> TextData:
@@ -225,6 +227,7 @@ def fit_and_save(
     replace: bool = False,
     resume: str | Path | None = None,
     export: bool = True,
+    tracker: Tracker | None = None,
 ) -> TextClassifier:
     """Fit a classifier configured by ``config`` on ``train`` (``validation``: the eval set, else a held-out
     share of train) and save it to ``output`` with its validation report in ``output/report/``. ``export``:
@@ -239,14 +242,20 @@ def fit_and_save(
     process fits; only the main process writes. Returns the fitted classifier.
 
     ``resume`` continues from the checkpoint in that folder (``resume/checkpoint``, normally ``output``'s, which
-    ``config.checkpoint_every`` wrote); ``output``'s checkpoint is deleted once the model is saved. ``config.track`` logs the run to MLflow (:mod:`bertkit.tracking`)."""
+    ``config.checkpoint_every`` wrote); ``output``'s checkpoint is deleted once the model is saved. ``config.track`` logs the run to MLflow (:mod:`bertkit.tracking`); ``tracker``: log it
+    there instead (a run nested under a group's, which the caller opened and ends)."""
     from bertkit.classification.estimator import TextClassifier
     from bertkit.ddp import is_main_process
     from bertkit.tracking import tracked
 
     main_process = is_main_process()
     output = Path(output)
-    with tracked(config, output, run_options, enabled=main_process, resume_from=resume) as tracker:
+    opened = (
+        contextlib.nullcontext(tracker)
+        if tracker is not None
+        else tracked(config, output, run_options, enabled=main_process, resume_from=resume)
+    )
+    with opened as tracker:
         classifier = TextClassifier.from_config(config, progress=progress)
         classifier.fit(train, eval_set=validation, output_dir=output, on_epoch=tracker.log_epoch,
                        resume_from=resume)  # fmt: skip

@@ -19,6 +19,7 @@ from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.exceptions import ConfigError
 from bertkit.selection import metric_lower_is_better, resolve_selection_metric
+from bertkit.tracking import tracked, tracked_group
 
 
 @dataclass
@@ -84,26 +85,33 @@ def train_seeds(
     output = Path(output)
     runs: list[dict[str, Any]] = []
     metric = None
-    for seed in seeds:
-        folder = output / f"seed-{seed}"
-        options = {**run_options, "seed": seed} if run_options else None
-        clf = fit_and_save(dataclasses.replace(config, seed=seed), train, validation, folder,
-                           progress=progress, run_options=options, export=export)  # fmt: skip
-        metric = resolve_selection_metric(config.selection_metric, clf.task_)
-        run = {
-            "seed": seed, "folder": str(folder), "best_epoch": clf.best_epoch_, "kept_epoch": clf.kept_epoch_,
-            "train_seconds": clf.train_seconds_, "metrics": dict(clf.validation_metrics_),
-        }  # fmt: skip
-        runs.append(run)
-        if on_seed is not None:
-            on_seed(run)
-    mean, std = summarize(runs)
-    lower_is_better = metric_lower_is_better(metric)
-    best = (min if lower_is_better else max)(runs, key=lambda r: r["metrics"][metric])
-    result = SeedsResult(
-        seeds=list(seeds), runs=runs, mean=mean, std=std, selection_metric=metric, best_seed=best["seed"],
-        config={k: v for k, v in config.to_dict().items() if k != "seed"},
-    )  # fmt: skip
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "seeds.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    with tracked_group(config, output, run_options, kind="seeds", params={"seeds": ",".join(map(str, seeds))}) as group:
+        for seed in seeds:
+            folder = output / f"seed-{seed}"
+            options = {**run_options, "seed": seed} if run_options else None
+            seeded = dataclasses.replace(config, seed=seed)
+            with tracked(seeded, folder, options, parent=group, run_name=folder.name) as tracker:
+                clf = fit_and_save(seeded, train, validation, folder, progress=progress, run_options=options,
+                                   export=export, tracker=tracker)  # fmt: skip
+            metric = resolve_selection_metric(config.selection_metric, clf.task_)
+            run = {
+                "seed": seed, "folder": str(folder), "best_epoch": clf.best_epoch_, "kept_epoch": clf.kept_epoch_,
+                "train_seconds": clf.train_seconds_, "metrics": dict(clf.validation_metrics_),
+            }  # fmt: skip
+            group.log_metrics({f"seed_{name}": value for name, value in run["metrics"].items()}, step=seed)
+            runs.append(run)
+            if on_seed is not None:
+                on_seed(run)
+        mean, std = summarize(runs)
+        lower_is_better = metric_lower_is_better(metric)
+        best = (min if lower_is_better else max)(runs, key=lambda r: r["metrics"][metric])
+        result = SeedsResult(
+            seeds=list(seeds), runs=runs, mean=mean, std=std, selection_metric=metric, best_seed=best["seed"],
+            config={k: v for k, v in config.to_dict().items() if k != "seed"},
+        )  # fmt: skip
+        output.mkdir(parents=True, exist_ok=True)
+        summary = output / "seeds.json"
+        summary.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+        group.log_metrics({f"mean_{k}": v for k, v in mean.items()} | {f"std_{k}": v for k, v in std.items()})
+        group.log_files([summary])
     return result

@@ -100,3 +100,36 @@ def test_a_resumed_run_continues_the_interrupted_mlflow_run(tiny_bert, tmp_path,
     assert second != first and len(client.search_runs([experiment_id])) == 2
     assert_finished_once_per_epoch(second)
     assert client.get_run(first).info.status == "FINISHED"
+
+
+def test_cross_validation_logs_a_parent_run_with_a_nested_run_per_fold(tiny_bert, tmp_path, monkeypatch):
+    """bertkit cv --track: one parent run (mean, std, the result files) and a run per fold under it, found in a
+    real store by MLflow's own parent tag."""
+    from mlflow.tracking import MlflowClient
+
+    from bertkit.cross_validation import cross_validate
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    texts, labels = sentiment_examples(36)
+    config = TrainConfig(model=str(tiny_bert), epochs=2, batch_size=8, max_length=24, track=f"mlflow:{uri}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = cross_validate(config, from_lists(texts, labels, name="train"), 3, output=tmp_path / "cv",
+                                progress=False)  # fmt: skip
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.get_experiment_by_name("bertkit").experiment_id
+    (parent,) = client.search_runs([experiment_id], filter_string="tags.`bertkit.kind` = 'cv'")
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "cv" and parent.data.params["cv.folds"] == "3"
+    assert parent.data.metrics["mean_accuracy"] == pytest.approx(result.mean["accuracy"])
+    assert parent.data.metrics["std_accuracy"] == pytest.approx(result.std["accuracy"])
+    assert sorted(m.step for m in client.get_metric_history(parent.info.run_id, "fold_accuracy")) == [1, 2, 3]
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"cv_report.json", "oof_predictions.csv"}
+    query = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    folds = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.run_name ASC"])
+    assert [run.info.run_name for run in folds] == ["fold-1", "fold-2", "fold-3"]
+    for run in folds:
+        assert run.info.status == "FINISHED" and run.data.params["epochs"] == "2"
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")) == [1, 2]

@@ -134,3 +134,154 @@ def test_a_failed_run_ends_failed(tmp_path, recorder):
         assert isinstance(tracker, Tracker) and recorder.tracking_uri is None
         raise RuntimeError("out of memory")
     assert recorder.status == "FAILED"
+
+
+@dataclass
+class RecordedRun:
+    name: str
+    tags: dict
+    params: dict = field(default_factory=dict)
+    metrics: list = field(default_factory=list)
+    artifacts: list = field(default_factory=list)
+    status: str | None = None
+
+    def steps(self, key: str) -> list[int]:
+        return [step for name, _, step in self.metrics if name == key]
+
+
+@dataclass
+class Store:
+    """Records several runs, as a group of trainings (cv, --seeds) asks an MlflowClient for them."""
+
+    runs: dict = field(default_factory=dict)
+
+    def get_experiment_by_name(self, name):
+        return types.SimpleNamespace(experiment_id="3")
+
+    def create_run(self, experiment_id, run_name, tags):
+        assert experiment_id == "3"
+        run_id = f"run-{len(self.runs) + 1}"
+        self.runs[run_id] = RecordedRun(run_name, dict(tags))
+        return types.SimpleNamespace(info=types.SimpleNamespace(run_id=run_id))
+
+    def log_batch(self, run_id, metrics=(), params=()):
+        run = self.runs[run_id]
+        assert run.status is None, "logged to an ended run"
+        duplicate = [p.key for p in params if p.key in run.params]
+        assert not duplicate, f"MLflow refuses a parameter logged twice: {duplicate}"
+        run.params.update({p.key: p.value for p in params})
+        run.metrics += [(m.key, m.value, m.step) for m in metrics]
+
+    def set_tag(self, run_id, key, value):
+        self.runs[run_id].tags[key] = value
+
+    def log_artifacts(self, run_id, local_dir, artifact_path):
+        self.runs[run_id].artifacts.append((artifact_path, local_dir))
+
+    def log_artifact(self, run_id, local_path):
+        self.runs[run_id].artifacts.append((None, local_path))
+
+    def set_terminated(self, run_id, status):
+        self.runs[run_id].status = status
+
+
+@pytest.fixture
+def store(recorder, monkeypatch) -> Store:
+    made = Store()
+    monkeypatch.setattr(sys.modules["mlflow.tracking"], "MlflowClient", lambda tracking_uri=None: made)
+    return made
+
+
+def _children(store: Store, parent_id: str) -> list[RecordedRun]:
+    return [run for run in store.runs.values() if run.tags.get("mlflow.parentRunId") == parent_id]
+
+
+@pytest.mark.parametrize("keep_models", [False, True])
+def test_cross_validation_is_one_run_with_a_nested_run_per_fold(tiny_bert, tmp_path, store, keep_models):
+    from bertkit.cross_validation import cross_validate
+
+    texts, labels = sentiment_examples(24)
+    config = TrainConfig(model=str(tiny_bert), epochs=2, batch_size=8, max_length=24, track="mlflow")
+    output = tmp_path / "cv-run"
+    result = cross_validate(config, from_lists(texts, labels, name="train"), 2, output=output,
+                            keep_models=keep_models, progress=False, run_options={"text_column": "text"})  # fmt: skip
+    parent = store.runs["run-1"]
+    assert parent.name == "cv-run" and parent.tags["bertkit.kind"] == "cv" and parent.status == "FINISHED"
+    assert parent.params["cv.folds"] == "2" and parent.params["epochs"] == "2"
+    assert parent.params["data.text_column"] == "text" and "track" not in parent.params
+    folds = _children(store, "run-1")
+    assert [run.name for run in folds] == ["fold-1", "fold-2"] and len(store.runs) == 3
+    for k, run in enumerate(folds, 1):
+        assert run.status == "FINISHED" and run.params["epochs"] == "2" and run.params["learning_rate"] == "0.0001"
+        assert run.steps("train_loss") == [1, 2] and run.steps("val_accuracy") == [1, 2]
+        assert run.tags["bertkit.kept_epoch"] == str(result.per_fold[k - 1]["kept_epoch"])
+        if keep_models:
+            assert run.tags["bertkit.output"] == str((output / f"fold-{k}").resolve())
+            assert ("model", str(output / f"fold-{k}")) in run.artifacts
+        else:
+            assert "bertkit.output" not in run.tags and run.artifacts == []
+    # each fold's final scores at step k, the mean, std and pooled scores, and the two result files
+    fold_accuracy = [(value, step) for key, value, step in parent.metrics if key == "fold_accuracy"]
+    assert fold_accuracy == [(run["metrics"]["accuracy"], k) for k, run in enumerate(result.per_fold, 1)]
+    logged = {key: value for key, value, _ in parent.metrics}
+    assert logged["mean_accuracy"] == pytest.approx(result.mean["accuracy"])
+    assert logged["std_accuracy"] == pytest.approx(result.std["accuracy"])
+    assert logged["pooled_accuracy"] == pytest.approx(result.oof_metrics["accuracy"])
+    assert parent.artifacts == [(None, str(output / "oof_predictions.csv")), (None, str(output / "cv_report.json"))]
+
+
+def test_a_failing_fold_ends_its_run_and_the_group_failed(tiny_bert, tmp_path, store, monkeypatch):
+    from bertkit.classification.estimator import TextClassifier
+    from bertkit.cross_validation import cross_validate
+
+    fit = TextClassifier.fit
+    calls = []
+
+    def fit_then_fail_on_the_second_fold(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TextClassifier, "fit", fit_then_fail_on_the_second_fold)
+    texts, labels = sentiment_examples(24)
+    config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, max_length=24, track="mlflow")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        cross_validate(config, from_lists(texts, labels, name="train"), 2, output=tmp_path / "cv", progress=False)
+    assert [(run.name, run.status) for run in store.runs.values()] == [
+        ("cv", "FAILED"),
+        ("fold-1", "FINISHED"),
+        ("fold-2", "FAILED"),
+    ]
+
+
+def test_seeds_are_one_run_with_a_nested_run_per_seed(tiny_bert, tmp_path, store):
+    from bertkit.seeds import train_seeds
+
+    texts, labels = sentiment_examples(24)
+    config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, max_length=24, track="mlflow", seed=5)
+    output = tmp_path / "seeded"
+    result = train_seeds(config, from_lists(texts, labels, name="train"), None, output, 2, progress=False,
+                         export=False)  # fmt: skip
+    parent = store.runs["run-1"]
+    assert parent.tags["bertkit.kind"] == "seeds" and parent.params["seeds.seeds"] == "5,6"
+    assert parent.status == "FINISHED" and parent.artifacts == [(None, str(output / "seeds.json"))]
+    runs = _children(store, "run-1")
+    assert [(run.name, run.params["seed"], run.status) for run in runs] == [
+        ("seed-5", "5", "FINISHED"),
+        ("seed-6", "6", "FINISHED"),
+    ]
+    assert all(("model", str(output / run.name)) in run.artifacts for run in runs)
+    logged = {key: value for key, value, _ in parent.metrics}
+    assert logged["mean_accuracy"] == pytest.approx(result.mean["accuracy"])
+    assert [step for key, _, step in parent.metrics if key == "seed_accuracy"] == [5, 6]
+
+
+def test_without_track_a_group_logs_nothing_and_imports_no_mlflow(tiny_bert, tmp_path, monkeypatch):
+    from bertkit.cross_validation import cross_validate
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    texts, labels = sentiment_examples(24)
+    config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, max_length=24)
+    result = cross_validate(config, from_lists(texts, labels, name="train"), 2, progress=False)
+    assert len(result.per_fold) == 2
