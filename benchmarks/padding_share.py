@@ -34,6 +34,13 @@ def read_texts(path: Path) -> tuple[list[str], list[str] | None]:
     return list(data.texts), (list(data.pairs) if data.pairs is not None else None)
 
 
+def padding(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Padding's share of the padded grids of ``batches`` (rows of ``lengths``), each padded to its longest."""
+    real = sum(int(lengths[b].sum()) for b in batches)
+    grid = sum(int(lengths[b].max()) * len(b) for b in batches)
+    return 1 - real / grid
+
+
 def main() -> None:
     from bertkit.data.encoding import training_batches
     from bertkit.models.checkpoints import load_tokenizer, resolve_checkpoint
@@ -49,16 +56,10 @@ def main() -> None:
         rng = np.random.default_rng(0)
         grouped = training_batches(lengths, batch_size, rng)
         shuffled = np.array_split(rng.permutation(len(lengths)), max(1, len(lengths) // batch_size))
-
-        def share(batches: list[np.ndarray]) -> float:
-            real = sum(int(lengths[b].sum()) for b in batches)
-            grid = sum(int(lengths[b].max()) * len(b) for b in batches)
-            return 1 - real / grid
-
         rows.append({
             "data": name, "batch": batch_size, "mean tokens": round(float(lengths.mean()), 1),
-            "padding, bertkit's grouped batches": f"{share(grouped):.1%}",
-            "padding, shuffled batches": f"{share(shuffled):.1%}",
+            "padding, bertkit's grouped batches": f"{padding(lengths, grouped):.1%}",
+            "padding, shuffled batches": f"{padding(lengths, shuffled):.1%}",
         })  # fmt: skip
     print(markdown_table(rows))
 
