@@ -148,6 +148,7 @@ def cross_validate(
     fold's record. Every fold trains with ``config.seed``; the folds are shuffled with it too."""
     from bertkit.classification.inputs import fingerprint
     from bertkit.data.labels import normalize_labels, sorted_classes
+    from bertkit.ddp import is_main_process
     from bertkit.seeds import summarize
     from bertkit.selection import resolve_selection_metric
 
@@ -167,7 +168,8 @@ def cross_validate(
     classes = sorted_classes(labels, task) if task != "regression" else []
     runs, parts = [], []
     output = Path(output) if output is not None else None
-    with tracked_group(config, output, run_options, kind="cv", params={"folds": folds}) as group:
+    with tracked_group(config, output, run_options, kind="cv", params={"folds": folds},
+                       enabled=is_main_process()) as group:  # fmt: skip
         for k, (train_rows, validation_rows) in enumerate(splits, 1):
             folder = output / f"{FOLD_PREFIX}{k}" if keep_models and output is not None else None
             with tracked(config, folder, run_options, parent=group, run_name=f"{FOLD_PREFIX}{k}") as tracker:

@@ -246,12 +246,12 @@ def fit_and_save(
     there instead (a run nested under a group's, which the caller opened and ends)."""
     from bertkit.classification.estimator import TextClassifier
     from bertkit.ddp import is_main_process
-    from bertkit.tracking import tracked
+    from bertkit.tracking import Tracker, tracked
 
     main_process = is_main_process()
     output = Path(output)
     opened = (
-        contextlib.nullcontext(tracker)
+        contextlib.nullcontext(tracker if main_process else Tracker())
         if tracker is not None
         else tracked(config, output, run_options, enabled=main_process, resume_from=resume)
     )

@@ -77,6 +77,7 @@ def train_seeds(
     ``seeds``: a list of seeds, or a count N for ``config.seed``, ``config.seed + 1``, ...
     ``on_seed`` is called with each finished run's record (seed, metrics, ...). ``export``: each model also gets
     its ONNX graphs and the default backend chosen on validation (see :func:`bertkit.runs.fit_and_save`)."""
+    from bertkit.ddp import is_main_process
     from bertkit.runs import fit_and_save
 
     seeds = seed_list(config.seed, seeds) if isinstance(seeds, int) else list(seeds)
@@ -85,7 +86,9 @@ def train_seeds(
     output = Path(output)
     runs: list[dict[str, Any]] = []
     metric = None
-    with tracked_group(config, output, run_options, kind="seeds", params={"seeds": ",".join(map(str, seeds))}) as group:
+    group_params = {"seeds": ",".join(map(str, seeds))}
+    with tracked_group(config, output, run_options, kind="seeds", params=group_params,
+                       enabled=is_main_process()) as group:  # fmt: skip
         for seed in seeds:
             folder = output / f"seed-{seed}"
             options = {**run_options, "seed": seed} if run_options else None

@@ -49,9 +49,21 @@ class Tracker:
     """One MLflow run: ``log_epoch`` takes each epoch's history record, ``finish`` the fitted classifier and the
     folder it was saved to. The default tracker (``client=None``) does nothing."""
 
-    def __init__(self, client: Any = None, run_id: str | None = None, experiment_id: str | None = None) -> None:
-        self.client, self.run_id, self.experiment_id = client, run_id, experiment_id
+    def __init__(
+        self, client: Any = None, run_id: str | None = None, experiment_id: str | None = None, track: str = ""
+    ) -> None:
+        self.client, self.run_id, self.experiment_id, self.track = client, run_id, experiment_id, track
         self.logged_epochs: set[int] = set()
+
+    @contextlib.contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """An MLflow error while logging (the store went away, a full disk) as one line naming the store."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except MlflowException as exc:
+            raise _unreachable(self.track, exc) from None
 
     def log_metrics(self, values: Mapping[str, Any], step: int = 0) -> None:
         """The finite numbers of ``values`` at ``step`` (a group's summary, a fold's final scores)."""
@@ -66,7 +78,8 @@ class Tracker:
             if isinstance(value, int | float) and math.isfinite(value)
         ]
         if metrics:
-            self.client.log_batch(self.run_id, metrics=metrics)
+            with self._store_errors():
+                self.client.log_batch(self.run_id, metrics=metrics)
 
     def log_files(self, paths: list[Path]) -> None:
         """Those files (that exist) as artifacts at the run's top level."""
@@ -74,7 +87,8 @@ class Tracker:
             return
         for path in paths:
             if Path(path).is_file():
-                self.client.log_artifact(self.run_id, str(path))
+                with self._store_errors():
+                    self.client.log_artifact(self.run_id, str(path))
 
     def log_params(self, values: Mapping[str, Any]) -> None:
         if self.client is None or not values:
@@ -82,7 +96,8 @@ class Tracker:
         from mlflow.entities import Param
 
         # MLflow caps a parameter value at 6,000 characters; bertkit's are far shorter (a long --model path at most)
-        self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in values.items()])
+        with self._store_errors():
+            self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in values.items()])
 
     def log_epoch(self, record: Mapping[str, Any]) -> None:
         """The record's numbers (train loss, learning rate, ``val_*`` metrics, throughput) at step = epoch."""
@@ -96,7 +111,8 @@ class Tracker:
             for key, value in record.items()
             if key != "epoch" and isinstance(value, int | float) and math.isfinite(value)
         ]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        with self._store_errors():
+            self.client.log_batch(self.run_id, metrics=metrics)
         self.logged_epochs.add(epoch)
 
     def finish(self, classifier: Any, output: Path | None) -> None:
@@ -110,12 +126,13 @@ class Tracker:
         for record in classifier.history_:
             if int(record["epoch"]) not in self.logged_epochs:
                 self.log_epoch(record)
-        for key in ("best_epoch", "kept_epoch"):
-            self.client.set_tag(self.run_id, f"bertkit.{key}", str(getattr(classifier, f"{key}_")))
-        if output is not None:
-            if (output / "report").is_dir():
-                self.client.log_artifacts(self.run_id, str(output / "report"), "report")
-            self.client.log_artifacts(self.run_id, str(output), "model")
+        with self._store_errors():
+            for key in ("best_epoch", "kept_epoch"):
+                self.client.set_tag(self.run_id, f"bertkit.{key}", str(getattr(classifier, f"{key}_")))
+            if output is not None:
+                if (output / "report").is_dir():
+                    self.client.log_artifacts(self.run_id, str(output / "report"), "report")
+                self.client.log_artifacts(self.run_id, str(output), "model")
 
 
 @contextlib.contextmanager
@@ -132,33 +149,44 @@ def tracked(
     if not config.track or not enabled or (parent is not None and parent.client is None):
         yield Tracker()
         return
+    options = {**_options(config), **_data_options(run_options or {})}
     if parent is not None:
-        tracker = _start_nested(config, parent, output, run_name or "run", run_options or {})
+        tags = {"mlflow.parentRunId": parent.run_id}
+        if output is not None:
+            tags["bertkit.output"] = str(Path(output).resolve())
+        tracker = _create(config, run_name or "run", tags, parent.client, parent.experiment_id or "")
     else:
         if output is None:
             raise ValueError("a tracked run that is not nested names its output folder")
-        tracker = _start(config, output, run_options or {}, resume_from)
-    with _ended(tracker):
+        tracker, resumed = _start(config, output, resume_from)
+        if resumed:  # its options were logged when it started (MLflow refuses a parameter logged twice with a
+            options = {}  # different value; a resumed run has the same options, its checkpoint's fingerprint says so)
+    with _ended(tracker):  # from here on the run ends FINISHED or FAILED, whatever fails
+        tracker.log_params(options)
         yield tracker
 
 
 @contextlib.contextmanager
 def tracked_group(
     config: TrainConfig, output: Path | None, run_options: Mapping[str, Any] | None = None, *, kind: str,
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None, enabled: bool = True,
 ) -> Iterator[Tracker]:  # fmt: skip
     """The parent MLflow run of several trainings of ``config`` (``kind``: ``cv`` or ``seeds``), named after
     ``output``: the options, the data options and ``params`` (``kind.name``), a ``bertkit.kind`` tag; the
-    trainings are nested under it with ``tracked(..., parent=...)``. A no-op tracker without ``config.track``."""
-    if not config.track:
+    trainings are nested under it with ``tracked(..., parent=...)``. A no-op tracker without ``config.track``
+    or with ``enabled`` false (a process other than a torchrun's rank 0), and then so are the nested ones."""
+    if not config.track or not enabled:
         yield Tracker()
         return
     name = Path(output).name if output is not None else kind
-    tags = {"bertkit.kind": kind} | ({"bertkit.output": str(Path(output).resolve())} if output is not None else {})
+    # not bertkit.output: --resume looks runs up by that tag, and a group is never resumed
+    tags = {"bertkit.kind": kind} | ({"bertkit.group_output": str(Path(output).resolve())} if output else {})
     tracker = _create(config, name, tags)
     extra = {f"{kind}.{k}": v for k, v in (params or {}).items()}
-    tracker.log_params({**_options(config), **_data_options(run_options or {}), **extra})
+    # the options each training resolves from its data (batch size, learning rate...): as given, "auto" if not
+    given = {k: "auto" if v is None else v for k, v in config.to_dict().items() if k in RESOLVED}
     with _ended(tracker):
+        tracker.log_params({**_options(config), **given, **_data_options(run_options or {}), **extra})
         yield tracker
 
 
@@ -173,7 +201,12 @@ def _ended(tracker: Tracker) -> Iterator[None]:
         status = "KILLED"
         raise
     finally:
-        tracker.client.set_terminated(tracker.run_id, status)
+        if status == "FINISHED":
+            with tracker._store_errors():
+                tracker.client.set_terminated(tracker.run_id, status)
+        else:  # the block's own error is the one to see: a store that fails now too is not worth masking it
+            with contextlib.suppress(Exception):
+                tracker.client.set_terminated(tracker.run_id, status)
 
 
 def _options(config: TrainConfig) -> dict[str, Any]:
@@ -199,13 +232,15 @@ def _client(config: TrainConfig) -> tuple[Any, str]:
         experiment = client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(name)
     except MlflowException as exc:
-        raise _unreachable(config, exc) from None
+        raise _unreachable(config.track, exc) from None
     return client, experiment_id
 
 
-def _unreachable(config: TrainConfig, exc: Any) -> ConfigError:
-    store = tracking_uri(config.track) or "MLflow's default store"
-    return ConfigError(f"--track {config.track}: cannot log to {store} ({exc.message.splitlines()[0]})")
+def _unreachable(track: str, exc: Any) -> ConfigError:
+    """An MLflow store error as one line: the --track value, the store, the error's first line."""
+    store = (tracking_uri(track) if track else None) or "MLflow's default store"
+    first = (str(getattr(exc, "message", "") or exc).splitlines() or [type(exc).__name__])[0]
+    return ConfigError(f"--track {track}: cannot log to {store} ({first})")
 
 
 def _create(
@@ -219,27 +254,13 @@ def _create(
     try:
         run_id = client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id
     except MlflowException as exc:
-        raise _unreachable(config, exc) from None
-    return Tracker(client, run_id, experiment_id)
+        raise _unreachable(config.track, exc) from None
+    return Tracker(client, run_id, experiment_id, config.track)
 
 
-def _start_nested(
-    config: TrainConfig, parent: Tracker, output: Path | None, name: str, run_options: Mapping[str, Any]
-) -> Tracker:
-    """A run under ``parent`` (MLflow's ``mlflow.parentRunId`` tag) with the options known before fitting."""
-    tags = {"mlflow.parentRunId": parent.run_id}
-    if output is not None:
-        tags["bertkit.output"] = str(Path(output).resolve())
-    tracker = _create(config, name, tags, parent.client, parent.experiment_id or "")
-    tracker.log_params({**_options(config), **_data_options(run_options)})
-    return tracker
-
-
-def _start(
-    config: TrainConfig, output: Path, run_options: Mapping[str, Any], resume_from: str | Path | None
-) -> Tracker:
+def _start(config: TrainConfig, output: Path, resume_from: str | Path | None) -> tuple[Tracker, bool]:
     """Open the store, find or create the experiment; continue the interrupted run of ``resume_from`` (its
-    tracker knows the epochs that run logged), else create a run and log the options known before fitting."""
+    tracker knows the epochs that run logged), else create a run. Returns the tracker and whether it resumed."""
     client, experiment_id = _client(config)  # first: it says what to install when MLflow is missing
     from mlflow.exceptions import MlflowException
 
@@ -251,16 +272,13 @@ def _start(
             client.set_tag(run_id, "bertkit.resumed", "true")
             # where it trains now: a second interruption, resumed from this output, finds the run again
             client.set_tag(run_id, "bertkit.output", str(Path(output).resolve()))
-            # the options were logged when the run started (MLflow refuses a parameter logged twice with a
-            # different value; a resumed run has the same options, its checkpoint's fingerprint says so)
-            tracker = Tracker(client, run_id, experiment_id)
+            tracker = Tracker(client, run_id, experiment_id, config.track)
             tracker.logged_epochs = _logged_epochs(client, interrupted)
-            return tracker
+            return tracker, True
     except MlflowException as exc:
-        raise _unreachable(config, exc) from None
-    tracker = _create(config, Path(output).name, {"bertkit.output": str(Path(output).resolve())}, client, experiment_id)
-    tracker.log_params({**_options(config), **_data_options(run_options)})
-    return tracker
+        raise _unreachable(config.track, exc) from None
+    tags = {"bertkit.output": str(Path(output).resolve())}
+    return _create(config, Path(output).name, tags, client, experiment_id), False
 
 
 def _interrupted_run(client: Any, experiment_id: str, resume_from: str | Path) -> Any:

@@ -117,12 +117,16 @@ def test_cross_validation_logs_a_parent_run_with_a_nested_run_per_fold(tiny_bert
     config = TrainConfig(model=str(tiny_bert), epochs=2, batch_size=8, max_length=24, track=f"mlflow:{uri}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = cross_validate(config, from_lists(texts, labels, name="train"), 3, output=tmp_path / "cv",
+        result = cross_validate(config, from_lists(texts, labels, name="train"), 3, output=tmp_path / "cv-folds",
                                 progress=False)  # fmt: skip
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_experiment_by_name("bertkit").experiment_id
     (parent,) = client.search_runs([experiment_id], filter_string="tags.`bertkit.kind` = 'cv'")
-    assert parent.info.status == "FINISHED" and parent.info.run_name == "cv" and parent.data.params["cv.folds"] == "3"
+    assert (
+        parent.info.status == "FINISHED"
+        and parent.info.run_name == "cv-folds"
+        and parent.data.params["cv.folds"] == "3"
+    )
     assert parent.data.metrics["mean_accuracy"] == pytest.approx(result.mean["accuracy"])
     assert parent.data.metrics["std_accuracy"] == pytest.approx(result.std["accuracy"])
     assert sorted(m.step for m in client.get_metric_history(parent.info.run_id, "fold_accuracy")) == [1, 2, 3]

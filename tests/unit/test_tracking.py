@@ -207,7 +207,10 @@ def test_cross_validation_is_one_run_with_a_nested_run_per_fold(tiny_bert, tmp_p
                             keep_models=keep_models, progress=False, run_options={"text_column": "text"})  # fmt: skip
     parent = store.runs["run-1"]
     assert parent.name == "cv-run" and parent.tags["bertkit.kind"] == "cv" and parent.status == "FINISHED"
+    # not bertkit.output, which --resume looks runs up by
+    assert parent.tags["bertkit.group_output"] == str(output.resolve()) and "bertkit.output" not in parent.tags
     assert parent.params["cv.folds"] == "2" and parent.params["epochs"] == "2"
+    assert parent.params["learning_rate"] == "auto" and parent.params["batch_size"] == "8"  # as given
     assert parent.params["data.text_column"] == "text" and "track" not in parent.params
     folds = _children(store, "run-1")
     assert [run.name for run in folds] == ["fold-1", "fold-2"] and len(store.runs) == 3
@@ -280,8 +283,30 @@ def test_seeds_are_one_run_with_a_nested_run_per_seed(tiny_bert, tmp_path, store
 def test_without_track_a_group_logs_nothing_and_imports_no_mlflow(tiny_bert, tmp_path, monkeypatch):
     from bertkit.cross_validation import cross_validate
 
-    monkeypatch.setitem(sys.modules, "mlflow", None)
+    # any import of mlflow or a submodule (some may be loaded by earlier tests) now raises ImportError
+    for name in [name for name in sys.modules if name.startswith("mlflow.")] + ["mlflow"]:
+        monkeypatch.setitem(sys.modules, name, None)
     texts, labels = sentiment_examples(24)
     config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, max_length=24)
-    result = cross_validate(config, from_lists(texts, labels, name="train"), 2, progress=False)
-    assert len(result.per_fold) == 2
+    result = cross_validate(config, from_lists(texts, labels, name="train"), 2, output=tmp_path / "cv",
+                            progress=False)  # fmt: skip
+    assert len(result.per_fold) == 2 and (tmp_path / "cv" / "cv_report.json").is_file()
+
+
+def test_a_store_that_fails_after_training_says_so_in_one_line(tiny_bert, tmp_path, store, recorder):
+    """The artifact store refuses the result files once every fold has trained: one ConfigError naming the
+    store, the group ends FAILED, the folds FINISHED, and the results are on disk all the same."""
+    from bertkit.cross_validation import cross_validate
+
+    exception = sys.modules["mlflow.exceptions"].MlflowException
+
+    def refuse(run_id, local_path):
+        raise exception("disk full")
+
+    store.log_artifact = refuse
+    texts, labels = sentiment_examples(24)
+    config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, max_length=24, track="mlflow:file:///x")
+    with pytest.raises(ConfigError, match=r"^--track mlflow:file:///x: cannot log to file:///x \(unreachable\)$"):
+        cross_validate(config, from_lists(texts, labels, name="train"), 2, output=tmp_path / "cv", progress=False)
+    assert [run.status for run in store.runs.values()] == ["FAILED", "FINISHED", "FINISHED"]
+    assert (tmp_path / "cv" / "oof_predictions.csv").is_file()
