@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +124,13 @@ class Distiller(ParamsMixin):
         unlabeled: inputs.Texts | Sequence[TextData] | None = None,
         eval_set: tuple[inputs.Texts, Sequence[Any] | None] | TextData | None = None,
         teacher_name: str | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
     ) -> Distiller:
         """Train the student on ``X``, ``y`` (and ``unlabeled`` texts, or data read without labels), validated on
         ``eval_set`` (default: a held-out share of ``X``, as the teacher's training would); then score teacher
         and student on the validation data. ``teacher``: a bertkit classifier folder or a fitted TextClassifier
-        (``teacher_name`` then names it in the student's record, e.g. the folder it was loaded from)."""
+        (``teacher_name`` then names it in the student's record, e.g. the folder it was loaded from). ``on_epoch``:
+        called with each epoch's record (train loss, validation metrics...), as in ``TextClassifier.fit``."""
         spec = self.check()
         if isinstance(teacher, TextClassifier):
             model = _on_torch(teacher)
@@ -149,7 +151,7 @@ class Distiller(ParamsMixin):
         started = time.perf_counter()
         seed_everything(config.seed)  # a fresh head's initial weights are part of the run
         network, tokenizer, config, kept = self._build_student(model, spec, data, config)
-        run = RunOptions(progress=self.progress)
+        run = RunOptions(progress=self.progress, on_epoch=on_epoch)
         outcome = steps.train_student(
             network, tokenizer, data, extra, steps.Teacher(model.model_, model.tokenizer_, model.config_), config,
             resolve_device(config.device), run, alpha=self.alpha, temperature=self.temperature,

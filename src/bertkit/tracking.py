@@ -81,6 +81,12 @@ class Tracker:
             with self._store_errors():
                 self.client.log_batch(self.run_id, metrics=metrics)
 
+    def set_tag(self, key: str, value: str) -> None:
+        if self.client is None:
+            return
+        with self._store_errors():
+            self.client.set_tag(self.run_id, key, value)
+
     def log_files(self, paths: list[Path]) -> None:
         """Those files (that exist) as artifacts at the run's top level."""
         if self.client is None:
@@ -139,17 +145,19 @@ class Tracker:
 def tracked(
     config: TrainConfig, output: Path | None, run_options: Mapping[str, Any] | None = None, *, enabled: bool = True,
     resume_from: str | Path | None = None, parent: Tracker | None = None, run_name: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Iterator[Tracker]:  # fmt: skip
     """A :class:`Tracker` for one training run, logging to the store ``config.track`` names (a no-op tracker
     without ``config.track`` or with ``enabled`` false, e.g. on the other ranks of a torchrun). The MLflow run
     ends FINISHED, or FAILED (KILLED on Ctrl-C) when the block raises. ``resume_from``: the folder whose
     checkpoint the run continues; the unfinished MLflow run that trained into it is continued (its epochs logged
     so far are not logged again), else a new run starts. ``parent`` (a :func:`tracked_group` tracker): the run
-    is nested under it, named ``run_name`` (``output``: the folder it saves to, None when it saves none)."""
+    is nested under it, named ``run_name`` (``output``: the folder it saves to, None when it saves none).
+    ``params``: the options to log instead of ``config``'s (a run that is not a plain training: distillation)."""
     if not config.track or not enabled or (parent is not None and parent.client is None):
         yield Tracker()
         return
-    options = {**_options(config), **_data_options(run_options or {})}
+    options = {**(_options(config) if params is None else dict(params)), **_data_options(run_options or {})}
     if parent is not None:
         tags = {"mlflow.parentRunId": parent.run_id}
         if output is not None:

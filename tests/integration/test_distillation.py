@@ -473,6 +473,7 @@ def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):
     message = fails(capsys, *common, "--student", "layers:2", alone=False)
     assert "the teacher has 2 encoder layers besides its mean-pooling layer" in message
     assert "missing.csv" in fails(capsys, *common, "--unlabeled", tmp_path / "missing.csv")
+    assert "--track must be 'mlflow' or 'mlflow:URI'" in fails(capsys, *common, "--track", "wandb")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert "folder is not empty" in fails(
@@ -485,6 +486,36 @@ def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):
 def test_help_lists_the_options(capsys):
     assert run_cli("distill", "--help") == 0
     out = capsys.readouterr().out
-    flags = ("--unlabeled", "--student", "--temperature", "--alpha", "--hidden-weight", "--augment", "--max-drop")
+    flags = ("--unlabeled", "--student", "--temperature", "--alpha", "--hidden-weight", "--augment", "--max-drop",
+             "--track")  # fmt: skip
     for flag in (*flags, "--output"):
         assert flag in out
+
+
+def test_a_tracked_distillation_is_one_mlflow_run(capsys, teacher_dir, data_dir, tmp_path, monkeypatch):
+    """--track mlflow:URI against a real local store: the distillation's options, the student's epochs, the
+    guard's scores and verdict, the student's folder; a rejected student (exit 1) still ends a FINISHED run."""
+    pytest.importorskip("mlflow", reason="pip install 'bertkit[track]'")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under ./mlruns
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "student"
+    code = run_cli("distill", teacher_dir, "--train", data_dir / "train.csv", "--validation", data_dir / "valid.csv",
+                   "--student", "layers:1", "--epochs", "2", "--max-drop", "-1000", "--output", out, "--quiet",
+                   "--no-export", "--track", f"mlflow:{uri}")  # fmt: skip
+    capsys.readouterr()
+    assert code == 1  # the guard rejected the student, as asked
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("bertkit").experiment_id])
+    record = json.loads((tmp_path / "student-below-teacher" / "bertkit.json").read_text())["distillation"]
+    assert run.info.status == "FINISHED" and run.info.run_name == "student" and run.data.tags["bertkit.kept"] == "false"
+    params = run.data.params
+    assert params["student"] == "layers:1" and params["epochs"] == "2" and params["teacher"] == str(teacher_dir)
+    assert params["max_drop"] == "-1000.0" and "learning_rate" in params  # the student's, resolved from the data
+    assert run.data.metrics["distill_student_score"] == pytest.approx(record["student_score"])
+    assert run.data.metrics["distill_drop_points"] == pytest.approx(record["drop_points"])
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")) == [1, 2]
+    model = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert {"model/model.safetensors", "model/bertkit.json"} <= model

@@ -85,12 +85,19 @@ def distill(
     delimiter: Delimiter = None,
     skip_bad_rows: SkipBadRows = False,
     device: Device = "auto",
+    track: Annotated[
+        str | None,
+        typer.Option(help="Log the run to MLflow: mlflow, or mlflow:URI (needs the 'track' extra of bertkit)."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Distil a classifier into a smaller student; exit 1 when the student scores more than --max-drop points
     below the teacher (it is then saved to OUTPUT-below-teacher)."""
-    from bertkit import Distiller, TextClassifier
+    from bertkit import Distiller, TextClassifier, TrainConfig
     from bertkit.runs import check_data_file, check_output_folder, choose_default_backend, read_data
+    from bertkit.tracking import tracked
+
+    tracking = TrainConfig(track=track)  # checks the form of --track before anything loads
 
     distiller = Distiller(
         student, epochs=epochs, temperature=temperature, alpha=alpha, hidden_weight=hidden_weight, augment=augment, max_drop=max_drop, batch_size=batch_size,
@@ -115,11 +122,28 @@ def distill(
     say(f"distilling {teacher_dir} into {student}: {len(train_data)} rows of {train_data.source.name}"
         + (f", {sum(len(part) for part in extra)} unlabeled rows" if extra else "")
         + (f", {augment} altered copies of each training text" if augment else ""))  # fmt: skip
-    distiller.fit(teacher, train_data, eval_set=validation_data, unlabeled=extra, teacher_name=teacher_dir)
-    say(distiller.summary())
-    folder = distiller.save(output, overwrite=overwrite)
-    if export:  # as bertkit train does: the student predicts and serves with its fastest backend that scores as torch
-        choose_default_backend(distiller.student_, folder, progress=not quiet)
+    options = {
+        "teacher": teacher_dir, "student": student, "epochs": epochs, "temperature": temperature, "alpha": alpha,
+        "hidden_weight": hidden_weight, "augment": augment, "max_drop": max_drop, "seed": seed, "device": device,
+        "unlabeled": ",".join(unlabeled or []) or None,
+    }  # fmt: skip
+    # One MLflow run (--track): these options, the student's training options and epochs, the guard's scores and
+    # verdict, and the student's folder; it ends FINISHED when the guard rejects the student (the run did its job).
+    with tracked(
+        tracking, output, read.to_dict(), params={k: v for k, v in options.items() if v is not None}
+    ) as tracker:
+        distiller.fit(teacher, train_data, eval_set=validation_data, unlabeled=extra, teacher_name=teacher_dir,
+                      on_epoch=tracker.log_epoch)  # fmt: skip
+        say(distiller.summary())
+        folder = distiller.save(output, overwrite=overwrite)
+        # as bertkit train does: the student predicts and serves with its fastest backend that scores as torch
+        if export:
+            choose_default_backend(distiller.student_, folder, progress=not quiet)
+        record = distiller.record_
+        guard = ("teacher_score", "student_score", "drop_points", "speedup")
+        tracker.log_metrics({f"distill_{key}": record[key] for key in guard})
+        tracker.set_tag("bertkit.kept", str(distiller.kept_).lower())
+        tracker.finish(distiller.student_, folder)
     if not distiller.kept_:
         say(f"error: the student scored {distiller.drop_points_:.2f} points below the teacher (more than --max-drop "
             f"{max_drop:g}); it was saved to {folder} instead of {output}")  # fmt: skip
