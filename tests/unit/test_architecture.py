@@ -64,12 +64,12 @@ TASKS = ("bertkit.classification", "bertkit.tagging", "bertkit.qa")
 SHELLS = ("bertkit.cli", "bertkit.serving")
 # What each shell may import besides its own package: the public API, the errors, and for the CLI the option
 # declarations its flags are built from (config and read_options, through the field machinery of flags), the run
-# helpers behind `train` (runs) and `cv` (cross_validation's output-folder checks), the commands that are not estimators (demo, embed) and the service that
-# `bertkit serve` starts.
+# helpers behind `train` (runs) and `cv` (cross_validation's output-folder checks), the MLflow run of `distill`
+# (tracking), the commands that are not estimators (demo, embed) and the service that `bertkit serve` starts.
 SHELL_ALLOWED: dict[str, tuple[str, ...]] = {
     "bertkit.cli": ("bertkit", "bertkit.exceptions", "bertkit.config", "bertkit.flags", "bertkit.read_options",
                     "bertkit.runs", "bertkit.demo", "bertkit.embeddings", "bertkit.serving",
-                    "bertkit.cross_validation"),
+                    "bertkit.cross_validation", "bertkit.tracking"),
     "bertkit.serving": ("bertkit", "bertkit.exceptions"),
 }  # fmt: skip
 # The facade of each task package: nothing else in its package imports it (it sits on top of its package).
