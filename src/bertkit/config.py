@@ -90,6 +90,14 @@ class TrainConfig:
     and backward pass. ``None`` (the default): 0.5 for single-label classification from 4,000 training rows
     (rotten_tomatoes, 3 epochs: +0.5 points of test accuracy on 5 seeds, benchmarks/RESULTS.md), else 0 (off);
     also 0 with ``--freeze-encoder``, ``--dropout 0`` or ``--cuda-graphs`` (``--rdrop``)."""
+    rdrop_layers: int | None = flag(
+        None, "R-Drop through the top N encoder layers only: the layers below run once, their output is copied."
+    )
+    """With R-Drop on: run the batch once through the embeddings and the encoder layers below the top N, and copy
+    its hidden states in front of the top N (:mod:`bertkit.models.shared_copies`), so that only those layers and
+    the head run twice; the two copies then share the lower layers' dropout masks. None (the default): the whole
+    batch is copied at the input, every layer runs twice. BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA and
+    DistilBERT (``--rdrop-layers``)."""
     grad_accumulation: int = flag(1, "Micro-batches per optimizer step.")
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = flag(1.0, "Gradient clipping norm (0: no clipping).")
@@ -191,6 +199,12 @@ class TrainConfig:
             raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
         if self.rdrop is not None and not self.rdrop >= 0:
             raise ConfigError(f"--rdrop must be 0 (off) or a positive weight (got {self.rdrop})")
+        if self.rdrop_layers is not None and (
+            isinstance(self.rdrop_layers, bool) or not isinstance(self.rdrop_layers, int) or self.rdrop_layers < 1
+        ):
+            raise ConfigError(
+                f"--rdrop-layers must be a number of top encoder layers, 1 or more (got {self.rdrop_layers!r})"
+            )
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
