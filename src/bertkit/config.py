@@ -267,6 +267,14 @@ class TrainConfig:
         if rdrop is None:
             can_act = not (self.freeze_encoder or self.dropout == 0 or self.cuda_graphs)
             rdrop = 0.5 if task == "classification" and not small and can_act else 0.0
+        if self.rdrop_layers and not rdrop:
+            why = "--rdrop 0" if self.rdrop is not None else (
+                "it is on by default only for single-label classification from 4,000 training rows"
+            )  # fmt: skip
+            raise ConfigError(
+                f"--rdrop-layers {self.rdrop_layers} says where R-Drop copies the batch, and R-Drop is off here "
+                f"({why}): add --rdrop 0.5 to run it, or leave --rdrop-layers out"
+            )
         return dataclasses.replace(
             self,
             batch_size=self.batch_size or (16 if small else 32),

@@ -114,3 +114,24 @@ def test_fit_with_rdrop_layers_trains_and_removes_its_hooks(tiny_bert):
     assert clf.config_.rdrop == 0.5 and clf.config_.rdrop_layers == 1
     assert all(not layer._forward_pre_hooks for layer in clf.model_.bert.encoder.layer)
     assert clf.predict_proba(texts[:3]).shape == (3, 2)
+
+
+def test_rdrop_layers_without_rdrop_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match=r"R-Drop is off here \(--rdrop 0\): add --rdrop 0.5 to run it"):
+        TrainConfig(rdrop=0.0, rdrop_layers=2).resolved(5000, "classification")
+    with pytest.raises(ConfigError, match=r"on by default only for single-label classification from 4,000"):
+        TrainConfig(rdrop_layers=2).resolved(1000, "classification")
+    assert TrainConfig(rdrop_layers=2).resolved(5000, "classification").rdrop == 0.5
+    assert TrainConfig(rdrop=0.5, rdrop_layers=2).resolved(1000, "classification").rdrop_layers == 2
+
+
+def test_a_student_distilled_from_a_teacher_trained_with_rdrop_layers_runs_without_either():
+    from types import SimpleNamespace
+
+    from bertkit import Distiller
+    from bertkit.classification.distillation import parse_student
+
+    teacher = SimpleNamespace(config_=TrainConfig(rdrop=0.5, rdrop_layers=2), task_="classification")
+    config = Distiller()._student_config(teacher, parse_student("layers:1"), "teacher")
+    assert config.rdrop == 0.0 and config.rdrop_layers is None
+    assert config.resolved(5000, "classification").rdrop == 0.0
