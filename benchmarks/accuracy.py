@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py --sets rotten_tomatoes,mrpc,ag_news,cola [--epochs 3] [--engines bertkit,trainer]
                                   [--seeds 42 | --seeds 1,2,3] [--label-smoothing 0.1] [--classifier-pooling mean]
-                                  [--keep-epoch auto|best|last] [--dropout P] [--rdrop ALPHA] [--rdrop-layers K]
+                                  [--keep-epoch auto|best|last] [--dropout P] [--rdrop ALPHA]
 
 Both engines train the built-in MiniLM with the batch size and learning rate bertkit resolves for the data
 size, warm-up 0.1, weight decay 0.01, dynamic padding, length-grouped batches, and evaluate every epoch on the
@@ -46,7 +46,6 @@ def run_bertkit(
     keep_epoch: str = "auto",
     dropout: float | None = None,
     rdrop: float | None = None,
-    rdrop_layers: int | None = None,
 ) -> dict:
     from bertkit import TextClassifier
 
@@ -55,7 +54,7 @@ def run_bertkit(
     clf = TextClassifier(epochs=epochs, seed=seed, max_length=max_length, selection_metric=split.metric,
                          precision=precision, learning_rate=learning_rate, label_smoothing=label_smoothing,
                          classifier_pooling=classifier_pooling, keep_epoch=keep_epoch, dropout=dropout,
-                         rdrop=rdrop, rdrop_layers=rdrop_layers, progress=False)  # fmt: skip
+                         rdrop=rdrop, progress=False)  # fmt: skip
     clf.fit(split.train, eval_set=split.validation)
     report = clf.evaluate(split.test)
     seconds = time.perf_counter() - started
@@ -147,9 +146,6 @@ def main() -> None:
     parser.add_argument(
         "--rdrop", type=float, default=None, help="bertkit only: its --rdrop weight (default: bertkit's default)"
     )
-    parser.add_argument(
-        "--rdrop-layers", type=int, default=None, help="bertkit only: R-Drop through the top N layers (--rdrop-layers)"
-    )
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     rows = []
@@ -171,7 +167,6 @@ def main() -> None:
                 args.keep_epoch,
                 args.dropout,
                 rdrop=args.rdrop,
-                rdrop_layers=args.rdrop_layers,
             )
             config = result["config"]
             if "bertkit" in engines:
@@ -180,7 +175,6 @@ def main() -> None:
                 label += "" if config.keep_epoch == "auto" else f", keep {config.keep_epoch}"
                 label += "" if config.dropout is None else f", dropout {config.dropout:g}"
                 label += f", R-Drop {config.rdrop:g}" if config.rdrop else ""
-                label += f" top {config.rdrop_layers}" if config.rdrop and config.rdrop_layers else ""
                 rows.append(_row(name, split, f"bertkit ({label})", seed, result, config))
                 print(rows[-1], flush=True)
             if "trainer" in engines:

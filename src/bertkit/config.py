@@ -90,14 +90,6 @@ class TrainConfig:
     and backward pass. ``None`` (the default): 0.5 for single-label classification from 4,000 training rows
     (rotten_tomatoes, 3 epochs: +0.5 points of test accuracy on 5 seeds, benchmarks/RESULTS.md), else 0 (off);
     also 0 with ``--freeze-encoder``, ``--dropout 0`` or ``--cuda-graphs`` (``--rdrop``)."""
-    rdrop_layers: int | None = flag(
-        None, "R-Drop through the top N encoder layers only: the layers below run once, their output is copied."
-    )
-    """With R-Drop on: run the batch once through the embeddings and the encoder layers below the top N, and copy
-    its hidden states in front of the top N (:mod:`bertkit.models.shared_copies`), so that only those layers and
-    the head run twice; the two copies then share the lower layers' dropout masks. None (the default): the whole
-    batch is copied at the input, every layer runs twice. BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA and
-    DistilBERT (``--rdrop-layers``)."""
     grad_accumulation: int = flag(1, "Micro-batches per optimizer step.")
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = flag(1.0, "Gradient clipping norm (0: no clipping).")
@@ -199,12 +191,6 @@ class TrainConfig:
             raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
         if self.rdrop is not None and not self.rdrop >= 0:
             raise ConfigError(f"--rdrop must be 0 (off) or a positive weight (got {self.rdrop})")
-        if self.rdrop_layers is not None and (
-            isinstance(self.rdrop_layers, bool) or not isinstance(self.rdrop_layers, int) or self.rdrop_layers < 1
-        ):
-            raise ConfigError(
-                f"--rdrop-layers must be a number of top encoder layers, 1 or more (got {self.rdrop_layers!r})"
-            )
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 < self.validation_fraction < 1:
@@ -267,14 +253,6 @@ class TrainConfig:
         if rdrop is None:
             can_act = not (self.freeze_encoder or self.dropout == 0 or self.cuda_graphs)
             rdrop = 0.5 if task == "classification" and not small and can_act else 0.0
-        if self.rdrop_layers and not rdrop:
-            why = "--rdrop 0" if self.rdrop is not None else (
-                "it is on by default only for single-label classification from 4,000 training rows"
-            )  # fmt: skip
-            raise ConfigError(
-                f"--rdrop-layers {self.rdrop_layers} says where R-Drop copies the batch, and R-Drop is off here "
-                f"({why}): add --rdrop 0.5 to run it, or leave --rdrop-layers out"
-            )
         return dataclasses.replace(
             self,
             batch_size=self.batch_size or (16 if small else 32),

@@ -181,7 +181,7 @@ class Distiller(ParamsMixin):
         base = teacher.config_
         return dataclasses.replace(
             base, model=spec.model or folder or str(base.model), task=teacher.task_, epochs=self.epochs,
-            batch_size=self.batch_size, learning_rate=self.learning_rate, rdrop=0.0, rdrop_layers=None,
+            batch_size=self.batch_size, learning_rate=self.learning_rate, rdrop=0.0,
             seed=base.seed if self.seed is None else self.seed, device=self.device, max_train_rows=None,
             cuda_graphs=False, freeze_encoder=False,
             classifier_pooling="auto" if spec.model else base.classifier_pooling, extra={},

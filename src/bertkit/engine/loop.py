@@ -38,7 +38,6 @@ from bertkit.engine.keeper import EpochKeeper
 from bertkit.engine.objective import Objective, Validation
 from bertkit.engine.steps import WeightAverage, check_cuda_graphs, linear_schedule, make_optimizer, optimizer_step
 from bertkit.models.packed import cls_only_last_layer
-from bertkit.models.shared_copies import copies_from_top_layers
 
 
 @dataclass
@@ -125,8 +124,7 @@ def fit(
         run.history_path.write_text("".join(json.dumps(record) + "\n" for record in history))
 
     # The pooler reads only [CLS]: the last layer skips the other tokens' dead arithmetic (packed.py).
-    with cls_only_last_layer(trainer.net), _gradients_released(trainer.optimizer, enabled=trainer.graphed is not None), \
-            _copies_inside(trainer):  # fmt: skip
+    with cls_only_last_layer(trainer.net), _gradients_released(trainer.optimizer, enabled=trainer.graphed is not None):
         for epoch in range(first_epoch, config.epochs + 1):
             # every rank sees the same gathered validation outputs, so they all stop (and keep) the same epoch
             if keeper.stops():
@@ -190,7 +188,6 @@ class _Trainer:
         if config.freeze_encoder:
             freeze_encoder(model)
         self.train, self.config, self.objective, self.device, self.run = train, config, objective, device, run
-        self.copies_inside = False  # R-Drop copies made inside the model (--rdrop-layers): see _copies_inside
         self.dtype = autocast_dtype(config.precision, device)
         self.scaler = torch.amp.GradScaler(device.type) if self.dtype == torch.float16 else None
         self.with_types = uses_type_ids(model, train)
@@ -285,7 +282,7 @@ class _Trainer:
             return loss
         target = objective.batch_targets(index, cpu_inputs).to(self.device, non_blocking=True)
         inputs = {k: v.to(self.device, non_blocking=True) for k, v in cpu_inputs.items()}
-        if objective.forward_copies > 1 and not self.copies_inside:  # R-Drop: the batch again, below itself
+        if objective.forward_copies > 1:  # R-Drop: the batch again, below itself [copies x batch, longest]
             inputs = {k: torch.cat([v] * objective.forward_copies) for k, v in inputs.items()}
         syncs = step % config.grad_accumulation == 0 or step == n_batches
         # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
@@ -330,22 +327,6 @@ def _validation_outputs(
     if outputs is None:
         outputs = np.zeros((0, net.config.num_labels), dtype=np.float32)
     return ddp.gather_rows(index, outputs, len(validation))
-
-
-@contextlib.contextmanager
-def _copies_inside(trainer: _Trainer) -> Iterator[None]:
-    """With R-Drop and ``config.rdrop_layers``: the batch's copies are made in front of the top layers
-    (:mod:`bertkit.models.shared_copies`), not stacked at the input."""
-    copies, count = trainer.objective.forward_copies, trainer.config.rdrop_layers
-    if copies <= 1 or not count:
-        yield
-        return
-    with copies_from_top_layers(trainer.net, count, copies):
-        trainer.copies_inside = True
-        try:
-            yield
-        finally:
-            trainer.copies_inside = False
 
 
 @contextlib.contextmanager
