@@ -145,7 +145,7 @@ class Tracker:
 def tracked(
     config: TrainConfig, output: Path | None, run_options: Mapping[str, Any] | None = None, *, enabled: bool = True,
     resume_from: str | Path | None = None, parent: Tracker | None = None, run_name: str | None = None,
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None, stopped: tuple[type[BaseException], ...] = (),
 ) -> Iterator[Tracker]:  # fmt: skip
     """A :class:`Tracker` for one training run, logging to the store ``config.track`` names (a no-op tracker
     without ``config.track`` or with ``enabled`` false, e.g. on the other ranks of a torchrun). The MLflow run
@@ -153,7 +153,8 @@ def tracked(
     checkpoint the run continues; the unfinished MLflow run that trained into it is continued (its epochs logged
     so far are not logged again), else a new run starts. ``parent`` (a :func:`tracked_group` tracker): the run
     is nested under it, named ``run_name`` (``output``: the folder it saves to, None when it saves none).
-    ``params``: the options to log instead of ``config``'s (a run that is not a plain training: distillation)."""
+    ``params``: the options to log instead of ``config``'s (a run that is not a plain training: distillation).
+    ``stopped``: exceptions that end the run KILLED, not FAILED (a search's pruned trial), and go on up."""
     if not config.track or not enabled or (parent is not None and parent.client is None):
         yield Tracker()
         return
@@ -169,7 +170,7 @@ def tracked(
         tracker, resumed = _start(config, output, resume_from)
         if resumed:  # its options were logged when it started (MLflow refuses a parameter logged twice with a
             options = {}  # different value; a resumed run has the same options, its checkpoint's fingerprint says so)
-    with _ended(tracker):  # from here on the run ends FINISHED or FAILED, whatever fails
+    with _ended(tracker, stopped):  # from here on the run ends FINISHED or FAILED, whatever fails
         tracker.log_params(options)
         yield tracker
 
@@ -179,7 +180,7 @@ def tracked_group(
     config: TrainConfig, output: Path | None, run_options: Mapping[str, Any] | None = None, *, kind: str,
     params: Mapping[str, Any] | None = None, enabled: bool = True,
 ) -> Iterator[Tracker]:  # fmt: skip
-    """The parent MLflow run of several trainings of ``config`` (``kind``: ``cv`` or ``seeds``), named after
+    """The parent MLflow run of several trainings of ``config`` (``kind``: ``cv``, ``seeds`` or ``tune``), named after
     ``output``: the options, the data options and ``params`` (``kind.name``), a ``bertkit.kind`` tag; the
     trainings are nested under it with ``tracked(..., parent=...)``. A no-op tracker without ``config.track``
     or with ``enabled`` false (a process other than a torchrun's rank 0), and then so are the nested ones."""
@@ -199,13 +200,14 @@ def tracked_group(
 
 
 @contextlib.contextmanager
-def _ended(tracker: Tracker) -> Iterator[None]:
-    """Set the run's end status: FINISHED, or FAILED (KILLED on Ctrl-C) when the block raises."""
+def _ended(tracker: Tracker, stopped: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Set the run's end status: FINISHED, or FAILED (KILLED on Ctrl-C or a ``stopped`` exception) when the block
+    raises."""
     status = "FAILED"
     try:
         yield
         status = "FINISHED"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, *stopped):
         status = "KILLED"
         raise
     finally:

@@ -18,6 +18,7 @@ from bertkit.data.dataset import TextData
 from bertkit.ddp import env_world_size
 from bertkit.exceptions import ConfigError
 from bertkit.selection import metric_lower_is_better, resolve_selection_metric
+from bertkit.tracking import Tracker, tracked, tracked_group
 
 STUDY_NAME = "bertkit"
 STORAGE_FILE = "study.db"
@@ -122,30 +123,41 @@ def tune(
     study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=5)
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
 
-    def objective(trial) -> float:
+    def objective(trial, group: Tracker) -> float:
         params = space.suggest(trial)
         config = dataclasses.replace(base, **params)
+        name = f"trial-{trial.number}"
+        with tracked(config, None, run_options, parent=group, run_name=name, stopped=(optuna.TrialPruned,)) as tracker:
 
-        def report(record: dict) -> None:
-            trial.report(record[f"val_{metric}"], record["epoch"])
-            if record["epoch"] < config.epochs and trial.should_prune():
-                raise optuna.TrialPruned(f"epoch {record['epoch']}: {metric} {record[f'val_{metric}']:.4f}")
+            def report(record: dict) -> None:
+                tracker.log_epoch(record)
+                trial.report(record[f"val_{metric}"], record["epoch"])
+                if record["epoch"] < config.epochs and trial.should_prune():
+                    raise optuna.TrialPruned(f"epoch {record['epoch']}: {metric} {record[f'val_{metric}']:.4f}")
 
-        clf = TextClassifier.from_config(config, progress=progress)
-        clf.fit(train, eval_set=validation, on_epoch=report)
+            clf = TextClassifier.from_config(config, progress=progress)
+            clf.fit(train, eval_set=validation, on_epoch=report)
+            tracker.finish(clf, None)
         trial.set_user_attr("metrics", dict(clf.validation_metrics_))
         trial.set_user_attr("best_epoch", clf.best_epoch_)
         trial.set_user_attr("kept_epoch", clf.kept_epoch_)
-        return float(clf.validation_metrics_[metric])
+        value = float(clf.validation_metrics_[metric])
+        group.log_metrics({f"trial_{metric}": value}, step=trial.number)
+        return value
 
     remaining = max(0, trials - len(finished))
-    if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=timeout, catch=())
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    if not complete:
-        raise ConfigError(f"{study_dir}: no trial completed; give more --trials or a longer --timeout")
-    best = study.best_trial
-    path, rows = _write_study(study, base, study_dir, metric, run_options)
+    # With --track: one MLflow run for this call's trials, a nested run per trial (a pruned trial ends KILLED)
+    with tracked_group(base, study_dir, run_options, kind="tune", params={"trials": trials}) as group:
+        if remaining:
+            study.optimize(lambda trial: objective(trial, group), n_trials=remaining, timeout=timeout, catch=())
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        if not complete:
+            raise ConfigError(f"{study_dir}: no trial completed; give more --trials or a longer --timeout")
+        best = study.best_trial
+        path, rows = _write_study(study, base, study_dir, metric, run_options)
+        group.log_metrics({f"best_{metric}": float(best.value)})
+        group.set_tag("bertkit.best_trial", str(best.number))
+        group.log_files([path, study_dir / "trials.json"])
     return TuneResult(metric, direction, float(best.value), dict(best.params), path, rows, new_trials=remaining)
 
 
@@ -155,7 +167,8 @@ def _write_study(
     """Write best_config.json (the best trial's options, ready for ``bertkit train --config``) and trials.json
     (every trial); returns the best config's path and the trial rows."""
     best = study.best_trial
-    best_config = {**dataclasses.replace(base, **best.params).to_dict(), **(run_options or {})}
+    # --track is how this search was run, not part of the recipe found: train --config logs only when asked
+    best_config = {**dataclasses.replace(base, **best.params, track=None).to_dict(), **(run_options or {})}
     best_config["extra"] = {**base.extra, "tuned": {"study": str(study_dir), "trial": best.number, metric: best.value}}
     path = study_dir / BEST_CONFIG_FILE
     path.write_text(json.dumps(best_config, indent=2, default=str) + "\n", encoding="utf-8")

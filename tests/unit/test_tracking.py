@@ -4,6 +4,7 @@ to a real store)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from dataclasses import dataclass, field
@@ -310,3 +311,36 @@ def test_a_store_that_fails_after_training_says_so_in_one_line(tiny_bert, tmp_pa
         cross_validate(config, from_lists(texts, labels, name="train"), 2, output=tmp_path / "cv", progress=False)
     assert [run.status for run in store.runs.values()] == ["FAILED", "FINISHED", "FINISHED"]
     assert (tmp_path / "cv" / "oof_predictions.csv").is_file()
+
+
+def test_a_search_is_one_run_with_a_nested_run_per_trial(tiny_bert, tmp_path, store):
+    pytest.importorskip("optuna", reason="pip install 'bertkit[tune]'")
+    from bertkit.tuning import tune
+
+    texts, labels = sentiment_examples(24)
+    config = TrainConfig(model=str(tiny_bert), max_length=24, track="mlflow")
+    study = tmp_path / "study"
+    result = tune(config, from_lists(texts, labels, name="train"), None, study, trials=2, max_epochs=1)
+    parent = store.runs["run-1"]
+    assert parent.name == "study" and parent.tags["bertkit.kind"] == "tune" and parent.params["tune.trials"] == "2"
+    assert parent.status == "FINISHED" and parent.tags["bertkit.best_trial"] in ("0", "1")
+    trials = _children(store, "run-1")
+    assert [(run.name, run.status) for run in trials] == [("trial-0", "FINISHED"), ("trial-1", "FINISHED")]
+    for run, row in zip(trials, result.trials, strict=True):  # each trial's own options, as it trained
+        assert run.params["epochs"] == "1" and run.params["batch_size"] == str(row["params"]["batch_size"])
+        assert run.steps(f"val_{result.metric}") == [1]
+    logged = {key: value for key, value, _ in parent.metrics}
+    assert logged[f"best_{result.metric}"] == pytest.approx(result.best_value)
+    assert [step for key, _, step in parent.metrics if key == f"trial_{result.metric}"] == [0, 1]
+    assert parent.artifacts == [(None, str(study / "best_config.json")), (None, str(study / "trials.json"))]
+    # the search's --track is not part of the recipe it found
+    assert json.loads((study / "best_config.json").read_text())["track"] is None
+
+
+def test_a_stopped_run_ends_killed_and_the_exception_goes_on(tmp_path, store):
+    class Pruned(Exception):
+        pass
+
+    with pytest.raises(Pruned), tracked(TrainConfig(track="mlflow"), tmp_path, stopped=(Pruned,)):
+        raise Pruned
+    assert store.runs["run-1"].status == "KILLED"

@@ -220,6 +220,7 @@ def tune(
     label_names: Path | None = option(ReadOptions, "label_names"),
     delimiter: str | None = option(ReadOptions, "delimiter"),
     label_offset: int | None = option(ReadOptions, "label_offset"),
+    track: str | None = option(TrainConfig, "track"),
     quiet: Quiet = False,
 ) -> None:
     """Search learning rate, batch size, epochs, warm-up, weight decay and max length with Optuna (TPE,
