@@ -188,8 +188,8 @@ def cross_validate(
             oof_metrics=_pooled_metrics(oof, labels, task, classes, data), oof=oof, selection_metric=metric,
             seed=config.seed, config=config.to_dict(), data=fingerprint(train), notes=notes,
         )  # fmt: skip
-        summary = {f"mean_{k}": v for k, v in mean.items()} | {f"std_{k}": v for k, v in std.items()}
-        group.log_metrics(summary | {f"pooled_{k}": v for k, v in result.oof_metrics.items()})
+        group.log_spread(mean, std)
+        group.log_metrics({f"pooled_{k}": v for k, v in result.oof_metrics.items()})
         if output is not None:
             group.log_files(list(write_results(result, output)))
     return result

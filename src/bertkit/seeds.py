@@ -115,6 +115,6 @@ def train_seeds(
         output.mkdir(parents=True, exist_ok=True)
         summary = output / "seeds.json"
         summary.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-        group.log_metrics({f"mean_{k}": v for k, v in mean.items()} | {f"std_{k}": v for k, v in std.items()})
+        group.log_spread(mean, std)
         group.log_files([summary])
     return result

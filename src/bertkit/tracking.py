@@ -81,6 +81,10 @@ class Tracker:
             with self._store_errors():
                 self.client.log_batch(self.run_id, metrics=metrics)
 
+    def log_spread(self, mean: Mapping[str, float], std: Mapping[str, float]) -> None:
+        """A group's summary over its trainings: ``mean_<metric>`` and ``std_<metric>``."""
+        self.log_metrics({f"mean_{k}": v for k, v in mean.items()} | {f"std_{k}": v for k, v in std.items()})
+
     def set_tag(self, key: str, value: str) -> None:
         if self.client is None:
             return
@@ -109,16 +113,8 @@ class Tracker:
         """The record's numbers (train loss, learning rate, ``val_*`` metrics, throughput) at step = epoch."""
         if self.client is None:
             return
-        from mlflow.entities import Metric
-
-        epoch, now = int(record["epoch"]), int(time.time() * 1000)
-        metrics = [
-            Metric(key, float(value), now, epoch)
-            for key, value in record.items()
-            if key != "epoch" and isinstance(value, int | float) and math.isfinite(value)
-        ]
-        with self._store_errors():
-            self.client.log_batch(self.run_id, metrics=metrics)
+        epoch = int(record["epoch"])
+        self.log_metrics({key: value for key, value in record.items() if key != "epoch"}, step=epoch)
         self.logged_epochs.add(epoch)
 
     def finish(self, classifier: Any, output: Path | None) -> None:
