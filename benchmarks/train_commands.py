@@ -98,8 +98,8 @@ def trainer_worker(args) -> None:
     path = resolve_checkpoint("minilm")
     tokenizer = AutoTokenizer.from_pretrained(path)
     train, validation, test = (load_data(SHARED / f) for f in (train_file, validation_file, test_file))
-    if args.max_train_rows:
-        train = train.subset(np.arange(min(args.max_train_rows, len(train))))
+    if args.max_train_rows and args.max_train_rows < len(train):  # the rows bertkit's --max-train-rows keeps
+        train = train.subset(np.sort(np.random.default_rng(args.seed).permutation(len(train))[: args.max_train_rows]))
     classes = sorted({str(label) for label in train.labels})
 
     def dataset(data):

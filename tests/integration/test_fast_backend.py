@@ -17,12 +17,18 @@ FLAGS = ["--epochs", "2", "--batch-size", "16", "--learning-rate", "0.002", "--m
 def test_train_records_the_fastest_backend_within_half_a_point_and_predict_uses_it(capsys, tmp_path, tiny_bert):
     texts, labels = sentiment_examples(96)
     train = write_csv(tmp_path / "train.csv", ["text", "label"], [list(r) for r in zip(texts, labels, strict=True)])
+    held_out, held_labels = sentiment_examples(24, seed=5)
+    validation = write_csv(tmp_path / "validation.csv", ["text", "label"],
+                           [list(r) for r in zip(held_out, held_labels, strict=True)])  # fmt: skip
     model = tmp_path / "model"
-    _, err = ok(capsys, "train", "--train", train, "--output", model, "--model", tiny_bert, *FLAGS)
+    _, err = ok(capsys, "train", "--train", train, "--validation", validation, "--output", model,
+                "--model", tiny_bert, *FLAGS)  # fmt: skip
     record = json.loads((model / "bertkit.json").read_text())["backend"]
     assert set(record["candidates"]) == {"torch", "onnx", "onnx-int8"} and record["metric"] == "accuracy"
-    assert record["rows"] == 10 and (model / "onnx" / "model-int8.onnx").is_file()
+    assert record["rows"] == 24 and (model / "onnx" / "model-int8.onnx").is_file()
     scores = {name: c["score"] for name, c in record["candidates"].items()}
+    # torch's score is fitting's own (no second torch pass): the score torch gives the validation file
+    assert scores["torch"] == TextClassifier.load(model, backend="torch").score(held_out, held_labels)
     speeds = {name: c["texts_per_second"] for name, c in record["candidates"].items()}
     eligible = [name for name in scores if scores[name] >= scores["torch"] - 0.005]
     assert record["default"] == max(eligible, key=speeds.get)
