@@ -2,7 +2,7 @@
 
     python benchmarks/train_commands.py --data ag_news|rotten_tomatoes [--epochs 1] [--seeds 1,2,3]
                                         [--engines bertkit,trainer] [--precision auto|fp32]
-                                        [--bertkit-args "--rdrop-every 2"] [--max-train-rows N] [--no-write]
+                                        [--bertkit-args "--rdrop 0"] [--max-train-rows N] [--no-write]
 
 Each run is a fresh process, timed from its start to the moment its model folder is complete, as a user
 waits for it: imports, reading the files, tokenizing, training, validation every epoch, saving.
@@ -62,7 +62,7 @@ def run_bertkit(args, seed: int, folder: Path) -> dict:
     metrics = metrics.get("metrics", metrics)
     config = json.loads((folder / "train_config.json").read_text())
     return {"seconds": seconds, "accuracy": metrics["accuracy"], "batch": config["batch_size"],
-            "lr": config["learning_rate"], "rdrop": config.get("rdrop"), "rdrop_every": config.get("rdrop_every", 1)}  # fmt: skip
+            "lr": config["learning_rate"], "rdrop": config.get("rdrop")}  # fmt: skip
 
 
 def run_trainer(args, seed: int, folder: Path, batch_size: int, learning_rate: float) -> dict:
@@ -185,7 +185,7 @@ def main() -> None:
 def _row(engine: str, seed: int, result: dict) -> dict:
     row = {"engine": engine, "seed": seed, "batch": result["batch"], "lr": f"{result['lr']:g}"}
     if "rdrop" in result:
-        row["R-Drop weight / every"] = f"{result['rdrop'] or 0:g} / {result['rdrop_every']}"
+        row["R-Drop weight"] = f"{result['rdrop'] or 0:g}"
     return {**row, "seconds": round(result["seconds"], 1), "test accuracy": round(result["accuracy"], 4)}
 
 

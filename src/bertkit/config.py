@@ -90,10 +90,6 @@ class TrainConfig:
     and backward pass. ``None`` (the default): 0.5 for single-label classification from 4,000 training rows
     (rotten_tomatoes, 3 epochs: +0.5 points of test accuracy on 5 seeds, benchmarks/RESULTS.md), else 0 (off);
     also 0 with ``--freeze-encoder``, ``--dropout 0`` or ``--cuda-graphs`` (``--rdrop``)."""
-    rdrop_every: int = flag(1, "With R-Drop: run the second pass on every Nth training batch only (1: every batch).")
-    """With R-Drop on: only every Nth micro-batch of an epoch goes through the model twice and adds the
-    consistency penalty; the others take one plain pass. N = 2 runs R-Drop on half the steps, at about half of
-    its extra cost (``--rdrop-every``)."""
     grad_accumulation: int = flag(1, "Micro-batches per optimizer step.")
     """Micro-batches accumulated per optimizer step (``--grad-accumulation``)."""
     max_grad_norm: float = flag(1.0, "Gradient clipping norm (0: no clipping).")
@@ -212,8 +208,6 @@ class TrainConfig:
             raise ConfigError("--cuda-graphs needs a CUDA GPU: drop it or use --device cuda")
         if self.cuda_graphs and self.grad_accumulation != 1:
             raise ConfigError("--cuda-graphs records whole optimizer steps: use --grad-accumulation 1")
-        if not (isinstance(self.rdrop_every, int) and self.rdrop_every >= 1):
-            raise ConfigError(f"--rdrop-every must be a whole number of batches, 1 or more (got {self.rdrop_every})")
         if self.cuda_graphs and self.rdrop:
             raise ConfigError("--cuda-graphs records steps of one batch shape and does not run --rdrop: drop one")
         if self.cuda_graphs and self.precision == "fp16":

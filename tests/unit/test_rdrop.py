@@ -59,9 +59,7 @@ def test_regression_penalty_is_the_squared_difference_of_the_passes():
     ("settings", "message"),
     [({"rdrop": -0.1}, r"--rdrop must be 0 \(off\) or a positive weight \(got -0.1\)"),
      ({"rdrop": float("nan")}, "--rdrop must be 0"),
-     ({"rdrop": 1.0, "cuda_graphs": True}, "--cuda-graphs records steps of one batch shape and does not run --rdrop"),
-     ({"rdrop_every": 0}, r"--rdrop-every must be a whole number of batches, 1 or more \(got 0\)"),
-     ({"rdrop_every": 1.5}, "--rdrop-every must be a whole number")],
+     ({"rdrop": 1.0, "cuda_graphs": True}, "--cuda-graphs records steps of one batch shape and does not run --rdrop")],
 )  # fmt: skip
 def test_rdrop_settings_are_checked(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -69,21 +67,15 @@ def test_rdrop_settings_are_checked(settings, message):
 
 
 def _fit(
-    tiny_bert,
-    rdrop: float,
-    dropout: float,
-    seen: list[int] | None = None,
-    grad_accumulation: int = 1,
-    rdrop_every: int = 1,
-    rows: int = 16,
+    tiny_bert, rdrop: float, dropout: float, seen: list[int] | None = None, grad_accumulation: int = 1
 ) -> dict[str, torch.Tensor]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     import bertkit.engine.loop as training
     from bertkit.data.encoding import encode
 
-    texts = [f"good movie {i}" if i % 2 else f"awful plot number {i} really" for i in range(rows)]
-    labels = np.array([i % 2 for i in range(rows)])
+    texts = [f"good movie {i}" if i % 2 else f"awful plot number {i} really" for i in range(16)]
+    labels = np.array([i % 2 for i in range(16)])
     encoded = encode(AutoTokenizer.from_pretrained(str(tiny_bert)), texts, None, 32)
     torch.manual_seed(1)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -93,8 +85,8 @@ def _fit(
         model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(len(kwargs["input_ids"])),
                                         with_kwargs=True)  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=8, grad_accumulation=grad_accumulation, learning_rate=5e-3,
-                         precision="fp32", rdrop=rdrop, rdrop_every=rdrop_every).resolved(rows)  # fmt: skip
-    objective = SequenceObjective("classification", labels, rdrop=config.rdrop or 0.0, rdrop_every=rdrop_every)
+                         precision="fp32", rdrop=rdrop).resolved(16)  # fmt: skip
+    objective = SequenceObjective("classification", labels, rdrop=config.rdrop or 0.0)
     training.fit(model, encoded, config, objective, device=torch.device("cpu"), run=training.RunOptions(progress=False))
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -145,30 +137,3 @@ def test_rdrop_flows_from_the_estimator_into_the_saved_config(tiny_bert, tmp_pat
     clf.fit(texts, labels).save(tmp_path / "model")
     assert clf.config_.rdrop == 0.5
     assert json.loads((tmp_path / "model" / "bertkit.json").read_text())["config"]["rdrop"] == 0.5
-
-
-def test_rdrop_every_doubles_every_nth_batch_of_an_epoch_only(tiny_bert):
-    seen: list[int] = []
-    _fit(tiny_bert, rdrop=1.0, dropout=0.1, seen=seen, rdrop_every=2, rows=40)
-    assert seen == [8, 16, 8, 16, 8]  # five batches of 8: the 2nd and 4th stacked on themselves
-    seen.clear()
-    _fit(tiny_bert, rdrop=1.0, dropout=0.1, seen=seen, rdrop_every=3, rows=40)
-    assert seen == [8, 8, 16, 8, 8]
-
-
-def test_a_batch_the_loop_did_not_double_takes_the_plain_loss():
-    logits = torch.tensor([[2.0, 0.0], [0.5, 1.5]])  # [examples, classes]: one copy only
-    targets = np.array([0, 1])
-    objective = SequenceObjective("classification", targets, rdrop=0.5, rdrop_every=2)
-    plain = SequenceObjective("classification", targets)
-    outputs = SimpleNamespace(logits=logits)
-    assert (
-        objective.loss(outputs, torch.from_numpy(targets)).item()
-        == plain.loss(outputs, torch.from_numpy(targets)).item()
-    )
-
-
-def test_rdrop_every_without_dropout_trains_as_the_plain_loop(tiny_bert):
-    plain, partial = _fit(tiny_bert, 0.0, 0.0, rows=40), _fit(tiny_bert, 1.0, 0.0, rdrop_every=2, rows=40)
-    for name, value in plain.items():
-        torch.testing.assert_close(partial[name], value, rtol=1e-5, atol=1e-6, msg=name)

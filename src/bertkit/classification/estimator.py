@@ -69,7 +69,6 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         label_smoothing: float = 0.0,
         dropout: float | None = None,
         rdrop: float | None = None,
-        rdrop_every: int = 1,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
         selection_metric: str = "auto",
@@ -104,7 +103,6 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self.label_smoothing = label_smoothing
         self.dropout = dropout
         self.rdrop = rdrop
-        self.rdrop_every = rdrop_every
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm
         self.selection_metric = selection_metric

@@ -76,9 +76,7 @@ def train(
     if config.class_weights == "balanced":
         balanced = balanced_class_weights(targets, task, len(classes))
         weights = torch.as_tensor(balanced, dtype=torch.float32, device=device)
-    objective = SequenceObjective(
-        task, window_targets, weights, config.label_smoothing, config.rdrop or 0.0, rdrop_every=config.rdrop_every
-    )
+    objective = SequenceObjective(task, window_targets, weights, config.label_smoothing, config.rdrop or 0.0)
     result = loop.fit(
         model, train_encoded, config, objective, device=device,
         validation=Validation(validation_encoded, scorer), run=run,

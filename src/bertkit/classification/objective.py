@@ -52,9 +52,7 @@ class SequenceObjective:
 
     With ``rdrop`` > 0 each batch goes through the model twice in one forward pass (two dropout masks), and
     the loss is the mean of the two supervised losses plus ``rdrop`` x :func:`consistency_loss` of the two
-    predictions (R-Drop: Liang et al., 2021, "R-Drop: Regularized Dropout for Neural Networks"). With
-    ``rdrop_every`` N > 1 only every Nth batch of an epoch is doubled (:attr:`copies_every`); the others take
-    the plain loss, and :meth:`loss` tells the two apart by the number of output rows.
+    predictions (R-Drop: Liang et al., 2021, "R-Drop: Regularized Dropout for Neural Networks").
     """
 
     rows_aligned = True
@@ -69,15 +67,11 @@ class SequenceObjective:
         class_weights: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
         rdrop: float = 0.0,
-        *,
-        rdrop_every: int = 1,
     ) -> None:
         self.task = task
         self.targets = torch.from_numpy(targets)
         self.loss_fn = make_loss(task, class_weights, label_smoothing)
         self.rdrop = rdrop
-        self.copies_every = rdrop_every
-        """The loop stacks :attr:`forward_copies` copies on every ``copies_every``-th batch of an epoch only."""
 
     @property
     def forward_copies(self) -> int:
@@ -91,7 +85,7 @@ class SequenceObjective:
     def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         """The supervised loss (averaged over the two copies under R-Drop, plus the consistency penalty)."""
         logits = outputs.logits.float()
-        if not self.rdrop or len(logits) == len(targets):  # R-Drop off, or a batch the loop did not double
+        if not self.rdrop:
             return self.loss_fn(logits, targets)
         first, second = logits.chunk(2)  # [batch, labels] each: the same examples, two dropout masks
         supervised = 0.5 * (self.loss_fn(first, targets) + self.loss_fn(second, targets))

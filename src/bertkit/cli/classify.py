@@ -63,7 +63,6 @@ def train(
     label_smoothing: float = option(TrainConfig, "label_smoothing"),
     dropout: float | None = option(TrainConfig, "dropout"),
     rdrop: float | None = option(TrainConfig, "rdrop"),
-    rdrop_every: int = option(TrainConfig, "rdrop_every"),
     grad_accumulation: int = option(TrainConfig, "grad_accumulation"),
     max_grad_norm: float = option(TrainConfig, "max_grad_norm"),
     selection_metric: str = option(TrainConfig, "selection_metric"),

@@ -282,9 +282,8 @@ class _Trainer:
             return loss
         target = objective.batch_targets(index, cpu_inputs).to(self.device, non_blocking=True)
         inputs = {k: v.to(self.device, non_blocking=True) for k, v in cpu_inputs.items()}
-        copies = objective.forward_copies if step % getattr(objective, "copies_every", 1) == 0 else 1
-        if copies > 1:  # R-Drop: the batch again, below itself [copies x batch, longest]
-            inputs = {k: torch.cat([v] * copies) for k, v in inputs.items()}
+        if objective.forward_copies > 1:  # R-Drop: the batch again, below itself [copies x batch, longest]
+            inputs = {k: torch.cat([v] * objective.forward_copies) for k, v in inputs.items()}
         syncs = step % config.grad_accumulation == 0 or step == n_batches
         # DDP averages gradients over ranks; weighting each rank's mean loss by its share of the global
         # batch makes that average the global batch's mean, even when the batch splits unevenly.

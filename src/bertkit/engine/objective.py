@@ -25,8 +25,7 @@ class Objective(Protocol):
     Two optional attributes, read with a default of ``False`` so that a minimal objective needs neither:
     ``rows_aligned`` (``predict`` returns one row per validation example, so validation can be sharded across
     DDP ranks and gathered) and ``supports_cuda_graphs`` (its loss can be captured in a CUDA graph:
-    fixed-shape targets, no host syncs). A third, ``copies_every`` (default 1), stacks the
-    ``forward_copies`` on every Nth micro-batch of an epoch only; ``loss`` then gets one copy on the others.
+    fixed-shape targets, no host syncs).
     """
 
     forward_copies: int
