@@ -72,9 +72,10 @@ def _measured(classifier: Any, folder: Path, validation: TextData) -> dict[str, 
         "onnx": OnnxForward(onnx_path(folder, None)),
         "onnx-int8": OnnxForward(onnx_path(folder, "int8")),
     }
+    fitted = _fitted_score(classifier, metric) if validation is getattr(classifier, "validation_data_", None) else None
     try:
-        candidates = [_candidate(classifier, name, forward, validation, metric, _fitted_score(classifier, metric)
-                                 if forward is None else None) for name, forward in forwards.items()]  # fmt: skip
+        candidates = [_candidate(classifier, name, forward, validation, metric, fitted if forward is None else None)
+                      for name, forward in forwards.items()]  # fmt: skip
     finally:
         classifier.__dict__.pop("onnx_forward_", None)
     return {
@@ -82,19 +83,21 @@ def _measured(classifier: Any, folder: Path, validation: TextData) -> dict[str, 
         "metric": metric,
         "tolerance": TOLERANCE,
         "rows": len(validation),
+        "timed_rows": min(len(validation), TIMED_ROWS),
         "candidates": {c.backend: {"score": round(c.score, 6), "texts_per_second": round(c.texts_per_second, 1)}
                        for c in candidates},
     }  # fmt: skip
 
 
-TIMED_ROWS = 256
-"""Validation rows torch is timed on when fitting already scored it on all of them."""
+TIMED_ROWS = 512
+"""Validation rows every backend is timed on: the same rows for each, so that their speeds compare."""
 
 
 def _fitted_score(classifier: Any, metric: str) -> float | None:
     """Torch's validation score as fitting computed it (the kept weights on the same rows), for single-label
-    classification, where calibration cannot move it: a second torch pass over the validation rows would cost
-    the user time for a number already known. None elsewhere (thresholds and calibration are fitted after)."""
+    classification, where a temperature cannot change a predicted label: a second torch pass over the validation
+    rows would cost the user time for a number already known. None for multi-label and regression, whose
+    probability calibration can move the thresholded labels and scores."""
     if classifier.task_ != "classification":
         return None
     score = (getattr(classifier, "validation_metrics_", None) or {}).get(metric)
@@ -104,9 +107,9 @@ def _fitted_score(classifier: Any, metric: str) -> float | None:
 def _candidate(
     classifier: Any, name: str, forward: Any, validation: TextData, metric: str, known: float | None = None
 ) -> Candidate:
-    """Score ``classifier`` with ``forward`` (None: torch) on every validation row and time that same pass (after a
-    warm-up batch), so each backend costs one pass; with ``known`` (torch's score from fitting), time it on up to
-    :data:`TIMED_ROWS` rows only."""
+    """Time ``classifier`` with ``forward`` (None: torch) on the first :data:`TIMED_ROWS` validation rows (after a
+    warm-up batch), the same rows for every backend, and score it on all of them, untimed; ``known`` (torch's
+    score from fitting) is used instead of scoring again."""
     import numpy as np
 
     if forward is None:
@@ -114,14 +117,12 @@ def _candidate(
     else:
         classifier.onnx_forward_ = forward
     classifier.decision_scores(validation.subset(np.arange(min(len(validation), 16))))  # warm-up
-    if known is not None:
-        timed = validation.subset(np.arange(min(len(validation), TIMED_ROWS)))
-        started = time.perf_counter()
-        classifier.decision_scores(timed)
-        return Candidate(name, known, len(timed) / max(time.perf_counter() - started, 1e-9))
+    timed = validation.subset(np.arange(min(len(validation), TIMED_ROWS)))
     started = time.perf_counter()
-    score = float(classifier.evaluate(validation).metrics[metric])
-    return Candidate(name, score, len(validation) / max(time.perf_counter() - started, 1e-9))
+    classifier.decision_scores(timed)
+    speed = len(timed) / max(time.perf_counter() - started, 1e-9)
+    score = known if known is not None else float(classifier.evaluate(validation).metrics[metric])
+    return Candidate(name, score, speed)
 
 
 def describe(record: dict[str, Any]) -> str:

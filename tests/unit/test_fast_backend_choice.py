@@ -75,3 +75,38 @@ def test_a_deferred_model_reads_its_config_json_and_asks_transformers_for_the_re
     assert deferred.config._config is None  # all of those from the JSON
     assert deferred.config.id2label == full.id2label  # integer keys: from transformers
     assert deferred.config._config is not None and deferred._model is None  # the weights still unloaded
+
+
+def test_torch_reuses_fittings_score_only_on_the_rows_fitting_scored(monkeypatch, tmp_path):
+    """Single-label: torch's validation score is fitting's own when the backends are chosen on fitting's
+    validation rows; on any other rows it is measured like the graphs' (every backend timed on the same rows)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import bertkit.fast_backend as fast_backend
+    import bertkit.onnx_forward as onnx_forward
+
+    seen: dict[str, tuple] = {}
+
+    def candidate(classifier, name, forward, validation, metric, known=None):
+        seen[name] = (known, len(validation))
+        return Candidate(name, known if known is not None else 0.5, 100.0)
+
+    monkeypatch.setattr(fast_backend, "_candidate", candidate)
+    monkeypatch.setattr(onnx_forward, "OnnxForward", lambda path: path)
+    monkeypatch.setattr(onnx_forward, "onnx_path", lambda folder, quantize: f"{folder}/{quantize}")
+    fitted_rows = [0] * 600
+    classifier = SimpleNamespace(
+        model_=torch.nn.Linear(1, 1), task_="classification", validation_metrics_={"accuracy": 0.875},
+        validation_data_=fitted_rows, export_onnx=lambda folder, quantize: None,
+    )  # fmt: skip
+    record = fast_backend._measured(classifier, tmp_path, fitted_rows)
+    assert seen["torch"] == (0.875, 600) and seen["onnx"][0] is None and seen["onnx-int8"][0] is None
+    assert record["rows"] == 600 and record["timed_rows"] == fast_backend.TIMED_ROWS
+    fast_backend._measured(classifier, tmp_path, [0] * 20)  # other rows than fitting scored
+    assert seen["torch"] == (None, 20)
+    classifier.task_ = "multi-label"  # calibration can move its thresholded labels: measured, never reused
+    classifier.validation_metrics_ = {"micro_f1": 0.8}
+    fast_backend._measured(classifier, tmp_path, fitted_rows)
+    assert seen["torch"] == (None, 600)
