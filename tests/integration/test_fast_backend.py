@@ -27,7 +27,7 @@ def test_train_records_the_fastest_backend_within_half_a_point_and_predict_uses_
     assert set(record["candidates"]) == {"torch", "onnx", "onnx-int8"} and record["metric"] == "accuracy"
     assert record["rows"] == record["timed_rows"] == 24 and (model / "onnx" / "model-int8.onnx").is_file()
     scores = {name: c["score"] for name, c in record["candidates"].items()}
-    # torch's score is fitting's own (no second torch pass): the score torch gives the validation file
+    # the recorded torch score is the score torch gives the validation file
     assert scores["torch"] == TextClassifier.load(model, backend="torch").score(held_out, held_labels)
     speeds = {name: c["texts_per_second"] for name, c in record["candidates"].items()}
     eligible = [name for name in scores if scores[name] >= scores["torch"] - 0.005]

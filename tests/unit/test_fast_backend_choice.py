@@ -110,3 +110,31 @@ def test_torch_reuses_fittings_score_only_on_the_rows_fitting_scored(monkeypatch
     classifier.validation_metrics_ = {"micro_f1": 0.8}
     fast_backend._measured(classifier, tmp_path, fitted_rows)
     assert seen["torch"] == (None, 600)
+
+
+class _Rows(list):
+    def subset(self, index):
+        return _Rows(self[i] for i in index)
+
+
+def test_each_backend_is_timed_on_the_same_rows_and_scored_once():
+    """Past TIMED_ROWS: timed on the first TIMED_ROWS rows, scored on all (not at all with a known score); up to
+    it: one evaluate pass is both."""
+    from types import SimpleNamespace
+
+    import bertkit.fast_backend as fast_backend
+
+    calls: list[tuple[str, int]] = []
+    classifier = SimpleNamespace(
+        decision_scores=lambda rows: calls.append(("time", len(rows))),
+        evaluate=lambda rows: calls.append(("score", len(rows))) or SimpleNamespace(metrics={"accuracy": 0.8}),
+    )  # fmt: skip
+    many, few = _Rows(range(600)), _Rows(range(20))
+    assert fast_backend._candidate(classifier, "onnx", object(), many, "accuracy").score == 0.8
+    assert calls == [("time", 16), ("time", fast_backend.TIMED_ROWS), ("score", 600)]
+    calls.clear()
+    assert fast_backend._candidate(classifier, "torch", None, many, "accuracy", known=0.9).score == 0.9
+    assert calls == [("time", 16), ("time", fast_backend.TIMED_ROWS)]
+    calls.clear()
+    assert fast_backend._candidate(classifier, "onnx", object(), few, "accuracy").score == 0.8
+    assert calls == [("time", 16), ("score", 20)]
