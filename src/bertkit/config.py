@@ -79,6 +79,13 @@ class TrainConfig:
     """Dropout probability while training, for every dropout of the encoder and the head (hidden states,
     attention weights, classifier input), set in the model's config so the saved model says it too; None keeps
     the checkpoint's own (0.1 in BERT-family checkpoints) (``--dropout``)."""
+    attention_dropout: float | None = flag(
+        None, "Dropout on the attention weights while training (default: --dropout, else the checkpoint's)."
+    )
+    """Dropout probability on the attention weights alone, applied after ``dropout``; None keeps what
+    ``dropout`` or the checkpoint sets. At 0 PyTorch's fused CPU attention kernel runs in training as it does in
+    prediction (with attention dropout it falls back to separate products, softmax and masks)
+    (``--attention-dropout``)."""
     rdrop: float | None = flag(
         None,
         "R-Drop weight: each batch runs twice (two dropout masks), KL between them added; 0: off "
@@ -189,6 +196,8 @@ class TrainConfig:
             raise ConfigError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if self.attention_dropout is not None and not 0 <= self.attention_dropout < 1:
+            raise ConfigError(f"--attention-dropout must be in [0, 1) (got {self.attention_dropout})")
         if self.rdrop is not None and not self.rdrop >= 0:
             raise ConfigError(f"--rdrop must be 0 (off) or a positive weight (got {self.rdrop})")
         if not 0 <= self.warmup_ratio < 1:

@@ -116,6 +116,37 @@ def test_dropout_replaces_every_dropout_of_the_checkpoint(base, request, tmp_pat
     assert all(getattr(saved, f) == 0.25 for f in fields)
 
 
+@pytest.mark.parametrize("base", ["tiny_bert", "tiny_distilbert", "tiny_roberta"])
+def test_attention_dropout_sets_the_attention_weights_alone(base, request):
+    from bertkit.models import heads
+
+    folder = str(request.getfixturevalue(base))
+    model = heads.build_classifier(folder, "classification", ["a", "b"], dropout=0.25, attention_dropout=0.0)
+    attention = [m.dropout.p for m in model.modules() if type(m).__name__.endswith("SelfAttention")]
+    others = {m.p for name, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and "attention" not in name}
+    assert attention and set(attention) == {0.0}
+    assert others == {0.25}  # hidden states, embeddings, classifier input: --dropout's
+    fields = [f for f in heads.ATTENTION_DROPOUT_FIELDS if hasattr(model.config, f)]
+    assert fields and all(getattr(model.config, f) == 0.0 for f in fields)
+
+
+def test_without_attention_dropout_training_runs_the_fused_attention_kernel(tiny_bert):
+    """The point of --attention-dropout 0 on a CPU: the fused scaled-dot-product kernel, not the math fallback."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bertkit.models import heads
+
+    def kernels(**dropouts) -> set[str]:
+        model = heads.build_classifier(str(tiny_bert), "classification", ["a", "b"], **dropouts).train()
+        ids = torch.randint(5, 90, (2, 12))
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.sum().backward()
+        return {e.key for e in prof.key_averages()}
+
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in kernels(attention_dropout=0.0)
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" not in kernels(dropout=0.1)
+
+
 def test_label_smoothing_reaches_the_loss_and_only_for_classification(tiny_bert, monkeypatch):
     from bertkit.classification import objective
 

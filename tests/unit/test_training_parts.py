@@ -70,7 +70,8 @@ def test_rdrop_is_on_by_default_for_single_label_classification_from_4000_rows()
     [("task", "tagging", "--task must be one of"), ("epochs", 0, "--epochs must be a positive"),
      ("learning_rate", 2.0, "--learning-rate must be in"), ("precision", "int4", "--precision must be one of"),
      ("label_smoothing", 1.0, r"--label-smoothing must be in \[0, 1\)"),
-     ("dropout", 1.0, r"--dropout must be in \[0, 1\) \(got 1.0\)"), ("dropout", -0.1, "--dropout must be in")],
+     ("dropout", 1.0, r"--dropout must be in \[0, 1\) \(got 1.0\)"), ("dropout", -0.1, "--dropout must be in"),
+     ("attention_dropout", 1.0, r"--attention-dropout must be in \[0, 1\) \(got 1.0\)")],
 )  # fmt: skip
 def test_config_checks_name_the_flag(field, value, message):
     with pytest.raises(ConfigError, match=message):

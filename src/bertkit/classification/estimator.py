@@ -68,6 +68,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         classifier_pooling: str = "auto",
         label_smoothing: float = 0.0,
         dropout: float | None = None,
+        attention_dropout: float | None = None,
         rdrop: float | None = None,
         grad_accumulation: int = 1,
         max_grad_norm: float = 1.0,
@@ -102,6 +103,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self.classifier_pooling = classifier_pooling
         self.label_smoothing = label_smoothing
         self.dropout = dropout
+        self.attention_dropout = attention_dropout
         self.rdrop = rdrop
         self.grad_accumulation = grad_accumulation
         self.max_grad_norm = max_grad_norm

@@ -33,7 +33,9 @@ def build_model(checkpoint: str, task: str, classes: list[Any], config: TrainCon
     """A classifier on ``checkpoint`` with a new head; ``classifier_pooling="auto"`` resolved (mean pooling for
     sentence-embedding checkpoints trained with it, when the architecture allows). The caller seeds first:
     the head's initial weights are part of the run."""
-    model = build_classifier(checkpoint, task, classes, dropout=config.dropout)
+    model = build_classifier(
+        checkpoint, task, classes, dropout=config.dropout, attention_dropout=config.attention_dropout
+    )
     if config.classifier_pooling == "auto":
         trained_mean = sentence_pooling(checkpoint) == "mean"
         pooling = "mean" if trained_mean and has_bert_style_layers(model) else "cls"

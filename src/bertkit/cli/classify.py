@@ -62,6 +62,7 @@ def train(
     classifier_pooling: str = option(TrainConfig, "classifier_pooling"),
     label_smoothing: float = option(TrainConfig, "label_smoothing"),
     dropout: float | None = option(TrainConfig, "dropout"),
+    attention_dropout: float | None = option(TrainConfig, "attention_dropout"),
     rdrop: float | None = option(TrainConfig, "rdrop"),
     grad_accumulation: int = option(TrainConfig, "grad_accumulation"),
     max_grad_norm: float = option(TrainConfig, "max_grad_norm"),

@@ -29,11 +29,16 @@ DROPOUT_FIELDS = (
     "mlp_dropout",
     "embedding_dropout",
 )
+ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
+"""The fields among them for the attention weights alone (BERT-style and DeBERTa; DistilBERT and ModernBERT)."""
 
 
-def build_classifier(name: str, task: str, classes: list[Any], *, dropout: float | None = None):
+def build_classifier(
+    name: str, task: str, classes: list[Any], *, dropout: float | None = None, attention_dropout: float | None = None
+):
     """A sequence-classification model on the encoder ``name`` with a fresh head for ``classes``; ``dropout``
-    (when given) replaces every dropout probability of the checkpoint's config."""
+    (when given) replaces every dropout probability of the checkpoint's config, then ``attention_dropout`` (when
+    given) that of the attention weights."""
     from transformers import AutoModelForSequenceClassification
 
     # One read of config.json, edited before the modules are built (they read their dropouts at construction).
@@ -42,6 +47,10 @@ def build_classifier(name: str, task: str, classes: list[Any], *, dropout: float
         for field in DROPOUT_FIELDS:
             if hasattr(config, field):
                 setattr(config, field, dropout)
+    if attention_dropout is not None:
+        for field in ATTENTION_DROPOUT_FIELDS:
+            if hasattr(config, field):
+                setattr(config, field, attention_dropout)
     config.num_labels = 1 if task == "regression" else len(classes)
     config.id2label = {0: "score"} if task == "regression" else {i: str(c) for i, c in enumerate(classes)}
     config.label2id = {v: k for k, v in config.id2label.items()}
