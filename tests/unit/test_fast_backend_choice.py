@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bertkit.classification.persistence import resolve_backend
 from bertkit.fast_backend import Candidate, describe, pick
 
@@ -117,24 +119,52 @@ class _Rows(list):
         return _Rows(self[i] for i in index)
 
 
-def test_each_backend_is_timed_on_the_same_rows_and_scored_once():
-    """Past TIMED_ROWS: timed on the first TIMED_ROWS rows, scored on all (not at all with a known score); up to
-    it: one evaluate pass is both."""
+def test_each_backend_is_timed_on_the_same_rows_and_each_row_runs_once():
+    """Past TIMED_ROWS: timed on the first TIMED_ROWS rows, scored on all from those rows' logits and the other
+    rows' (not at all with a known score); up to it: one evaluate pass is both."""
     from types import SimpleNamespace
+
+    import numpy as np
 
     import bertkit.fast_backend as fast_backend
 
     calls: list[tuple[str, int]] = []
-    classifier = SimpleNamespace(
-        decision_scores=lambda rows: calls.append(("time", len(rows))),
-        evaluate=lambda rows: calls.append(("score", len(rows))) or SimpleNamespace(metrics={"accuracy": 0.8}),
-    )  # fmt: skip
-    many, few = _Rows(range(600)), _Rows(range(20))
+
+    def example_logits(rows):
+        calls.append(("logits", len(rows)))
+        return np.zeros((len(rows), 2))
+
+    def scored(rows, logits=None):
+        calls.append(("score", len(rows) if logits is None else ("given", len(logits))))
+        return SimpleNamespace(metrics={"accuracy": 0.8})
+
+    classifier = SimpleNamespace(_example_logits=example_logits, evaluate=scored, _evaluate=scored)
+    many, few, timed = _Rows(range(600)), _Rows(range(20)), fast_backend.TIMED_ROWS
     assert fast_backend._candidate(classifier, "onnx", object(), many, "accuracy").score == 0.8
-    assert calls == [("time", 16), ("time", fast_backend.TIMED_ROWS), ("score", 600)]
+    assert calls == [("logits", 16), ("logits", timed), ("logits", 600 - timed), ("score", ("given", 600))]
     calls.clear()
     assert fast_backend._candidate(classifier, "torch", None, many, "accuracy", known=0.9).score == 0.9
-    assert calls == [("time", 16), ("time", fast_backend.TIMED_ROWS)]
+    assert calls == [("logits", 16), ("logits", timed)]
     calls.clear()
     assert fast_backend._candidate(classifier, "onnx", object(), few, "accuracy").score == 0.8
-    assert calls == [("time", 16), ("score", 20)]
+    assert calls == [("logits", 16), ("score", 20)]
+
+
+def test_a_score_from_the_timed_rows_logits_and_the_rest_equals_evaluate(tiny_bert, monkeypatch):
+    import numpy as np
+
+    import bertkit.fast_backend as fast_backend
+    from bertkit import TextClassifier
+    from bertkit.data.dataset import from_lists
+    from tests.helpers import sentiment_examples
+
+    texts, labels = sentiment_examples(40)
+    classifier = TextClassifier(str(tiny_bert), epochs=1, batch_size=8, seed=0, progress=False).fit(texts, labels)
+    monkeypatch.setattr(fast_backend, "TIMED_ROWS", 7)  # 7 rows timed, 33 more scored
+    candidate = fast_backend._candidate(classifier, "torch", None, from_lists(texts, labels), "accuracy")
+    assert candidate.score == classifier.score(texts, labels)
+    whole = classifier.evaluate(texts, labels).metrics
+    parts = np.concatenate([classifier._example_logits(texts[:7]), classifier._example_logits(texts[7:])])
+    assert classifier._evaluate(texts, labels, logits=parts).metrics == pytest.approx(whole, abs=1e-6)
+    with pytest.raises(ValueError, match="39 rows of logits for 40 examples"):
+        classifier._evaluate(texts, labels, logits=parts[1:])

@@ -275,9 +275,12 @@ class TextClassifier(PredictionMixin, ParamsMixin):
     def decision_scores(self, X: Texts) -> np.ndarray:
         """Probabilities [n, n_classes] (sigmoid per label for multi-label) or values [n] (regression);
         probabilities are calibrated by the temperature fitted in training unless ``use_calibration`` is False."""
+        return self._to_scores(self._example_logits(X))
+
+    def _example_logits(self, X: Texts) -> np.ndarray:
+        """Raw logits [n, labels], one row per example of ``X`` (windows aggregated), before calibration."""
         self._check_fitted()
-        data = as_data(X, None, "X")
-        return self._to_scores(self._logits(self._encode(data)))
+        return self._logits(self._encode(as_data(X, None, "X")))
 
     def predict_proba(self, X: Texts) -> np.ndarray:
         """Class probabilities [n, n_classes]; columns follow ``classes_``. Not defined for regression."""
@@ -307,6 +310,17 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         ``unseen_labels``; ``skip_unseen_labels=True`` (``--skip-bad-rows``) leaves them out, counted as skipped.
         Single-label: ``coverage`` adds ``set_coverage`` and ``mean_set_size`` of the prediction sets
         (:meth:`predict_set`); ``abstain_below`` adds ``abstained``, ``coverage_rate`` and ``answered_accuracy``."""
+        return self._evaluate(
+            X, y, skip_unseen_labels=skip_unseen_labels, coverage=coverage, abstain_below=abstain_below
+        )
+
+    def _evaluate(
+        self, X: Texts, y: Sequence[Any] | None = None, *, skip_unseen_labels: bool = False,
+        coverage: float | None = None, abstain_below: float | None = None, logits: np.ndarray | None = None,
+    ) -> EvaluationReport:  # fmt: skip
+        """:meth:`evaluate`; ``logits`` (from :meth:`_example_logits`, one row per example of ``X`` in its order)
+        when they are already computed: the backend choice scores the rows it has timed without running them
+        again (fast_backend.py)."""
         self._check_fitted()
         given = as_data(X, y, "X")
         data, labels, unseen = inputs.evaluation_labels(
@@ -314,9 +328,11 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         )
         uncertainty = self._uncertainty(coverage, abstain_below)  # checked before the forward pass
         encoded = self._encode(data)
-        report = build_report(
-            data, labels, encoded, self._logits(encoded), self.task_, self.classes_, self.thresholds_, uncertainty
-        )
+        if logits is None:
+            logits = self._logits(encoded)
+        elif len(logits) != len(data):
+            raise ValueError(f"{len(logits)} rows of logits for {len(data)} examples")
+        report = build_report(data, labels, encoded, logits, self.task_, self.classes_, self.thresholds_, uncertainty)
         if unseen and skip_unseen_labels:  # the rows are gone from data: the report says what left them out
             report.unseen_labels, report.unseen_skipped = unseen, True
             report.unseen_rows = len(data.skipped) - len(given.skipped)
