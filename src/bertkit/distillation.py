@@ -1,8 +1,8 @@
 """Knowledge distillation: a smaller, faster student classifier trained on a fine-tuned teacher's outputs
 (``bertkit distill``), with an accuracy guard.
 
-:class:`Distiller` loads the teacher, builds the student (by default the teacher with 3 of its encoder layers,
-evenly spaced and ending at the last, plus the mean-pooling layer when the teacher has one; or a fresh classifier
+:class:`Distiller` loads the teacher, builds the student (by default the teacher with its 3 lowest encoder
+layers, plus the mean-pooling layer when the teacher has one; or a fresh classifier
 on any encoder), computes the teacher's logits on the training and unlabeled texts once, trains the student with
 bertkit's loop under a mix of the labels' loss and a soft loss against those logits
 (:class:`~bertkit.classification.objective.DistillationObjective`), then scores teacher and student on the
@@ -42,7 +42,7 @@ BELOW_TEACHER = "-below-teacher"
 class Distiller(ParamsMixin):
     """Distil a fitted text classifier (the teacher) into a smaller student.
 
-    ``student``: ``layers:N`` (the teacher with N encoder layers kept, evenly spaced and ending at the last),
+    ``student``: ``layers:N`` (the teacher with its N lowest encoder layers kept),
     ``layers:I,J,...`` (those layers, 0-based) or a model (hub id, folder, ``minilm``) trained as a fresh
     classifier with the teacher's labels. The loss is ``alpha`` x the task's loss on the labels + (1 - ``alpha``)
     x the soft loss against the teacher's logits at ``temperature`` (unlabeled rows: the soft loss alone), plus

@@ -17,10 +17,10 @@ from bertkit import ConfigError, DataError, Distiller, TextClassifier
 from bertkit.classification.distillation import (
     Teacher,
     augmented_copies,
+    bottom_layers,
     encoder_layers,
     make_student,
     parse_student,
-    spaced_layers,
     student_layers,
     teacher_outputs_with_hidden,
 )
@@ -58,20 +58,14 @@ def data_dir(tmp_path_factory):
 # which layers a student keeps ------------------------------------------------------------------------------
 
 
-def test_layers_are_evenly_spaced_and_end_at_the_last():
-    assert spaced_layers(6, 3) == [1, 3, 5]
-    assert spaced_layers(12, 6) == [1, 3, 5, 7, 9, 11]
-    assert spaced_layers(6, 1) == [5]
-    assert spaced_layers(6, 4) == [1, 2, 4, 5]
-    for n_layers in range(2, 25):
-        for keep in range(1, n_layers):
-            chosen = spaced_layers(n_layers, keep)
-            assert len(chosen) == keep and chosen[-1] == n_layers - 1 and np.all(np.diff(chosen) > 0), chosen
+def test_layers_n_keeps_the_lowest_layers():
+    assert bottom_layers(3) == [0, 1, 2]
+    assert bottom_layers(1) == [0]
 
 
 def test_the_mean_pooling_layer_is_kept_besides_n_others():
-    assert student_layers(3, 7, pooling_layer=True) == [1, 3, 5, 6]  # MiniLM's 6 layers + bertkit's pooling
-    assert student_layers(3, 6, pooling_layer=False) == [1, 3, 5]
+    assert student_layers(3, 7, pooling_layer=True) == [0, 1, 2, 6]  # MiniLM's 6 layers + bertkit's pooling
+    assert student_layers(3, 6, pooling_layer=False) == [0, 1, 2]
     assert student_layers((0, 2), 7, pooling_layer=True) == [0, 2, 6]
     with pytest.raises(
         ConfigError, match=r"6 encoder layers besides its mean-pooling layer; .* \(layers:1 to layers:5\)"
@@ -269,9 +263,9 @@ def test_alpha_one_without_unlabeled_data_is_plain_fine_tuning(teacher, tmp_path
     texts, labels, validation = sentiment_split()
     options = {"student": "layers:1", "epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "progress": False}
     distilled = Distiller(alpha=1.0, **options).fit(teacher, texts, labels, eval_set=validation)
-    assert distilled.record_["layers_kept"] == [1, 2]  # layer 1 of the two, and the pooling layer
+    assert distilled.record_["layers_kept"] == [0, 2]  # the lower of the two layers, and the pooling layer
     # the same student before training, saved, then fine-tuned by TextClassifier (no pooling layer added: it has one)
-    make_student(teacher.model_, [1, 2]).save_pretrained(tmp_path)
+    make_student(teacher.model_, [0, 2]).save_pretrained(tmp_path)
     teacher.tokenizer_.save_pretrained(tmp_path)
     config = dataclasses.replace(distilled.student_.config_, model=str(tmp_path), classifier_pooling="cls")
     plain = TextClassifier.from_config(config, progress=False).fit(texts, labels, eval_set=validation)
@@ -360,7 +354,7 @@ def test_pairs(tiny_bert):
     teacher = fit_teacher(tiny_bert, pairs, labels)
     distiller = Distiller(student="layers:1", progress=False).fit(teacher, pairs, labels)
     assert distiller.student_.text_pair_ is True and distiller.metric_ == "accuracy"
-    assert distiller.record_["layers_kept"] == [1] and distiller.record_["teacher"] is None
+    assert distiller.record_["layers_kept"] == [0] and distiller.record_["teacher"] is None
     assert distiller.student_.predict([("good plot", "the film")])[0] in ("positive", "negative")
     with pytest.raises(DataError, match="the teacher was trained on text pairs"):
         Distiller(student="layers:1", progress=False).fit(teacher, texts, labels)
@@ -438,7 +432,7 @@ def test_distill_keeps_a_good_enough_student(capsys, teacher_dir, data_dir, tmp_
         r"teacher accuracy \d\.\d{4}, student \d\.\d{4} \([+-]\d+\.\d\d points; max drop 1000.0; .*: kept", err
     )
     record = json.loads((out / "bertkit.json").read_text())["distillation"]
-    assert record["teacher"] == str(teacher_dir) and record["layers_kept"] == [1, 2] and record["kept"] is True
+    assert record["teacher"] == str(teacher_dir) and record["layers_kept"] == [0, 2] and record["kept"] is True
     assert record["unlabeled_rows"] == 10 and record["validation_rows"] == 12 and record["speedup"] > 0
     assert record["temperature"] == 2.0 and record["alpha"] == 0.5 and record["metric"] == "accuracy"
     loaded = TextClassifier.load(out, device="cpu")

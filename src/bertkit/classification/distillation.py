@@ -8,7 +8,6 @@ by the batched forward), and the training run under :class:`~bertkit.classificat
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,7 @@ class StudentSpec:
 
 
 def parse_student(spec: str) -> StudentSpec:
-    """``layers:N`` (N of the teacher's layers, evenly spaced), ``layers:I,J,...`` (those layers, 0-based) or any
+    """``layers:N`` (the teacher's N lowest layers), ``layers:I,J,...`` (those layers, 0-based) or any
     other text: a model (hub id, folder, ``minilm``) to train as a fresh classifier."""
     spec = str(spec).strip()
     if not spec.startswith(LAYERS_PREFIX):
@@ -87,10 +86,13 @@ def encoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
     )
 
 
-def spaced_layers(n_layers: int, keep: int) -> list[int]:
-    """``keep`` of ``n_layers`` layers, evenly spaced and ending at the last one (0-based): 3 of 6 keep 1, 3, 5;
-    2 of 12 keep 5, 11. The last layer stays because the teacher's head was trained on its output."""
-    return [math.ceil((i + 1) * n_layers / keep) - 1 for i in range(keep)]
+def bottom_layers(keep: int) -> list[int]:
+    """The ``keep`` lowest encoder layers (0-based): what ``layers:N`` keeps. A 3-layer student of a MiniLM
+    rotten_tomatoes teacher kept as 0, 1, 2 scored 0.8537 test accuracy over three seeds against 0.8280 for the
+    evenly spaced 1, 3, 5 (benchmarks/RESULTS.md, "Distillation: which of the teacher's layers a student keeps"),
+    as dropping the top layers was the best way to shrink a model to fine-tune in Sajjad et al., "On the effect
+    of dropping layers of pre-trained transformer models" (Computer Speech & Language, 2023)."""
+    return list(range(keep))
 
 
 def student_layers(spec: int | tuple[int, ...], n_layers: int, pooling_layer: bool) -> list[int]:
@@ -105,7 +107,7 @@ def student_layers(spec: int | tuple[int, ...], n_layers: int, pooling_layer: bo
                 f"--student layers:{spec}: the teacher has {n_choosable} encoder layers{pooling}; a student keeps "
                 f"fewer (layers:1 to layers:{n_choosable - 1})"
             )
-        chosen = spaced_layers(n_choosable, spec)
+        chosen = bottom_layers(spec)
     else:
         if max(spec) >= n_choosable:
             raise ConfigError(

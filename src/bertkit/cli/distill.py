@@ -46,7 +46,7 @@ def distill(
         str,
         typer.Option(
             "--student",
-            help="layers:N (N of the teacher's layers, evenly spaced), layers:I,J,... (0-based) or a model "
+            help="layers:N (the teacher's N lowest layers), layers:I,J,... (0-based) or a model "
             "(hub id, folder, minilm) trained fresh.",
         ),
     ] = "layers:3",
