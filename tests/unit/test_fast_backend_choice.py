@@ -152,11 +152,11 @@ def test_each_backend_is_timed_on_the_same_rows_and_each_row_runs_once():
 
 def test_a_score_from_the_timed_rows_logits_and_the_rest_equals_evaluate(tiny_bert, monkeypatch):
     import numpy as np
+    from helpers import sentiment_examples
 
     import bertkit.fast_backend as fast_backend
     from bertkit import TextClassifier
     from bertkit.data.dataset import from_lists
-    from tests.helpers import sentiment_examples
 
     texts, labels = sentiment_examples(40)
     classifier = TextClassifier(str(tiny_bert), epochs=1, batch_size=8, seed=0, progress=False).fit(texts, labels)
