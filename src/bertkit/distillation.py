@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -242,16 +242,22 @@ class Distiller(ParamsMixin):
         """The folder a rejected student goes to: ``FOLDER-below-teacher`` beside ``FOLDER``."""
         return rejected_folder(folder)
 
-    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+    def save(
+        self, folder: str | Path, *, overwrite: bool = False, run_options: Mapping[str, Any] | None = None
+    ) -> Path:
         """Write the student (a bertkit folder that TextClassifier.load and plain transformers load, with its
         validation report in ``report/``) to :meth:`folder_for`; returns that folder. ``overwrite`` replaces a
-        model bertkit wrote there (see :func:`bertkit.runs.check_output_folder`)."""
+        model bertkit wrote there (see :func:`bertkit.runs.check_output_folder`). ``run_options`` (the CLI's
+        :class:`~bertkit.read_options.ReadOptions` as a dict) are saved as ``bertkit train`` saves them, so that
+        ``evaluate`` and ``predict`` read files as the student's training data was read."""
         if not hasattr(self, "student_"):
             raise ConfigError("this Distiller is not fitted yet; call fit(...) first")
         target = self.folder_for(folder)
         check_output_folder(target, overwrite)
         if overwrite:
             clear_output_folder(target)
+        if run_options:
+            self.student_.metadata_["run_options"] = dict(run_options)
         self.student_.save(target)
         self.student_.validation_report_.save(target / "report", history=self.student_.history_)
         return target

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from helpers import POSITIVE, fails, run_cli, sentiment_examples, write_csv
+from helpers import ONE_EPOCH_FLAGS, POSITIVE, fails, run_cli, sentiment_examples, write_csv
 
 from bertkit import ConfigError, DataError, Distiller, TextClassifier
 from bertkit.classification.distillation import (
@@ -456,6 +456,28 @@ def test_a_student_below_the_teacher_goes_to_its_own_folder(capsys, teacher_dir,
     metadata = json.loads((rejected / "bertkit.json").read_text())
     assert metadata["distillation"]["kept"] is False
     assert "backend" not in metadata and not (rejected / "onnx").exists()  # --no-export: no graphs, torch stays
+
+
+def test_named_columns_reach_the_unlabeled_files_and_the_students_folder(capsys, tiny_bert, tmp_path):
+    """A teacher trained on named columns: its label column is not looked for in unlabeled files, and the student
+    saves the reading settings as `train` does, so that `predict` reads the same layout without flags."""
+    texts, labels = sentiment_examples(32, seed=2)
+    train, more = tmp_path / "train.csv", tmp_path / "more.csv"
+    write_csv(train, ["review", "gold"], [list(r) for r in zip(texts, labels, strict=True)])
+    write_csv(more, ["review"], [[t] for t in sentiment_examples(10, seed=4)[0]])
+    teacher = tmp_path / "teacher"
+    assert run_cli("train", "--train", train, "--text-column", "review", "--label-column", "gold", "--model",
+                   tiny_bert, "--output", teacher, *ONE_EPOCH_FLAGS) == 0  # fmt: skip
+    out = tmp_path / "student"
+    code = run_cli("distill", teacher, "--train", train, "--unlabeled", more, "--student", "layers:1", "--epochs", "1",
+                   "--max-drop", "1000", "--no-export", "--output", out, "--quiet")  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    saved = json.loads((out / "bertkit.json").read_text())["run_options"]
+    assert (saved["text_column"], saved["label_column"], saved["train"]) == ("review", "gold", str(train))
+    predictions = tmp_path / "predictions.csv"
+    assert run_cli("predict", out, "--data", more, "--output", predictions) == 0, capsys.readouterr()[1]
+    assert len(predictions.read_text().splitlines()) == 11  # a header and the 10 rows
 
 
 def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):

@@ -114,6 +114,16 @@ def test_label_text_lines_read_as_tsv_say_to_pass_the_delimiter(tmp_path):
         load_file(path)
 
 
+def test_a_text_column_without_its_label_column_is_not_told_to_change_the_delimiter(tmp_path):
+    # One column headed "text": the split was right and the label column is missing; the delimiter hint would mislead.
+    path = write(tmp_path / "valid.csv", "text\na fine film\na dull film\n")
+    with pytest.raises(DataError) as caught:
+        load_file(path)
+    assert str(caught.value) == f"{path}: no label column found; name it with --label-column (columns found: 'text')"
+    with pytest.raises(DataError, match=r"--text-pair-column 'text2' is not a column; columns found: 'text'$"):
+        load_file(path, pair_column="text2", need_label=False)
+
+
 # item 8: 1-based label ids ------------------------------------------------------------------------------------
 
 AG_NAMES = ["World", "Sports", "Business", "Sci/Tech"]

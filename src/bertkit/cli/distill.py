@@ -3,6 +3,7 @@ keep it when it scores within ``--max-drop`` points of the teacher, and say so i
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from bertkit.cli.options import (
     SkipBadRows,
     TextColumn,
 )
-from bertkit.cli.reading import saved_settings, say_saved
+from bertkit.cli.reading import as_trained, saved_settings, say_saved
 from bertkit.read_options import ReadOptions
 
 READ_SETTINGS = ("text_column", "text_pair_column", "label_column", "encoding", "header", "delimiter", "label_names",
@@ -118,7 +119,9 @@ def distill(
     train_data = read_data(train, read)
     say_saved(train, taken)
     validation_data = read_data(validation, read) if validation else None
-    extra = [read_data(path, read, need_label=False) for path in unlabeled or []]
+    # Unlabeled files need no label column: one named for the labelled files must not be looked for in them.
+    unlabeled_read = dataclasses.replace(read, label_column=None, label_names=None, label_offset=None)
+    extra = [read_data(path, unlabeled_read, need_label=False) for path in unlabeled or []]
     say(f"distilling {teacher_dir} into {student}: {len(train_data)} rows of {train_data.source.name}"
         + (f", {sum(len(part) for part in extra)} unlabeled rows" if extra else "")
         + (f", {augment} altered copies of each training text" if augment else ""))  # fmt: skip
@@ -135,7 +138,9 @@ def distill(
         distiller.fit(teacher, train_data, eval_set=validation_data, unlabeled=extra, teacher_name=teacher_dir,
                       on_epoch=tracker.log_epoch)  # fmt: skip
         say(distiller.summary())
-        folder = distiller.save(output, overwrite=overwrite)
+        # saved as bertkit train saves them: evaluate and predict read the student's files as the teacher's
+        trained = as_trained(dataclasses.replace(read, train=train, validation=validation), train_data)
+        folder = distiller.save(output, overwrite=overwrite, run_options=trained.to_dict())
         # as bertkit train does: the student predicts and serves with its fastest backend that scores as torch
         if export:
             choose_default_backend(distiller.student_, folder, progress=not quiet)

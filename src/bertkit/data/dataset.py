@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bertkit.data.columns import Columns, choose_columns
+from bertkit.data.columns import TEXT_NAMES, Columns, choose_columns
 from bertkit.data.labels import is_missing
 from bertkit.data.readers import LABEL_TEXT, Source, Table, read_table
 from bertkit.exceptions import DataError
@@ -86,11 +86,15 @@ def load_file(
 
 def _columns(table: Table, text: str | None, pair: str | None, label: str | None, need_label: bool) -> Columns:
     """The columns to use; when a one-column text file has no usable columns, say how else it can be read
-    (TREC's "label text" lines read as tab-separated are one column)."""
+    (TREC's "label text" lines read as tab-separated are one column). A file whose one column is headed as a text
+    column was split right and lacks a column: its own error says which."""
     try:
         return choose_columns(table.frame, table.source.name, text=text, pair=pair, label=label, need_label=need_label)
     except DataError as exc:
         if len(table.frame.columns) != 1 or table.delimiter in (None, LABEL_TEXT):
+            raise
+        heading = str(table.frame.columns[0])
+        if heading == text or heading.lower() in TEXT_NAMES:
             raise
         how = "as tab-separated (.txt and .tsv are)" if table.delimiter == "\t" else f"split at {table.delimiter!r}"
         raise DataError(
