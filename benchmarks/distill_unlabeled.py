@@ -16,7 +16,9 @@ the unlabeled set leans to longer phrases): the student never sees a text of the
 ``--data mrpc``: the teacher is a bertkit classifier trained on MRPC's train.tsv (validation: its held-out
 share, which the students are given whatever their seed); the unlabeled pairs are GLUE STS-B's and RTE's training pairs
 (news, captions, forums; sentence pairs of another task, labels dropped), less every pair with a sentence that
-is also in MRPC's dev file. The score is F1 on MRPC dev (408 pairs).
+is also in MRPC's dev file. The score is F1 on MRPC dev (408 pairs). ``--swapped-pairs`` adds the student's MRPC
+training pairs with their two sentences swapped to the unlabeled pairs: a paraphrase reads the same either way
+round, so each is a new in-domain input for the teacher to label, at no cost in data.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def main() -> None:
     parser.add_argument("--augment", type=int, default=0, help="Distiller's augment (altered copies per text)")
     parser.add_argument("--arms", choices=["both", "labeled", "unlabeled"], default="both",
                         help="distil without unlabeled text, with it, or both (default)")  # fmt: skip
+    parser.add_argument("--swapped-pairs", action="store_true",
+                        help="mrpc: add the training pairs, sentences swapped, to the unlabeled pairs")  # fmt: skip
     parser.add_argument("--save", type=Path, default=None,
                         help="save the first seed's students (as bertkit distill does) under this folder")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="print the table; do not append to RESULTS.md")
@@ -128,6 +132,13 @@ def main() -> None:
 
         _, n_validation = planned_rows(len(train), teacher.config_, held_out=True)
         train, validation = hold_out(train, teacher.task_, n_validation, teacher.config_.seed)
+    if args.swapped_pairs:
+        if train.pairs is None:
+            parser.error("--swapped-pairs needs a pair task (--data mrpc)")
+        # the student's training pairs only (not its validation rows), second sentence first
+        unlabeled = [*unlabeled, *zip(train.pairs, train.texts, strict=True)]
+        counts["swapped_training_pairs"] = len(train)
+        print(f"with swapped training pairs: {counts}", flush=True)
 
     def score(model) -> float:
         return model.evaluate(test).metrics[metric]
@@ -177,6 +188,7 @@ def main() -> None:
             "sentence removed"
             if args.data == "rotten_tomatoes"
             else "GLUE STS-B and RTE training pairs without labels, pairs sharing a sentence with MRPC dev removed"
+            + ("; the MRPC training pairs, sentences swapped" if args.swapped_pairs else "")
         )
         notes = (f"Unlabeled text: {source} ({counts}). Student {args.student}, {args.epochs} epochs, temperature "
                  f"{args.temperature:g}, alpha {args.alpha:g}, hidden weight {args.hidden_weight:g}, augment {args.augment}, other options "
