@@ -309,10 +309,15 @@ def test_empty_pair_is_reported(tmp_path):
         load_file(path)
 
 
-def test_missing_jsonl_values_are_empty(tmp_path):
-    path = write(tmp_path / "d.jsonl", "\n".join(json.dumps(r) for r in [{"text": "a", "label": 1}, {"text": "b"}]))
-    with pytest.raises(DataError, match=re.escape(f"{path} line 2: column 'label' is empty")):
+def test_a_jsonl_record_without_a_key_is_told_so_and_a_null_is_empty(tmp_path):
+    records = [{"text": "a", "label": 1}, {"text": "b"}, {"text": None, "label": 0}]
+    path = write(tmp_path / "d.jsonl", "\n".join(json.dumps(r) for r in records))
+    with pytest.raises(DataError, match=re.escape(f"{path} line 2: the record has no key 'label'; every row needs a")):
         load_file(path)
+    data = load_file(path, skip_bad_rows=True)
+    assert data.texts == ["a"]
+    assert data.skipped[0].startswith(f"{path} line 2: the record has no key 'label'")
+    assert data.skipped[1].startswith(f"{path} line 3: column 'text' is empty")
 
 
 def test_skip_bad_rows_skips_and_counts(tmp_path):

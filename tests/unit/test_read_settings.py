@@ -124,6 +124,60 @@ def test_a_text_column_without_its_label_column_is_not_told_to_change_the_delimi
         load_file(path, pair_column="text2", need_label=False)
 
 
+def test_a_one_column_file_whose_lines_hold_another_separator_is_told_that_one(tmp_path):
+    path = write(tmp_path / "semi.csv", "text;label\na fine film;positive\na dull film;negative\n")
+    with pytest.raises(DataError, match=r"semi.csv: 1 column found reading it split at ','; its lines look "
+                       r"';'-separated: pass --delimiter ';' \(.*no text column found"):  # fmt: skip
+        load_file(path)
+    assert load_file(path, delimiter=";").texts == ["a fine film", "a dull film"]
+    # A comma inside a text splits that row into more fields than the one-column header: the reader says it too.
+    path = write(tmp_path / "semi.csv", "text;label\na fine film, truly;positive\na dull film;negative\n")
+    with pytest.raises(DataError, match=r"semi.csv line 2: malformed row with 2 fields, the header has 1 "
+                       r"\(text;label\); its header looks ';'-separated: pass --delimiter ';'$"):  # fmt: skip
+        load_file(path)
+
+
+def test_a_separator_in_one_line_only_is_not_advice(tmp_path):
+    # TREC's 'label text' lines read as tab-separated; one question holds a comma, the others do not.
+    path = write(tmp_path / "trec.txt", "DESC:manner How, then ?\nNUM:dist How far is it ?\nHUM:ind Who ?\n")
+    with pytest.raises(DataError) as caught:
+        load_file(path)
+    assert "--delimiter space" in str(caught.value) and "look" not in str(caught.value)
+
+
+def test_a_named_text_column_missing_from_a_headerless_file_is_pointed_to_the_text(tmp_path):
+    # A header-less model (text in column 1, label in 0) given a file of texts alone: column 0 holds them.
+    path = write(tmp_path / "texts.csv", "a fine film about a dog\na dull film\n")
+    with pytest.raises(DataError) as caught:
+        load_file(path, header=False, text_column="1", need_label=False)
+    assert str(caught.value) == (
+        f"{path}: --text-column '1' is not a column; columns found: '0'; the text looks to be in '0': "
+        "pass --text-column 0"
+    )
+
+
+def test_predict_on_a_file_with_another_separator_is_told_the_delimiter(capsys, tiny_classifier, tmp_path):
+    # The predict reader goes through the same column choice as evaluate's and says the same.
+    path = write(tmp_path / "semi.csv", "text;id\na fine film;1\na dull film;2\n")
+    error = fails(capsys, "predict", tiny_classifier, "--data", path, "--output", tmp_path / "out.csv", alone=False)
+    assert "its lines look ';'-separated: pass --delimiter ';'" in error
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_saved_text_column_that_does_not_fit_says_where_it_came_from(headerless, tmp_path, capsys):
+    model, _ = headerless
+    path = write(tmp_path / "texts.csv", "great \u00e4\nawful dull film\n", "latin-1")
+    hint = "'1' is not a column; columns found: '0'; the text looks to be in '0': pass --text-column 0"
+    error = fails(capsys, "evaluate", model, "--data", path, "--label-column", "0")
+    assert error.endswith(
+        f"{hint} (--text-column 1: the setting of the model's training, used as no flag gave another)"
+    )
+    # predict says the settings it takes before it reads (it streams the file)
+    assert run_cli("predict", model, "--data", path, "--output", tmp_path / "out.csv") == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "as the model was trained: --text-column 1" in lines[-2] and lines[-1].endswith(hint)
+
+
 # item 8: 1-based label ids ------------------------------------------------------------------------------------
 
 AG_NAMES = ["World", "Sports", "Business", "Sci/Tech"]

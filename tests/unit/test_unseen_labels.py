@@ -52,9 +52,11 @@ def test_skipping_unseen_labels_leaves_them_out_counted(model):
 def test_evaluate_cli_scores_unseen_labels_and_skips_them_when_asked(capsys, tiny_classifier, tmp_path):
     rows = [["good film", "positive"], ["meh", "neutral"], ["bad plot", "negative"], ["so so", "neutral"]]
     data = write_csv(tmp_path / "eval.csv", ["text", "label"], rows)
-    out, _ = ok(capsys, "evaluate", tiny_classifier, "--data", data, "--json")
+    out, err = ok(capsys, "evaluate", tiny_classifier, "--data", data, "--json")
     result = json.loads(out)
     assert result["n_examples"] == 4 and result["unseen_labels"] == {"neutral": 2} and result["accuracy"] <= 0.5
+    # stdout stays one JSON object; the warning goes to stderr, as the printed report ends with it
+    assert "warning: 2 rows have labels never seen in training, scored as errors: 'neutral' 2" in err
     out, err = ok(capsys, "evaluate", tiny_classifier, "--data", data)
     assert "2 rows have labels never seen in training, scored as errors: 'neutral' 2" in out + err
     out, _ = ok(capsys, "evaluate", tiny_classifier, "--data", data, "--json", "--skip-bad-rows")

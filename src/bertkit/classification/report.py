@@ -121,13 +121,21 @@ class EvaluationReport:
                     f"  {row['where']}: predicted {row['predicted']!r} ({row['score']:.3f}), "
                     f"true {row['true']!r}: {row['text'][:100]!r}"
                 )
+        for line in self.warnings():
+            console.print(f"[yellow]{line}[/yellow]")
+
+    def warnings(self) -> list[str]:
+        """What the metrics do not show of the data: rows with labels never seen in training, rows skipped.
+        :meth:`print` ends with them; the CLI says them on stderr beside ``--json``."""
+        lines = []
         if self.unseen_labels:
             verdict = "left out (--skip-bad-rows)" if self.unseen_skipped else "scored as errors"
             counts = ", ".join(f"{label!r} {count}" for label, count in self.unseen_labels.items())
-            console.print(f"[yellow]{self.unseen_rows} rows have labels never seen in training, {verdict}: "
-                          f"{counts}[/yellow]")  # fmt: skip
+            rows = "1 row has" if self.unseen_rows == 1 else f"{self.unseen_rows} rows have"
+            lines.append(f"{rows} labels never seen in training, {verdict}: {counts}")
         if self.skipped_rows:
-            console.print(f"[yellow]{self.skipped_rows} rows skipped (--skip-bad-rows)[/yellow]")
+            lines.append(f"{self.skipped_rows} row{'' if self.skipped_rows == 1 else 's'} skipped (--skip-bad-rows)")
+        return lines
 
     def save(self, folder: str | Path, history: list[dict] | None = None) -> list[Path]:
         """Write report.json, confusion_matrix.png, learning_curves.png (when history is given) and

@@ -98,16 +98,13 @@ def iter_predict_file(
 ) -> Iterator[tuple[pd.DataFrame, int]]:
     """Prediction tables of a data file, one per chunk of at most ``chunk_rows`` rows, each with the number of
     rows skipped in it (see :meth:`TextClassifier.iter_predict_file`)."""
-    from bertkit.data.columns import choose_columns
-    from bertkit.data.dataset import from_frame
+    from bertkit.data.dataset import from_frame, table_columns
     from bertkit.data.readers import iter_tables
 
     columns, start = None, 0
     for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header, delimiter=delimiter):
         if columns is None:
-            columns = choose_columns(
-                table.frame, table.source.name, text=text_column, pair=pair_column, need_label=False
-            )
+            columns = table_columns(table, text_column, pair_column, need_label=False)
         data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
         frame = classifier.predict_table(data, top_k)
         if row_numbers:

@@ -25,7 +25,7 @@ from bertkit.cli.options import (
     SkipBadRows,
     TextColumn,
 )
-from bertkit.cli.reading import PREDICT_SETTINGS, local_input, saved_settings, say_saved
+from bertkit.cli.reading import PREDICT_SETTINGS, local_input, saved_in_errors, saved_settings, say_saved
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
 
@@ -99,7 +99,8 @@ def evaluate(
                        encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, label_names=label_names,
                        delimiter=delimiter, label_offset=label_offset)  # fmt: skip
     read, taken = saved_settings(classifier, read, ctx, data)
-    dataset = read_data(data, read)
+    with saved_in_errors(taken):
+        dataset = read_data(data, read)
     for note in dataset.notes:
         say(note)
     say_saved(data, taken)
@@ -110,6 +111,8 @@ def evaluate(
         report.save(report_dir, history=classifier.history_)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in report.to_dict().items()}, default=str))
+        for line in report.warnings():
+            say(f"warning: {line}")
     else:
         report.print()
 
@@ -186,6 +189,7 @@ def predict(
     )
     sets = _set_options(classifier, coverage, abstain_below)
     if text is not None:
+        _check_pair(classifier, pair)
         _predict_text(classifier, [(text, pair)] if pair else [text], top_k or 5, sets)
         return
     read, taken = saved_settings(
@@ -221,6 +225,17 @@ def _set_options(classifier, coverage: float | None, abstain_below: float | None
     conformity scores) fail here, before any data is read."""
     classifier.check_set_options(coverage, abstain_below)
     return {"coverage": coverage, "abstain_below": abstain_below}
+
+
+def _check_pair(classifier: TextClassifier, pair: str | None) -> None:
+    """DataError in the CLI's words when TEXT and --pair do not fit the model (``text_pair_``: None when the
+    folder does not record it; the model then judges)."""
+    text_pair = getattr(classifier, "text_pair_", None)
+    if text_pair and pair is None:
+        raise DataError('this model was trained on text pairs: give the second text with --pair, as in '
+                        'bertkit predict MODEL "first text" --pair "second text"')  # fmt: skip
+    if text_pair is False and pair is not None:
+        raise DataError("this model was trained on single texts, not pairs: leave out --pair")
 
 
 def _predict_text(classifier, texts: list, top_k: int, sets: dict[str, float | None]) -> None:

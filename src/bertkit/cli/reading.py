@@ -4,6 +4,8 @@ with the reading settings of the model's training wherever no flag was given (``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,9 +37,24 @@ def saved_settings(
 
 
 def say_saved(data: str, taken: list[str]) -> None:
-    """One info line, once the file was read: the settings of the model's training that were used."""
+    """One info line: the settings of the model's training that were used to read ``data``."""
     if taken:
         say(f"read {data} as the model was trained: {', '.join(taken)} (flags override these)")
+
+
+@contextmanager
+def saved_in_errors(taken: list[str]) -> Iterator[None]:
+    """Reading under the settings of the model's training: a DataError that names one of their flags (the saved
+    ``--text-column 1`` missing from this file) says where that setting came from."""
+    try:
+        yield
+    except DataError as exc:
+        named = [flag for flag in taken if flag.split()[0] in str(exc)]
+        if not named:
+            raise
+        raise DataError(
+            f"{exc} ({', '.join(named)}: the setting of the model's training, used as no flag gave another)"
+        ) from None
 
 
 def local_input(text: str | None, data: list[str] | None, output: Path | None) -> str | None:

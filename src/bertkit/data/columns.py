@@ -41,11 +41,13 @@ def choose_columns(
     """Resolve the columns to use; an explicit name wins, otherwise a well-known name, otherwise a guess
     for header-less files (the longest non-numeric column is the text, a numeric one the label)."""
     names = [str(c) for c in frame.columns]
-    for flag, value in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
-        if value is not None and value not in names:
-            raise DataError(f"{where}: {flag} {value!r} is not a column; columns found: {_listing(names)}")
     lower = {n.lower(): n for n in names}
     headerless = all(n.isdigit() for n in names)
+    for flag, value in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
+        if value is not None and value not in names:
+            guess = _text_column_guess(frame, lower, headerless) if flag == "--text-column" else None
+            hint = f"; the text looks to be in {guess!r}: pass --text-column {guess}" if guess is not None else ""
+            raise DataError(f"{where}: {flag} {value!r} is not a column; columns found: {_listing(names)}{hint}")
 
     if text is None and pair is None:
         # A known pair wins over single names: QNLI's (question, sentence) must not read as "sentence" alone.
@@ -72,6 +74,13 @@ def choose_columns(
     if label is not None and label in (text, pair):
         raise DataError(f"{where}: column {label!r} cannot be both the text and the label")
     return Columns(text=text, pair=pair, label=label)
+
+
+def _text_column_guess(frame: pd.DataFrame, lower: dict[str, str], headerless: bool) -> str | None:
+    """The column that would be the text were no --text-column given, for the advice when the named one is
+    missing (a header-less model's saved column 1 on a file that holds the text alone, as column 0)."""
+    known = next((lower[n] for n in TEXT_NAMES if n in lower), None)
+    return known if known is not None or not headerless else _longest_text_column(frame, exclude=set())
 
 
 def _listing(names: list[str]) -> str:

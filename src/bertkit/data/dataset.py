@@ -12,7 +12,7 @@ import pandas as pd
 
 from bertkit.data.columns import TEXT_NAMES, Columns, choose_columns
 from bertkit.data.labels import is_missing
-from bertkit.data.readers import LABEL_TEXT, Source, Table, read_table
+from bertkit.data.readers import LABEL_TEXT, Source, Table, read_table, separator_in
 from bertkit.exceptions import DataError
 
 
@@ -68,7 +68,7 @@ def load_file(
     """Read and validate a data file; every problem names the file, line and column. Integer labels index
     ``label_names`` from ``label_offset`` (None: 1 when the ids are exactly 1..N, said in ``notes``, else 0)."""
     table = read_table(path, encoding=encoding, header=header, delimiter=delimiter)
-    columns = _columns(table, text_column, pair_column, label_column, need_label)
+    columns = table_columns(table, text_column, pair_column, label_column, need_label)
     data = from_frame(table.frame, table.source, columns, need_label=need_label, skip_bad_rows=skip_bad_rows)
     if label_names is not None and data.labels is not None and not _already_named(data.labels, label_names):
         multi = any(isinstance(v, str) and "," in v for v in data.labels)
@@ -84,10 +84,13 @@ def load_file(
     return data
 
 
-def _columns(table: Table, text: str | None, pair: str | None, label: str | None, need_label: bool) -> Columns:
-    """The columns to use; when a one-column text file has no usable columns, say how else it can be read
-    (TREC's "label text" lines read as tab-separated are one column). A file whose one column is headed as a text
-    column was split right and lacks a column: its own error says which."""
+def table_columns(
+    table: Table, text: str | None = None, pair: str | None = None, label: str | None = None, need_label: bool = True
+) -> Columns:
+    """The columns of ``table`` to use (:func:`choose_columns`); when a one-column text file has no usable
+    columns, say how else it can be read: with the separator its heading holds (``text;label`` read as a CSV), or
+    as 'label text' lines (TREC's read as tab-separated are one column). A file whose one column is headed as a
+    text column, or that lacks a named text column, was split right: its own error says which column is missing."""
     try:
         return choose_columns(table.frame, table.source.name, text=text, pair=pair, label=label, need_label=need_label)
     except DataError as exc:
@@ -96,11 +99,27 @@ def _columns(table: Table, text: str | None, pair: str | None, label: str | None
         heading = str(table.frame.columns[0])
         if heading == text or heading.lower() in TEXT_NAMES:
             raise
+        seen = _consistent_separator(table)
+        if seen is None and text is not None:
+            raise  # the named column's own error says which column holds the text
         how = "as tab-separated (.txt and .tsv are)" if table.delimiter == "\t" else f"split at {table.delimiter!r}"
-        raise DataError(
-            f"{table.source.name}: 1 column found reading it {how}; for 'label text' lines such as TREC's pass "
-            f"--delimiter space, for other separators --delimiter ',', ';', '|' or 'tab' ({exc})"
-        ) from None
+        if seen is not None:
+            advice = f"its lines look {seen}-separated: pass --delimiter {seen}"
+        else:
+            advice = (
+                "for 'label text' lines such as TREC's pass --delimiter space, for other separators --delimiter "
+                "',', ';', '|' or 'tab'"
+            )
+        raise DataError(f"{table.source.name}: 1 column found reading it {how}; {advice} ({exc})") from None
+
+
+def _consistent_separator(table: Table) -> str | None:
+    """The ``--delimiter`` spelling of the separator that a one-column table's first lines (its heading included)
+    all hold equally often (:func:`separator_in`)."""
+    lines = [str(v) for v in table.frame.iloc[:8, 0]]
+    if table.source.header:
+        lines.insert(0, str(table.frame.columns[0]))
+    return separator_in(lines, table.delimiter)
 
 
 def from_frame(
@@ -120,8 +139,13 @@ def from_frame(
         problem = None
         for name, kind in checks:
             if is_missing(values[name][row]):
+                what = (
+                    f"the record has no key {name!r}"
+                    if row in source.absent.get(name, ())
+                    else f"column {name!r} is empty"
+                )
                 problem = (
-                    f"{source.where(row)}: column {name!r} is empty; every row needs a {kind} "
+                    f"{source.where(row)}: {what}; every row needs a {kind} "
                     f"(fix or remove the row, or pass --skip-bad-rows to skip such rows, counted in the report)"
                 )
                 break

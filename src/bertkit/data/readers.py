@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -46,6 +46,8 @@ class Source:
     unit: str = "line"
     header: bool | None = field(default=None, compare=False)
     """Whether the first line was read as a header (given or detected); None for files without headers."""
+    absent: dict[str, frozenset[int]] = field(default_factory=dict, compare=False)
+    """For JSON records: the DataFrame rows whose record has no such key (their cells hold None, as a null does)."""
 
     def where(self, row: int) -> str:
         return f"{self.name} {self.unit} {self.lines[row]}"
@@ -220,15 +222,36 @@ def _label_text_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[int,
         yield number, [plain.group(1), plain.group(2)]
 
 
+# Separators a one-column file's lines may hold, as --delimiter spells them.
+SEPARATOR_FLAGS = (("\t", "tab"), (";", "';'"), ("|", "'|'"), (",", "','"))
+
+
+def separator_in(lines: Sequence[str], used: str | None) -> str | None:
+    """The ``--delimiter`` spelling of a separator other than ``used`` that each of ``lines`` holds equally
+    often (at least once), as csv.Sniffer judges; None if none does. One in a single line of several (a comma
+    inside a question) is not taken for a separator."""
+    for char, flag in SEPARATOR_FLAGS:
+        counts = {line.count(char) for line in lines}
+        if char != used and len(counts) == 1 and counts != {0}:
+            return flag
+    return None
+
+
 def _table(
     path: Path, columns: list[str], rows: list[list[str]], line_numbers: list[int], header: bool, delimiter: str
 ) -> Table:
     width = len(columns)
     for row, line in zip(rows, line_numbers, strict=True):
         if len(row) != width:
+            other = separator_in(columns, delimiter) if header and width == 1 else None
+            advice = (
+                f"its header looks {other}-separated: pass --delimiter {other}"
+                if other is not None
+                else "check the delimiter and quoting on that line"
+            )
             raise DataError(
                 f"{path} line {line}: malformed row with {len(row)} fields, the header has {width} "
-                f"({', '.join(columns)}); check the delimiter and quoting on that line"
+                f"({', '.join(columns)}); {advice}"
             )
     frame = pd.DataFrame(rows, columns=columns, dtype=object)
     return Table(frame, Source(str(path), tuple(line_numbers), "line", header), delimiter)
@@ -349,7 +372,8 @@ def _read_jsonl(path: Path, encoding: str) -> Table:
     # floats (label 1 read back as 1.0, text 5 as "5.0"), a silent change of what the file says.
     columns = list(dict.fromkeys(key for record in records for key in record))
     frame = pd.DataFrame({c: pd.Series([record.get(c) for record in records], dtype=object) for c in columns})
-    return Table(frame, Source(str(path), tuple(lines), unit))
+    absent = {c: frozenset(i for i, record in enumerate(records) if c not in record) for c in columns}
+    return Table(frame, Source(str(path), tuple(lines), unit, absent={c: a for c, a in absent.items() if a}))
 
 
 def _read_parquet(path: Path) -> Table:
