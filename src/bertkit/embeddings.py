@@ -12,19 +12,30 @@ from bertkit.data.encoding import collate, encode, inference_batches
 from bertkit.data.writers import make_parent
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
-from bertkit.models.checkpoints import load_error, load_tokenizer, quiet_transformers, resolve_checkpoint
+from bertkit.models.checkpoints import (
+    load_error,
+    load_tokenizer,
+    position_limit,
+    quiet_transformers,
+    resolve_checkpoint,
+)
+from bertkit.params import ParamsMixin
 
 POOLINGS = ("mean", "cls", "pooler")
 
 
-class TextEmbedder:
+class TextEmbedder(ParamsMixin):
     """Embed texts with an encoder: ``pooling`` "mean" (attention-masked), "cls" or "pooler"; ``layers`` -1
     (the last), another index, or a list of indices whose hidden states are averaged.
 
     ``transform(texts)`` returns float32 [n, hidden] in input order; ``token_embeddings(texts)`` returns,
     per text, its tokens and their hidden states [tokens, hidden]. Batches are length-sorted and padded
-    only to their longest member.
+    only to their longest member. ``texts``: a list, array or Series of strings, or a one-column DataFrame.
+    Texts are truncated at ``max_length`` tokens, or at the model's position limit where that is lower
+    (``max_length_``), as sentence-transformers does.
     """
+
+    _estimator_type = "transformer"
 
     def __init__(
         self,
@@ -68,6 +79,10 @@ class TextEmbedder:
         if self.pooling == "pooler" and getattr(encoder, "pooler", None) is None:
             raise ConfigError(f"{self.model}: this model has no pooler; use --pooling mean or cls")
         self.layers_ = layers
+        # Tokens per text: max_length, at most what the model's positions hold (a longer text is truncated there
+        # either way; beyond the table torch would fail half-way through a batch).
+        limit = position_limit(encoder.config)
+        self.max_length_ = min(self.max_length, limit[0]) if limit is not None else self.max_length
         self.encoder_ = encoder.to(resolve_device(self.device)).eval()
         return self
 
@@ -76,10 +91,8 @@ class TextEmbedder:
             raise NotFittedError("call fit() first (it loads the encoder)")
 
     @torch.inference_mode()
-    def _run(self, texts: Sequence[str], each) -> None:
-        if isinstance(texts, str):
-            raise DataError("expected a list of texts, got a single string; wrap it in a list")
-        encoded = encode(self.tokenizer_, list(texts), None, self.max_length)
+    def _run(self, texts: list[str], each) -> None:
+        encoded = encode(self.tokenizer_, texts, None, self.max_length_)
         device = next(self.encoder_.parameters()).device
         want_states = self.layers_ != [-1]
         for index in inference_batches(encoded.lengths, self.batch_size):
@@ -94,6 +107,7 @@ class TextEmbedder:
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """Pooled embeddings, float32 [n, hidden], rows in input order."""
         self._check()
+        texts = _texts(texts)
         result = np.empty((len(texts), self.encoder_.config.hidden_size), dtype=np.float32)
 
         def pool(index, batch, hidden, out):
@@ -117,6 +131,7 @@ class TextEmbedder:
     def token_embeddings(self, texts: Sequence[str]) -> list[tuple[list[str], np.ndarray]]:
         """Per text: its word-piece tokens (special tokens included) and their hidden states [tokens, hidden]."""
         self._check()
+        texts = _texts(texts)
         result: list = [None] * len(texts)
 
         def keep(index, batch, hidden, out):
@@ -128,6 +143,17 @@ class TextEmbedder:
 
         self._run(texts, keep)
         return result
+
+
+def _texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` checked as :func:`bertkit.data.dataset.from_lists` checks a classifier's input (one string per
+    item, none empty; a one-column DataFrame's rows), single texts only."""
+    from bertkit.data.dataset import from_lists
+
+    data = from_lists(texts, name="texts")
+    if data.pairs is not None:
+        raise DataError("texts: the embedder embeds single texts, not (text, pair) tuples; embed each text alone")
+    return data.texts
 
 
 def write_embeddings(vectors: np.ndarray, path: str | Path, ids: Sequence | None = None) -> Path:

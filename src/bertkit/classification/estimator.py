@@ -126,6 +126,10 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self.progress = progress
 
     # configuration (get_params/set_params come from ParamsMixin) -------------------------------------
+    @property
+    def _estimator_type(self) -> str:  # type: ignore[override]  # what scikit-learn takes it for: the task's kind
+        return "regressor" if self.task == "regression" else "classifier"
+
     @classmethod
     def from_config(cls, config: TrainConfig, **extra: Any) -> TextClassifier:
         values = {k: v for k, v in config.to_dict().items() if k in cls._param_names()}
@@ -182,6 +186,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             self.tokenizer_, data.train, config, announce=self.progress and ddp.is_main_process()
         )
         seed_everything(config.seed)  # the new head's initial weights are part of the run
+        self.__dict__.pop("onnx_forward_", None)  # a graph loaded with the old weights must not predict for the new
         self.model_, config = fitting.build_model(checkpoint, data.task, data.classes, config)
         self.task_, self.classes_, self.config_ = data.task, data.classes, config
         self.text_pair_ = data.train.pairs is not None
@@ -290,8 +295,17 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         return self.decision_scores(X)
 
     def predict(self, X: Texts) -> np.ndarray | list[list[Any]]:
-        """Labels as given in training (object array), label lists (multi-label) or values (regression)."""
-        return labels_from_scores(self.decision_scores(X), self.task_, self.classes_, self.score_thresholds_)
+        """Labels as given in training, label lists (multi-label) or values (regression). The array has the
+        labels' own dtype where they are all integers (int64) or all booleans (bool), as scikit-learn's metrics
+        expect; strings and mixed labels give an object array."""
+        labels = labels_from_scores(self.decision_scores(X), self.task_, self.classes_, self.score_thresholds_)
+        if self.task_ != "classification":
+            return labels
+        if all(isinstance(c, bool) for c in self.classes_):
+            return labels.astype(bool)
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in self.classes_):
+            return labels.astype(np.int64)
+        return labels
 
     def score(self, X: Texts, y: Sequence[Any]) -> float:
         """Accuracy (classification), micro F1 (multi-label) or Pearson r (regression)."""

@@ -59,7 +59,7 @@ def prepare_data(
     train = as_data(X, y, "X")
     if train.labels is None:
         raise DataError(f"{train.source.name}: training data needs labels (no label column)")
-    task, labels = normalize_labels(train.labels, config.task)
+    task, labels = normalize_labels(train.labels, config.task, as_written=train.in_memory)
     train.labels = labels
     if config.label_smoothing and task != "classification":
         raise ConfigError(
@@ -78,13 +78,32 @@ def prepare_data(
         _, n_validation = planned_rows(len(train), config, held_out=True)
         train, validation = hold_out(train, task, n_validation, config.seed)
     else:
-        validation = as_data(*(eval_set if isinstance(eval_set, tuple) else (eval_set, None)), "eval_set")
+        validation = as_data(*_eval_pair(eval_set), "eval_set")
+        if (validation.pairs is None) != (train.pairs is None):
+            shapes = ("single texts", "text pairs") if validation.pairs is None else ("text pairs", "single texts")
+            raise DataError(
+                f"{validation.source.name}: the training data are {shapes[1]} and the validation data {shapes[0]}; "
+                "give both in the same shape"
+            )
         validation.labels = align_labels(validation, task, classes)
     train, overlap = resolve_overlap(train, validation, config.validation_overlap)
     if config.max_train_rows and config.max_train_rows < len(train):
         keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
         train = train.subset(np.sort(keep))
     return FitData(train, validation, task, classes, overlap)
+
+
+def _eval_pair(eval_set: Any) -> tuple[Any, Any]:
+    """(X, y) of ``eval_set``: an (X, y) tuple or a TextData, which brings its own labels."""
+    if isinstance(eval_set, TextData):
+        return eval_set, None
+    if isinstance(eval_set, tuple) and len(eval_set) == 2:
+        return eval_set
+    raise DataError(
+        f"eval_set: expected an (X, y) tuple or data read from a file, got a {type(eval_set).__name__}"
+        + (f" of {len(eval_set)} items" if isinstance(eval_set, (list, tuple)) else "")
+        + "; pass eval_set=(X_val, y_val)"
+    )
 
 
 def planned_rows(n_rows: int, config: TrainConfig, *, held_out: bool) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from bertkit.models.folder_check import check_folder
 from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.kinds import ModelKind, folder_kind
 from bertkit.models.rust_tokenizer import load_rust_tokenizer
+from bertkit.onnx_forward import ONNX_DIR
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 TRAINED_BY = "bertkit train"
@@ -63,6 +65,13 @@ def save_classifier(classifier: FittedClassifier, folder: str | Path) -> Path:
         "data_fingerprint": getattr(classifier, "data_fingerprint_", None),
         "versions": library_versions(),
     }
+    metadata.pop("backend", None)  # the graphs it names are those of an export, not of this save
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ModelLoadError(f"{folder}: is a file, where save writes a model folder; choose another path")
+    stale = folder / ONNX_DIR
+    if stale.is_dir():  # graphs exported from the weights this save replaces: they would predict for the old model
+        shutil.rmtree(stale)
     folder = save_folder(folder, classifier.model_, classifier.tokenizer_, metadata)
     write_card(folder, metadata)  # README.md: the Hugging Face model card (models/card.py)
     # Every option of the run, resolved (batch size and learning rate filled in), plus the data options the

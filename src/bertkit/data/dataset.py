@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,10 @@ import pandas as pd
 from bertkit.data.columns import TEXT_NAMES, Columns, choose_columns
 from bertkit.data.labels import is_missing
 from bertkit.data.readers import LABEL_TEXT, Source, Table, read_table, separator_in
-from bertkit.exceptions import DataError
+from bertkit.exceptions import BertkitWarning, DataError
+
+ITEM = "item"
+"""The unit of :func:`from_lists` input: positions in the caller's lists."""
 
 
 @dataclass
@@ -36,6 +40,11 @@ class TextData:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def in_memory(self) -> bool:
+        """Given as Python lists (:func:`from_lists`), not read from a file: its labels are typed as given."""
+        return self.source.unit == ITEM
 
     def subset(self, index: np.ndarray) -> TextData:
         pick = [int(i) for i in index]
@@ -179,11 +188,11 @@ def from_lists(texts: Sequence[Any], labels: Sequence[Any] | None = None, name: 
     """In-memory input: a list of strings, or of (text, pair) tuples, and optional labels."""
     if isinstance(texts, str):
         raise DataError(f"{name}: expected a list of texts, got a single string; wrap it in a list")
-    items = list(texts)
+    items = _rows_of(texts, name)
     if not items:
         raise DataError(f"{name}: no texts given")
     if labels is not None:
-        labels = list(labels)
+        labels = _labels_of(labels, name)
         if len(labels) != len(items):
             raise DataError(f"{name}: {len(items)} texts but {len(labels)} labels; give one label per text")
     paired = isinstance(items[0], (tuple, list))
@@ -195,7 +204,7 @@ def from_lists(texts: Sequence[Any], labels: Sequence[Any] | None = None, name: 
         frame["text_pair"] = pd.Series([x[1] for x in items], dtype=object)
     if labels is not None:
         frame["label"] = pd.Series(labels, dtype=object)
-    source = Source(name, tuple(range(len(items))), "item")
+    source = Source(name, tuple(range(len(items))), ITEM)
     columns = Columns("text", "text_pair" if paired else None, "label" if labels is not None else None)
     for column in ("text", "text_pair"):
         if column in frame:
@@ -206,6 +215,47 @@ def from_lists(texts: Sequence[Any], labels: Sequence[Any] | None = None, name: 
                 )
     _check_items(frame, name)
     return from_frame(frame, source, columns, need_label=labels is not None, skip_bad_rows=False)
+
+
+def _rows_of(texts: Any, name: str) -> list[Any]:
+    """In-memory texts as a list of items: a DataFrame's or 2-D array's rows are texts (one column) or (text,
+    pair) tuples (two), never its column names, which iterating over a DataFrame gives."""
+    if isinstance(texts, pd.DataFrame):
+        width = texts.shape[1]
+        if width not in (1, 2):
+            raise DataError(
+                f"{name}: a DataFrame of {width} columns ({', '.join(repr(str(c)) for c in texts.columns[:6])}); "
+                "pass one text column, or two for text pairs, e.g. df['text'] or df[['sentence1', 'sentence2']]"
+            )
+        return list(texts.iloc[:, 0]) if width == 1 else list(zip(texts.iloc[:, 0], texts.iloc[:, 1], strict=True))
+    if isinstance(texts, np.ndarray) and texts.ndim == 2:
+        if texts.shape[1] not in (1, 2):
+            raise DataError(
+                f"{name}: an array of shape {texts.shape}; pass one text per row, or two for text pairs (n, 2)"
+            )
+        return list(texts[:, 0]) if texts.shape[1] == 1 else [tuple(row) for row in texts]
+    return list(texts)
+
+
+def _labels_of(labels: Any, name: str) -> list[Any]:
+    """In-memory labels as a list: a column vector (an (n, 1) array or a one-column DataFrame) is read as one
+    label per row, with a warning as scikit-learn gives, not as one-label lists (multi-label)."""
+    where = "y" if name == "X" else f"{name} labels"
+    if isinstance(labels, pd.DataFrame):
+        if labels.shape[1] != 1:
+            raise DataError(
+                f"{where}: a DataFrame of {labels.shape[1]} columns; pass one label column, e.g. df['label']"
+            )
+        labels = labels.iloc[:, 0].to_numpy()
+    elif isinstance(labels, np.ndarray) and labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn(
+            f"{where}: a column vector of shape {labels.shape} was passed where a 1-D array was expected; read as "
+            "one label per row (use y.ravel(); for multi-label give a list of label lists)",
+            BertkitWarning,
+            stacklevel=6,  # the caller of fit, evaluate or predict
+        )
+        labels = labels[:, 0]
+    return list(labels)
 
 
 def _check_items(frame: pd.DataFrame, name: str) -> None:

@@ -22,15 +22,23 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def normalize_labels(raw: Sequence[Any], task: str) -> tuple[str, list[Any]]:
+def normalize_labels(raw: Sequence[Any], task: str, *, as_written: bool = False) -> tuple[str, list[Any]]:
     """Return (task, labels): strings from text files become ints or floats when every value is one,
-    and comma-separated id lists become lists, so that labels compare and sort as the user meant them."""
+    and comma-separated id lists become lists, so that labels compare and sort as the user meant them.
+    ``as_written``: Python values given in memory, whose type is the user's own: strings stay strings ("0" is
+    not 0), only numpy scalars become Python ones."""
     values = list(raw)
     is_list = [isinstance(v, (list, tuple, np.ndarray)) for v in values]
     if any(is_list):
         if not all(is_list):
             raise DataError("labels mix lists and single values; a multi-label column needs a list in every row")
-        return _check_task(task, "multi-label"), [sorted({_scalar(x) for x in v}) for v in values]
+        return _check_task(task, "multi-label"), [sorted({_scalar(x, as_written) for x in v}) for v in values]
+    if as_written and task != "regression":
+        values = [_scalar(v, as_written) for v in values]
+        if all(isinstance(v, str) for v in values):
+            if task == "multi-label":
+                return "multi-label", [sorted({x.strip() for x in v.split(",")}) for v in values]
+            return _check_task(task, "classification"), [v.strip() for v in values]
     strings = all(isinstance(v, str) for v in values)
     if (
         strings
@@ -76,10 +84,13 @@ def _check_task(requested: str, inferred: str) -> str:
     return inferred if requested == "auto" else requested
 
 
-def _scalar(value: Any) -> Any:
-    """numpy scalars become Python ones so labels round-trip through JSON unchanged."""
+def _scalar(value: Any, as_written: bool = False) -> Any:
+    """numpy scalars become Python ones so labels round-trip through JSON unchanged; a text file's integer
+    strings become ints (not ``as_written``)."""
     if isinstance(value, np.generic):
         return value.item()
+    if as_written:
+        return value
     if isinstance(value, str) and INTEGER.match(value):
         return int(value)
     if isinstance(value, float) and value.is_integer():

@@ -1,0 +1,130 @@
+"""The scikit-learn contract beyond get_params/clone: tags that let pipelines, cross-validation and searches take
+the estimators, in-memory inputs as scikit-learn users hold them (DataFrames, arrays, column vectors), labels
+typed as given, and fitted state that never outlives a refit."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import sentiment_examples
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
+
+from bertkit import BertkitWarning, DataError, TextClassifier, TextEmbedder
+from bertkit.data.dataset import from_lists
+from bertkit.data.labels import normalize_labels
+
+FAST = dict(epochs=1, batch_size=16, learning_rate=3e-3, max_length=32, progress=False)
+
+
+def test_tags_and_repr(tiny_bert):
+    clf = TextClassifier(str(tiny_bert), epochs=1)
+    assert is_classifier(clf) and not is_regressor(clf)
+    assert is_regressor(TextClassifier(task="regression")) and not is_classifier(TextClassifier(task="regression"))
+    assert get_tags(TextEmbedder()).estimator_type == "transformer"
+    assert repr(clf) == f"TextClassifier(model={str(tiny_bert)!r}, epochs=1)"
+    assert repr(TextClassifier()) == "TextClassifier()"
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+
+
+def test_cross_validation_and_a_pipeline_take_the_classifier(tiny_bert):
+    texts, labels = sentiment_examples(48)
+    scores = cross_val_score(TextClassifier(str(tiny_bert), **FAST), texts, labels, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    lower = FunctionTransformer(lambda X: [t.lower() for t in X])
+    pipeline = make_pipeline(lower, TextClassifier(str(tiny_bert), **FAST)).fit(texts, labels)
+    assert set(pipeline.predict(["A GREAT FILM"])) <= {"negative", "positive"}
+    check_is_fitted(pipeline[-1])
+
+
+def test_a_dataframe_gives_its_rows_never_its_column_names():
+    frame = pd.DataFrame({"text": ["a fine film", "dull", "ok"]})
+    assert from_lists(frame).texts == ["a fine film", "dull", "ok"]
+    pairs = from_lists(pd.DataFrame({"a": ["x", "y"], "b": ["p", "q"]}))
+    assert pairs.texts == ["x", "y"] and pairs.pairs == ["p", "q"]
+    assert from_lists(np.array([["x", "p"], ["y", "q"]])).pairs == ["p", "q"]
+    with pytest.raises(DataError, match=r"^X: a DataFrame of 3 columns \('a', 'b', 'c'\); pass one text column"):
+        from_lists(pd.DataFrame({"a": ["x"], "b": ["y"], "c": ["z"]}), name="X")
+
+
+def test_a_column_vector_of_labels_is_one_label_per_row_with_a_warning():
+    with pytest.warns(BertkitWarning, match=r"y: a column vector of shape \(2, 1\)"):
+        data = from_lists(["a", "b"], np.array([[0], [1]]), name="X")
+    assert data.labels == [0, 1]
+    assert normalize_labels(data.labels, "auto") == ("classification", [0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a one-column DataFrame is a column, not a mistake
+        assert from_lists(["a", "b"], pd.DataFrame({"y": ["p", "q"]}), name="X").labels == ["p", "q"]
+    # lists of labels stay multi-label
+    assert normalize_labels(from_lists(["a", "b"], [["p"], ["q"]]).labels, "auto")[0] == "multi-label"
+
+
+def test_strings_given_in_memory_stay_strings_where_a_files_digits_are_numbers():
+    assert normalize_labels(["0", "1", "1"], "auto", as_written=True) == ("classification", ["0", "1", "1"])
+    assert normalize_labels(["0", "1", "1"], "auto") == ("classification", [0, 1, 1])
+    assert normalize_labels([np.int64(2), 1], "auto", as_written=True) == ("classification", [2, 1])
+    assert normalize_labels(["0.5", "1.5"], "auto", as_written=True)[0] == "classification"  # strings: labels
+    assert normalize_labels([0.5, 1.5], "auto", as_written=True) == ("regression", [0.5, 1.5])
+
+
+def test_labels_keep_their_type_through_fit_and_predict(tiny_bert):
+    texts, labels = sentiment_examples(40)
+    digits = ["1" if label == "positive" else "0" for label in labels]
+    clf = TextClassifier(str(tiny_bert), **FAST).fit(texts, digits)
+    assert clf.classes_ == ["0", "1"] and set(clf.predict(texts[:4])) <= {"0", "1"}
+    flags = [label == "positive" for label in labels]
+    clf = TextClassifier(str(tiny_bert), **FAST).fit(texts, flags)
+    predicted = clf.predict(texts)
+    assert predicted.dtype == bool
+    assert 0 <= accuracy_score(flags, predicted) <= 1  # scikit-learn takes it as binary targets
+
+
+def test_eval_set_must_be_an_x_y_tuple_of_the_training_shape(tiny_bert):
+    texts, labels = sentiment_examples(20)
+    clf = TextClassifier(str(tiny_bert), **FAST)
+    with pytest.raises(DataError, match=r"^eval_set: expected an \(X, y\) tuple .*got a list of 2 items"):
+        clf.fit(texts, labels, eval_set=[texts[:4], labels[:4]])
+    pairs = [(t, t) for t in texts[:4]]
+    with pytest.raises(DataError, match="^eval_set: the training data are single texts and the validation data text"):
+        clf.fit(texts, labels, eval_set=(pairs, labels[:4]))
+
+
+def test_refit_drops_a_loaded_graph_and_save_drops_stale_graphs(tiny_bert, tmp_path):
+    pytest.importorskip("onnxruntime")
+    texts, labels = sentiment_examples(40)
+    clf = TextClassifier(str(tiny_bert), **FAST).fit(texts, labels)
+    folder = clf.save(tmp_path / "m")
+    clf.export_onnx(folder)
+    loaded = TextClassifier.load(folder, backend="onnx", device="cpu")
+    loaded.set_params(model=str(tiny_bert), seed=7, **FAST).fit(
+        texts, [{"negative": "positive", "positive": "negative"}[y] for y in labels]
+    )
+    assert loaded.backend_ == "torch" and "onnx_forward_" not in vars(loaded)
+    loaded.save(folder)  # over the folder whose onnx/ holds the first model's graph
+    assert not (folder / "onnx").exists()
+    np.testing.assert_allclose(
+        TextClassifier.load(folder, device="cpu").predict_proba(texts[:4]), loaded.predict_proba(texts[:4]), atol=1e-5
+    )
+    with pytest.raises(Exception, match="is a file, where save writes a model folder"):
+        clf.save(folder / "config.json")
+
+
+def test_the_embedder_reads_dataframes_checks_texts_and_clones(tiny_bert):
+    embedder = TextEmbedder(str(tiny_bert), max_length=512).fit()
+    assert embedder.max_length_ == 128  # the tiny model's position table: longer texts are cut there
+    texts = ["a good film", "bad", "ok " * 300]
+    np.testing.assert_allclose(embedder.transform(pd.DataFrame({"t": texts})), embedder.transform(texts), atol=1e-6)
+    assert repr(clone(embedder)) == f"TextEmbedder(model={str(tiny_bert)!r}, max_length=512)"
+    for bad, message in (([], "texts: no texts given"), ([None], "texts item 0: expected a string, got NoneType")):
+        with pytest.raises(DataError, match=f"^{message}"):
+            embedder.transform(bad)
