@@ -128,3 +128,15 @@ def test_the_embedder_reads_dataframes_checks_texts_and_clones(tiny_bert):
     for bad, message in (([], "texts: no texts given"), ([None], "texts item 0: expected a string, got NoneType")):
         with pytest.raises(DataError, match=f"^{message}"):
             embedder.transform(bad)
+
+
+def test_whole_number_decimals_read_as_regression_are_said():
+    from bertkit.classification.inputs import _task_notes
+
+    data = from_lists(["a", "b", "c"], [0.0, 1.0, 1.0], name="X")
+    assert _task_notes(data, "regression", "auto") == [
+        "X: the labels are whole numbers written as decimals (0.0, 1.0, ...): read as regression scores; to classify "
+        "them pass --task classification (task='classification')"
+    ]
+    assert _task_notes(data, "regression", "regression") == []  # asked for: nothing to say
+    assert _task_notes(from_lists(["a", "b"], [0.5, 1.0], name="X"), "regression", "auto") == []

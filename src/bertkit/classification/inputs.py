@@ -47,6 +47,8 @@ class FitData:
     classes: list[Any]
     overlap: Overlap | None = None
     """Training rows that were also validation rows, and what was done with them (:mod:`bertkit.data.overlap`)."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """Lines a run says about how the data was read (whole-number decimals read as regression scores)."""
 
 
 def prepare_data(
@@ -90,7 +92,19 @@ def prepare_data(
     if config.max_train_rows and config.max_train_rows < len(train):
         keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
         train = train.subset(np.sort(keep))
-    return FitData(train, validation, task, classes, overlap)
+    return FitData(train, validation, task, classes, overlap, _task_notes(train, task, config.task))
+
+
+def _task_notes(train: TextData, task: str, asked: str) -> list[str]:
+    """The line to say when regression was inferred from labels that are all whole numbers written as decimals
+    (a 0.0/1.0 column, as pandas writes an integer column with a gap): scikit-learn would call them classes."""
+    if task != "regression" or asked != "auto" or not all(float(v).is_integer() for v in train.labels):
+        return []
+    shown = ", ".join(str(v) for v in sorted(set(train.labels))[:4])
+    return [
+        f"{train.source.name}: the labels are whole numbers written as decimals ({shown}, ...): read as regression "
+        "scores; to classify them pass --task classification (task='classification')"
+    ]
 
 
 def _eval_pair(eval_set: Any) -> tuple[Any, Any]:
