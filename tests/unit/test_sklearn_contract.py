@@ -4,6 +4,7 @@ typed as given, and fitted state that never outlives a refit."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -140,3 +141,11 @@ def test_whole_number_decimals_read_as_regression_are_said():
     ]
     assert _task_notes(data, "regression", "regression") == []  # asked for: nothing to say
     assert _task_notes(from_lists(["a", "b"], [0.5, 1.0], name="X"), "regression", "auto") == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "found"), [([["a"], [], ["a"], []], "only one label ('a')"), ([[], [], [], []], "no label")]
+)
+def test_multi_label_with_fewer_than_two_labels_is_told_so(tiny_bert, labels, found):
+    with pytest.raises(DataError, match=rf"^X: {re.escape(found)} in the training data; multi-label classification"):
+        TextClassifier(str(tiny_bert), **FAST).fit(["w", "x", "y", "z"], labels)

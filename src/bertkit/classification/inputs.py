@@ -72,8 +72,9 @@ def prepare_data(
     # --max-train-rows carry: evaluation data may then use it.
     classes = sorted_classes(train.labels, task) if task != "regression" else []
     if task != "regression" and len(classes) < 2:
+        found = f"only one label ({classes[0]!r})" if classes else "no label"
         raise DataError(
-            f"{train.source.name}: only one label ({classes[0]!r}) in the training data; "
+            f"{train.source.name}: {found} in the training data; {'multi-label ' if task == 'multi-label' else ''}"
             "classification needs at least two"
         )
     if eval_set is None:
