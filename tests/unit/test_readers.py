@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bertkit.data.dataset import load_file
 from bertkit.data.readers import Source, read_table
 from bertkit.exceptions import DataError
 
@@ -150,6 +151,18 @@ def test_blank_lines_are_skipped_and_lines_still_count(tmp_path):
     table = read_table(path)
     assert table.frame["text"].tolist() == ["hello", "bye"]
     assert table.source.lines == (3, 6)
+
+
+def test_a_blank_line_between_texts_of_a_one_column_file_is_an_empty_text_not_a_lost_row(tmp_path):
+    # Embeddings are written in row order without ids: a dropped row would shift every vector after it.
+    path = write(tmp_path / "texts.csv", "text\n\ngood\n\nbad\n   \nfine\n\n\n")
+    table = read_table(path)
+    assert table.frame["text"].tolist() == ["good", "", "bad", "", "fine"]  # leading and trailing blanks: nothing
+    assert table.source.lines == (3, 4, 5, 6, 7)
+    with pytest.raises(DataError, match=r"texts.csv line 4: column 'text' is empty; every row needs a text"):
+        load_file(path, need_label=False)
+    headerless = write(tmp_path / "plain.csv", "good\n\nbad\n")
+    assert read_table(headerless, header=False).frame["0"].tolist() == ["good", "", "bad"]
 
 
 def test_jsonl(tmp_path):

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -137,9 +137,9 @@ def _iter_delimited(
 
     def records(reader) -> Iterator[tuple[int, list[str]]]:
         for row in reader:
-            # Blank lines (and lines of spaces alone) carry no data; csv reports the former as [].
-            if row and not (len(row) == 1 and not row[0].strip()):
-                yield end[0] + 1, row
+            # A blank line (or one of spaces alone; csv reports an empty one as []) is given as [] to _chunked,
+            # which knows the width: nothing in a file of columns, an empty text in a one-column file.
+            yield end[0] + 1, row if row and not (len(row) == 1 and not row[0].strip()) else []
             end[0] = reader.line_num
 
     try:
@@ -162,7 +162,14 @@ def _chunked(
 ) -> Iterator[Table]:
     """Tables of ``records`` (line, cells), the first one taken as the header if ``header`` says so (None:
     decided on the first :data:`HEADER_SAMPLE` rows, so files of one layout get one answer)."""
-    sample = list(islice(records, HEADER_SAMPLE))
+    records = _blank_lines_placed(records)
+    head: list[tuple[int, list[str]]] = []  # the records read to decide on the header, blank lines in place
+    for record in records:
+        if head or record[1]:  # blank lines before the first row are nothing
+            head.append(record)
+        if sum(1 for _, row in head if row) >= HEADER_SAMPLE:
+            break
+    sample = [record for record in head if record[1]]
     if not sample:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
     first = sample[0][1]
@@ -184,8 +191,13 @@ def _chunked(
         columns = [c.strip() for c in first] if has_header else [str(i) for i in range(len(first))]
     rows: list[list[str]] = []
     line_numbers: list[int] = []
-    emitted = False
-    for line, row in chain(sample[1:] if has_header else sample, records):
+    emitted = started = False
+    for line, row in chain(head[1:] if has_header else head, records):
+        if not row:
+            if len(columns) > 1 or not started:
+                continue  # a blank line between rows of several columns, or before the first row, is no data
+            row = [""]  # in a file of texts alone, a blank line between texts is an empty text: said, not lost
+        started = True
         rows.append(row)
         line_numbers.append(line)
         if chunk_rows is not None and len(rows) >= chunk_rows:
@@ -195,6 +207,19 @@ def _chunked(
         if not rows:
             raise DataError(f"{path}: file has a header line but no data rows")
         yield _table(path, columns, rows, line_numbers, has_header, delimiter)
+
+
+def _blank_lines_placed(records: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    """``records`` with the blank ones ([]) that come after the last row left out (a file's trailing empty lines
+    are not rows); the others stay, in place."""
+    pending: list[tuple[int, list[str]]] = []
+    for record in records:
+        if not record[1]:
+            pending.append(record)
+            continue
+        yield from pending
+        pending = []
+        yield record
 
 
 FASTTEXT_LINE = re.compile(r"((?:__label__\S+\s+)+)(\S.*)$")
