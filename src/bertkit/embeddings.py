@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bertkit.data.encoding import collate, encode, inference_batches
-from bertkit.data.writers import make_parent
+from bertkit.data.writers import check_output_file, written_file
 from bertkit.devices import resolve_device
 from bertkit.exceptions import ConfigError, DataError, NotFittedError
 from bertkit.models.checkpoints import (
@@ -69,7 +69,7 @@ class TextEmbedder(ParamsMixin):
         self.tokenizer_ = load_tokenizer(checkpoint)
         try:
             with quiet_transformers():
-                encoder = AutoModel.from_pretrained(checkpoint)
+                encoder, loading = AutoModel.from_pretrained(checkpoint, output_loading_info=True)
         except Exception as exc:
             raise load_error(checkpoint, exc) from None
         n_states = encoder.config.num_hidden_layers + 1  # embeddings output + one per layer
@@ -78,6 +78,9 @@ class TextEmbedder(ParamsMixin):
                 raise ConfigError(f"--layer {layer} is out of range for a model with {n_states - 1} layers")
         if self.pooling == "pooler" and getattr(encoder, "pooler", None) is None:
             raise ConfigError(f"{self.model}: this model has no pooler; use --pooling mean or cls")
+        if self.pooling == "pooler" and any(k.split(".")[0] == "pooler" for k in loading.get("missing_keys", ())):
+            # A fine-tuned tagger or QA folder saves no pooler: transformers would make a random one each load.
+            raise ConfigError(f"{self.model}: this model has no trained pooler weights; use --pooling mean or cls")
         self.layers_ = layers
         # Tokens per text: max_length, at most what the model's positions hold (a longer text is truncated there
         # either way; beyond the table torch would fail half-way through a batch).
@@ -159,16 +162,18 @@ def _texts(texts: Sequence[str]) -> list[str]:
 def write_embeddings(vectors: np.ndarray, path: str | Path, ids: Sequence | None = None) -> Path:
     """Save as .npy (the matrix) or .parquet (an ``embedding`` list column, plus ``id`` when given)."""
     path = Path(path)
-    make_parent(path)
-    if path.suffix == ".npy":
-        np.save(path, vectors)
-    elif path.suffix == ".parquet":
-        import pandas as pd
-
-        frame = pd.DataFrame({"embedding": list(vectors)})
-        if ids is not None:
-            frame.insert(0, "id", list(ids))
-        frame.to_parquet(path, index=False)
-    else:
+    if path.suffix not in (".npy", ".parquet"):
         raise DataError(f"{path}: --output must end in .npy or .parquet")
+    check_output_file(path)
+    with written_file(path) as partial:  # complete or absent: an earlier file of that name stays until then
+        if path.suffix == ".npy":
+            with partial.open("wb") as handle:  # a handle: np.save would add ".npy" to the partial file's name
+                np.save(handle, vectors)
+        else:
+            import pandas as pd
+
+            frame = pd.DataFrame({"embedding": list(vectors)})
+            if ids is not None:
+                frame.insert(0, "id", list(ids))
+            frame.to_parquet(partial, index=False)
     return path

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from bertkit.tracking import Tracker
 
 
-def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True) -> TextData:
+def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True, skip_hint: bool = True) -> TextData:
     """Read one data file (or ``hf:NAME``) with the columns, encoding, header and bad-row handling of
     ``options``; ``options.label_names`` is a file of label names, one per line (or the names, as a model
     saves them), that integer labels index from ``options.label_offset``."""
@@ -41,8 +41,24 @@ def read_data(path: str | Path, options: ReadOptions, *, need_label: bool = True
         path, text_column=options.text_column, pair_column=options.text_pair_column,
         label_column=options.label_column, need_label=need_label, encoding=options.encoding,
         header=options.header, skip_bad_rows=options.skip_bad_rows, label_names=read_label_names(options.label_names),
-        delimiter=options.delimiter, label_offset=options.label_offset,
+        delimiter=options.delimiter, label_offset=options.label_offset, skip_hint=skip_hint,
     )  # fmt: skip
+
+
+def check_output_file(output: Path, *inputs: str | Path | None) -> None:
+    """DataError, before any work, unless ``output`` can become the ``--output`` file of a command: not a
+    folder, not one of the ``inputs`` (:func:`bertkit.data.writers.check_output_file`)."""
+    from bertkit.data.writers import check_output_file as check
+
+    check(output, *inputs)
+
+
+def write_output_text(output: Path, text: str) -> None:
+    """Write ``text`` to the ``--output`` file: complete, or not at all (an earlier file stays until then)."""
+    from bertkit.data.writers import written_file
+
+    with written_file(output) as partial:
+        partial.write_text(text, encoding="utf-8")
 
 
 def check_data_file(path: str | Path, *, delimiter: str | None = None, model_dir: str | Path | None = None) -> None:

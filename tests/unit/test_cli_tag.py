@@ -109,3 +109,17 @@ def test_predict_reads_a_conll_txt_as_conll_like_train_and_evaluate(trained, tmp
     assert run_cli("tag", "predict", model, "--data", conll_txt, "--output", out) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 60 and {"tokens", "tags", "gold_tags"} <= set(rows[0])
+
+
+def test_predict_refuses_an_output_that_would_destroy_the_data_or_is_a_folder(trained, tmp_path, capsys):
+    from helpers import fails
+
+    model, test = trained
+    data = tmp_path / "gold.conll"
+    data.write_bytes(test.read_bytes())
+    error = fails(capsys, "tag", "predict", model, "--data", data, "--output", data)
+    assert "gold.conll: --output is the --data file" in error and data.read_bytes() == test.read_bytes()
+    (tmp_path / "out.jsonl").mkdir()
+    error = fails(capsys, "tag", "predict", model, "--data", data, "--output", tmp_path / "out.jsonl")
+    assert "out.jsonl: is a folder" in error and not list(tmp_path.glob(".*partial"))
+    assert "--output goes with --data" in fails(capsys, "tag", "predict", model, "a film", "--output", "x.jsonl")

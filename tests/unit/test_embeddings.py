@@ -76,3 +76,35 @@ def test_embed_cli_writes_npy_and_parquet(tiny_bert, tmp_path, capsys):
     main(["embed", str(tiny_bert), "--data", str(data), "--output", str(tmp_path / "e.parquet")])
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 4
     assert "wrote 4 x 32 embeddings" in capsys.readouterr().err
+
+
+def test_embed_cli_refuses_bad_outputs_and_lengths_and_names_no_flag_it_lacks(tiny_bert, tmp_path, capsys):
+    from helpers import fails
+
+    data = tmp_path / "texts.csv"
+    data.write_text("id,text\n1,good\n2,\n3,bad\n")
+    error = fails(capsys, "embed", tiny_bert, "--data", data, "--output", tmp_path / "e.npy")
+    assert "texts.csv line 3: column 'text' is empty; every row needs a text (fix or remove the row)" in error
+    assert "--skip-bad-rows" not in error  # embed has no such flag: its rows must line up with the output
+    data.write_text("text\ngood\nbad\n")
+    assert "--max-length must be a positive integer (got 0)" in fails(
+        capsys, "embed", tiny_bert, "--data", data, "--output", tmp_path / "e.npy", "--max-length", "0"
+    )
+    (tmp_path / "dir.npy").mkdir()
+    assert "dir.npy: is a folder" in fails(capsys, "embed", tiny_bert, "--data", data, "--output", tmp_path / "dir.npy")
+    assert not (tmp_path / "e.npy").exists()
+    main(["embed", str(tiny_bert), "--data", str(data), "--output", str(tmp_path / "e.npy")])
+    assert np.load(tmp_path / "e.npy").shape == (2, 32) and not list(tmp_path.glob(".*partial"))
+
+
+def test_the_pooler_of_a_folder_that_saved_none_is_refused(tiny_bert, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    tagger = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3)  # no pooler in its weights
+    tagger.save_pretrained(tmp_path / "tagger")
+    (tmp_path / "tagger" / "vocab.txt").write_bytes((tiny_bert / "vocab.txt").read_bytes())
+    with pytest.raises(
+        ConfigError, match="tagger: this model has no trained pooler weights; use --pooling mean or cls"
+    ):
+        TextEmbedder(str(tmp_path / "tagger"), pooling="pooler").fit()
+    TextEmbedder(str(tmp_path / "tagger"), pooling="cls").fit()  # its encoder is fine

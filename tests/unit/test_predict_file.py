@@ -62,3 +62,19 @@ def test_bad_row_in_a_later_chunk_names_its_line(clf, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.csv", "earlier.jsonl", "earlier.parquet", "in.csv"]
     written, skipped = clf.predict_file(source, tmp_path / "out.csv", chunk_rows=10, skip_bad_rows=True)
     assert (written, skipped) == (29, 1)
+
+
+def test_the_output_may_not_be_the_input_or_a_folder(clf, tmp_path, capsys):
+    from helpers import fails
+
+    data = tmp_path / "in.csv"
+    data.write_text("text\na fine film\na dull film\n")
+    with pytest.raises(DataError, match=r"in.csv: --output is the --data file; writing there would replace"):
+        clf.predict_file(data, data)
+    assert data.read_text() == "text\na fine film\na dull film\n"
+    (tmp_path / "out.csv").mkdir()
+    with pytest.raises(DataError, match=r"out.csv: is a folder; --output names the file to write"):
+        clf.predict_file(data, tmp_path / "out.csv")
+    folder = clf.save(tmp_path / "model")
+    error = fails(capsys, "predict", folder, "--data", data, "--output", data)
+    assert "--output is the --data file" in error

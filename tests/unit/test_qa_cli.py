@@ -104,6 +104,33 @@ def test_predict_argument_errors(capsys, model_dir, args, fragment):
     assert fragment in fails(capsys, "qa", "predict", model_dir, *args)
 
 
+def test_predict_refuses_an_output_that_would_destroy_the_data_or_is_a_folder(capsys, model_dir, files, tmp_path):
+    data = tmp_path / "q.json"
+    data.write_bytes((files / "test.json").read_bytes())
+    error = fails(capsys, "qa", "predict", model_dir, "--data", data, "--output", data)
+    assert "q.json: --output is the --data file; writing there would replace the data read" in error
+    assert json.loads(data.read_text())["data"]  # the SQuAD file is intact
+    (tmp_path / "out.json").mkdir()
+    assert "out.json: is a folder; --output names the file to write" in fails(
+        capsys, "qa", "predict", model_dir, "--data", data, "--output", tmp_path / "out.json"
+    )
+    error = fails(capsys, "qa", "predict", model_dir, "--question", "who?", "--context", "Ada", "--output", "a.json")
+    assert "--output goes with --data" in error
+    assert "--context is empty" in fails(capsys, "qa", "predict", model_dir, "--question", "who?", "--context", "  ")
+
+
+def test_a_tagger_folder_fine_tunes_into_a_two_output_span_head(tiny_bert, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    from bertkit.models.heads import build_qa_model
+
+    tagger = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=5)
+    tagger.save_pretrained(tmp_path / "tagger")
+    (tmp_path / "tagger" / "vocab.txt").write_bytes((Path(tiny_bert) / "vocab.txt").read_bytes())
+    model = build_qa_model(str(tmp_path / "tagger"))
+    assert model.qa_outputs.out_features == 2  # the tagger's 5 labels would fail inside the forward
+
+
 def test_bad_squad_files_end_with_one_line(capsys, tiny_bert, model_dir, files, tmp_path):
     squad = make_squad(8, seed=1)
     squad["data"][1]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] += 2

@@ -116,8 +116,9 @@ def iter_predict_file(
 def predict_file(classifier: TablePredictor, path: str | Path, output: str | Path, **options: Any) -> tuple[int, int]:
     """Stream the classifier's prediction tables of ``path`` into ``output``, which appears only once every row is written.
     Returns (rows written, rows skipped)."""
-    from bertkit.data.writers import TableWriter
+    from bertkit.data.writers import TableWriter, check_output_file
 
+    check_output_file(Path(output), path)  # not the input, not a folder: refused before any row is predicted
     skipped = 0
     with TableWriter(output) as writer:
         for frame, chunk_skipped in classifier.iter_predict_file(path, **options):

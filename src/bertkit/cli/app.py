@@ -23,7 +23,7 @@ from bertkit.cli.options import Device, Encoding, Header, TextColumn
 from bertkit.cli.predict import evaluate, predict
 from bertkit.cli.qa import qa_app
 from bertkit.cli.tag import tag_app
-from bertkit.exceptions import DataError
+from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
 
 app = typer.Typer(
@@ -77,11 +77,15 @@ def embed(
     """Write one embedding per text (rows in input order)."""
     from bertkit import TextEmbedder
     from bertkit.embeddings import write_embeddings
-    from bertkit.runs import read_data
+    from bertkit.runs import check_output_file, read_data
 
     if output.suffix not in (".npy", ".parquet"):
         raise DataError(f"{output}: --output must end in .npy or .parquet")
-    dataset = read_data(data, ReadOptions(text_column=text_column, encoding=encoding, header=header), need_label=False)
+    if max_length < 1:
+        raise ConfigError(f"--max-length must be a positive integer (got {max_length})")
+    check_output_file(output, data)  # before the model loads: a wrong --output costs no time
+    dataset = read_data(data, ReadOptions(text_column=text_column, encoding=encoding, header=header), need_label=False,
+                        skip_hint=False)  # fmt: skip
     embedder = TextEmbedder(model, pooling=pooling, layers=layer or -1, normalize=normalize,
                             max_length=max_length, device=device).fit()  # fmt: skip
     vectors = embedder.transform(dataset.texts)
@@ -96,7 +100,7 @@ def export(
     quantize: Annotated[str | None, typer.Option("--quantize", help="int8: dynamic int8 weights.")] = None,
 ) -> None:
     """Export a model for ONNX Runtime (written to MODEL_DIR/onnx/), optionally int8-quantized."""
-    from bertkit import ConfigError, TextClassifier
+    from bertkit import TextClassifier
 
     if format != "onnx":
         raise ConfigError(f"--format must be onnx (got {format!r})")

@@ -115,6 +115,7 @@ def qa_predict(
 ) -> None:
     """Answer one --question about --context (printed as JSON), or every question of --data (to --output)."""
     from bertkit import QuestionAnswerer, read_squad
+    from bertkit.runs import check_output_file, write_output_text
 
     single = question is not None or context is not None
     if single == (data is not None):
@@ -123,23 +124,23 @@ def qa_predict(
         raise DataError("--question and --context go together; give both")
     if data is not None and output is None:
         raise DataError("--data needs --output FILE.json or FILE.jsonl to write the answers to")
+    if single and output is not None:
+        raise DataError("--output goes with --data; one --question is answered on stdout")
     if output is not None and output.suffix.lower() not in (".json", ".jsonl"):
         raise DataError(f"{output}: --output must end in .json or .jsonl")
+    if output is not None:
+        check_output_file(output, data)  # before the model loads: a wrong --output costs no time
+    if single and not context.strip():
+        raise DataError("--context is empty; give the text to find the answer in")
     answerer = QuestionAnswerer.load(model_dir, device=device)
     if single:
         answer = answerer.predict([question], [context])[0]
         typer.echo(json.dumps(answer, ensure_ascii=False))
         return
     answers = answerer.predict_records(read_squad(data, need_answers=False))
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(
-            f"{output}: cannot create the folder {output.parent} ({exc.strerror}); choose another --output"
-        ) from None
     if output.suffix.lower() == ".json":
         text = json.dumps({a["id"]: a["answer"] for a in answers}, ensure_ascii=False, indent=1) + "\n"
     else:
         text = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers)
-    output.write_text(text, encoding="utf-8")
+    write_output_text(output, text)
     say(f"wrote {len(answers)} answers to {output}")

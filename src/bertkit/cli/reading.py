@@ -70,4 +70,8 @@ def local_input(text: str | None, data: list[str] | None, output: Path | None) -
         raise DataError("--data needs --output FILE.csv or FILE.jsonl to write the predictions to")
     if output is not None and output.suffix.lower() not in (".csv", ".jsonl", ".tsv", ".parquet"):
         raise DataError(f"{output}: --output must end in .csv, .tsv, .jsonl or .parquet")
+    if output is not None:
+        from bertkit.runs import check_output_file
+
+        check_output_file(output, path)  # before the model loads: a wrong --output costs no time
     return path

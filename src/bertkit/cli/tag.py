@@ -120,11 +120,16 @@ def predict(
 ) -> None:
     """Print the entities of one text as JSON, or tag a file into --output."""
     from bertkit import TokenTagger
+    from bertkit.runs import check_output_file
 
     if (text is None) == (data is None):
         raise DataError("give either one TEXT argument or --data FILE (with --output FILE)")
     if data is not None and output is None:
         raise DataError("--data needs --output FILE.jsonl (or FILE.conll) to write the predictions to")
+    if text is not None and output is not None:
+        raise DataError("--output goes with --data; one TEXT is printed as JSON")
+    if output is not None:
+        check_output_file(output, data)  # before the model loads: a wrong --output costs no time
     tagger = TokenTagger.load(model_dir, device=device)
     if text is not None:
         typer.echo(json.dumps(tagger.predict([text])[0], ensure_ascii=False))

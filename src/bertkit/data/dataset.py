@@ -73,12 +73,16 @@ def load_file(
     label_names: Sequence[str] | None = None,
     delimiter: str | None = None,
     label_offset: int | None = None,
+    skip_hint: bool = True,
 ) -> TextData:
     """Read and validate a data file; every problem names the file, line and column. Integer labels index
-    ``label_names`` from ``label_offset`` (None: 1 when the ids are exactly 1..N, said in ``notes``, else 0)."""
+    ``label_names`` from ``label_offset`` (None: 1 when the ids are exactly 1..N, said in ``notes``, else 0).
+    ``skip_hint``: an empty row's message names --skip-bad-rows (False for a command without the flag)."""
     table = read_table(path, encoding=encoding, header=header, delimiter=delimiter)
     columns = table_columns(table, text_column, pair_column, label_column, need_label)
-    data = from_frame(table.frame, table.source, columns, need_label=need_label, skip_bad_rows=skip_bad_rows)
+    data = from_frame(
+        table.frame, table.source, columns, need_label=need_label, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint
+    )
     if label_names is not None and data.labels is not None and not _already_named(data.labels, label_names):
         multi = any(isinstance(v, str) and "," in v for v in data.labels)
         offset = label_offset if label_offset is not None else _detect_offset(data.labels, len(label_names))
@@ -132,8 +136,9 @@ def _consistent_separator(table: Table) -> str | None:
 
 
 def from_frame(
-    frame: pd.DataFrame, source: Source, columns: Columns, *, need_label: bool, skip_bad_rows: bool
-) -> TextData:
+    frame: pd.DataFrame, source: Source, columns: Columns, *, need_label: bool, skip_bad_rows: bool,
+    skip_hint: bool = True,
+) -> TextData:  # fmt: skip
     # Prediction input may carry a label column (even with gaps): it is kept as data, not validated.
     use_label = columns.label is not None and need_label
     checks = [(columns.text, "text")]
@@ -153,10 +158,8 @@ def from_frame(
                     if row in source.absent.get(name, ())
                     else f"column {name!r} is empty"
                 )
-                problem = (
-                    f"{source.where(row)}: {what}; every row needs a {kind} "
-                    f"(fix or remove the row, or pass --skip-bad-rows to skip such rows, counted in the report)"
-                )
+                skip = ", or pass --skip-bad-rows to skip such rows, counted in the report" if skip_hint else ""
+                problem = f"{source.where(row)}: {what}; every row needs a {kind} (fix or remove the row{skip})"
                 break
         for name, _kind in checks[: 2 if columns.pair else 1]:
             value = values[name][row]

@@ -28,6 +28,30 @@ def make_parent(path: Path) -> None:
         ) from None
 
 
+def check_output_file(path: Path, *inputs: str | Path | None) -> None:
+    """DataError, before any work is done, unless ``path`` can become the ``--output`` file: not a folder, not
+    one of the ``inputs`` (writing there would destroy the data read), its folder made (:func:`make_parent`)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; --output names the file to write, e.g. {path / ('out' + path.suffix)}")
+    for source in inputs:
+        if source is not None and Path(source).resolve() == path.resolve():
+            raise DataError(
+                f"{path}: --output is the --data file; writing there would replace the data read; choose another name"
+            )
+    make_parent(path)
+
+
+@contextmanager
+def written_file(path: Path) -> Iterator[Path]:
+    """:func:`replaced_on_success` for a file written in one go, with an OSError (a full disk, a path the system
+    refuses) as a DataError naming ``--output``."""
+    try:
+        with replaced_on_success(path) as partial:
+            yield partial
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the output ({exc.strerror or exc}); choose another --output") from None
+
+
 def partial_path(path: Path) -> Path:
     """Where output for ``path`` is written until it is complete: a hidden file beside it."""
     return path.with_name(f".{path.name}.partial")

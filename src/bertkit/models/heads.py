@@ -171,7 +171,9 @@ def build_qa_model(name: str):
 
     try:
         with quiet_transformers():
-            return AutoModelForQuestionAnswering.from_pretrained(name)
+            # Two outputs (start, end) whatever the folder's config says: a tagger's or classifier's num_labels
+            # would give a span head of their label count, which fails inside the forward.
+            return AutoModelForQuestionAnswering.from_pretrained(name, num_labels=2, ignore_mismatched_sizes=True)
     except Exception as exc:
         raise load_error(name, exc) from None
 

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from bertkit.config import TrainConfig
-from bertkit.data.writers import make_parent
 from bertkit.devices import inference_dtype, resolve_device
 from bertkit.exceptions import ConfigError, DataError, ModelLoadError, NotFittedError
 from bertkit.models.card import write_card
@@ -267,7 +266,7 @@ class TokenTagger(ParamsMixin):
         rows are held for one chunk, not the whole file; ``output`` appears only once every sentence is written
         (an error part-way leaves no partial file, and an older ``output`` untouched).
         """
-        from bertkit.data.writers import replaced_on_success
+        from bertkit.data.writers import check_output_file, replaced_on_success
 
         path, output = Path(path), Path(output)
         suffix = output.suffix.lower()
@@ -276,6 +275,7 @@ class TokenTagger(ParamsMixin):
         if chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be a positive integer (got {chunk_rows})")
         self._check_fitted()
+        check_output_file(output, path)  # not the input, not a folder: refused before any work
         texts = read_raw_texts(path, encoding)
         if texts is not None and suffix != ".jsonl":
             raise DataError(f"{output}: raw-text input ({path.name}) gives entity spans; write them to .jsonl")
@@ -283,7 +283,6 @@ class TokenTagger(ParamsMixin):
             None if texts is not None else load_tagged(path, tag_column=tag_column, need_tags=False, encoding=encoding)
         )
         n_rows = len(texts) if texts is not None else len(data)
-        make_parent(output)
         with replaced_on_success(output) as partial, partial.open("w", encoding="utf-8") as handle:
             for start in range(0, n_rows, chunk_rows):
                 stop = min(start + chunk_rows, n_rows)
