@@ -112,6 +112,7 @@ def test_metrics_count_requests_batches_and_queue(client):
         ({"texts": ["ok"] * 9}, 413, r"texts: 9 items in one request; the limit is 8 \(--max-texts\)"),
         ({"texts": ["ok", "x" * 201]}, 413, r"texts\[1\]: 201 characters; the limit is 200 per text \(--max-chars\)"),
         ({"pairs": [["ok", "  "]]}, 422, r"pairs\[0\]\[1\]: the text is empty"),
+        ({"texts": ["ok", "\u200b\ufeff\x00"]}, 422, r"texts\[1\]: the text is empty"),
         ({"texts": ["ok", 3]}, 422, r"body\.texts\.1: Input should be a valid string"),
         ({"texts": "just one string"}, 422, r"body\.texts: Input should be a valid list"),
         ({"texts": []}, 422, r"body\.texts: List should have at least 1 item"),
@@ -137,8 +138,21 @@ def test_malformed_json_and_oversized_bodies(client):
     assert response.json()["detail"].startswith("the request body is not valid JSON")
     huge = json.dumps({"texts": ["x" * 100_000]}).encode()
     response = client.post("/predict", content=huge, headers={"content-type": "application/json"})
-    assert response.status_code == 413 and "too large" in response.json()["detail"]
+    assert response.status_code == 413 and "bytes is larger than the limit of" in response.json()["detail"]
+    assert "(set by --max-texts and --max-chars)" in response.json()["detail"]
+    # A chunked body has no Content-Length: its bytes are counted as they arrive, and it is refused the same.
+    chunks = (b'{"texts": ["' if i == 0 else b"x" * 10_000 for i in range(20))
+    response = client.post("/predict", content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["detail"].startswith("the request body is larger than the limit of")
     assert client.post("/predict", json={"texts": ["still fine"]}).status_code == 200
+    response = client.post("/predict", content=b'{"texts": ["a \xff b"]}', headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"].startswith("the request body could not be read")
+    assert client.get("/no-such-path").status_code == 404  # other HTTP errors keep FastAPI's answer
+    # The limit allows what --max-texts and --max-chars allow, however the JSON is escaped (12 bytes an emoji).
+    escaped = json.dumps({"texts": ["\U0001f3ac" * 200] * 8}, ensure_ascii=True).encode()
+    response = client.post("/predict", content=escaped, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
 
 
 def test_endpoints_of_other_model_kinds_say_what_the_folder_holds(client):

@@ -79,6 +79,9 @@ def test_a_bind_open_to_other_machines_needs_a_key_or_no_auth(tiny_classifier, c
     with pytest.raises(ConfigError, match="--host 10.1.2.3 is reachable from other machines"):
         serve(tiny_classifier, ServeSettings(host="10.1.2.3"))
     assert no_server == {"load": [], "run": []}
+    # a mistyped name is said as such, not taken for a public host that needs a key
+    line = _fails(capsys, str(tiny_classifier), "--host", "nosuchhost.invalid", "--device", "cpu")
+    assert line.startswith("error: --host nosuchhost.invalid: not a known host name or address")
 
     monkeypatch.setenv("BERTKIT_TEST_KEY", "k3y")
     line = _fails(capsys, str(tiny_classifier), "--no-auth", "--api-key-env", "BERTKIT_TEST_KEY")

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import bertkit
 from bertkit.exceptions import BertkitError, ConfigError, DataError
@@ -87,8 +89,8 @@ def create_app(
     app.state.service, app.state.metrics, app.state.settings = service, metrics, settings
     app.add_middleware(
         GuardMiddleware, api_key=settings.api_key, metrics=metrics, in_flight=service.in_flight,
-        max_body=settings.max_texts * (settings.max_chars * 4 + 64) * 2 + 4096,
-    )  # fmt: skip
+        max_body=settings.max_texts * (settings.max_chars * 12 + 64) * 2 + 4096,
+    )  # fmt: skip  # 12: the most JSON bytes a character takes (an escaped surrogate pair, as json.dumps writes)
     _add_error_handlers(app)
     _add_model_routes(app, service, settings)
     _add_status_routes(app, service, settings, metrics)
@@ -103,6 +105,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPProblem)
     async def problem(request: Request, exc: HTTPProblem) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a body json.loads could not take at all (bytes that are not UTF-8, nesting too
+            # deep): a malformed body, answered as the other malformed ones are.
+            return JSONResponse(
+                {"detail": 'the request body could not be read as JSON; send UTF-8 JSON such as {"texts": ["..."]}'},
+                status_code=422,
+            )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,6 +173,17 @@ def _check_texts(texts: list[str], field: str, settings: ServeSettings) -> None:
         _check_text(text, f"{field}[{i}]", settings)
 
 
+def _check_shape(service: ModelService, pairs: bool) -> None:
+    """422 naming the request field when texts go to a model trained on pairs, or pairs to one trained on texts
+    (``text_pair_``: None when the folder does not record it, or before the model is loaded)."""
+    text_pair = getattr(getattr(service.model, "model", None), "text_pair_", None)
+    if text_pair is None or text_pair == pairs:
+        return
+    if text_pair:
+        raise HTTPProblem(422, 'texts: this model was trained on text pairs; send {"pairs": [["text", "its pair"]]}')
+    raise HTTPProblem(422, 'pairs: this model was trained on single texts, not pairs; send {"texts": ["text"]}')
+
+
 def _check_count(n: int, field: str, settings: ServeSettings) -> None:
     if n > settings.max_texts:
         raise HTTPProblem(413, f"{field}: {n} items in one request; the limit is {settings.max_texts} (--max-texts)")
@@ -170,7 +194,8 @@ def _check_text(text: str, where: str, settings: ServeSettings) -> None:
         raise HTTPProblem(
             413, f"{where}: {len(text)} characters; the limit is {settings.max_chars} per text (--max-chars)"
         )
-    if not text.strip():
+    if not any(c.isprintable() and not c.isspace() for c in text):
+        # Spaces alone, or characters that print nothing (zero-width, control, byte-order marks): no text to read.
         raise HTTPProblem(422, f"{where}: the text is empty; every item needs some text")
     surrogate = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
     if surrogate is not None:
@@ -215,6 +240,7 @@ def _add_model_routes(app: FastAPI, service: ModelService, settings: ServeSettin
                     for j, text in enumerate(pair):
                         _check_text(text, f"pairs[{i}][{j}]", settings)
                 items = list(body.pairs)
+            _check_shape(service, body.pairs is not None)
             rows = await _answer(service, "model", items)
             return PredictResponse(predictions=[prediction(row, body.top_k) for row in rows])
 
@@ -350,6 +376,12 @@ class GuardMiddleware:
 
         try:
             refusal = self._refusal(scope)
+            if refusal is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                # Read (at most max_body + 1 bytes) before the app does: a chunked body has no Content-Length
+                # for _refusal to check, and the app would hold all of it in memory.
+                messages, too_large = await self._body(receive)
+                refusal = self._too_large("the request body is") if too_large else None
+                receive = _replayed(messages, receive)
             if refusal is not None:
                 await refusal(scope, receive, send_status)
             else:
@@ -370,11 +402,28 @@ class GuardMiddleware:
             )
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            return JSONResponse(
-                {"detail": f"request body of {int(length)} bytes is too large; the limit is {self.max_body}"},
-                status_code=413,
-            )
+            return self._too_large(f"a request body of {int(length)} bytes is")
         return None
+
+    def _too_large(self, what: str) -> Response:
+        return JSONResponse(
+            {"detail": f"{what} larger than the limit of {self.max_body} bytes (set by --max-texts and --max-chars)"},
+            status_code=413,
+        )
+
+    async def _body(self, receive) -> tuple[list[dict], bool]:
+        """The request's messages up to its end, a disconnect or more than ``max_body`` bytes (then True)."""
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages, False
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                return messages, True
+            if not message.get("more_body", False):
+                return messages, False
 
     def _authorized(self, headers: dict[str, bytes]) -> bool:
         given = headers.get("x-api-key", b"")
@@ -388,3 +437,13 @@ class GuardMiddleware:
             except (binascii.Error, ValueError):
                 given = b""
         return hmac.compare_digest(given, self.key)
+
+
+def _replayed(messages: list[dict], receive):
+    """An ASGI ``receive`` that gives ``messages`` (a body already read) first, then waits on ``receive``."""
+    pending = list(messages)
+
+    async def replay() -> dict:
+        return pending.pop(0) if pending else await receive()
+
+    return replay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
 
 from bertkit.exceptions import ConfigError
@@ -99,7 +100,14 @@ class ServeSettings:
         try:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
-            return False
+            pass
+        # A host name: loopback when every address it resolves to is (a name that resolves to nothing is a typo,
+        # said as such, not a reason to ask for an API key).
+        try:
+            infos = socket.getaddrinfo(self.host, None, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise ConfigError(f"--host {self.host}: not a known host name or address ({exc.strerror})") from None
+        return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
 def api_key_from_env(variable: str) -> str:
