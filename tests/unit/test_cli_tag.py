@@ -123,3 +123,15 @@ def test_predict_refuses_an_output_that_would_destroy_the_data_or_is_a_folder(tr
     error = fails(capsys, "tag", "predict", model, "--data", data, "--output", tmp_path / "out.jsonl")
     assert "out.jsonl: is a folder" in error and not list(tmp_path.glob(".*partial"))
     assert "--output goes with --data" in fails(capsys, "tag", "predict", model, "a film", "--output", "x.jsonl")
+
+
+def test_words_conll_columns_cannot_hold_are_refused_before_writing_conll(trained, tmp_path, capsys):
+    from helpers import fails
+
+    model, _ = trained
+    data = tmp_path / "words.jsonl"
+    data.write_text(json.dumps({"tokens": ["new york", "is", "big"]}) + "\n")
+    error = fails(capsys, "tag", "predict", model, "--data", data, "--output", tmp_path / "out.conll")
+    assert "words.jsonl line 1: the word 'new york' cannot be a CoNLL column" in error and "out.jsonl" in error
+    assert not (tmp_path / "out.conll").exists()
+    assert run_cli("tag", "predict", model, "--data", data, "--output", tmp_path / "out.jsonl") == 0

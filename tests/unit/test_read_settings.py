@@ -137,6 +137,14 @@ def test_a_one_column_file_whose_lines_hold_another_separator_is_told_that_one(t
         load_file(path)
 
 
+def test_texts_alone_read_with_a_header_are_told_to_pass_no_header(tmp_path):
+    path = write(tmp_path / "texts.csv", "good film\nbad film\nok\n")
+    with pytest.raises(DataError, match=r"texts.csv: 1 column found reading it split at ','; if its first line "
+                       r"'good film' is a text, not a header, pass --no-header \("):  # fmt: skip
+        load_file(path, need_label=False)
+    assert load_file(path, need_label=False, header=False).texts == ["good film", "bad film", "ok"]
+
+
 def test_a_separator_in_one_line_only_is_not_advice(tmp_path):
     # TREC's 'label text' lines read as tab-separated; one question holds a comma, the others do not.
     path = write(tmp_path / "trec.txt", "DESC:manner How, then ?\nNUM:dist How far is it ?\nHUM:ind Who ?\n")

@@ -184,6 +184,13 @@ def test_user_errors(tiny_bert):
         TokenTagger(str(tiny_bert), **FAST).fit([["a"]] * 3, [["O"]] * 3)
     with pytest.raises(DataError, match="X sentence 1: 2 words but 1 tags"):
         TokenTagger(str(tiny_bert), **FAST).fit([["a", "film"]] * 5, [["O"]] * 5)
+    # an entity type validation holds and training lacks: a wrong file or a typo, refused before training
+    sentences, tags = [["alice", "met", "bob"]] * 6, [["B-PER", "O", "B-PER"]] * 6
+    with pytest.raises(DataError, match=r"^eval_set sentence 2: tag 'B-FOO' has an entity type never seen in "
+                       r"training \(the training data has: PER\)"):  # fmt: skip
+        TokenTagger(str(tiny_bert), **FAST).fit(
+            sentences, tags, eval_set=(sentences[:2], [tags[0], ["B-FOO", "O", "O"]])
+        )
 
 
 def test_sklearn_params_round_trip():

@@ -118,6 +118,8 @@ def table_columns(
         how = "as tab-separated (.txt and .tsv are)" if table.delimiter == "\t" else f"split at {table.delimiter!r}"
         if seen is not None:
             advice = f"its lines look {seen}-separated: pass --delimiter {seen}"
+        elif table.source.header and not need_label:  # texts alone, to predict or embed: the first is no header
+            advice = f"if its first line {heading[:40]!r} is a text, not a header, pass --no-header"
         else:
             advice = (
                 "for 'label text' lines such as TREC's pass --delimiter space, for other separators --delimiter "

@@ -194,8 +194,9 @@ def _check_text(text: str, where: str, settings: ServeSettings) -> None:
         raise HTTPProblem(
             413, f"{where}: {len(text)} characters; the limit is {settings.max_chars} per text (--max-chars)"
         )
-    if not any(c.isprintable() and not c.isspace() for c in text):
-        # Spaces alone, or characters that print nothing (zero-width, control, byte-order marks): no text to read.
+    # Spaces alone, or characters that print nothing (zero-width, control, byte-order marks): no text to read.
+    empty = not any((c.isprintable() and not c.isspace()) or "\ud800" <= c <= "\udfff" for c in text)
+    if empty:
         raise HTTPProblem(422, f"{where}: the text is empty; every item needs some text")
     surrogate = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
     if surrogate is not None:

@@ -141,6 +141,7 @@ class TokenTagger(ParamsMixin):
         else:
             train, validation = _hold_out(train, config.validation_fraction, config.seed)
         labels = tag_set(train.tags)
+        _refuse_unseen_tags(validation, labels)
         config = config.resolved(len(train))
 
         started = time.perf_counter()
@@ -283,6 +284,8 @@ class TokenTagger(ParamsMixin):
             None if texts is not None else load_tagged(path, tag_column=tag_column, need_tags=False, encoding=encoding)
         )
         n_rows = len(texts) if texts is not None else len(data)
+        if data is not None and suffix != ".jsonl":
+            _check_columns_writable(data, output)
         with replaced_on_success(output) as partial, partial.open("w", encoding="utf-8") as handle:
             for start in range(0, n_rows, chunk_rows):
                 stop = min(start + chunk_rows, n_rows)
@@ -355,6 +358,32 @@ class TokenTagger(ParamsMixin):
         tagger.validation_metrics_ = metadata.get("validation_metrics")
         tagger.best_epoch_ = metadata.get("best_epoch")
         return tagger
+
+
+def _check_columns_writable(data: TaggedData, output: Path) -> None:
+    """DataError, before anything is written, for a word CoNLL columns cannot hold (empty, or with a space
+    inside: JSONL tokens may be either), which would make ``output`` unreadable as CoNLL."""
+    for i, words in enumerate(data.tokens):
+        bad = next((w for w in words if not w.strip() or any(c.isspace() for c in w)), None)
+        if bad is not None:
+            raise DataError(
+                f"{data.where(i)}: the word {bad!r} cannot be a CoNLL column (empty, or holding a space); write "
+                f"{output.with_suffix('.jsonl').name} instead, or split the word in the input"
+            )
+
+
+def _refuse_unseen_tags(validation: TaggedData, labels: list[str]) -> None:
+    """DataError for the first validation tag whose entity type training never saw: validation picks the epoch
+    kept, and a type the model cannot predict there is a wrong file or a typo that should stop the run first."""
+    known = set(labels)
+    for i, sentence in enumerate(validation.tags or []):
+        unseen = next((tag for tag in sentence if tag not in known), None)
+        if unseen is not None:
+            types = ", ".join(sorted({t[2:] for t in labels if t != "O"})[:20]) or "none"
+            raise DataError(
+                f"{validation.where(i)}: tag {unseen!r} has an entity type never seen in training (the training "
+                f"data has: {types}); validation data may hold only the types of the training data"
+            )
 
 
 def tag_set(tags: Sequence[Sequence[str]]) -> list[str]:
