@@ -135,3 +135,12 @@ def test_words_conll_columns_cannot_hold_are_refused_before_writing_conll(traine
     assert "words.jsonl line 1: the word 'new york' cannot be a CoNLL column" in error and "out.jsonl" in error
     assert not (tmp_path / "out.conll").exists()
     assert run_cli("tag", "predict", model, "--data", data, "--output", tmp_path / "out.jsonl") == 0
+
+
+def test_flags_are_checked_before_the_data_is_read(tiny_bert, tmp_path, capsys):
+    from helpers import fails
+
+    missing = tmp_path / "absent.conll"  # a flag error must come first: reading a large file costs time
+    error = fails(capsys, "tag", "train", "--train", missing, "--output", tmp_path / "m", "--model", tiny_bert,
+                  "--epochs", "0")  # fmt: skip
+    assert error == "error: --epochs must be a positive integer (got 0)"

@@ -140,7 +140,7 @@ def test_bad_squad_files_end_with_one_line(capsys, tiny_bert, model_dir, files, 
     assert "set answer_start to" in line
     broken = tmp_path / "broken.json"
     broken.write_text('{"data": [', encoding="utf-8")
-    line = fails(capsys, "qa", "train", "--train", broken, "--output", tmp_path / "m", "--model", tiny_bert)
+    line = fails(capsys, "qa", "train", "--train", broken, "--output", tmp_path / "m", "--model", tiny_bert, *FLAGS)
     assert "broken.json line 1 column 11: invalid JSON" in line
     line = fails(capsys, "qa", "train", "--train", tmp_path / "none.json", "--output", tmp_path / "m")
     assert "none.json: SQuAD file not found" in line
@@ -152,3 +152,10 @@ def test_bad_options_and_wrong_model_kind(capsys, tiny_bert, files, tmp_path):
     assert "--doc-stride must be at least 0 and below the context room of a window, 33 tokens" in line
     line = fails(capsys, "qa", "evaluate", tiny_bert, "--data", files / "test.json")
     assert "not a question-answering model" in line
+
+
+def test_flags_are_checked_before_the_data_is_read(capsys, tiny_bert, tmp_path):
+    missing = tmp_path / "absent.json"  # a flag error must come first: reading a large file costs time
+    error = fails(capsys, "qa", "train", "--train", missing, "--output", tmp_path / "m", "--model", tiny_bert,
+                  "--learning-rate", "-1")  # fmt: skip
+    assert error == "error: --learning-rate must be in (0, 1) (got -1.0)"

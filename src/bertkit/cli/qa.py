@@ -67,6 +67,7 @@ def qa_train(
         grad_accumulation=grad_accumulation, early_stopping_patience=early_stopping_patience,
         precision=precision, device=device, progress=not quiet,
     )  # fmt: skip
+    answerer.check_params()  # before the data is read: a wrong flag costs no time
     check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
     train_data = read_squad(train)
     validation_data = read_squad(validation) if validation is not None else None

@@ -62,6 +62,7 @@ def train(
         grad_accumulation=grad_accumulation, early_stopping_patience=early_stopping_patience,
         precision=precision, device=device, progress=not quiet,
     )  # fmt: skip
+    tagger.check_params()  # before the data is read: a wrong flag costs no time
     check_output_folder(output, overwrite)  # before the data is read: a refused folder costs no time
     train_data = load_tagged_data(train, tag_column=tag_column, encoding=encoding)
     validation_data = load_tagged_data(validation, tag_column=tag_column, encoding=encoding) if validation else None

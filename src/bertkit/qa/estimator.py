@@ -121,6 +121,13 @@ class QuestionAnswerer(ParamsMixin):
         if self.max_train_questions is not None and self.max_train_questions < 1:
             raise ConfigError(f"--max-train-questions must be a positive integer (got {self.max_train_questions})")
 
+    def check_params(self) -> None:
+        """ConfigError for a parameter ``fit`` would refuse, or a model that cannot hold ``max_length`` tokens:
+        the CLI calls it before reading the data (seconds), ``fit`` first thing."""
+        self._check_params()
+        TrainConfig(**{name: getattr(self, name) for name in _LOOP_FIELDS}, task="auto")
+        check_max_length(self.model, resolve_checkpoint(self.model), self.max_length)
+
     # fitting -------------------------------------------------------------------------------------
     def fit(self, X: QAData, eval_set: QAData | None = None, *, output_dir: str | Path | None = None):
         """Fine-tune on SQuAD data ``X`` (a JSON path, :class:`SquadData`, a decoded SQuAD object or a list of
@@ -133,10 +140,9 @@ class QuestionAnswerer(ParamsMixin):
 
         if env_world_size() > 1:
             raise ConfigError("bertkit qa train runs in one process; launch it without torchrun")
-        self._check_params()
-        # The model must exist and hold max_length tokens before the data is read or anything is written.
+        # The options, and the model holding max_length tokens, before the data is read or anything is written.
+        self.check_params()
         checkpoint = resolve_checkpoint(self.model)
-        check_max_length(self.model, checkpoint, self.max_length)
         train = as_squad(X, "X")
         validation = as_squad(eval_set, "eval_set") if eval_set is not None else None
         if validation is None:

@@ -109,6 +109,12 @@ class TokenTagger(ParamsMixin):
         values = {k: v for k, v in self.get_params().items() if k in fields}
         return TrainConfig(**values, selection_metric="f1")
 
+    def check_params(self) -> None:
+        """ConfigError for a parameter ``fit`` would refuse, or a model that cannot hold ``max_length`` tokens:
+        the CLI calls it before reading the data (seconds), ``fit`` first thing."""
+        config = self._config()
+        check_max_length(config.model, resolve_checkpoint(config.model), config.max_length)
+
     # fitting -------------------------------------------------------------------------------------
     def fit(
         self,
