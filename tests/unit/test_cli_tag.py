@@ -144,3 +144,11 @@ def test_flags_are_checked_before_the_data_is_read(tiny_bert, tmp_path, capsys):
     error = fails(capsys, "tag", "train", "--train", missing, "--output", tmp_path / "m", "--model", tiny_bert,
                   "--epochs", "0")  # fmt: skip
     assert error == "error: --epochs must be a positive integer (got 0)"
+
+
+def test_validation_sentences_that_are_training_sentences_are_warned_of(tiny_bert, tmp_path, capsys):
+    train = write_conll(tmp_path / "train.conll", *ner_examples(40, seed=3))
+    code = run_cli("tag", "train", "--train", train, "--validation", train, "--output", tmp_path / "m",
+                   "--model", tiny_bert, "--epochs", "1", *TRAIN_FLAGS[2:])  # fmt: skip
+    assert code == 0
+    assert "warning: 40 of 40 validation sentences are also training sentences" in capsys.readouterr().err

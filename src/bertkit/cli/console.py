@@ -19,6 +19,16 @@ def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def say_overlap(shared: int, total: int, unit: str) -> None:
+    """The warning line when ``shared`` of the ``total`` validation items are also training items (``unit``:
+    "sentences", "questions"): the validation scores, and the epoch they keep, would flatter the model."""
+    if shared:
+        say(
+            f"warning: {shared} of {total} validation {unit} are also training {unit}: the validation scores, and "
+            "the epoch kept by them, will be optimistic; give held-out data with --validation"
+        )
+
+
 def run(app: typer.Typer, argv: list[str] | None = None) -> None:
     """Run ``app`` on ``argv`` (default: the process's arguments) and exit with the code of the outcome:
     a BertkitError ends as one ``error:`` line and exit code 1, a usage error as click's message and its code

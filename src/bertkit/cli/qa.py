@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bertkit.cli.console import say
+from bertkit.cli.console import say, say_overlap
 from bertkit.cli.options import BaseModel, Device, Overwrite, Quiet, TrainPrecision, option
 from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
@@ -73,6 +73,10 @@ def qa_train(
     validation_data = read_squad(validation) if validation is not None else None
     say(f"training on {len(train_data)} questions ({len(train_data.titles)} articles, SQuAD {train_data.version}) "
         f"of {train}")  # fmt: skip
+    if validation_data is not None:
+        seen = {(r.question, r.context) for r in train_data.records}
+        shared = sum((r.question, r.context) in seen for r in validation_data.records)
+        say_overlap(shared, len(validation_data), "questions")
     answerer.fit(train_data, eval_set=validation_data, output_dir=output)
     if overwrite:  # only now, so a run that fails or is interrupted keeps the old model
         clear_output_folder(output, keep=("history.jsonl",))

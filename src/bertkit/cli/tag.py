@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bertkit.cli.console import say
+from bertkit.cli.console import say, say_overlap
 from bertkit.cli.options import BaseModel, Device, Overwrite, Quiet, TrainPrecision, option
 from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
@@ -67,6 +67,9 @@ def train(
     train_data = load_tagged_data(train, tag_column=tag_column, encoding=encoding)
     validation_data = load_tagged_data(validation, tag_column=tag_column, encoding=encoding) if validation else None
     say(f"training on {len(train_data)} sentences of {train_data.source}")
+    if validation_data is not None:
+        seen = {tuple(words) for words in train_data.tokens}
+        say_overlap(sum(tuple(words) in seen for words in validation_data.tokens), len(validation_data), "sentences")
     tagger.fit(train_data, eval_set=validation_data, output_dir=output)
     if overwrite:  # only now, so a run that fails or is interrupted keeps the old model
         clear_output_folder(output, keep=("history.jsonl",))
