@@ -30,8 +30,9 @@ def test_repeated_header_name_is_named(tmp_path):
         (gzip.compress(b"text,label\na,b\n"), "gzip-compressed"),
         (b"PAR1\x15\x04\x15", "a Parquet file"),
         ("text,label\ngreat film,pos\n".encode("utf-16-le"), "--encoding utf-16-le"),
+        ("text,label\ngreat film,pos\n".encode("utf-16"), r"is UTF-16 text \(it starts with a byte-order mark\)"),
     ],
-    ids=["gzip", "parquet", "utf16"],
+    ids=["gzip", "parquet", "utf16", "utf16-bom"],
 )
 def test_binary_or_utf16_file_read_as_text_says_what_it_is(tmp_path, raw, said):
     for name in ("data.csv", "data.jsonl"):

@@ -29,6 +29,9 @@ def check_not_binary(path: Path, encoding: str = "utf-8") -> None:
     for start, what, fix in BINARY_STARTS:
         if head.startswith(start):
             raise DataError(f"{path}: is {what}, not text; {fix}")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{path}: is UTF-16 text (it starts with a byte-order mark); pass --encoding utf-16, or save "
+                        "the file as UTF-8")  # fmt: skip
     if b"\x00" in head:
         odd, even = head[1::2].count(0), head[0::2].count(0)
         if max(odd, even) > len(head) // 4 and min(odd, even) == 0:
