@@ -103,7 +103,7 @@ def test_conll_empty_missing_and_undecodable(tmp_path):
         load_tagged_data(tmp_path / "nope.conll")
     latin = tmp_path / "latin.conll"
     latin.write_bytes("Müller B-PER\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin.conll: not utf-8 text .* pass --encoding"):
+    with pytest.raises(DataError, match=r"latin.conll line 1: bytes are not valid utf-8 .*--encoding latin-1"):
         load_tagged_data(latin)
     assert load_tagged_data(latin, encoding="latin-1").tokens == [["Müller"]]
 

@@ -17,7 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from bertkit.data.decoding import check_not_binary, codec
+from bertkit.data.decoding import check_not_binary, codec, decode_file
 from bertkit.exceptions import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -313,7 +313,6 @@ def _read_text(path: Path, encoding: str) -> str:
     check_not_binary(path, encoding)
     try:
         return path.read_text(encoding=codec(encoding))
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path.name}: not {encoding} text ({exc.reason} at byte {exc.start}); pass --encoding"
-        ) from None
+    except UnicodeDecodeError:
+        decode_file(path, encoding)  # raises the message the other readers give: the line, the encodings to try
+        raise
