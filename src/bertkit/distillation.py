@@ -99,8 +99,10 @@ class Distiller(ParamsMixin):
         """ConfigError for options no run can take (before anything loads); returns the parsed ``student``."""
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"--alpha must be between 0 (soft targets only) and 1 (labels only) (got {self.alpha})")
-        if not self.temperature > 0:
-            raise ConfigError(f"--temperature must be positive (got {self.temperature}); 1 keeps the teacher's logits")
+        if not (self.temperature > 0 and np.isfinite(self.temperature)):
+            raise ConfigError(
+                f"--temperature must be a positive number (got {self.temperature}); 1 keeps the teacher's logits"
+            )
         if not np.isfinite(self.max_drop):
             raise ConfigError(f"--max-drop must be a number of points (got {self.max_drop})")
         if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -484,7 +485,11 @@ def test_cli_errors(capsys, teacher_dir, data_dir, tmp_path):
     train = data_dir / "train.csv"
     common = ("distill", teacher_dir, "--train", train, "--output", tmp_path / "out")
     assert "--alpha must be between 0" in fails(capsys, *common, "--alpha", "1.5")
-    assert "--temperature must be positive" in fails(capsys, *common, "--temperature", "0")
+    assert "--temperature must be a positive number" in fails(capsys, *common, "--temperature", "0")
+    assert "--temperature must be a positive number (got inf)" in fails(capsys, *common, "--temperature", "inf")
+    message = fails(capsys, "distill", teacher_dir, "--train", train, "--output", teacher_dir, "--overwrite")
+    assert "is the teacher's folder; the student would replace the teacher" in message
+    assert (Path(teacher_dir) / "bertkit.json").exists()
     assert "expected layers:N" in fails(capsys, *common, "--student", "layers:two")
     message = fails(capsys, *common, "--student", "layers:2", alone=False)
     assert "the teacher has 2 encoder layers besides its mean-pooling layer" in message

@@ -236,3 +236,19 @@ def test_max_train_rows_trains_on_all_n_rows_with_validation_held_out_first(tiny
     assert "mixed" in clf.classes_  # every label of the training file is known to the model
     uncapped = TextClassifier(model=str(tiny_bert), epochs=1, progress=False).fit(texts, labels)
     assert (uncapped.n_train_rows_, uncapped.validation_report_.n_examples) == (108, 12)
+
+
+def test_regression_predicts_in_fp32_whatever_the_precision(tiny_bert, monkeypatch):
+    # bf16 keeps 8 bits of mantissa: STS-B's 0-5 scores would come back in steps of about 0.02.
+    import bertkit.classification.estimator as estimator
+    import bertkit.engine.forward as forward
+
+    texts, labels = sentiment_examples(40)
+    scores = [float(i % 7) / 2 + 0.25 for i in range(40)]
+    clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 1}).fit(texts, scores)
+    seen = []
+    real = forward.predict_logits
+    monkeypatch.setattr(estimator, "inference_dtype", lambda *args: torch.bfloat16)
+    monkeypatch.setattr(forward, "predict_logits", lambda *a, **k: seen.append(k["dtype"]) or real(*a, **k))
+    clf.predict(texts[:3])
+    assert clf.task_ == "regression" and seen == [None]

@@ -263,7 +263,8 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         from bertkit.engine.forward import predict_logits
 
         device = next(self.model_.parameters()).device
-        dtype = inference_dtype(self.config_.precision, device)
+        # Regression scores in fp32: bf16's 8-bit mantissa would round them into steps (see engine/loop.py).
+        dtype = None if self.task_ == "regression" else inference_dtype(self.config_.precision, device)
         return predict_logits(
             self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype, progress=progress,
         )  # fmt: skip

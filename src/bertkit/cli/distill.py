@@ -24,6 +24,7 @@ from bertkit.cli.options import (
     TextColumn,
 )
 from bertkit.cli.reading import as_trained, saved_settings, say_saved
+from bertkit.exceptions import DataError
 from bertkit.read_options import ReadOptions
 
 READ_SETTINGS = ("text_column", "text_pair_column", "label_column", "encoding", "header", "delimiter", "label_names",
@@ -106,6 +107,9 @@ def distill(
     )  # fmt: skip
     distiller.check()
     for folder in (output, Distiller.rejected_folder(output)):  # either may receive the student
+        if Path(folder).resolve() == Path(teacher_dir).resolve():
+            raise DataError(f"--output {folder}: is the teacher's folder; the student would replace the teacher, "
+                            "choose another --output")  # fmt: skip
         check_output_folder(folder, overwrite)
     for path in (train, validation, *(unlabeled or [])):
         if path is not None:

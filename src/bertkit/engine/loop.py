@@ -319,7 +319,9 @@ def _validation_outputs(
     """Validation outputs in input order. Under DDP, objectives with one output row per example are
     sharded (rank r takes rows r, r + N, ...: no row twice, unlike DistributedSampler's padding) and
     gathered; others run the whole validation set on every rank."""
-    dtype = inference_dtype(config.precision, device)
+    # Regression scores in fp32: bf16's 8-bit mantissa would round them into steps (STS-B's 0-5 into ~0.02).
+    regression = getattr(objective, "task", config.task) == "regression"
+    dtype = None if regression else inference_dtype(config.precision, device)
     if run.world_size <= 1 or not getattr(objective, "rows_aligned", False):
         return objective.predict(net, validation, device, dtype)
     index = np.arange(run.rank, len(validation), run.world_size)
