@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,10 @@ from bertkit.flags import flag
 Task = Literal["auto", "classification", "multi-label", "regression"]
 TASKS: tuple[str, ...] = ("auto", "classification", "multi-label", "regression")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+
+
+LENIENT = ("checkpoint_every",)
+"""Options whose own check takes more than their annotated type (``checkpoint_every``: "epoch", 100 or "100")."""
 
 
 @dataclass
@@ -175,6 +180,7 @@ class TrainConfig:
     """Free-form notes stored with the model (not used by training)."""
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.task not in TASKS:
             raise ConfigError(f"--task must be one of {', '.join(TASKS)} (got {self.task!r})")
         if self.precision not in PRECISIONS:
@@ -247,6 +253,28 @@ class TrainConfig:
             raise ConfigError(
                 f"--track must be 'mlflow' or 'mlflow:URI' (e.g. mlflow:sqlite:///mlflow.db) (got {self.track!r})"
             )
+
+    def _check_types(self) -> None:
+        """ConfigError for a value of the wrong type (a config file's ``epochs = "three"`` or ``1.5``), before
+        the range checks compare it and long before the loop would fail on it."""
+        kinds = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+        for item in dataclasses.fields(self):
+            annotation = str(item.type)
+            base = annotation.removesuffix(" | None")
+            value = getattr(self, item.name)
+            if base not in kinds or item.name in LENIENT or (value is None and annotation.endswith("| None")):
+                continue
+            if base == "bool":
+                fits = isinstance(value, bool)
+            elif base == "int":
+                fits = isinstance(value, numbers.Integral) and not isinstance(value, bool)  # numpy ints too
+            elif base == "float":
+                fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            else:
+                fits = isinstance(value, str)
+            if not fits:
+                flag = "--" + item.name.replace("_", "-")
+                raise ConfigError(f"{flag} must be {kinds[base]} (got {value!r}; config key {item.name!r})")
 
     def resolved(self, n_train_rows: int, task: str | None = None) -> TrainConfig:
         """Return a copy with data-dependent defaults filled in; ``task`` is the resolved task of a text

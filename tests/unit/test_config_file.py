@@ -55,3 +55,31 @@ def test_config_values_are_checked_like_flags(tmp_path):
     config.write_text("warmup-ratio = 1.5\n")
     with pytest.raises(ConfigError, match=r"--warmup-ratio must be in \[0, 1\) \(got 1.5\)"):
         TrainConfig.from_file(config)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('epochs = "three"', "--epochs must be an integer (got 'three'; config key 'epochs')"),
+        ("epochs = 1.5", "--epochs must be an integer (got 1.5"),
+        ("epochs = true", "--epochs must be an integer (got True"),
+        ('learning-rate = "1e-3"', "--learning-rate must be a number (got '1e-3'"),
+        ("freeze-encoder = 1", "--freeze-encoder must be true or false (got 1"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_one_error_before_anything_runs(
+    capsys, config_data_dir, tmp_path, line, expected
+):
+    config = tmp_path / "run.toml"
+    config.write_text(line + "\n")
+    output = tmp_path / "o"
+    error = fails(capsys, "train", "--train", config_data_dir / "train.csv", "--output", output, "--config", config)
+    assert expected in error
+    assert not output.exists()
+
+
+def test_numpy_numbers_are_numbers():
+    import numpy as np
+
+    config = TrainConfig(epochs=np.int64(2), learning_rate=np.float32(1e-4), checkpoint_every=100)
+    assert config.epochs == 2 and config.checkpoint_every == "100"

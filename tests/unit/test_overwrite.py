@@ -96,7 +96,20 @@ def test_tag_and_qa_train_refuse_a_non_empty_folder_first(capsys, tmp_path, tiny
     (output / "thesis.tex").write_text("x")
     data = tmp_path / ("train.conll" if command == "tag" else "train.json")
     data.write_text("x")
-    args = [command, "train", "--train", data, "--output", output, "--model", tiny_bert, "--quiet"]
+    args = [
+        command,
+        "train",
+        "--train",
+        data,
+        "--output",
+        output,
+        "--model",
+        tiny_bert,
+        "--max-length",
+        "64",
+        "--quiet",
+    ]
+    args += ["--doc-stride", "8"] if command == "qa" else []  # flags that fit the tiny model: checked first
     assert f"error: {output}: folder is not empty (holds 'thesis.tex')" in fails(capsys, *args)
     assert "--overwrite replaces only a model folder bertkit wrote" in fails(capsys, *args, "--overwrite")
     assert (output / "thesis.tex").read_text() == "x"
