@@ -129,6 +129,8 @@ def read_label_names(value: str | Path | list[str] | None) -> list[str] | None:
     if value is None or value == "":
         return None
     if not isinstance(value, (str, Path)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"--label-names must be a file of names or a list of them (got {value!r})")
         return [str(name) for name in value]
     path = Path(value)
     if not path.is_file():

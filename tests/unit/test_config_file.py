@@ -83,3 +83,10 @@ def test_numpy_numbers_are_numbers():
 
     config = TrainConfig(epochs=np.int64(2), learning_rate=np.float32(1e-4), checkpoint_every=100)
     assert config.epochs == 2 and config.checkpoint_every == "100"
+
+
+def test_label_names_of_the_wrong_type_are_one_error():
+    from bertkit.read_options import read_label_names
+
+    with pytest.raises(ConfigError, match=r"--label-names must be a file of names or a list of them \(got 5\)"):
+        read_label_names(5)

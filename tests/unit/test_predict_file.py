@@ -78,3 +78,4 @@ def test_the_output_may_not_be_the_input_or_a_folder(clf, tmp_path, capsys):
     folder = clf.save(tmp_path / "model")
     error = fails(capsys, "predict", folder, "--data", data, "--output", data)
     assert "--output is the --data file" in error
+    assert "--top-k must be a positive integer (got 0)" in fails(capsys, "predict", folder, "a film", "--top-k", "0")

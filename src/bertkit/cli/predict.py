@@ -170,6 +170,8 @@ def predict(
         raise ConfigError(f"--engine must be local or ray (got {engine!r})")
     if chunk_rows < 1:
         raise ConfigError(f"--chunk-rows must be a positive integer (got {chunk_rows})")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"--top-k must be a positive integer (got {top_k})")
     if engine == "ray":
         if coverage is not None or abstain_below is not None or no_calibration:
             raise ConfigError("--coverage, --abstain-below and --no-calibration work with --engine local only")
