@@ -540,3 +540,15 @@ def test_a_tracked_distillation_is_one_mlflow_run(capsys, teacher_dir, data_dir,
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")) == [1, 2]
     model = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/model.safetensors", "model/bertkit.json"} <= model
+
+
+def test_unlabeled_rows_that_are_validation_rows_are_left_out_and_said(capsys, teacher_dir, data_dir, tmp_path):
+    valid = data_dir / "valid.csv"
+    out = tmp_path / "student"
+    code = run_cli("distill", teacher_dir, "--train", data_dir / "train.csv", "--validation", valid, "--unlabeled",
+                   valid, "--unlabeled", data_dir / "more.csv", "--student", "layers:1", "--epochs", "1",
+                   "--max-drop", "1000", "--no-export", "--output", out)  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert "valid.csv: 12 unlabeled rows are validation rows; left out, so that validation stays unseen" in err
+    assert ", 10 unlabeled rows" in err  # more.csv's rows alone
