@@ -367,3 +367,18 @@ def test_jsonl_integers_beside_a_null_stay_integers(tmp_path):
     assert data.texts == ["5", "a"]
     assert data.labels == [1, 2] and all(type(label) is int for label in data.labels)
     assert len(data.skipped) == 2
+
+
+def test_a_quoted_empty_first_text_of_a_one_column_file_is_a_row_not_nothing(tmp_path):
+    # csv.writer (and pandas) write a row holding one empty text as "": unlike a blank line it is always a row,
+    # first or not, and a file that starts with one has no header line.
+    path = write(tmp_path / "texts.csv", '""\ngood\n""\nbad\n')
+    table = read_table(path)
+    assert table.frame["0"].tolist() == ["", "good", "", "bad"]
+    assert table.source.lines == (1, 2, 3, 4)
+    with pytest.raises(DataError, match=r"texts.csv line 1: column '0' is empty; every row needs a text"):
+        load_file(path, need_label=False)
+    headed = write(tmp_path / "headed.csv", 'text\n""\ngood\n')
+    assert read_table(headed).frame["text"].tolist() == ["", "good"]
+    columns = write(tmp_path / "columns.csv", 'text,label\n""\ngood,pos\n')  # a lone "" among columns: a blank line
+    assert read_table(columns).frame["text"].tolist() == ["good"]

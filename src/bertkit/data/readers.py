@@ -138,8 +138,10 @@ def _iter_delimited(
     def records(reader) -> Iterator[tuple[int, list[str]]]:
         for row in reader:
             # A blank line (or one of spaces alone; csv reports an empty one as []) is given as [] to _chunked,
-            # which knows the width: nothing in a file of columns, an empty text in a one-column file.
-            yield end[0] + 1, row if row and not (len(row) == 1 and not row[0].strip()) else []
+            # which knows the width: nothing in a file of columns, an empty text in a one-column file. A quoted
+            # "" (csv.writer's spelling of a row holding one empty text) comes as [""]: an empty text wherever it is.
+            blank = not row or (len(row) == 1 and row[0] != "" and not row[0].strip())
+            yield end[0] + 1, [] if blank else row
             end[0] = reader.line_num
 
     try:
@@ -173,7 +175,10 @@ def _chunked(
     if not sample:
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
     first = sample[0][1]
-    has_header = _looks_like_header([row for _, row in sample]) if header is None else header
+    if header is None and first == [""]:
+        has_header = False  # a file that starts with a quoted empty text has no header line
+    else:
+        has_header = _looks_like_header([row for _, row in sample]) if header is None else header
     names = [c.strip() for c in first]
     repeated = sorted({c for c in names if names.count(c) > 1})
     if (
@@ -193,9 +198,11 @@ def _chunked(
     line_numbers: list[int] = []
     emitted = started = False
     for line, row in chain(head[1:] if has_header else head, records):
-        if not row:
+        if not row or (row == [""] and len(columns) > 1):
             if len(columns) > 1 or not started:
-                continue  # a blank line between rows of several columns, or before the first row, is no data
+                # a blank line (or a lone "") between rows of several columns, or a blank line before the first
+                # row, is no data; a quoted "" in a file of texts alone never comes here
+                continue
             row = [""]  # in a file of texts alone, a blank line between texts is an empty text: said, not lost
         started = True
         rows.append(row)
