@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ import torch
 from bertkit.exceptions import ConfigError, ModelLoadError
 from bertkit.models.heads import torch_network
 from bertkit.models.packed import packed_classifier
-from bertkit.onnx_forward import FILES, ONNX_DIR, OnnxForward
+from bertkit.onnx_forward import FILES, ONNX_DIR, OnnxForward, record_source
+
+PARTIAL = ".partial"
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -70,43 +73,63 @@ def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = 
     names = input_names(model)
     sample = tokenizer(["a short text", "a somewhat longer second text for the example batch"], padding=True,
                        return_tensors="pt")  # fmt: skip
-    inputs = tuple(_feed(sample, names).values())
     model = model.float().eval().cpu()
-    fp32_path = target / FILES[None]
+    graphs = [None, "int8"] if quantize == "int8" else [None]
+    final = {q: target / FILES[q] for q in graphs}
+    # Written beside their final names and moved there only once checked: an export that fails (or is
+    # interrupted) leaves the folder's graphs as they were, never a half-written or unchecked one.
+    partial = {q: path.with_name(path.name + PARTIAL) for q, path in final.items()}
+    try:
+        partial[None].open("wb").close()  # an unwritable folder fails here, in one line, not inside the exporter
+        _write_graphs(model, sample, names, partial, opset)
+        checks = [
+            sample,
+            tokenizer(["one", "two words here", "and a third text, longer than the others"], padding=True, return_tensors="pt"),
+            tokenizer(["same length", "same length"], padding=True, return_tensors="pt"),
+            tokenizer(["just one text"], return_tensors="pt"),
+        ]  # fmt: skip
+        # The traced graph is checked on the batch it was traced with, on another padded batch, on a batch
+        # without padding and on one text: the packed forward's indexing must hold for every shape.
+        forward = OnnxForward(partial[quantize])
+        for batch in checks:
+            _check_against_torch(model, forward, final[quantize], _feed(batch, names), quantize)
+        for q in graphs:
+            os.replace(partial[q], final[q])
+        record_source(folder, [FILES[q] for q in graphs])
+    except OSError as exc:
+        raise ModelLoadError(
+            f"{target}: cannot write the exported graph ({exc.strerror or exc}); make the folder writable"
+        ) from None
+    finally:
+        for path in partial.values():
+            with contextlib.suppress(OSError):  # the cause, raised above, is what to say
+                path.unlink(missing_ok=True)
+    return final[quantize]
+
+
+def _write_graphs(model, sample, names: list[str], paths: dict[str | None, Path], opset: int) -> None:
+    """Trace ``model`` to ``paths[None]`` (fp32) and, when ``paths`` has ``"int8"``, quantize it there."""
+    inputs = tuple(_feed(sample, names).values())
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice: dynamo needs onnxscript
         torch.onnx.export(
-            _LogitsOnly(model).eval(), inputs, str(fp32_path), input_names=names, output_names=["logits"],
+            _LogitsOnly(model).eval(), inputs, str(paths[None]), input_names=names, output_names=["logits"],
             dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}},
             opset_version=opset, dynamo=False,
         )  # fmt: skip
     # The exporter restores the wrapper's training flag, recursively: make sure dropout is off again.
     model.eval()
-    path = fp32_path
-    if quantize == "int8":
+    if "int8" in paths:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        path = target / FILES["int8"]
         with warnings.catch_warnings(), _root_log_level(logging.ERROR):
             warnings.simplefilter("ignore")  # and its logging.warning advice to pre-process (shape inference)
             # Per-channel int8 weights for the matrix products only (embeddings stay fp32): on rotten_tomatoes
             # this kept test accuracy within 0.2 points of torch, where the defaults lost 1.6.
             quantize_dynamic(
-                str(fp32_path), str(path), weight_type=QuantType.QInt8, per_channel=True,
+                str(paths[None]), str(paths["int8"]), weight_type=QuantType.QInt8, per_channel=True,
                 op_types_to_quantize=["MatMul"],
             )  # fmt: skip
-    # The traced graph is checked on the batch it was traced with, on another padded batch, on a batch
-    # without padding and on one text: the packed forward's indexing must hold for every shape.
-    checks = [
-        sample,
-        tokenizer(["one", "two words here", "and a third text, longer than the others"], padding=True, return_tensors="pt"),
-        tokenizer(["same length", "same length"], padding=True, return_tensors="pt"),
-        tokenizer(["just one text"], return_tensors="pt"),
-    ]  # fmt: skip
-    forward = OnnxForward(path)
-    for batch in checks:
-        _check_against_torch(model, forward, path, _feed(batch, names), quantize)
-    return path
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ import numpy as np
 
 from bertkit.config import TrainConfig
 from bertkit.devices import device_type, resolve_device
-from bertkit.exceptions import ConfigError, ModelLoadError
+from bertkit.exceptions import BertkitWarning, ConfigError, ModelLoadError
 from bertkit.models import heads
 from bertkit.models.card import write_card
 from bertkit.models.checkpoints import library_versions, load_tokenizer, plain_max_length, resolve_checkpoint
@@ -137,8 +138,19 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     metadata = read_metadata(checkpoint) or {}
     _check_kind(folder, checkpoint, metadata)
     check_folder(folder, checkpoint, ModelKind.CLASSIFIER)
+    asked = backend
     if backend == "auto":
         backend = resolve_backend(metadata, checkpoint, device)
+    onnx_forward = None
+    if backend != "torch":
+        try:
+            onnx_forward = exported_graph(checkpoint, backend)
+        except ModelLoadError as exc:
+            if asked != "auto":
+                raise
+            # The default backend's graph no longer fits the weights: torch predicts right, only slower.
+            warnings.warn(f"{exc}; predicting with torch meanwhile", BertkitWarning, stacklevel=3)
+            backend = "torch"
     # An ONNX graph predicts: neither the torch model nor transformers' tokenizer classes are needed (torch is then
     # never imported); the model loads if something asks for it (export, save).
     if backend == "torch":
@@ -160,16 +172,22 @@ def load_classifier(folder: str | Path, *, device: str, backend: str, precision:
     thresholds = np.asarray(saved_thresholds if saved_thresholds else [0.5] * len(classes)) if (
         task == "multi-label"
     ) else None  # fmt: skip
-    onnx_forward = None
-    if backend != "torch":
-        from bertkit.onnx_forward import OnnxForward, onnx_path
-
-        onnx_forward = OnnxForward(onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None))
     text_pair = metadata.get("text_pair")
     return LoadedClassifier(
         model, tokenizer, config, task, classes, thresholds, metadata, text_pair=text_pair, onnx_forward=onnx_forward,
         backend=backend,
     )  # fmt: skip
+
+
+def exported_graph(checkpoint: str, backend: str) -> Any:
+    """The ONNX Runtime forward of the folder's ``onnx`` or ``onnx-int8`` graph, checked to be this model's
+    (:func:`bertkit.onnx_forward.check_graph`)."""
+    from bertkit.onnx_forward import OnnxForward, check_graph, onnx_path
+
+    path = onnx_path(checkpoint, "int8" if backend == "onnx-int8" else None)
+    forward = OnnxForward(path)
+    check_graph(forward, path, checkpoint, heads.SavedConfig.read(checkpoint).num_labels)
+    return forward
 
 
 def resolve_backend(metadata: dict[str, Any], checkpoint: str, device: str) -> str:
