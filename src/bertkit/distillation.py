@@ -27,6 +27,7 @@ from bertkit.classification.calibration import set_calibration
 from bertkit.classification.estimator import TextClassifier
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
+from bertkit.data.overlap import shared_rows
 from bertkit.devices import resolve_device
 from bertkit.engine.loop import RunOptions, seed_everything
 from bertkit.exceptions import ConfigError, DataError
@@ -144,7 +145,9 @@ class Distiller(ParamsMixin):
         data = inputs.prepare_data(X, y, eval_set, config)
         _check_teacher_fits(model, data)
         data.classes = list(model.classes_)  # the teacher's order: soft targets are its logits' columns
-        extra = _as_unlabeled(unlabeled)
+        extra, left_out = _without_validation_rows(_as_unlabeled(unlabeled), data.validation)
+        inputs.tell([*data.notes, *([data.overlap.note] if data.overlap is not None and data.overlap.note else []),
+                     *left_out], progress=self.progress)  # fmt: skip
         if self.augment:  # altered copies of the training texts, labelled by the teacher like unlabeled text
             mask = getattr(model.tokenizer_, "mask_token", None)
             extra.append(steps.augmented_copies(data.train, self.augment, mask, config.seed))
@@ -319,6 +322,23 @@ def _as_unlabeled(unlabeled: inputs.Texts | Sequence[TextData] | None) -> list[T
     if all(isinstance(item, TextData) for item in items):
         return items
     return [inputs.as_data(items, None, "unlabeled")]
+
+
+def _without_validation_rows(parts: list[TextData], validation: TextData) -> tuple[list[TextData], list[str]]:
+    """The unlabeled sets less their rows that are validation rows (text and pair, as
+    :func:`bertkit.data.overlap.shared_rows` matches them), and a line for each set that lost some: the student
+    would learn the teacher's outputs on the rows the guard then scores it on."""
+    kept, notes = [], []
+    for part in parts:
+        shared = shared_rows(part, validation)
+        if len(shared):
+            notes.append(
+                f"{part.source.name}: {len(shared)} of {len(part)} unlabeled rows are validation rows; left out, so "
+                "that validation stays unseen"
+            )
+        if len(shared) < len(part):
+            kept.append(part.subset(np.setdiff1d(np.arange(len(part)), shared)) if len(shared) else part)
+    return kept, notes
 
 
 def _fitted_student(

@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import ONE_EPOCH_FLAGS, POSITIVE, fails, run_cli, sentiment_examples, write_csv
 
-from bertkit import ConfigError, DataError, Distiller, TextClassifier
+from bertkit import BertkitWarning, ConfigError, DataError, Distiller, TextClassifier
 from bertkit.classification.distillation import (
     Teacher,
     augmented_copies,
@@ -338,6 +338,15 @@ def test_unlabeled_rows_are_counted_and_must_have_the_training_shape(teacher):
         )
 
 
+def test_unlabeled_validation_rows_are_left_out_in_the_api_too_held_out_validation_included(teacher):
+    texts, labels = sentiment_examples(40, seed=9)
+    distiller = Distiller(student="layers:1", progress=False, seed=0)
+    # Without eval_set the validation rows are a held-out share of X: unlabeled copies of all of X hold them.
+    with pytest.warns(BertkitWarning, match=r"^unlabeled: (\d+) of 40 unlabeled rows are validation rows; left out"):
+        distiller.fit(teacher, texts, labels, unlabeled=[f"  {t} " for t in texts])  # spacing differs: same rows
+    assert distiller.record_["unlabeled_rows"] == 40 - distiller.record_["validation_rows"]
+
+
 def test_labels_the_teacher_does_not_know_are_refused(teacher):
     texts, labels, validation = sentiment_split()
     labels = ["neutral", *labels[1:]]
@@ -550,5 +559,6 @@ def test_unlabeled_rows_that_are_validation_rows_are_left_out_and_said(capsys, t
                    "--max-drop", "1000", "--no-export", "--output", out)  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 0, err
-    assert "valid.csv: 12 unlabeled rows are validation rows; left out, so that validation stays unseen" in err
-    assert ", 10 unlabeled rows" in err  # more.csv's rows alone
+    assert "valid.csv: 12 of 12 unlabeled rows are validation rows; left out, so that validation stays unseen" in err
+    record = json.loads((out / "bertkit.json").read_text())["distillation"]
+    assert record["unlabeled_rows"] == 10  # more.csv's rows alone

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import make_squad
+from helpers import make_squad, sentiment_examples
 
 from bertkit import ConfigError, ModelLoadError, NotFittedError, QuestionAnswerer, TextClassifier
 from bertkit.qa.estimator import hold_out_articles
@@ -135,7 +135,7 @@ def test_errors(tiny_bert, tmp_path, saved):
         QuestionAnswerer().set_params(stride=3)
     # A classifier folder is not a QA model, and a QA folder is not a classifier.
     classifier = TextClassifier(str(tiny_bert), epochs=1, max_length=16, progress=False)
-    classifier.fit(["good film", "bad film"] * 4, ["pos", "neg"] * 4).save(tmp_path / "clf")
+    classifier.fit(*sentiment_examples(8)).save(tmp_path / "clf")
     with pytest.raises(
         ModelLoadError, match=r"clf: not a question-answering model \(bertkit.json kind: text-classification\)"
     ):

@@ -9,7 +9,7 @@ import random
 import pytest
 from helpers import NEGATIVE, NEUTRAL, POSITIVE, fails, ok, sentiment_examples, write_csv
 
-from bertkit import TextClassifier
+from bertkit import BertkitWarning, TextClassifier
 from bertkit.exceptions import DataError
 
 
@@ -33,6 +33,12 @@ def test_train_says_how_many_rows_train_and_how_many_are_held_out(capsys, tmp_pa
     _, err = ok(capsys, "train", "--train", train, "--output", tmp_path / "b", "--validation", train, *flags,
                 "--validation-overlap", "keep")  # fmt: skip
     assert f"training on 96 rows of {train} (validation: 96 rows of {train};" in err
+    # --quiet hides progress, not what the run did with its rows
+    assert f"warning: 96 of 96 training rows of {train} (lines 2, 3, 4 and 93 more) are also rows of" in err
+    with pytest.warns(BertkitWarning, match=r"^4 of 4 training rows of X \(items 0, 1, 2 and 1 more\) are also"):
+        TextClassifier(str(tiny_bert), epochs=1, max_length=32, progress=False, validation_overlap="keep").fit(
+            texts[:4], labels[:4], eval_set=(texts[:4], labels[:4])
+        )
     error = fails(
         capsys, "train", "--train", train, "--output", tmp_path / "c", "--validation", train, *flags, alone=False
     )

@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("fastapi", reason="bertkit serve needs the serve extra")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from helpers import sentiment_examples  # noqa: E402
 
 from bertkit import ModelLoadError, TextClassifier, TextEmbedder  # noqa: E402
 from bertkit.cli import main  # noqa: E402
@@ -272,8 +273,7 @@ def test_forward_batch_size_defaults_to_the_merged_batch_for_packed_bert(tiny_cl
 
     assert forward_batch(tiny_classifier) == 24  # BERT: the packed forward does no work on padding
     assert forward_batch(tiny_classifier, forward_batch_size=4) == 4  # the flag wins
-    texts = ["good film", "bad film", "great plot", "dull plot"] * 4
-    labels = ["positive", "negative", "positive", "negative"] * 4
+    texts, labels = sentiment_examples(16)
     TextClassifier(model=str(tiny_distilbert), epochs=1, progress=False).fit(texts, labels).save(tmp_path / "distil")
     assert forward_batch(tmp_path / "distil") == 24  # DistilBERT runs the packed forward too
 

@@ -176,9 +176,9 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         check_max_length(config.model, checkpoint, config.max_length)
         data = inputs.prepare_data(X, y, eval_set, config)
         config = config.resolved(len(data.train), data.task)
-        if self.progress and ddp.is_main_process():
-            for note in [*data.notes, *([data.overlap.note] if data.overlap is not None and data.overlap.note else [])]:
-                inputs.say(note)
+        if ddp.is_main_process():
+            inputs.tell([*data.notes, *([data.overlap.note] if data.overlap is not None and data.overlap.note else [])],
+                        progress=self.progress)  # fmt: skip
 
         started = time.perf_counter()
         self.tokenizer_ = load_tokenizer(checkpoint)

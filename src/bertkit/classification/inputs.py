@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, count_longer, encode
 from bertkit.data.labels import normalize_labels, sorted_classes, unseen_labels
 from bertkit.data.overlap import Overlap, resolve_overlap
-from bertkit.exceptions import ConfigError, DataError
+from bertkit.exceptions import BertkitWarning, ConfigError, DataError
 
 Texts = Sequence[str] | Sequence[tuple[str, str]] | TextData
 """What the estimator takes as X: texts, (text, pair) tuples, or a data file read with labels."""
@@ -279,6 +280,16 @@ def resolve_long_texts(
     if note and announce:
         say(note)
     return dataclasses.replace(config, window_stride=stride), LongTexts(share, stride > 0, note)
+
+
+def tell(notes: list[str], *, progress: bool) -> None:
+    """Say what a fit did with its data (rows left out, a task inferred): lines among the progress output, or
+    BertkitWarnings when the run is quiet, so that ``progress=False`` (``--quiet``) never hides them."""
+    for note in notes:
+        if progress:
+            say(note)
+        else:
+            warnings.warn(note, BertkitWarning, stacklevel=3)
 
 
 def say(line: str) -> None:

@@ -8,10 +8,11 @@ Exit codes: 0 done; 1 a :class:`bertkit.BertkitError` (one ``error: ...`` line o
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
-from bertkit.exceptions import BertkitError
+from bertkit.exceptions import BertkitError, BertkitWarning
 
 
 def say(message: str) -> None:
@@ -35,8 +36,11 @@ def run(app: typer.Typer, argv: list[str] | None = None) -> None:
     (2), Ctrl-C as ``interrupted`` (or ``aborted`` at a prompt) and 130."""
     usage_errors, aborts = _click_exceptions()
     try:
-        # Without standalone mode typer turns Ctrl-C into an exit code (130) and returns it.
-        code = app(args=argv, standalone_mode=False)
+        with warnings.catch_warnings():  # restores showwarning when the command ends
+            warnings.showwarning = _warning_lines(warnings.showwarning)
+            warnings.simplefilter("always", BertkitWarning)  # each is a line of this run, said where it happens
+            # Without standalone mode typer turns Ctrl-C into an exit code (130) and returns it.
+            code = app(args=argv, standalone_mode=False)
     except BertkitError as exc:
         say(f"error: {exc}")
         sys.exit(1)
@@ -52,6 +56,20 @@ def run(app: typer.Typer, argv: list[str] | None = None) -> None:
         say("interrupted")
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _warning_lines(show_other):
+    """A ``warnings.showwarning`` that prints bertkit's own warnings (rows left out, a fallback taken: what the
+    API says with BertkitWarning, and a command says even under --quiet) as ``warning: ...`` lines, and passes
+    other libraries' warnings to ``show_other``."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, BertkitWarning):
+            say(f"warning: {message}")
+        else:
+            show_other(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:

@@ -126,8 +126,6 @@ def distill(
     # Unlabeled files need no label column: one named for the labelled files must not be looked for in them.
     unlabeled_read = dataclasses.replace(read, label_column=None, label_names=None, label_offset=None)
     extra = [read_data(path, unlabeled_read, need_label=False) for path in unlabeled or []]
-    if validation_data is not None:
-        extra = _without_validation_rows(extra, validation_data)
     say(f"distilling {teacher_dir} into {student}: {len(train_data)} rows of {train_data.source.name}"
         + (f", {sum(len(part) for part in extra)} unlabeled rows" if extra else "")
         + (f", {augment} altered copies of each training text" if augment else ""))  # fmt: skip
@@ -160,21 +158,3 @@ def distill(
             f"{max_drop:g}); it was saved to {folder} instead of {output}")  # fmt: skip
         raise typer.Exit(1)
     say(f"wrote the student to {folder} ({distiller.speedup_:.1f}x faster than the teacher on validation)")
-
-
-def _without_validation_rows(parts: list, validation) -> list:
-    """The unlabeled files' rows less those that are validation rows (text and pair alike): the student would
-    learn the teacher's outputs on the rows the guard then scores it on. Says how many each file loses."""
-    import numpy as np
-
-    held = set(zip(validation.texts, validation.pairs or [None] * len(validation), strict=True))
-    kept = []
-    for part in parts:
-        rows = zip(part.texts, part.pairs or [None] * len(part), strict=True)
-        keep = [i for i, row in enumerate(rows) if row not in held]
-        if len(keep) < len(part):
-            say(f"{part.source.name}: {len(part) - len(keep)} unlabeled rows are validation rows; left out, so that "
-                "validation stays unseen")  # fmt: skip
-        if keep:
-            kept.append(part.subset(np.asarray(keep)) if len(keep) < len(part) else part)
-    return kept
