@@ -156,7 +156,7 @@ def cross_validate(
         raise DataError(f"{train.source.name}: cross-validation needs labelled data (no label column)")
     if keep_models and output is None:
         raise ConfigError("keep_models needs an output folder to keep the fold models in")
-    task, labels = normalize_labels(train.labels, config.task, as_written=train.in_memory)
+    task, labels = normalize_labels(train.labels, config.task, as_written=train.in_memory, where=train.where)
     notes = check_folds(train, labels, task, folds)
     splits = fold_indices(labels, task, folds, config.seed)
     if task == "multi-label":

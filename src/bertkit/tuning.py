@@ -108,7 +108,7 @@ def tune(
     if learning_rates is not None:
         space = dataclasses.replace(space, learning_rate=tuple(learning_rates))
     space = _within_positions(space, base.model)
-    task, _ = normalize_labels(train.labels, base.task, as_written=train.in_memory)
+    task, _ = normalize_labels(train.labels, base.task, as_written=train.in_memory, where=train.where)
     metric = resolve_selection_metric(base.selection_metric, task)
     direction = "minimize" if metric_lower_is_better(metric) else "maximize"
     study_dir = Path(study_dir)

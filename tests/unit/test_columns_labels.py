@@ -213,7 +213,8 @@ def test_forced_multi_label():
 
 @pytest.mark.parametrize("labels", [["pos", "neg"], ["1", "x"]])
 def test_forced_regression_on_words_is_a_config_error(labels):
-    with pytest.raises(ConfigError, match="--task regression needs numeric labels; these labels are not numbers"):
+    with pytest.raises(ConfigError, match=rf"^label '{labels[-1] if labels[0] == '1' else labels[0]}' is not a number; "
+                       r"--task regression needs numeric labels \(leave --task out"):  # fmt: skip
         normalize_labels(labels, "regression")
 
 
@@ -364,12 +365,31 @@ def test_label_names_map_comma_lists(tmp_path):
     assert normalize_labels(data.labels, "auto") == ("multi-label", [["emotion15", "emotion2"], ["emotion27"]])
 
 
-@pytest.mark.parametrize("bad", ["4", "-1", "x"])
-def test_label_id_outside_the_names(tmp_path, bad):
+@pytest.mark.parametrize(
+    ("bad", "advice"),
+    [
+        ("4", "pass --label-offset 1 if ids count from 1"),  # 4 of 1..4: the other offset would place it
+        ("5", "fix the label, or give label names that cover it"),  # no offset places it: not advised
+        ("-1", "fix the label, or give label names that cover it"),
+        ("x", "fix the label, or give label names that cover it"),
+    ],
+)
+def test_label_id_outside_the_names(tmp_path, bad, advice):
     path = write(tmp_path / "ag.csv", f"text,label\nStocks fall,2\n\nTeam wins,{bad}\n")
-    expected = re.escape(f"{path} line 4: label '{bad}' is not an index into the 4 label names given")
-    with pytest.raises(DataError, match=expected):
+    expected = re.escape(
+        f"{path} line 4: label '{bad}' is not an index into the 4 label names given (ids 0..3); {advice}"
+    )
+    with pytest.raises(DataError, match=expected + "$"):
         load_file(path, label_names=AG_NAMES)
+
+
+def test_regression_names_the_first_label_that_is_not_a_number(tmp_path):
+    path = write(tmp_path / "sts.csv", "text,label\nA man plays,4.2\n\nA dog runs,high\n")
+    data = load_file(path)
+    expected = f"{path} line 4: label 'high' is not a number; --task regression needs numeric labels (leave --task"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        normalize_labels(data.labels, "regression", where=data.where)
+    assert normalize_labels(data.labels[:1], "regression", where=data.where) == ("regression", [4.2])
 
 
 # -------------------------------------------------------------------------------------------- from_lists

@@ -62,7 +62,7 @@ def prepare_data(
     train = as_data(X, y, "X")
     if train.labels is None:
         raise DataError(f"{train.source.name}: training data needs labels (no label column)")
-    task, labels = normalize_labels(train.labels, config.task, as_written=train.in_memory)
+    task, labels = normalize_labels(train.labels, config.task, as_written=train.in_memory, where=train.where)
     train.labels = labels
     if config.label_smoothing and task != "classification":
         raise ConfigError(
@@ -191,7 +191,7 @@ def _normalized_labels(data: TextData, task: str, classes: list[Any]) -> list[An
     if data.labels is None:
         raise DataError(f"{data.source.name}: evaluation data needs labels (no label column)")
     fixed_task = "classification" if task == "classification" else task
-    _, labels = normalize_labels(data.labels, fixed_task)
+    _, labels = normalize_labels(data.labels, fixed_task, where=data.where)
     if task == "classification" and classes and isinstance(classes[0], str):
         labels = [str(v) for v in labels]
     return labels

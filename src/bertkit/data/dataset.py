@@ -46,6 +46,10 @@ class TextData:
         """Given as Python lists (:func:`from_lists`), not read from a file: its labels are typed as given."""
         return self.source.unit == ITEM
 
+    def where(self, index: int) -> str:
+        """Where example ``index`` came from, as messages name it ("train.csv line 7", "X item 3")."""
+        return self.source.where(int(self.rows[index]))
+
     def subset(self, index: np.ndarray) -> TextData:
         pick = [int(i) for i in index]
         return TextData(
@@ -310,11 +314,17 @@ def _name_label(value: Any, names: Sequence[str], data: TextData, index: int, mu
                 raise IndexError(i)
             return names[i]
         except (ValueError, IndexError):
-            where = data.source.where(int(data.rows[index]))
+            other = 1 - offset
+            # The other offset is advice only where it would place this id among the names.
+            fits_other = str(v).strip().lstrip("-").isdigit() and 0 <= int(v) - other < len(names)
+            fix = (
+                f"pass --label-offset {other} if ids count from {other}"
+                if fits_other
+                else "fix the label, or give label names that cover it"
+            )
             raise DataError(
-                f"{where}: label {v!r} is not an index into the {len(names)} label names given (ids "
-                f"{offset}..{len(names) - 1 + offset}); pass --label-offset {1 - offset} if ids count from "
-                f"{1 - offset}"
+                f"{data.where(index)}: label {v!r} is not an index into the {len(names)} label names given (ids "
+                f"{offset}..{len(names) - 1 + offset}); {fix}"
             ) from None
 
     if multi:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,16 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def normalize_labels(raw: Sequence[Any], task: str, *, as_written: bool = False) -> tuple[str, list[Any]]:
+def normalize_labels(
+    raw: Sequence[Any], task: str, *, as_written: bool = False, where: Callable[[int], str] | None = None
+) -> tuple[str, list[Any]]:
     """Return (task, labels): strings from text files become ints or floats when every value is one,
     and comma-separated id lists become lists, so that labels compare and sort as the user meant them.
     ``as_written``: Python values given in memory, whose type is the user's own: strings stay strings ("0" is
-    not 0), only numpy scalars become Python ones."""
+    not 0), only numpy scalars become Python ones. ``where(i)`` names label ``i``'s row in errors."""
     values = list(raw)
+    if task == "regression":
+        _check_numbers(values, where)
     is_list = [isinstance(v, (list, tuple, np.ndarray)) for v in values]
     if any(is_list):
         if not all(is_list):
@@ -72,6 +76,21 @@ def normalize_labels(raw: Sequence[Any], task: str, *, as_written: bool = False)
         except (TypeError, ValueError):
             raise ConfigError("--task regression needs numeric labels; these labels are not numbers") from None
     return chosen, [_scalar(v) for v in values]
+
+
+def _check_numbers(values: list[Any], where: Callable[[int], str] | None) -> None:
+    """ConfigError naming the first label that is not a number (regression needs numbers)."""
+    for i, value in enumerate(values):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return  # lists: _check_task names the mismatch of tasks
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            place = f"{where(i)}: " if where is not None else ""
+            raise ConfigError(
+                f"{place}label {value!r} is not a number; --task regression needs numeric labels (leave --task "
+                "out to classify labels like these)"
+            ) from None
 
 
 def _check_task(requested: str, inferred: str) -> str:
