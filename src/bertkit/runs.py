@@ -266,6 +266,8 @@ def fit_and_save(
 
     main_process = is_main_process()
     output = Path(output)
+    if config.track and tracker is None:
+        _check_model(config)  # a run for a model that cannot load would only be a FAILED entry in the store
     opened = (
         contextlib.nullcontext(tracker if main_process else Tracker())
         if tracker is not None
@@ -289,6 +291,13 @@ def fit_and_save(
         _remove_checkpoint(output)  # the run is complete: the model folder is its result
         tracker.finish(classifier, output)
     return classifier
+
+
+def _check_model(config: TrainConfig) -> None:
+    """The checks ``TextClassifier.fit`` starts with: the model exists and holds ``max_length`` tokens."""
+    from bertkit.models.checkpoints import check_max_length, resolve_checkpoint
+
+    check_max_length(config.model, resolve_checkpoint(config.model), config.max_length)
 
 
 def choose_default_backend(classifier: TextClassifier, output: Path, progress: bool) -> None:

@@ -14,7 +14,7 @@ from helpers import sentiment_examples
 
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import from_lists
-from bertkit.exceptions import ConfigError
+from bertkit.exceptions import ConfigError, ModelLoadError
 from bertkit.tracking import Tracker, tracked, tracking_uri
 
 
@@ -128,6 +128,19 @@ def test_a_tracked_run_logs_options_each_epoch_and_the_saved_folder(tiny_bert, t
         assert [step for key, _, step in recorder.metrics if key == name] == [1, 2], name
     assert recorder.tags["bertkit.output"] == str(output.resolve()) and recorder.tags["bertkit.kept_epoch"] in "12"
     assert recorder.artifacts == [("report", str(output / "report")), ("model", str(output))]
+
+
+def test_a_model_that_cannot_load_opens_no_run(tiny_bert, tmp_path, recorder):
+    from bertkit.runs import fit_and_save
+
+    texts, labels = sentiment_examples(8)
+    for config, error in (
+        (TrainConfig(model=str(tmp_path / "missing"), track="mlflow"), ModelLoadError),
+        (TrainConfig(model=str(tiny_bert), max_length=4096, track="mlflow"), ConfigError),
+    ):
+        with pytest.raises(error):
+            fit_and_save(config, from_lists(texts, labels), None, tmp_path / "model", progress=False)
+    assert recorder.tracking_uri is None and recorder.status is None  # no client made, no run opened
 
 
 def test_a_failed_run_ends_failed(tmp_path, recorder):
