@@ -147,7 +147,7 @@ def cross_validate(
     (the data options) in its metadata as ``bertkit train`` records them. ``on_fold`` is called with each finished
     fold's record. Every fold trains with ``config.seed``; the folds are shuffled with it too."""
     from bertkit.classification.inputs import fingerprint
-    from bertkit.data.labels import normalize_labels, sorted_classes
+    from bertkit.data.labels import class_order, normalize_labels
     from bertkit.ddp import is_main_process
     from bertkit.seeds import summarize
     from bertkit.selection import resolve_selection_metric
@@ -165,7 +165,7 @@ def cross_validate(
     # The folds train on the labels as read here, under the task found here: every fold reads them the same way.
     config = dataclasses.replace(config, task=task)
     data = dataclasses.replace(train, labels=labels)
-    classes = sorted_classes(labels, task) if task != "regression" else []
+    classes = class_order(labels, task, train.label_names) if task != "regression" else []
     runs, parts = [], []
     output = Path(output) if output is not None else None
     with tracked_group(config, output, run_options, kind="cv", params={"folds": folds},

@@ -12,7 +12,14 @@ import pytest
 
 from bertkit.data.columns import Columns, choose_columns
 from bertkit.data.dataset import from_lists, load_file
-from bertkit.data.labels import encode_labels, is_missing, normalize_labels, sorted_classes, unseen_labels
+from bertkit.data.labels import (
+    class_order,
+    encode_labels,
+    is_missing,
+    normalize_labels,
+    sorted_classes,
+    unseen_labels,
+)
 from bertkit.exceptions import ConfigError, DataError
 
 
@@ -354,6 +361,19 @@ def test_label_names_map_single_ids(tmp_path):
     data = load_file(path, label_names=AG_NAMES)
     assert data.columns == Columns("0", None, "1")
     assert data.labels == ["Business", "Sports", "Sci/Tech"]
+
+
+def test_label_names_order_the_classes_so_that_class_i_is_id_i(tmp_path):
+    from bertkit.classification.inputs import prepare_data
+    from bertkit.config import TrainConfig
+
+    rows = "".join(f'"story {i}",{i % 3}\n' for i in range(30))  # ids 0-2: Sci/Tech (3) is never a label
+    data = load_file(write(tmp_path / "ag.csv", rows), label_names=AG_NAMES)
+    assert data.subset(np.arange(5)).label_names == AG_NAMES  # held-out and capped parts keep them
+    fit = prepare_data(data, None, None, TrainConfig())
+    assert fit.classes == AG_NAMES  # not sorted (Business, Sci/Tech, Sports, World): id 0 stays World
+    assert class_order(["b", "a"], "classification", ["a", "b", "c"]) == ["a", "b", "c"]
+    assert class_order(["b", "x"], "classification", ["a", "b"]) == ["b", "x"]  # a label beyond the names: sorted
 
 
 def test_label_names_map_comma_lists(tmp_path):

@@ -21,7 +21,7 @@ import pandas as pd
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData, from_lists
 from bertkit.data.encoding import Encoded, count_longer, encode
-from bertkit.data.labels import normalize_labels, sorted_classes, unseen_labels
+from bertkit.data.labels import class_order, normalize_labels, sorted_classes, unseen_labels
 from bertkit.data.overlap import Overlap, resolve_overlap
 from bertkit.exceptions import BertkitWarning, ConfigError, DataError
 
@@ -71,9 +71,10 @@ def prepare_data(
         )
     # Every label of the training file, also one that only the held-out rows or the rows beyond
     # --max-train-rows carry: evaluation data may then use it.
-    classes = sorted_classes(train.labels, task) if task != "regression" else []
-    if task != "regression" and len(classes) < 2:
-        found = f"only one label ({classes[0]!r})" if classes else "no label"
+    present = sorted_classes(train.labels, task) if task != "regression" else []
+    classes = class_order(train.labels, task, train.label_names) if task != "regression" else []
+    if task != "regression" and len(present) < 2:
+        found = f"only one label ({present[0]!r})" if present else "no label"
         raise DataError(
             f"{train.source.name}: {found} in the training data; {'multi-label ' if task == 'multi-label' else ''}"
             "classification needs at least two"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ class TextData:
     """Informational lines on how the data was read (1-based label ids detected), for the CLI to print."""
     label_offset: int | None = None
     """The id of the first of ``label_names`` when they were applied (0 or 1, given or detected)."""
+    label_names: list[Any] | None = None
+    """The label names given for the file (``--label-names``), in their order: a model's classes keep it, so
+    that its class i is the data's id i (:func:`bertkit.data.labels.class_order`)."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -52,15 +56,13 @@ class TextData:
 
     def subset(self, index: np.ndarray) -> TextData:
         pick = [int(i) for i in index]
-        return TextData(
+        return dataclasses.replace(
+            self,
             texts=[self.texts[i] for i in pick],
             pairs=None if self.pairs is None else [self.pairs[i] for i in pick],
             labels=None if self.labels is None else [self.labels[i] for i in pick],
-            source=self.source,
-            frame=self.frame,
             rows=self.rows[pick],
-            columns=self.columns,
-            skipped=self.skipped,
+            notes=[],
         )
 
 
@@ -87,6 +89,8 @@ def load_file(
     data = from_frame(
         table.frame, table.source, columns, need_label=need_label, skip_bad_rows=skip_bad_rows, skip_hint=skip_hint
     )
+    if label_names is not None and data.labels is not None:
+        data.label_names = list(label_names)
     if label_names is not None and data.labels is not None and not _already_named(data.labels, label_names):
         multi = any(isinstance(v, str) and "," in v for v in data.labels)
         offset = label_offset if label_offset is not None else _detect_offset(data.labels, len(label_names))

@@ -117,6 +117,18 @@ def _scalar(value: Any, as_written: bool = False) -> Any:
     return value
 
 
+def class_order(labels: Sequence[Any], task: str, names: Sequence[Any] | None = None) -> list[Any]:
+    """A model's classes for ``labels``: every one of ``names`` in their order when the labels are all among
+    them (a label-names file such as AG News' classes.txt: class i is then the data's id i, as plain
+    transformers users of the saved model expect), else the labels found, sorted."""
+    found = sorted_classes(labels, task)
+    if names:
+        given = list(dict.fromkeys(names))
+        if set(found) <= set(given):
+            return given
+    return found
+
+
 def sorted_classes(labels: Sequence[Any], task: str) -> list[Any]:
     found = {x for row in labels for x in row} if task == "multi-label" else set(labels)
     try:
