@@ -64,6 +64,13 @@ def test_header_fields_follow_the_metadata():
     assert ModelCard(card_text(classifier_metadata(data_fingerprint=data_source))).data.datasets == ["rotten_tomatoes"]
 
 
+def test_the_validation_data_is_named_as_it_was_given():
+    held_out = ModelCard(card_text(classifier_metadata(run_options={"train": "train.csv"}))).data
+    assert {r.dataset_name for r in held_out.eval_results} == {"train.csv (held-out rows)"}
+    given = classifier_metadata(run_options={"train": "train.csv", "validation": "dev.csv"})
+    assert {r.dataset_name for r in ModelCard(card_text(given)).data.eval_results} == {"dev.csv"}
+
+
 def test_no_metrics_no_model_index():
     data = ModelCard(card_text(classifier_metadata(validation_metrics=None))).data
     assert data.eval_results is None and "model-index" not in data.to_dict()

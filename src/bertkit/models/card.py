@@ -92,6 +92,13 @@ def _source(metadata: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _validation_name(metadata: Mapping[str, Any], source: str | None) -> str:
+    """The data the validation metrics come from: the --validation file, else rows held out of the training data."""
+    run_options = metadata.get("run_options")
+    validation = run_options.get("validation") if isinstance(run_options, Mapping) else None
+    return str(validation) if validation else f"{source or 'training data'} (held-out rows)"
+
+
 def _header(kind: ModelKind, metadata: Mapping[str, Any], config: Mapping[str, Any], name: str) -> str:
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -101,7 +108,7 @@ def _header(kind: ModelKind, metadata: Mapping[str, Any], config: Mapping[str, A
     tags = ["bertkit", kind.value, *([str(task)] if task and task != kind.value else [])]
     results = [
         EvalResult(
-            task_type=kind.value, dataset_type=dataset or "custom", dataset_name=f"{source or 'training data'} (validation)",
+            task_type=kind.value, dataset_type=dataset or "custom", dataset_name=_validation_name(metadata, source),
             dataset_split="validation", metric_type=metric, metric_name=metric, metric_value=value,
         )
         for metric, value in _numbers(metadata.get("validation_metrics")).items()
