@@ -29,8 +29,14 @@ def test_every_config_field_is_a_train_flag():
         ("epochs = = 1", ".toml", "not valid TOML"),
         ("epochs: [1", ".yaml", "not valid YAML"),
         ("[1, 2]", ".json", "one table of options"),
+        (
+            '{"epochs": 1, "no-export": true, "overwrite": true}',
+            ".json",
+            r"\['no_export', 'overwrite'\] act on this command, not on the run a config file repeats; give them as "
+            r"flags \(--no-export, --overwrite\) and remove them from the file",
+        ),
     ],
-    ids=["unknown-key", "bad-json", "bad-toml", "bad-yaml", "not-a-table"],
+    ids=["unknown-key", "bad-json", "bad-toml", "bad-yaml", "not-a-table", "command-flags"],
 )
 def test_bad_config_files_name_the_file_and_the_problem(capsys, config_data_dir, tmp_path, text, suffix, expected):
     config = tmp_path / f"run{suffix}"

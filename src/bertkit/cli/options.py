@@ -94,6 +94,14 @@ def merge_config_file(ctx: typer.Context, config: Path | None, skip: tuple[str, 
         return params
     values = TrainConfig.read_options(config)
     allowed = sorted((set(params) | {f.name for f in dataclasses.fields(TrainConfig)}) - {"config", *skip})
+    spelled = {key.removeprefix("no_"): key for key in values}  # no_export, as --no-export spells it
+    command_only = sorted(spelled[key] for key in spelled if key in skip)
+    if command_only:
+        flags = ", ".join(f"--{key.replace('_', '-')}" for key in command_only)
+        raise ConfigError(
+            f"{config}: {command_only} act on this command, not on the run a config file repeats; give them as "
+            f"flags ({flags}) and remove them from the file"
+        )
     unknown = sorted(k for k in values if k not in allowed)
     if unknown:
         raise ConfigError(f"{config}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
