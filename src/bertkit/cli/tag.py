@@ -96,6 +96,8 @@ def evaluate(
 
     tagger = TokenTagger.load(model_dir, device=device)
     report = tagger.evaluate(load_tagged_data(data, tag_column=tag_column, encoding=encoding))
+    for line in report["warnings"]:  # stderr, beside the table or --json: what the scores do not show
+        say(f"warning: {line}")
     if as_json:
         typer.echo(json.dumps(report))
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertkit.exceptions import DataError
+from bertkit.exceptions import BertkitError, DataError
 
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 
@@ -42,14 +42,23 @@ def check_output_file(path: Path, *inputs: str | Path | None) -> None:
 
 
 @contextmanager
-def written_file(path: Path) -> Iterator[Path]:
-    """:func:`replaced_on_success` for a file written in one go, with an OSError (a full disk, a path the system
-    refuses) as a DataError naming ``--output``."""
+def writing_errors(path: Path) -> Iterator[None]:
+    """An OSError in the block (a full disk, a path the system refuses) as a one-line DataError naming
+    ``--output``: the one message of every writer here."""
     try:
-        with replaced_on_success(path) as partial:
-            yield partial
+        yield
     except OSError as exc:
+        if isinstance(exc, BertkitError):  # ModelLoadError is an OSError too, with its own message
+            raise
         raise DataError(f"{path}: cannot write the output ({exc.strerror or exc}); choose another --output") from None
+
+
+@contextmanager
+def written_file(path: Path) -> Iterator[Path]:
+    """:func:`replaced_on_success` with an OSError while writing or finishing as a DataError
+    (:func:`writing_errors`)."""
+    with writing_errors(path), replaced_on_success(path) as partial:
+        yield partial
 
 
 def partial_path(path: Path) -> Path:
@@ -61,7 +70,8 @@ def finish_partial(path: Path, *, succeeded: bool) -> None:
     """Move the partial file onto ``path`` after a complete write (if anything was written); else delete it."""
     partial = partial_path(path)
     if not succeeded:
-        partial.unlink(missing_ok=True)
+        if not partial.is_dir():  # a folder of that name is not ours to delete (and unlink cannot)
+            partial.unlink(missing_ok=True)
     elif partial.exists():
         os.replace(partial, path)
 
@@ -70,18 +80,21 @@ def finish_partial(path: Path, *, succeeded: bool) -> None:
 def replaced_on_success(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; it becomes ``path`` only when the block ends
     without an error, so a failed or interrupted prediction leaves no half-written output and an earlier
-    file of that name as it was."""
+    file of that name as it was (so does a failed move onto ``path``, a full disk say)."""
+    done = False
     try:
         yield partial_path(path)
-    except BaseException:
-        finish_partial(path, succeeded=False)
-        raise
-    finish_partial(path, succeeded=True)
+        finish_partial(path, succeeded=True)
+        done = True
+    finally:
+        if not done:
+            finish_partial(path, succeeded=False)
 
 
 class TableWriter:
     """Write DataFrames with the same columns one after another into one file. Use it as a context manager:
-    the rows go to a hidden ``.NAME.partial`` file that replaces ``path`` only when the block succeeds."""
+    the rows go to a hidden ``.NAME.partial`` file that replaces ``path`` only when the block succeeds; an OSError
+    while writing or finishing is a DataError (:func:`writing_errors`) and leaves no partial file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -99,11 +112,22 @@ class TableWriter:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        finish_partial(self.path, succeeded=error_type is None)
+        try:
+            with writing_errors(self.path):
+                if self._parquet is not None:
+                    self._parquet.close()
+                finish_partial(self.path, succeeded=error_type is None)
+        except BaseException:
+            finish_partial(self.path, succeeded=False)
+            if error_type is None:  # else the error of the block is the one to see
+                raise
 
     def write(self, frame: pd.DataFrame) -> None:
+        with writing_errors(self.path):
+            self._write(frame)
+        self.rows += len(frame)
+
+    def _write(self, frame: pd.DataFrame) -> None:
         first = self.rows == 0
         if self.suffix == ".parquet":
             import pyarrow as pa
@@ -119,4 +143,3 @@ class TableWriter:
         else:
             sep = "\t" if self.suffix == ".tsv" else ","
             frame.to_csv(self._partial, mode="w" if first else "a", header=first, index=False, sep=sep)
-        self.rows += len(frame)

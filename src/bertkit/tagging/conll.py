@@ -1,5 +1,6 @@
 """Tagging files: read word-tagged sentences (CoNLL column files, JSONL with ``tokens``/``tags``) and raw texts
-to tag, and write predicted tags back as JSONL or CoNLL columns.
+to tag, and write predicted tags back as JSONL or CoNLL columns; check sentences as the tagger takes them (its
+tag set, held-out validation, words a CoNLL column can hold).
 
 CoNLL (2000/2003 shared tasks): one word per line with whitespace-separated columns (``word POS chunk NER``),
 a blank line between sentences, ``-DOCSTART-`` lines between documents. The tag column is the last one unless
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bertkit.data.decoding import check_not_binary, codec, decode_file
 from bertkit.exceptions import DataError
@@ -260,6 +263,62 @@ def from_lists(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | 
         if not words:
             raise DataError(f"{name} sentence {i + 1}: no words; every sentence needs at least one word")
     return TaggedData([list(map(str, s)) for s in tokens], out_tags, name)
+
+
+def as_tagged_data(X: Sequence[Sequence[str]] | TaggedData, y, name: str, *, need_tags: bool) -> TaggedData:
+    """The estimator's input as :class:`TaggedData`: a TaggedData as is (its tags are its own, so ``y`` is
+    refused), else lists of words (and of tags) checked by :func:`from_lists`; ``need_tags``: tags required."""
+    if isinstance(X, TaggedData):
+        if y is not None:
+            raise DataError(f"{name}: tags come from the data file; do not pass y as well")
+        data = X
+    else:
+        data = from_lists(X, y, name=name)
+    if need_tags and data.tags is None:
+        raise DataError(f"{data.source}: needs tags (one per word) for training or evaluation; none were given")
+    return data
+
+
+def hold_out(train: TaggedData, fraction: float, seed: int) -> tuple[TaggedData, TaggedData]:
+    """(train, validation): a seeded ``fraction`` of the sentences (at least one) held out, order kept."""
+    if len(train) < 4:
+        raise DataError(f"{train.source}: {len(train)} sentences are too few to hold out validation data")
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_val = max(1, int(round(fraction * len(train))))
+    return train.subset(np.sort(order[n_val:])), train.subset(np.sort(order[:n_val]))
+
+
+def tag_set(tags: Sequence[Sequence[str]]) -> list[str]:
+    """``O`` then ``B-X``/``I-X`` for every type X seen, types sorted: both prefixes of a type are always
+    present so the model can express any entity it has seen."""
+    kinds = sorted({t[2:] for sentence in tags for t in sentence if t != "O"})
+    return ["O", *(f"{p}-{k}" for k in kinds for p in ("B", "I"))]
+
+
+def refuse_unseen_tags(validation: TaggedData, labels: list[str]) -> None:
+    """DataError for the first validation tag whose entity type training never saw: validation picks the epoch
+    kept, and a type the model cannot predict there is a wrong file or a typo that should stop the run first."""
+    known = set(labels)
+    for i, sentence in enumerate(validation.tags or []):
+        unseen = next((tag for tag in sentence if tag not in known), None)
+        if unseen is not None:
+            types = ", ".join(sorted({t[2:] for t in labels if t != "O"})[:20]) or "none"
+            raise DataError(
+                f"{validation.where(i)}: tag {unseen!r} has an entity type never seen in training (the training "
+                f"data has: {types}); validation data may hold only the types of the training data"
+            )
+
+
+def check_conll_words(data: TaggedData, output: Path) -> None:
+    """DataError, before anything is written, for a word CoNLL columns cannot hold (empty, or with a space
+    inside: JSONL tokens may be either), which would make ``output`` unreadable as CoNLL."""
+    for i, words in enumerate(data.tokens):
+        bad = next((w for w in words if not w.strip() or any(c.isspace() for c in w)), None)
+        if bad is not None:
+            raise DataError(
+                f"{data.where(i)}: the word {bad!r} cannot be a CoNLL column (empty, or holding a space); write "
+                f"{output.with_suffix('.jsonl').name} instead, or split the word in the input"
+            )
 
 
 def write_tagged_rows(handle, rows: list[dict[str, Any]], suffix: str) -> None:

@@ -30,8 +30,18 @@ from bertkit.models.folders import read_metadata, save_folder
 from bertkit.models.heads import build_token_classifier, load_token_classifier
 from bertkit.models.kinds import ModelKind, folder_kind
 from bertkit.params import ParamsMixin
-from bertkit.tagging.conll import TaggedData, from_lists, load_tagged, read_raw_texts, write_tagged_rows
-from bertkit.tagging.metrics import bio_spans, entity_scores
+from bertkit.tagging.conll import (
+    TaggedData,
+    as_tagged_data,
+    check_conll_words,
+    hold_out,
+    load_tagged,
+    read_raw_texts,
+    refuse_unseen_tags,
+    tag_set,
+    write_tagged_rows,
+)
+from bertkit.tagging.metrics import bio_spans, entity_scores, unknown_types, unknown_types_warning
 from bertkit.tagging.objective import TokenObjective, predict_token_logits
 from bertkit.tagging.words import (
     EncodedWords,
@@ -137,17 +147,17 @@ class TokenTagger(ParamsMixin):
         # The model must exist and hold max_length tokens before the data is read or anything is written.
         checkpoint = resolve_checkpoint(config.model)
         check_max_length(config.model, checkpoint, config.max_length)
-        train = _as_data(X, y, "X", need_tags=True)
+        train = as_tagged_data(X, y, "X", need_tags=True)
         if config.max_train_rows and config.max_train_rows < len(train):
             keep = np.random.default_rng(config.seed).permutation(len(train))[: config.max_train_rows]
             train = train.subset(np.sort(keep))
         if eval_set is not None:
             pair = eval_set if isinstance(eval_set, tuple) else (eval_set, None)
-            validation = _as_data(*pair, "eval_set", need_tags=True)
+            validation = as_tagged_data(*pair, "eval_set", need_tags=True)
         else:
-            train, validation = _hold_out(train, config.validation_fraction, config.seed)
+            train, validation = hold_out(train, config.validation_fraction, config.seed)
         labels = tag_set(train.tags)
-        _refuse_unseen_tags(validation, labels)
+        refuse_unseen_tags(validation, labels)
         config = config.resolved(len(train))
 
         started = time.perf_counter()
@@ -208,7 +218,7 @@ class TokenTagger(ParamsMixin):
 
     def predict_tags(self, X: Sentences) -> list[list[str]]:
         """One BIO tag per word of each pre-split sentence."""
-        data = _as_data(X, None, "X", need_tags=False)
+        data = as_tagged_data(X, None, "X", need_tags=False)
         return self._predict_words(data.tokens)[0]
 
     def predict(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
@@ -228,7 +238,7 @@ class TokenTagger(ParamsMixin):
     def predict_sentences(self, X: Sentences) -> list[dict[str, Any]]:
         """For pre-split sentences: ``{tokens, tags, entities}`` each, entity offsets into the words joined by
         single spaces (``" ".join(tokens)``), plus ``first_token``/``last_token`` (inclusive)."""
-        data = _as_data(X, None, "X", need_tags=False)
+        data = as_tagged_data(X, None, "X", need_tags=False)
         tags, scores = self._predict_words(data.tokens)
         out = []
         for words, sentence_tags, sentence_scores in zip(data.tokens, tags, scores, strict=True):
@@ -245,10 +255,14 @@ class TokenTagger(ParamsMixin):
 
     def evaluate(self, X: Sentences, y: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
         """Entity-level ``precision``, ``recall``, ``f1`` (conlleval: exact span and type), word ``accuracy``,
-        entity counts, ``per_type`` scores and ``n_sentences``."""
-        data = _as_data(X, y, "X", need_tags=True)
+        entity counts, ``per_type`` scores and ``n_sentences``; ``unknown_types``: gold entities per type the
+        model has no tag for (never predicted, so missed), said in ``warnings`` (lines the CLI prints)."""
+        data = as_tagged_data(X, y, "X", need_tags=True)
         predicted = self._predict_words(data.tokens)[0]
-        return {**entity_scores(data.tags, predicted), "n_sentences": len(data), "data": data.source}
+        scores = entity_scores(data.tags, predicted)
+        unknown = unknown_types(scores["per_type"], self.labels_)
+        warnings = [unknown_types_warning(data.source, unknown)] if unknown else []
+        return {**scores, "n_sentences": len(data), "data": data.source, "unknown_types": unknown, "warnings": warnings}
 
     def score(self, X: Sentences, y: Sequence[Sequence[str]] | None = None) -> float:
         """Entity-level F1."""
@@ -271,9 +285,9 @@ class TokenTagger(ParamsMixin):
         columns plus the predicted tag, blank lines between sentences (conlleval's input format).
         Sentences are tagged and written ``chunk_rows`` at a time, so sub-word encodings, logits and output
         rows are held for one chunk, not the whole file; ``output`` appears only once every sentence is written
-        (an error part-way leaves no partial file, and an older ``output`` untouched).
+        (an error part-way leaves no partial file, and an older ``output`` untouched; an OSError is a DataError).
         """
-        from bertkit.data.writers import check_output_file, replaced_on_success
+        from bertkit.data.writers import check_output_file, written_file
 
         path, output = Path(path), Path(output)
         suffix = output.suffix.lower()
@@ -291,8 +305,8 @@ class TokenTagger(ParamsMixin):
         )
         n_rows = len(texts) if texts is not None else len(data)
         if data is not None and suffix != ".jsonl":
-            _check_columns_writable(data, output)
-        with replaced_on_success(output) as partial, partial.open("w", encoding="utf-8") as handle:
+            check_conll_words(data, output)
+        with written_file(output) as partial, partial.open("w", encoding="utf-8") as handle:
             for start in range(0, n_rows, chunk_rows):
                 stop = min(start + chunk_rows, n_rows)
                 if texts is not None:
@@ -366,39 +380,6 @@ class TokenTagger(ParamsMixin):
         return tagger
 
 
-def _check_columns_writable(data: TaggedData, output: Path) -> None:
-    """DataError, before anything is written, for a word CoNLL columns cannot hold (empty, or with a space
-    inside: JSONL tokens may be either), which would make ``output`` unreadable as CoNLL."""
-    for i, words in enumerate(data.tokens):
-        bad = next((w for w in words if not w.strip() or any(c.isspace() for c in w)), None)
-        if bad is not None:
-            raise DataError(
-                f"{data.where(i)}: the word {bad!r} cannot be a CoNLL column (empty, or holding a space); write "
-                f"{output.with_suffix('.jsonl').name} instead, or split the word in the input"
-            )
-
-
-def _refuse_unseen_tags(validation: TaggedData, labels: list[str]) -> None:
-    """DataError for the first validation tag whose entity type training never saw: validation picks the epoch
-    kept, and a type the model cannot predict there is a wrong file or a typo that should stop the run first."""
-    known = set(labels)
-    for i, sentence in enumerate(validation.tags or []):
-        unseen = next((tag for tag in sentence if tag not in known), None)
-        if unseen is not None:
-            types = ", ".join(sorted({t[2:] for t in labels if t != "O"})[:20]) or "none"
-            raise DataError(
-                f"{validation.where(i)}: tag {unseen!r} has an entity type never seen in training (the training "
-                f"data has: {types}); validation data may hold only the types of the training data"
-            )
-
-
-def tag_set(tags: Sequence[Sequence[str]]) -> list[str]:
-    """``O`` then ``B-X``/``I-X`` for every type X seen, types sorted: both prefixes of a type are always
-    present so the model can express any entity it has seen."""
-    kinds = sorted({t[2:] for sentence in tags for t in sentence if t != "O"})
-    return ["O", *(f"{p}-{k}" for k in kinds for p in ("B", "I"))]
-
-
 def _tokenizer(checkpoint: str, trained_by: str | None = None):
     tokenizer = load_tokenizer(checkpoint, trained_by=trained_by)
     if not getattr(tokenizer, "is_fast", False):
@@ -407,23 +388,3 @@ def _tokenizer(checkpoint: str, trained_by: str | None = None):
         # Byte-level BPE (RoBERTa, GPT-2) needs a space before each pre-split word to tokenize it as in text.
         tokenizer = load_tokenizer(checkpoint, trained_by=trained_by, add_prefix_space=True)
     return tokenizer
-
-
-def _as_data(X: Sentences, y, name: str, *, need_tags: bool) -> TaggedData:
-    if isinstance(X, TaggedData):
-        if y is not None:
-            raise DataError(f"{name}: tags come from the data file; do not pass y as well")
-        data = X
-    else:
-        data = from_lists(X, y, name=name)
-    if need_tags and data.tags is None:
-        raise DataError(f"{data.source}: needs tags (one per word) for training or evaluation; none were given")
-    return data
-
-
-def _hold_out(train: TaggedData, fraction: float, seed: int) -> tuple[TaggedData, TaggedData]:
-    if len(train) < 4:
-        raise DataError(f"{train.source}: {len(train)} sentences are too few to hold out validation data")
-    order = np.random.default_rng(seed).permutation(len(train))
-    n_val = max(1, int(round(fraction * len(train))))
-    return train.subset(np.sort(order[n_val:])), train.subset(np.sort(order[:n_val]))

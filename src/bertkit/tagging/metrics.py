@@ -64,6 +64,19 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
     }
 
 
+def unknown_types(per_type: dict[str, dict[str, Any]], labels: Sequence[str]) -> dict[str, int]:
+    """Gold entities per type (of ``per_type``, as :func:`entity_scores` gives it) that ``labels``, the model's
+    tags, have no ``B-``/``I-`` tag for: the model can never predict them, so they count as missed."""
+    known = {label[2:] for label in labels if label != "O"}
+    return {kind: row["support"] for kind, row in per_type.items() if kind not in known and row["support"]}
+
+
+def unknown_types_warning(source: str, unknown: dict[str, int]) -> str:
+    """The warning line for :func:`unknown_types` of the data ``source``."""
+    counts = ", ".join(f"{kind} ({n} {'entity' if n == 1 else 'entities'})" for kind, n in unknown.items())
+    return f"{source}: entity types the model does not know: {counts}; they count as missed"
+
+
 def _prf(correct: int, found: int, true: int) -> dict[str, float]:
     precision = correct / found if found else 0.0
     recall = correct / true if true else 0.0
