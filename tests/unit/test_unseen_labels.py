@@ -91,3 +91,18 @@ def test_cli_validation_file_message(capsys, tiny_bert, tmp_path):
     error = fails(capsys, "train", "--train", train, "--validation", valid, "--output", tmp_path / "o",
                   "--model", tiny_bert, "--quiet", alone=False)  # fmt: skip
     assert "(2 rows carry such labels: 'mixed' 2)" in error and "such labels in all" not in error
+
+
+def test_a_constant_regression_prediction_is_said_not_just_scored_0():
+    from bertkit.classification.report import build_report
+    from bertkit.data.dataset import from_lists
+
+    data = from_lists(["a", "b", "c"], [1.0, 2.5, 4.0])
+    encoded = SimpleNamespace(truncated=0)
+    report = build_report(data, [1.0, 2.5, 4.0], encoded, np.full((3, 1), 2.5), "regression", [], None)
+    assert report.metrics["pearson"] == 0.0 and report.metrics["spearman"] == 0.0
+    assert report.warnings() == [
+        "the model predicts one value for every row (2.5): pearson and spearman are undefined and reported as 0"
+    ]
+    varied = build_report(data, [1.0, 2.5, 4.0], encoded, np.array([[1.0], [2.0], [4.5]]), "regression", [], None)
+    assert varied.warnings() == [] and varied.metrics["pearson"] > 0.9

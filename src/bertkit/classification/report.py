@@ -69,6 +69,8 @@ class EvaluationReport:
     """With a temperature applied: it, and ``ece``/``brier`` of the probabilities before and after it."""
     reliability: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     """(confidence, outcome) arrays per curve of reliability.png ("uncalibrated", "calibrated")."""
+    notes: list[str] = field(default_factory=list)
+    """What else the metrics do not show (constant regression scores), for :meth:`warnings`."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,7 +137,7 @@ class EvaluationReport:
             lines.append(f"{rows} labels never seen in training, {verdict}: {counts}")
         if self.skipped_rows:
             lines.append(f"{self.skipped_rows} row{'' if self.skipped_rows == 1 else 's'} skipped (--skip-bad-rows)")
-        return lines
+        return lines + self.notes
 
     def save(self, folder: str | Path, history: list[dict] | None = None) -> list[Path]:
         """Write report.json, confusion_matrix.png, learning_curves.png (when history is given) and
@@ -196,6 +198,7 @@ def build_report(
         unseen_rows=len({row for row, _ in unseen}),
     )
     if task == "regression":
+        report.notes = _constant_notes(logits[:, 0], np.asarray(targets, dtype=np.float64))
         return report
     _add_uncertainty(report, targets, scores, _with_unseen(logits_to_scores(logits, task), len(extra)), uncertainty)
     if task == "multi-label":
@@ -211,6 +214,16 @@ def build_report(
     report.confusion = confusion_matrix(targets, ids, len(labels_all)).tolist()
     report.confidently_wrong = confidently_wrong(data.texts, where, labels, list(predicted), scores.max(axis=1))
     return report
+
+
+def _constant_notes(predicted: np.ndarray, targets: np.ndarray) -> list[str]:
+    """A line when the predictions (or the true values) are all one value: correlation is then undefined, and
+    the report's pearson and spearman of 0 say no more than that."""
+    for values, what in ((predicted, "the model predicts"), (targets, "the true values are")):
+        if len(values) > 1 and np.ptp(values) == 0:
+            return [f"{what} one value for every row ({float(values[0]):.4g}): pearson and spearman are undefined "
+                    "and reported as 0"]  # fmt: skip
+    return []
 
 
 def _with_unseen(scores: np.ndarray, n_extra: int) -> np.ndarray:
