@@ -27,7 +27,7 @@ from bertkit.classification.calibration import set_calibration
 from bertkit.classification.estimator import TextClassifier
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
-from bertkit.data.overlap import shared_rows
+from bertkit.data.overlap import POLICIES, shared_rows
 from bertkit.devices import resolve_device
 from bertkit.engine.loop import RunOptions, seed_everything
 from bertkit.exceptions import ConfigError, DataError
@@ -53,7 +53,9 @@ class Distiller(ParamsMixin):
     unlabeled rows.
     ``batch_size``, ``learning_rate``: None picks them from the number of training rows, as ``bertkit train``
     does; ``seed``: None takes the teacher's. Everything else (max_length, windows, pooling, precision, the
-    choice of the epoch kept) follows the teacher's training.
+    choice of the epoch kept) follows the teacher's training. ``validation_overlap``: training rows that are
+    validation rows are dropped (``drop``), kept, or refused (``error``), as in ``TextClassifier``; unlabeled rows
+    that are validation rows are always left out.
 
     Fitted attributes: ``student_`` (a fitted :class:`TextClassifier`), ``metric_``, ``teacher_score_``,
     ``student_score_``, ``drop_points_`` (teacher minus student, x 100), ``kept_`` (the drop is at most
@@ -81,6 +83,7 @@ class Distiller(ParamsMixin):
         learning_rate: float | None = None,
         seed: int | None = None,
         device: str = "auto",
+        validation_overlap: str = "drop",
         progress: bool = True,
     ) -> None:
         self.student = student
@@ -94,6 +97,7 @@ class Distiller(ParamsMixin):
         self.learning_rate = learning_rate
         self.seed = seed
         self.device = device
+        self.validation_overlap = validation_overlap
         self.progress = progress
 
     def check(self) -> steps.StudentSpec:
@@ -104,6 +108,8 @@ class Distiller(ParamsMixin):
             raise ConfigError(
                 f"--temperature must be a positive number (got {self.temperature}); 1 keeps the teacher's logits"
             )
+        if self.validation_overlap not in POLICIES:
+            raise ConfigError(f"--validation-overlap must be {', '.join(POLICIES)} (got {self.validation_overlap!r})")
         if not np.isfinite(self.max_drop):
             raise ConfigError(f"--max-drop must be a number of points (got {self.max_drop})")
         if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:
@@ -188,7 +194,7 @@ class Distiller(ParamsMixin):
             base, model=spec.model or folder or str(base.model), task=teacher.task_, epochs=self.epochs,
             batch_size=self.batch_size, learning_rate=self.learning_rate, rdrop=0.0,
             seed=base.seed if self.seed is None else self.seed, device=self.device, max_train_rows=None,
-            cuda_graphs=False, freeze_encoder=False,
+            cuda_graphs=False, freeze_encoder=False, validation_overlap=self.validation_overlap,
             classifier_pooling="auto" if spec.model else base.classifier_pooling, extra={},
         )  # fmt: skip
 

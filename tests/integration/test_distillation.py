@@ -345,6 +345,13 @@ def test_unlabeled_validation_rows_are_left_out_in_the_api_too_held_out_validati
     with pytest.warns(BertkitWarning, match=r"^unlabeled: (\d+) of 40 unlabeled rows are validation rows; left out"):
         distiller.fit(teacher, texts, labels, unlabeled=[f"  {t} " for t in texts])  # spacing differs: same rows
     assert distiller.record_["unlabeled_rows"] == 40 - distiller.record_["validation_rows"]
+    with pytest.raises(ConfigError, match=r"^--validation-overlap must be drop, keep, error \(got 'off'\)"):
+        Distiller(validation_overlap="off").check()
+    # training rows that are validation rows: refused on asking, as TextClassifier does, with distill's own flag
+    with pytest.raises(DataError, match=r"are also rows of the validation data eval_set.*--validation-overlap drop"):
+        Distiller(student="layers:1", progress=False, validation_overlap="error").fit(
+            teacher, texts, labels, eval_set=(texts[:8], labels[:8])
+        )
 
 
 def test_labels_the_teacher_does_not_know_are_refused(teacher):

@@ -22,8 +22,10 @@ from bertkit.cli.options import (
     Quiet,
     SkipBadRows,
     TextColumn,
+    option,
 )
 from bertkit.cli.reading import as_trained, saved_settings, say_saved
+from bertkit.config import TrainConfig
 from bertkit.exceptions import DataError
 from bertkit.read_options import ReadOptions
 
@@ -77,6 +79,7 @@ def distill(
     batch_size: Annotated[int | None, typer.Option(help="Examples per step (default: by data size).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: by data size).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the teacher's).")] = None,
+    validation_overlap: str = option(TrainConfig, "validation_overlap"),
     overwrite: Overwrite = False,
     export: Export = True,
     text_column: TextColumn = None,
@@ -95,7 +98,7 @@ def distill(
 ) -> None:
     """Distil a classifier into a smaller student; exit 1 when the student scores more than --max-drop points
     below the teacher (it is then saved to OUTPUT-below-teacher)."""
-    from bertkit import Distiller, TextClassifier, TrainConfig
+    from bertkit import Distiller, TextClassifier
     from bertkit.runs import check_data_file, check_output_folder, choose_default_backend, read_data
     from bertkit.tracking import tracked
 
@@ -103,7 +106,8 @@ def distill(
 
     distiller = Distiller(
         student, epochs=epochs, temperature=temperature, alpha=alpha, hidden_weight=hidden_weight, augment=augment, max_drop=max_drop, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, device=device, progress=not quiet,
+        learning_rate=learning_rate, seed=seed, device=device, validation_overlap=validation_overlap,
+        progress=not quiet,
     )  # fmt: skip
     distiller.check()
     for folder in (output, Distiller.rejected_folder(output)):  # either may receive the student
