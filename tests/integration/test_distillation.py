@@ -74,6 +74,10 @@ def test_the_mean_pooling_layer_is_kept_besides_n_others():
         student_layers(6, 7, pooling_layer=True)
     with pytest.raises(ConfigError, match="layers:0,6: the teacher has 6 encoder layers besides"):
         student_layers((0, 6), 7, pooling_layer=True)
+    one = r"the teacher has 1 encoder layer besides its mean-pooling layer, none to leave out; give another model"
+    for spec in (1, (0,)):
+        with pytest.raises(ConfigError, match=one):
+            student_layers(spec, 2, pooling_layer=True)
 
 
 def test_student_specs_are_parsed():

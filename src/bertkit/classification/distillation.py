@@ -101,6 +101,12 @@ def student_layers(spec: int | tuple[int, ...], n_layers: int, pooling_layer: bo
     kept as well, beside the N chosen among the others."""
     n_choosable = n_layers - 1 if pooling_layer else n_layers
     pooling = " besides its mean-pooling layer" if pooling_layer else ""
+    if n_choosable < 2 and (isinstance(spec, int) or len(spec) >= n_choosable):
+        raise ConfigError(
+            f"--student layers:{spec if isinstance(spec, int) else ','.join(map(str, spec))}: the teacher has "
+            f"{n_choosable} encoder layer{'' if n_choosable == 1 else 's'}{pooling}, none to leave out; give "
+            "another model as the student (--student MODEL)"
+        )
     if isinstance(spec, int):
         if spec >= n_choosable:
             raise ConfigError(
