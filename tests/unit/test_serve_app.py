@@ -119,6 +119,7 @@ def test_metrics_count_requests_batches_and_queue(client):
         ({"texts": []}, 422, r"body\.texts: List should have at least 1 item"),
         ({"texts": ["a"], "pairs": [["a", "b"]]}, 422, r"give either 'texts' .* or 'pairs'"),
         ({}, 422, r"give either 'texts'"),
+        ({"texts": None}, 422, r"'texts' is null; give 'texts' \(a list of strings\) or 'pairs'"),
         ({"texts": ["a"], "top_k": 0}, 422, r"body\.top_k: Input should be greater than or equal to 1"),
         ({"texts": ["a"], "model": "/etc/passwd"}, 422, r"body\.model: Extra inputs are not permitted"),
         ({"pairs": [["only one"]]}, 422, r"body\.pairs\.0"),

@@ -22,6 +22,11 @@ class PredictRequest(_Strict):
 
     @model_validator(mode="after")
     def _one_input(self) -> PredictRequest:
+        nulls = [name for name in ("texts", "pairs") if name in self.model_fields_set and getattr(self, name) is None]
+        if nulls and self.texts is None and self.pairs is None:
+            raise ValueError(
+                f"'{nulls[0]}' is null; give 'texts' (a list of strings) or 'pairs' (a list of [text, text_pair])"
+            )
         if (self.texts is None) == (self.pairs is None):
             raise ValueError("give either 'texts' (a list of strings) or 'pairs' (a list of [text, text_pair])")
         return self
