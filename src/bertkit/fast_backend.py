@@ -124,11 +124,16 @@ def _candidate(
         score = float(classifier.evaluate(validation).metrics[metric])
         return Candidate(name, score, len(validation) / max(time.perf_counter() - started, 1e-9))
     started = time.perf_counter()
-    timed = classifier._example_logits(validation.subset(np.arange(TIMED_ROWS)))
+    timed, timed_truncated = classifier._logits_and_truncated(validation.subset(np.arange(TIMED_ROWS)))
     speed = TIMED_ROWS / max(time.perf_counter() - started, 1e-9)
     if known is None:
-        rest = classifier._example_logits(validation.subset(np.arange(TIMED_ROWS, len(validation))))
-        known = float(classifier._evaluate(validation, logits=np.concatenate([timed, rest])).metrics[metric])
+        rest, rest_truncated = classifier._logits_and_truncated(
+            validation.subset(np.arange(TIMED_ROWS, len(validation)))
+        )
+        report = classifier._evaluate(
+            validation, logits=np.concatenate([timed, rest]), truncated=timed_truncated + rest_truncated
+        )
+        known = float(report.metrics[metric])
     return Candidate(name, known, speed)
 
 

@@ -134,14 +134,18 @@ def test_each_backend_is_timed_on_the_same_rows_and_each_row_runs_once():
         calls.append(("logits", len(rows)))
         return np.zeros((len(rows), 2))
 
-    def scored(rows, logits=None):
-        calls.append(("score", len(rows) if logits is None else ("given", len(logits))))
+    def scored(rows, logits=None, truncated=None):
+        calls.append(("score", len(rows) if logits is None else ("given", len(logits), truncated)))
         return SimpleNamespace(metrics={"accuracy": 0.8})
 
-    classifier = SimpleNamespace(_example_logits=example_logits, evaluate=scored, _evaluate=scored)
+    classifier = SimpleNamespace(
+        _example_logits=example_logits, _logits_and_truncated=lambda rows: (example_logits(rows), len(rows) // 100),
+        evaluate=scored, _evaluate=scored,
+    )  # fmt: skip
     many, few, timed = _Rows(range(600)), _Rows(range(20)), fast_backend.TIMED_ROWS
     assert fast_backend._candidate(classifier, "onnx", object(), many, "accuracy").score == 0.8
-    assert calls == [("logits", 16), ("logits", timed), ("logits", 600 - timed), ("score", ("given", 600))]
+    # the truncated count comes with the logits: no row is tokenized a second time for the report
+    assert calls == [("logits", 16), ("logits", timed), ("logits", 600 - timed), ("score", ("given", 600, 5 + 0))]
     calls.clear()
     assert fast_backend._candidate(classifier, "torch", None, many, "accuracy", known=0.9).score == 0.9
     assert calls == [("logits", 16), ("logits", timed)]
@@ -166,5 +170,7 @@ def test_a_score_from_the_timed_rows_logits_and_the_rest_equals_evaluate(tiny_be
     whole = classifier.evaluate(texts, labels).metrics
     parts = np.concatenate([classifier._example_logits(texts[:7]), classifier._example_logits(texts[7:])])
     assert classifier._evaluate(texts, labels, logits=parts).metrics == pytest.approx(whole, abs=1e-6)
+    given = classifier._evaluate(texts, labels, logits=parts, truncated=3)
+    assert given.truncated == 3 and given.metrics == pytest.approx(whole, abs=1e-6)
     with pytest.raises(ValueError, match="39 rows of logits for 40 examples"):
         classifier._evaluate(texts, labels, logits=parts[1:])

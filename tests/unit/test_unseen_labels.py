@@ -5,7 +5,6 @@ counted. Training still refuses them in its validation data, with the count of r
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -70,8 +69,7 @@ def test_multi_label_unseen_labels_count_as_misses():
 
     data = from_lists(["a", "b"], [["x"], ["x", "new"]])
     logits = np.array([[4.0, -4.0], [4.0, -4.0]])  # predicts x, never y
-    encoded = SimpleNamespace(truncated=0)  # the report reads only the count of truncated texts
-    report = build_report(data, [["x"], ["x", "new"]], encoded, logits, "multi-label", ["x", "y"], np.full(2, 0.5))
+    report = build_report(data, [["x"], ["x", "new"]], 0, logits, "multi-label", ["x", "y"], np.full(2, 0.5))
     assert report.unseen_labels == {"new": 1}
     assert report.metrics["accuracy"] == 0.5 and report.metrics["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1))
 
@@ -98,11 +96,10 @@ def test_a_constant_regression_prediction_is_said_not_just_scored_0():
     from bertkit.data.dataset import from_lists
 
     data = from_lists(["a", "b", "c"], [1.0, 2.5, 4.0])
-    encoded = SimpleNamespace(truncated=0)
-    report = build_report(data, [1.0, 2.5, 4.0], encoded, np.full((3, 1), 2.5), "regression", [], None)
+    report = build_report(data, [1.0, 2.5, 4.0], 0, np.full((3, 1), 2.5), "regression", [], None)
     assert report.metrics["pearson"] == 0.0 and report.metrics["spearman"] == 0.0
     assert report.warnings() == [
         "the model predicts one value for every row (2.5): pearson and spearman are undefined and reported as 0"
     ]
-    varied = build_report(data, [1.0, 2.5, 4.0], encoded, np.array([[1.0], [2.0], [4.5]]), "regression", [], None)
+    varied = build_report(data, [1.0, 2.5, 4.0], 0, np.array([[1.0], [2.0], [4.5]]), "regression", [], None)
     assert varied.warnings() == [] and varied.metrics["pearson"] > 0.9

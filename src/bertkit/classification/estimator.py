@@ -286,8 +286,13 @@ class TextClassifier(PredictionMixin, ParamsMixin):
 
     def _example_logits(self, X: Texts) -> np.ndarray:
         """Raw logits [n, labels], one row per example of ``X`` (windows aggregated), before calibration."""
+        return self._logits_and_truncated(X)[0]
+
+    def _logits_and_truncated(self, X: Texts) -> tuple[np.ndarray, int]:
+        """:meth:`_example_logits` and how many of the examples were truncated."""
         self._check_fitted()
-        return self._logits(self._encode(as_data(X, None, "X")))
+        encoded = self._encode(as_data(X, None, "X"))
+        return self._logits(encoded), encoded.truncated
 
     def predict_proba(self, X: Texts) -> np.ndarray:
         """Class probabilities [n, n_classes]; columns follow ``classes_``. Not defined for regression."""
@@ -333,22 +338,25 @@ class TextClassifier(PredictionMixin, ParamsMixin):
     def _evaluate(
         self, X: Texts, y: Sequence[Any] | None = None, *, skip_unseen_labels: bool = False,
         coverage: float | None = None, abstain_below: float | None = None, logits: np.ndarray | None = None,
+        truncated: int | None = None,
     ) -> EvaluationReport:  # fmt: skip
-        """:meth:`evaluate`; ``logits`` (from :meth:`_example_logits`, one row per example of ``X`` in its order)
-        when they are already computed: the backend choice scores the rows it has timed without running them
-        again (fast_backend.py)."""
+        """:meth:`evaluate`; ``logits`` (from :meth:`_logits_and_truncated`, one row per example of ``X`` in its
+        order) and ``truncated`` when they are already computed: the backend choice scores the rows it has timed
+        without running or tokenizing them again (fast_backend.py)."""
         self._check_fitted()
         given = as_data(X, y, "X")
         data, labels, unseen = inputs.evaluation_labels(
             given, self.task_, self.classes_, skip_unseen=skip_unseen_labels
         )
         uncertainty = self._uncertainty(coverage, abstain_below)  # checked before the forward pass
-        encoded = self._encode(data)
         if logits is None:
-            logits = self._logits(encoded)
+            encoded = self._encode(data)
+            logits, truncated = self._logits(encoded), encoded.truncated
         elif len(logits) != len(data):
             raise ValueError(f"{len(logits)} rows of logits for {len(data)} examples")
-        report = build_report(data, labels, encoded, logits, self.task_, self.classes_, self.thresholds_, uncertainty)
+        elif truncated is None:
+            truncated = self._encode(data).truncated
+        report = build_report(data, labels, truncated, logits, self.task_, self.classes_, self.thresholds_, uncertainty)
         if unseen and skip_unseen_labels:  # the rows are gone from data: the report says what left them out
             report.unseen_labels, report.unseen_skipped = unseen, True
             report.unseen_rows = len(data.skipped) - len(given.skipped)

@@ -97,7 +97,7 @@ def outcome_of(
     thresholds = scorer.thresholds_for(validation_logits)
     calibration = calibrate(validation_logits, validation_targets, data.task, seed)
     report = build_report(
-        data.validation, data.validation.labels, validation_encoded, validation_logits, data.task, data.classes,
+        data.validation, data.validation.labels, validation_encoded.truncated, validation_logits, data.task, data.classes,
         thresholds, Uncertainty(temperature=calibration.temperature),
     )  # fmt: skip
     return TrainOutcome(result.history, result.best_epoch, result.kept_epoch, thresholds, report, calibration)

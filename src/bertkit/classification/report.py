@@ -31,7 +31,6 @@ from bertkit.classification.metrics import (
 )
 from bertkit.classification.scoring import evaluation_metrics, labels_from_scores
 from bertkit.data.dataset import TextData
-from bertkit.data.encoding import Encoded
 from bertkit.data.labels import encode_labels, unseen_labels
 from bertkit.engine.batches import logits_to_scores
 
@@ -158,7 +157,7 @@ class EvaluationReport:
 def build_report(
     data: TextData,
     labels: list[Any],
-    encoded: Encoded,
+    truncated: int,
     logits: np.ndarray,
     task: str,
     classes: list[Any],
@@ -192,7 +191,7 @@ def build_report(
         n_examples=len(data),
         classes=labels_all,
         skipped_rows=len(data.skipped),
-        truncated=encoded.truncated,
+        truncated=truncated,
         data=Path(data.source.name).name,
         unseen_labels={value: counts[value] for value in extra},
         unseen_rows=len({row for row, _ in unseen}),
