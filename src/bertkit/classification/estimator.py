@@ -19,15 +19,16 @@ import numpy as np
 from bertkit.classification import inputs, persistence
 from bertkit.classification.calibration import set_calibration
 from bertkit.classification.inputs import Texts, as_data
+from bertkit.classification.logits import window_logits
 from bertkit.classification.prediction import PredictionMixin
 from bertkit.classification.report import EvaluationReport, build_report
 from bertkit.classification.scoring import labels_from_scores
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
-from bertkit.devices import inference_dtype, predict_batch_size, resolve_device
-from bertkit.engine.batches import aggregate_windows, batched_logits, uses_type_ids
-from bertkit.exceptions import ConfigError, DataError, NotFittedError
+from bertkit.devices import resolve_device
+from bertkit.engine.batches import aggregate_windows
+from bertkit.exceptions import ConfigError, NotFittedError
 from bertkit.models.checkpoints import check_max_length, load_tokenizer, resolve_checkpoint
 from bertkit.params import ParamsMixin
 
@@ -232,41 +233,17 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         return inputs.encode_texts(self.tokenizer_, data, self.config_)
 
     def _check_shape(self, data: TextData) -> None:
-        """DataError for single texts given to a pair model, or pairs to a single-text model: the model would
-        answer, wrongly (a folder that does not record its setting takes both)."""
-        text_pair = getattr(self, "text_pair_", None)
-        if text_pair is None or text_pair == (data.pairs is not None):
-            return
-        if text_pair:
-            raise DataError(
-                f"{data.source.name}: this model was trained on text pairs; give each text its pair "
-                "((text, text_pair) tuples; the CLI: --pair with TEXT, --text-pair-column with --data; "
-                'the service: "pairs")'
-            )
-        raise DataError(
-            f"{data.source.name}: this model was trained on single texts, not pairs; drop the second text "
-            '(the CLI: no --pair or --text-pair-column; the service: "texts", not "pairs")'
-        )
+        inputs.check_input_shape(getattr(self, "text_pair_", None), data)
 
     def _logits(self, encoded: Encoded) -> np.ndarray:
         """One row of logits per example (window logits aggregated when texts were windowed)."""
         return aggregate_windows(self._window_logits(encoded), encoded, self.config_.window_aggregation)
 
     def _window_logits(self, encoded: Encoded) -> np.ndarray:
-        progress = self.progress and len(encoded) > 5000
-        onnx_forward = getattr(self, "onnx_forward_", None)
-        if onnx_forward is not None:
-            with_types = uses_type_ids(self.model_, encoded)
-            num_labels = self.model_.config.num_labels
-            batch = predict_batch_size(self.predict_batch_size, "cpu")  # ONNX Runtime runs on CPU
-            return batched_logits(onnx_forward, encoded, num_labels, with_types, batch, progress)
-        from bertkit.engine.forward import predict_logits
-
-        device = next(self.model_.parameters()).device
-        # Regression scores in fp32: bf16's 8-bit mantissa would round them into steps (see engine/loop.py).
-        dtype = None if self.task_ == "regression" else inference_dtype(self.config_.precision, device)
-        return predict_logits(
-            self.model_, encoded, batch_size=self.predict_batch_size, device=device, dtype=dtype, progress=progress,
+        return window_logits(
+            self.model_, encoded, onnx_forward=getattr(self, "onnx_forward_", None), task=self.task_,
+            precision=self.config_.precision, batch_size=self.predict_batch_size,
+            progress=self.progress and len(encoded) > 5000,
         )  # fmt: skip
 
     @property

@@ -283,6 +283,23 @@ def resolve_long_texts(
     return dataclasses.replace(config, window_stride=stride), LongTexts(share, stride > 0, note)
 
 
+def check_input_shape(text_pair: bool | None, data: TextData) -> None:
+    """DataError for single texts given to a model trained on pairs (``text_pair``), or pairs to a single-text
+    model: the model would answer, wrongly (None, a folder that does not record its setting, takes both)."""
+    if text_pair is None or text_pair == (data.pairs is not None):
+        return
+    if text_pair:
+        raise DataError(
+            f"{data.source.name}: this model was trained on text pairs; give each text its pair "
+            "((text, text_pair) tuples; the CLI: --pair with TEXT, --text-pair-column with --data; "
+            'the service: "pairs")'
+        )
+    raise DataError(
+        f"{data.source.name}: this model was trained on single texts, not pairs; drop the second text "
+        '(the CLI: no --pair or --text-pair-column; the service: "texts", not "pairs")'
+    )
+
+
 def tell(notes: list[str], *, progress: bool) -> None:
     """Say what a fit did with its data (rows left out, a task inferred): lines among the progress output, or
     BertkitWarnings when the run is quiet, so that ``progress=False`` (``--quiet``) never hides them."""
