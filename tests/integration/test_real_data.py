@@ -59,6 +59,9 @@ def test_stsb_regression_on_float_scores():
 
 
 @needs_shared_data("goemotions")
+@pytest.mark.filterwarnings(
+    "ignore:.*are also rows of the validation data:bertkit.exceptions.BertkitWarning"
+)  # duplicates the data set has
 def test_goemotions_multi_label_with_label_names():
     folder = SHARED_DATA / "goemotions"
     names = (folder / "labels.txt").read_text().split()
@@ -76,6 +79,9 @@ def test_goemotions_multi_label_with_label_names():
 
 
 @needs_shared_data("glue", "CoLA")
+@pytest.mark.filterwarnings(
+    "ignore:.*are also rows of the validation data:bertkit.exceptions.BertkitWarning"
+)  # duplicates the data set has
 def test_cola_headerless_tsv_with_mcc():
     folder = SHARED_DATA / "glue" / "CoLA"
     train = load_data(folder / "train.tsv")

@@ -69,6 +69,8 @@ def test_fit_data_drops_training_copies_of_the_eval_set_by_default():
     assert data.classes == ["neg", "pos"]  # classes come from the whole training file
     data = prepare_data(TRAIN, LABELS, eval_set, TrainConfig(validation_overlap="keep"))
     assert len(data.train) == 6 and data.overlap.rows == 2
+    one = prepare_data(TRAIN, LABELS, (["dull plot"], ["neg"]), TrainConfig())
+    assert one.overlap.note.startswith("1 of 6 training rows of X (item ")  # one row: "item", not "items"
     with pytest.raises(ConfigError, match="--validation-overlap must be drop, keep or error"):
         TrainConfig(validation_overlap="off")
 

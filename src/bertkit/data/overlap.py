@@ -61,7 +61,8 @@ def resolve_overlap(train: TextData, validation: TextData, policy: str) -> tuple
     where = ", ".join(str(source.lines[int(train.rows[i])]) for i in shared[:3])
     more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
     what = (
-        f"{len(shared)} of {len(train)} training rows of {source.name} ({source.unit}s {where}{more}) are also "
+        f"{len(shared)} of {len(train)} training rows of {source.name} ({source.unit}{'s' if len(shared) > 1 else ''} "
+        f"{where}{more}) are also "
         f"rows of the validation data {validation.source.name}"
     )
     if policy == "error":
