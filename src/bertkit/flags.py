@@ -9,6 +9,7 @@ under the field is the full explanation. :class:`bertkit.config.TrainConfig` and
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import field
 from typing import Any, TypeVar
 
@@ -35,3 +36,18 @@ def from_values(owner: type[T], values: dict[str, Any]) -> T:
     """An ``owner`` dataclass built from the keys of ``values`` that are its fields (other keys are ignored)."""
     names = {f.name for f in dataclasses.fields(owner)}
     return owner(**{k: v for k, v in values.items() if k in names})
+
+
+def in_parameter_terms(message: str, owner: type) -> str:
+    """``message`` with the command-line spellings of ``owner``'s options (``--learning-rate``, a field's
+    ``decls``) replaced by their Python names (``learning_rate``): the same check, said to an API caller."""
+    for found in dataclasses.fields(owner):
+        if "help" not in found.metadata:
+            continue
+        spellings = found.metadata["decls"] or (f"--{found.name.replace('_', '-')}",)
+        for spelling in spellings:
+            for flag_text in spelling.split("/"):  # "--export/--no-export"
+                flag_text = flag_text.strip()
+                if flag_text.startswith("--"):
+                    message = re.sub(rf"(?<![\w-]){re.escape(flag_text)}(?![\w-])", found.name, message)
+    return re.sub(r"; config key '[^']*'", "", message)  # the name is the parameter's already

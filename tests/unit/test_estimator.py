@@ -240,7 +240,7 @@ def test_max_train_rows_trains_on_all_n_rows_with_validation_held_out_first(tiny
 
 def test_regression_predicts_in_fp32_whatever_the_precision(tiny_bert, monkeypatch):
     # bf16 keeps 8 bits of mantissa: STS-B's 0-5 scores would come back in steps of about 0.02.
-    import bertkit.classification.estimator as estimator
+    import bertkit.classification.logits as logits
     import bertkit.engine.forward as forward
 
     texts, labels = sentiment_examples(40)
@@ -248,7 +248,7 @@ def test_regression_predicts_in_fp32_whatever_the_precision(tiny_bert, monkeypat
     clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 1}).fit(texts, scores)
     seen = []
     real = forward.predict_logits
-    monkeypatch.setattr(estimator, "inference_dtype", lambda *args: torch.bfloat16)
+    monkeypatch.setattr(logits, "inference_dtype", lambda *args: torch.bfloat16)
     monkeypatch.setattr(forward, "predict_logits", lambda *a, **k: seen.append(k["dtype"]) or real(*a, **k))
     clf.predict(texts[:3])
     assert clf.task_ == "regression" and seen == [None]

@@ -70,7 +70,7 @@ def test_mean_pooling_names_the_architectures_it_needs(tiny_distilbert):
     texts, labels = sentiment_examples(16)
     with pytest.raises(ConfigError, match="--classifier-pooling mean needs a BERT-style encoder .* distilbert"):
         TextClassifier(str(tiny_distilbert), classifier_pooling="mean", **FAST).fit(texts, labels)
-    with pytest.raises(ConfigError, match="--classifier-pooling must be auto, cls or mean"):
+    with pytest.raises(ConfigError, match="^classifier_pooling must be auto, cls or mean"):  # the API's terms
         TextClassifier(str(tiny_distilbert), classifier_pooling="max", **FAST).fit(texts, labels)
 
 

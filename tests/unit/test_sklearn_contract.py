@@ -20,7 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-from bertkit import BertkitWarning, DataError, TextClassifier, TextEmbedder
+from bertkit import BertkitWarning, ConfigError, DataError, TextClassifier, TextEmbedder
 from bertkit.data.dataset import from_lists
 from bertkit.data.labels import normalize_labels
 
@@ -149,3 +149,16 @@ def test_whole_number_decimals_read_as_regression_are_said():
 def test_multi_label_with_fewer_than_two_labels_is_told_so(tiny_bert, labels, found):
     with pytest.raises(DataError, match=rf"^X: {re.escape(found)} in the training data; multi-label classification"):
         TextClassifier(str(tiny_bert), **FAST).fit(["w", "x", "y", "z"], labels)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"epochs": 0}, r"^epochs must be a positive integer \(got 0\)$"),
+        ({"learning_rate": "x"}, r"^learning_rate must be a number \(got 'x'\)$"),
+        ({"validation_overlap": "off"}, r"^validation_overlap must be drop, keep or error \(got 'off'\)$"),
+    ],
+)
+def test_api_errors_name_parameters_not_flags(params, message):
+    with pytest.raises(ConfigError, match=message):
+        TextClassifier(**params).fit(["a", "b"], [0, 1])

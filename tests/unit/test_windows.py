@@ -34,7 +34,7 @@ def test_aggregate_mean_and_max():
 
 
 def test_window_options_are_checked():
-    with pytest.raises(ConfigError, match="--window-stride must be at least 0 and below half"):
+    with pytest.raises(ConfigError, match="^window_stride must be at least 0 and below half"):
         TextClassifier(max_length=16, window_stride=10)._config()
-    with pytest.raises(ConfigError, match="--window-aggregation must be mean or max"):
+    with pytest.raises(ConfigError, match="^window_aggregation must be mean or max"):
         TextClassifier(window_aggregation="sum")._config()

@@ -29,6 +29,7 @@ from bertkit.data.encoding import Encoded
 from bertkit.devices import resolve_device
 from bertkit.engine.batches import aggregate_windows
 from bertkit.exceptions import ConfigError, NotFittedError
+from bertkit.flags import in_parameter_terms
 from bertkit.models.checkpoints import check_max_length, load_tokenizer, resolve_checkpoint
 from bertkit.params import ParamsMixin
 
@@ -141,7 +142,10 @@ class TextClassifier(PredictionMixin, ParamsMixin):
     def _config(self) -> TrainConfig:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         values = {k: v for k, v in self.get_params().items() if k in fields}
-        return TrainConfig(**values, extra=dict(getattr(self, "_notes", {})))
+        try:
+            return TrainConfig(**values, extra=dict(getattr(self, "_notes", {})))
+        except ConfigError as exc:  # said to the caller in parameter names: epochs, not --epochs
+            raise ConfigError(in_parameter_terms(str(exc), TrainConfig)) from None
 
     # fitting -------------------------------------------------------------------------------------
     def fit(
