@@ -233,14 +233,14 @@ def oof_rows(data: TextData, scores: np.ndarray, clf: Any, fold: int, classes: l
     from bertkit.classification.scoring import labels_from_scores
 
     # scores are calibrated: multi-label thresholds on their scale (thresholds_ is on the uncalibrated one)
-    predicted = labels_from_scores(scores, clf.task_, list(clf.classes_), clf.score_thresholds_)
+    predicted = labels_from_scores(scores, clf.task_, np.asarray(clf.classes_).tolist(), clf.score_thresholds_)
     table = {"input_row": data.rows.astype(np.int64), "fold": fold, "text": data.texts}
     if data.pairs is not None:
         table["text_pair"] = data.pairs
     table["label"] = [_label_text(v) for v in data.labels]
     table["predicted"] = [_label_text(v) for v in predicted]
     if clf.task_ != "regression":
-        index = {c: i for i, c in enumerate(clf.classes_)}
+        index = {c: i for i, c in enumerate(np.asarray(clf.classes_).tolist())}
         for name in classes:
             table[f"proba_{name}"] = scores[:, index[name]] if name in index else np.zeros(len(data))
     return pd.DataFrame(table)

@@ -150,7 +150,7 @@ class Distiller(ParamsMixin):
         config = self._student_config(model, spec, name)
         data = inputs.prepare_data(X, y, eval_set, config)
         _check_teacher_fits(model, data)
-        data.classes = list(model.classes_)  # the teacher's order: soft targets are its logits' columns
+        data.classes = model.classes_.tolist()  # the teacher's order: soft targets are its logits' columns
         extra, left_out = _without_validation_rows(_as_unlabeled(unlabeled), data.validation)
         inputs.tell([*data.notes, *([data.overlap.note] if data.overlap is not None and data.overlap.note else []),
                      *left_out], progress=self.progress)  # fmt: skip
@@ -227,7 +227,7 @@ class Distiller(ParamsMixin):
                 predicted = model.decision_scores(validation)
                 seconds[name].append(time.perf_counter() - started)
                 thresholds = model.score_thresholds_  # on the scale of the (calibrated) scores
-                scores[name] = steps.main_score(predicted, validation.labels, task, model.classes_, thresholds)
+                scores[name] = steps.main_score(predicted, validation.labels, task, model.classes_.tolist(), thresholds)
         self.teacher_seconds_, self.student_seconds_ = (round(min(seconds[name]), 4) for name in models)
         self.teacher_score_, self.student_score_ = round(scores["teacher"], 6), round(scores["student"], 6)
         self.drop_points_ = round((scores["teacher"] - scores["student"]) * 100, 4) + 0.0  # + 0.0: never -0.0
@@ -305,7 +305,7 @@ def _check_teacher_fits(teacher: TextClassifier, data: inputs.FitData) -> None:
     if text_pair is not None and text_pair != (data.train.pairs is not None):
         wants = "text pairs (--text-pair-column)" if text_pair else "single texts (no --text-pair-column)"
         raise DataError(f"{data.train.source.name}: the teacher was trained on {wants}; give the data that shape")
-    classes = list(teacher.classes_)
+    classes = teacher.classes_.tolist()
     for part in (data.train, data.validation):
         if data.task == "classification" and classes and isinstance(classes[0], str):
             part.labels = [str(v) for v in part.labels]

@@ -69,7 +69,7 @@ def test_the_folder_holds_the_temperature_and_the_sorted_scores_of_the_validatio
     valid = pd.read_csv(files / "valid.csv")
     clf = TextClassifier.load(model, device="cpu")  # the precision the scores were computed at
     proba = clf.predict_proba(list(valid.text))
-    truth = np.array([clf.classes_.index(v) for v in valid.label])
+    truth = np.array([list(clf.classes_).index(v) for v in valid.label])
     np.testing.assert_allclose(sorted(1 - proba[np.arange(80), truth]), scores, atol=1e-5)
 
 
@@ -143,7 +143,7 @@ def test_abstain_below_withholds_and_counts_the_unsure_rows(model, files, test_r
     report = json.loads(
         ok(capsys, "evaluate", model, "--data", files / "test.csv", "--abstain-below", str(cut), "--json")[0]
     )
-    right = proba.argmax(axis=1) == np.array([clf.classes_.index(v) for v in test_rows.label])
+    right = proba.argmax(axis=1) == np.array([list(clf.classes_).index(v) for v in test_rows.label])
     assert report["abstained"] == unsure.sum() and report["coverage_rate"] == pytest.approx(1 - unsure.mean())
     assert report["answered_accuracy"] == pytest.approx(right[~unsure].mean())
 

@@ -138,7 +138,7 @@ def test_fold_models_are_kept_only_when_asked(runs):
     from bertkit import TextClassifier
 
     fold = TextClassifier.load(runs["kept"] / "fold-2")
-    assert fold.classes_ == ["negative", "positive"] and (runs["kept"] / "fold-2" / "README.md").is_file()
+    assert list(fold.classes_) == ["negative", "positive"] and (runs["kept"] / "fold-2" / "README.md").is_file()
     report = json.loads((runs["kept"] / "cv_report.json").read_text())
     assert report["per_fold"][1]["folder"] == str(runs["kept"] / "fold-2")
     assert report["mean"] == pytest.approx(json.loads((runs["plain"] / "cv_report.json").read_text())["mean"])

@@ -54,7 +54,7 @@ def test_multi_label_with_tuned_thresholds(tiny_bert):
         texts.append(" ".join(words))
         labels.append(tags)
     clf = TextClassifier(str(tiny_bert), **{**FAST, "epochs": 8}).fit(texts[:250], labels[:250])
-    assert clf.task_ == "multi-label" and clf.classes_ == ["neg", "pos"]
+    assert clf.task_ == "multi-label" and list(clf.classes_) == ["neg", "pos"]
     assert clf.thresholds_.shape == (2,)
     report = clf.evaluate(texts[250:], labels[250:])
     assert report.metrics["micro_f1"] >= 0.8 and "macro_f1" in report.metrics

@@ -75,7 +75,7 @@ def test_classifier_scores_the_bootstrap_on_its_validation_labels(tiny_bert, mon
     clf = TextClassifier(str(tiny_bert), epochs=1, batch_size=16, learning_rate=3e-3, max_length=32, progress=False,
                          selection_metric="accuracy")  # fmt: skip
     clf.fit(texts[:20], labels[:20], eval_set=(eval_texts, eval_labels))
-    ids = np.array([clf.classes_.index(label) for label in eval_labels])
+    ids = np.array([list(clf.classes_).index(label) for label in eval_labels])
     right, wrong = np.eye(len(clf.classes_))[ids], np.eye(len(clf.classes_))[(ids + 1) % len(clf.classes_)]
     win_share = captured["validation"].scorer.win_share
     assert win_share(right, wrong) == 1.0 and win_share(wrong, right) == 0.0 and win_share(right, right) == 0.5

@@ -78,11 +78,30 @@ def test_strings_given_in_memory_stay_strings_where_a_files_digits_are_numbers()
     assert normalize_labels([0.5, 1.5], "auto", as_written=True) == ("regression", [0.5, 1.5])
 
 
+def test_scorers_that_read_classes_and_probabilities_take_the_classifier(tiny_bert):
+    from sklearn.base import is_classifier
+    from sklearn.metrics import get_scorer
+    from sklearn.model_selection import cross_val_predict
+
+    texts, labels = sentiment_examples(48)
+    clf = TextClassifier(str(tiny_bert), **FAST).fit(texts, labels)
+    assert isinstance(clf.classes_, np.ndarray) and clf.classes_.tolist() == ["negative", "positive"]
+    for name in ("roc_auc", "neg_log_loss"):  # they index classes_ as an array
+        assert np.isfinite(get_scorer(name)(clf, texts, labels)), name
+    ids = [int(y == "positive") for y in labels]  # average_precision's pos_label=1, as for LogisticRegression
+    numbers = TextClassifier(str(tiny_bert), **FAST).fit(texts, ids)
+    assert numbers.classes_.dtype == np.int64  # as scikit-learn's classifiers give integer classes
+    assert np.isfinite(get_scorer("average_precision")(numbers, texts, ids))
+    proba = cross_val_predict(TextClassifier(str(tiny_bert), **FAST), texts, labels, cv=2, method="predict_proba")
+    assert proba.shape == (48, 2) and is_classifier(clf)
+    assert not hasattr(TextClassifier(), "classes_")
+
+
 def test_labels_keep_their_type_through_fit_and_predict(tiny_bert):
     texts, labels = sentiment_examples(40)
     digits = ["1" if label == "positive" else "0" for label in labels]
     clf = TextClassifier(str(tiny_bert), **FAST).fit(texts, digits)
-    assert clf.classes_ == ["0", "1"] and set(clf.predict(texts[:4])) <= {"0", "1"}
+    assert list(clf.classes_) == ["0", "1"] and set(clf.predict(texts[:4])) <= {"0", "1"}
     flags = [label == "positive" for label in labels]
     clf = TextClassifier(str(tiny_bert), **FAST).fit(texts, flags)
     predicted = clf.predict(texts)

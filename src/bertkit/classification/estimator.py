@@ -127,6 +127,28 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self.predict_batch_size = predict_batch_size
         self.progress = progress
 
+    @property
+    def classes_(self) -> np.ndarray:
+        """The labels as given in training, in the order of ``predict_proba``'s columns, as the 1-D array
+        scikit-learn's classifiers give (its scorers and calibrators index it): int64 for integer labels, bool
+        for booleans, else an object array of the labels themselves."""
+        try:
+            classes = self.__dict__["_classes"]
+        except KeyError:
+            raise AttributeError("classes_") from None  # not fitted: hasattr says False, as scikit-learn expects
+        if classes and all(isinstance(c, bool) for c in classes):
+            return np.asarray(classes, dtype=bool)
+        if classes and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
+            return np.asarray(classes, dtype=np.int64)  # type_of_target reads an object array of ints as unknown
+        labels = np.empty(len(classes), dtype=object)
+        for i, label in enumerate(classes):  # item by item: a tuple label stays one item
+            labels[i] = label
+        return labels
+
+    @classes_.setter
+    def classes_(self, value: Sequence[Any]) -> None:
+        self._classes = list(value)
+
     # configuration (get_params/set_params come from ParamsMixin) -------------------------------------
     @property
     def _estimator_type(self) -> str:  # type: ignore[override]  # what scikit-learn takes it for: the task's kind
@@ -286,12 +308,12 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         """Labels as given in training, label lists (multi-label) or values (regression). The array has the
         labels' own dtype where they are all integers (int64) or all booleans (bool), as scikit-learn's metrics
         expect; strings and mixed labels give an object array."""
-        labels = labels_from_scores(self.decision_scores(X), self.task_, self.classes_, self.score_thresholds_)
+        labels = labels_from_scores(self.decision_scores(X), self.task_, self._classes, self.score_thresholds_)
         if self.task_ != "classification":
             return labels
-        if all(isinstance(c, bool) for c in self.classes_):
+        if all(isinstance(c, bool) for c in self._classes):
             return labels.astype(bool)
-        if all(isinstance(c, int) and not isinstance(c, bool) for c in self.classes_):
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in self._classes):
             return labels.astype(np.int64)
         return labels
 
@@ -327,7 +349,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self._check_fitted()
         given = as_data(X, y, "X")
         data, labels, unseen = inputs.evaluation_labels(
-            given, self.task_, self.classes_, skip_unseen=skip_unseen_labels
+            given, self.task_, self._classes, skip_unseen=skip_unseen_labels
         )
         uncertainty = self._uncertainty(coverage, abstain_below)  # checked before the forward pass
         if logits is None:
@@ -337,7 +359,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             raise ValueError(f"{len(logits)} rows of logits for {len(data)} examples")
         elif truncated is None:
             truncated = self._encode(data).truncated
-        report = build_report(data, labels, truncated, logits, self.task_, self.classes_, self.thresholds_, uncertainty)
+        report = build_report(data, labels, truncated, logits, self.task_, self._classes, self.thresholds_, uncertainty)
         if unseen and skip_unseen_labels:  # the rows are gone from data: the report says what left them out
             report.unseen_labels, report.unseen_skipped = unseen, True
             report.unseen_rows = len(data.skipped) - len(given.skipped)

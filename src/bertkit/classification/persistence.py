@@ -36,7 +36,7 @@ class FittedClassifier(Protocol):
     model_: Any
     tokenizer_: Any
     task_: str
-    classes_: list[Any]
+    classes_: np.ndarray
     thresholds_: np.ndarray | None
     config_: TrainConfig
 
@@ -48,7 +48,7 @@ def save_classifier(classifier: FittedClassifier, folder: str | Path) -> Path:
         "format": 1,
         "kind": ModelKind.CLASSIFIER,
         "task": classifier.task_,
-        "classes": list(classifier.classes_),
+        "classes": np.asarray(classifier.classes_).tolist(),  # Python values: int64 is no JSON number
         # Trained on (text, text_pair) or single texts: prediction refuses the other shape (None: not known).
         "text_pair": getattr(classifier, "text_pair_", None),
         "thresholds": None if classifier.thresholds_ is None else [float(t) for t in classifier.thresholds_],

@@ -42,7 +42,7 @@ class JsonList(list):
 
 class PredictionMixin:
     """Calibrated probabilities, prediction sets, abstention and prediction tables for a fitted classifier
-    (the host class gives ``task_``, ``classes_``, ``thresholds_``, ``decision_scores`` and ``_check_fitted``)."""
+    (the host class gives ``task_``, ``_classes`` (the labels, a list), ``thresholds_``, ``decision_scores`` and ``_check_fitted``)."""
 
     use_calibration: bool = True
     """Apply the temperature(s) fitted at training (bertkit.json ``calibration``) to the probabilities; False
@@ -61,8 +61,8 @@ class PredictionMixin:
         without calibration (a plain Hugging Face model). Labels must be ones the model knows."""
         self._check_fitted()
         data = as_data(X, y, "X")
-        data.labels = inputs.align_labels(data, self.task_, list(self.classes_))
-        targets = encode_labels(data.labels, list(self.classes_), self.task_)
+        data.labels = inputs.align_labels(data, self.task_, self._classes)
+        targets = encode_labels(data.labels, self._classes, self.task_)
         logits = self._logits(self._encode(data))
         set_calibration(self, calibrate(logits, targets, self.task_, self.config_.seed))
         return self
@@ -110,7 +110,7 @@ class PredictionMixin:
         A set may be empty; it holds every label when ``n`` is too small for ``coverage``. Single-label
         classification only; ``coverage`` strictly between 0 and 1."""
         threshold = self.conformal_threshold(coverage)
-        return conformal.prediction_sets(self.decision_scores(X), threshold, list(self.classes_))
+        return conformal.prediction_sets(self.decision_scores(X), threshold, self._classes)
 
     def check_set_options(self, coverage: float | None = None, abstain_below: float | None = None) -> None:
         """ConfigError unless the model can honour ``coverage`` and ``abstain_below`` (single-label, in range,
@@ -133,7 +133,7 @@ class PredictionMixin:
         """A prediction table with ``prediction_set`` (``coverage``) and the label of rows whose top probability
         is below ``abstain_below`` set to None; ``frame.attrs["abstained"]`` counts those rows."""
         if coverage is not None:
-            sets = conformal.prediction_sets(scores, self.conformal_threshold(coverage), list(self.classes_))
+            sets = conformal.prediction_sets(scores, self.conformal_threshold(coverage), self._classes)
             name = "predicted_prediction_set" if "prediction_set" in frame.columns else "prediction_set"
             frame[name] = [JsonList(s) for s in sets]
         if abstain_below is not None:
@@ -155,7 +155,7 @@ class PredictionMixin:
         empty (None) where the top probability is below it, and ``frame.attrs["abstained"]`` counts those rows."""
         data = as_data(X, None, "X")
         scores = self.decision_scores(data)
-        frame = tables.prediction_table(data, scores, self.task_, self.classes_, self.score_thresholds_, top_k)
+        frame = tables.prediction_table(data, scores, self.task_, self._classes, self.score_thresholds_, top_k)
         label = "predicted_label" if "label" in data.frame.columns else "label"
         return self._add_set_columns(frame, scores, label, coverage, abstain_below)
 

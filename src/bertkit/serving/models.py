@@ -95,7 +95,7 @@ class ClassifierAdapter:
         if precision != "auto":
             self.model.config_ = dataclasses.replace(self.model.config_, precision=precision)
         self.task = self.model.task_
-        self.labels = list(self.model.classes_)
+        self.labels = self.model.classes_.tolist()
 
     @property
     def packed(self) -> bool:
