@@ -152,8 +152,7 @@ class Distiller(ParamsMixin):
         _check_teacher_fits(model, data)
         data.classes = model.classes_.tolist()  # the teacher's order: soft targets are its logits' columns
         extra, left_out = _without_validation_rows(_as_unlabeled(unlabeled), data.validation)
-        inputs.tell([*data.notes, *([data.overlap.note] if data.overlap is not None and data.overlap.note else []),
-                     *left_out], progress=self.progress)  # fmt: skip
+        inputs.tell([*data.all_notes, *left_out], progress=self.progress)
         if self.augment:  # altered copies of the training texts, labelled by the teacher like unlabeled text
             mask = getattr(model.tokenizer_, "mask_token", None)
             extra.append(steps.augmented_copies(data.train, self.augment, mask, config.seed))

@@ -26,6 +26,7 @@ from bertkit.classification.scoring import labels_from_scores
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.data.encoding import Encoded
+from bertkit.data.labels import label_array
 from bertkit.devices import resolve_device
 from bertkit.engine.batches import aggregate_windows
 from bertkit.exceptions import ConfigError, NotFittedError
@@ -129,21 +130,11 @@ class TextClassifier(PredictionMixin, ParamsMixin):
 
     @property
     def classes_(self) -> np.ndarray:
-        """The labels as given in training, in the order of ``predict_proba``'s columns, as the 1-D array
-        scikit-learn's classifiers give (its scorers and calibrators index it): int64 for integer labels, bool
-        for booleans, else an object array of the labels themselves."""
-        try:
-            classes = self.__dict__["_classes"]
-        except KeyError:
-            raise AttributeError("classes_") from None  # not fitted: hasattr says False, as scikit-learn expects
-        if classes and all(isinstance(c, bool) for c in classes):
-            return np.asarray(classes, dtype=bool)
-        if classes and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
-            return np.asarray(classes, dtype=np.int64)  # type_of_target reads an object array of ints as unknown
-        labels = np.empty(len(classes), dtype=object)
-        for i, label in enumerate(classes):  # item by item: a tuple label stays one item
-            labels[i] = label
-        return labels
+        """The labels as given in training, in ``predict_proba``'s column order, as the array scikit-learn's
+        classifiers give (int64, bool or object: :func:`bertkit.data.labels.label_array`)."""
+        if "_classes" not in self.__dict__:
+            raise AttributeError("classes_")  # not fitted: hasattr says False, as scikit-learn expects
+        return label_array(self._classes)
 
     @classes_.setter
     def classes_(self, value: Sequence[Any]) -> None:
@@ -204,8 +195,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         data = inputs.prepare_data(X, y, eval_set, config)
         config = config.resolved(len(data.train), data.task)
         if ddp.is_main_process():
-            inputs.tell([*data.notes, *([data.overlap.note] if data.overlap is not None and data.overlap.note else [])],
-                        progress=self.progress)  # fmt: skip
+            inputs.tell(data.all_notes, progress=self.progress)
 
         started = time.perf_counter()
         self.tokenizer_ = load_tokenizer(checkpoint)
@@ -255,11 +245,8 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             )
 
     def _encode(self, data: TextData) -> Encoded:
-        self._check_shape(data)
-        return inputs.encode_texts(self.tokenizer_, data, self.config_)
-
-    def _check_shape(self, data: TextData) -> None:
         inputs.check_input_shape(getattr(self, "text_pair_", None), data)
+        return inputs.encode_texts(self.tokenizer_, data, self.config_)
 
     def _logits(self, encoded: Encoded) -> np.ndarray:
         """One row of logits per example (window logits aggregated when texts were windowed)."""
@@ -406,18 +393,6 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         ``calibration=False``: probabilities without the saved temperature (sets ``use_calibration``)."""
         loaded = persistence.load_classifier(folder, device=device, backend=backend, precision=precision)
         estimator = cls.from_config(loaded.config, progress=progress)
-        estimator.model_, estimator.tokenizer_ = loaded.model, loaded.tokenizer
-        estimator.task_, estimator.classes_, estimator.config_ = loaded.task, loaded.classes, loaded.config
-        estimator.thresholds_ = loaded.thresholds
-        estimator.temperature_, estimator.conformal_scores_ = persistence.saved_calibration(loaded.metadata)
+        loaded.restore(estimator)
         estimator.use_calibration = calibration
-        estimator.text_pair_ = loaded.text_pair
-        metadata = loaded.metadata
-        estimator.history_ = metadata.get("history") or []
-        estimator.validation_metrics_ = metadata.get("validation_metrics")
-        estimator.best_epoch_, estimator.kept_epoch_ = metadata.get("best_epoch"), metadata.get("kept_epoch")
-        estimator.metadata_ = {k: v for k, v in metadata.items() if k not in ("versions",)}
-        if loaded.onnx_forward is not None:
-            estimator.onnx_forward_ = loaded.onnx_forward
-        estimator.backend_ = loaded.backend
         return estimator

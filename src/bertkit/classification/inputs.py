@@ -51,6 +51,11 @@ class FitData:
     notes: list[str] = dataclasses.field(default_factory=list)
     """Lines a run says about how the data was read (whole-number decimals read as regression scores)."""
 
+    @property
+    def all_notes(self) -> list[str]:
+        """``notes`` and the overlap's line: what a fit says of its data (:func:`tell`)."""
+        return [*self.notes, *([self.overlap.note] if self.overlap is not None and self.overlap.note else [])]
+
 
 def prepare_data(
     X: Texts, y: Sequence[Any] | None, eval_set: tuple[Texts, Sequence[Any] | None] | TextData | None,

@@ -128,6 +128,22 @@ class LoadedClassifier:
     backend: str = "torch"
     """The backend that predicts (``auto`` resolved: see :func:`resolve_backend`)."""
 
+    def restore(self, estimator: Any) -> None:
+        """Set ``estimator``'s fitted attributes (those :func:`save_classifier` reads) from this folder's."""
+        estimator.model_, estimator.tokenizer_ = self.model, self.tokenizer
+        estimator.task_, estimator.classes_, estimator.config_ = self.task, self.classes, self.config
+        estimator.thresholds_ = self.thresholds
+        estimator.temperature_, estimator.conformal_scores_ = saved_calibration(self.metadata)
+        estimator.text_pair_ = self.text_pair
+        metadata = self.metadata
+        estimator.history_ = metadata.get("history") or []
+        estimator.validation_metrics_ = metadata.get("validation_metrics")
+        estimator.best_epoch_, estimator.kept_epoch_ = metadata.get("best_epoch"), metadata.get("kept_epoch")
+        estimator.metadata_ = {k: v for k, v in metadata.items() if k not in ("versions",)}
+        if self.onnx_forward is not None:
+            estimator.onnx_forward_ = self.onnx_forward
+        estimator.backend_ = self.backend
+
 
 def load_classifier(folder: str | Path, *, device: str, backend: str, precision: str | None) -> LoadedClassifier:
     """Read a folder written by :func:`save_classifier` or any Hugging Face sequence-classification model

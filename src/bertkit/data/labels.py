@@ -129,6 +129,20 @@ def class_order(labels: Sequence[Any], task: str, names: Sequence[Any] | None = 
     return found
 
 
+def label_array(classes: Sequence[Any]) -> np.ndarray:
+    """``classes`` as the 1-D array scikit-learn's classifiers give as ``classes_``: int64 for integer labels
+    (its ``type_of_target`` reads an object array of ints as "unknown"), bool for booleans, else an object
+    array of the labels themselves."""
+    if classes and all(isinstance(c, bool) for c in classes):
+        return np.asarray(classes, dtype=bool)
+    if classes and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
+        return np.asarray(classes, dtype=np.int64)
+    labels = np.empty(len(classes), dtype=object)
+    for i, label in enumerate(classes):  # item by item: a tuple label stays one item
+        labels[i] = label
+    return labels
+
+
 def sorted_classes(labels: Sequence[Any], task: str) -> list[Any]:
     found = {x for row in labels for x in row} if task == "multi-label" else set(labels)
     try:
