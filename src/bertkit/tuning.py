@@ -96,8 +96,7 @@ def tune(
     from bertkit.classification.estimator import TextClassifier
     from bertkit.data.labels import normalize_labels
 
-    if trials < 1:
-        raise ConfigError(f"--trials must be a positive integer (got {trials})")
+    check_budget(trials, timeout)
     if env_world_size() > 1:
         raise ConfigError("bertkit tune runs its trials in one process; launch it without torchrun")
     if train.labels is None:
@@ -113,12 +112,14 @@ def tune(
     direction = "minimize" if metric_lower_is_better(metric) else "maximize"
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: a trial that fails raises its own one-line error; Optuna would first log its traceback (a WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = f"sqlite:///{(study_dir / STORAGE_FILE).resolve()}"
     study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction, load_if_exists=True)
-    if study.direction.name.lower() != direction:
-        raise ConfigError(f"{study_dir}: this study {study.direction.name.lower()}s; it cannot tune {metric}")
-    finished = [t for t in study.trials if t.state.is_finished()]
+    _check_same_search(study, study_dir, _search_record(base, train, validation, metric, task, space))
+    # Complete or pruned: a failed or interrupted trial did not search, so it does not use up --trials.
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    before = len(study.trials)
     # Seeded, and offset by the trials already run, so a resumed search does not replay its first proposals.
     study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=5)
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
@@ -158,7 +159,74 @@ def tune(
         group.log_metrics({f"best_{metric}": float(best.value)})
         group.set_tag("bertkit.best_trial", str(best.number))
         group.log_files([path, study_dir / "trials.json"])
-    return TuneResult(metric, direction, float(best.value), dict(best.params), path, rows, new_trials=remaining)
+    new_trials = len(study.trials) - before  # fewer than asked when --timeout stopped the search
+    return TuneResult(metric, direction, float(best.value), dict(best.params), path, rows, new_trials=new_trials)
+
+
+def check_budget(trials: int, timeout: float | None) -> None:
+    """ConfigError unless ``trials`` is a positive count and ``timeout`` (seconds) positive or None."""
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"--trials must be a positive integer (got {trials})")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds (got {timeout})")
+
+
+SEARCHED = ("learning_rate", "batch_size", "epochs", "warmup_ratio", "weight_decay", "max_length")
+"""The options a trial draws (:class:`SearchSpace`): the rest of the base config is the same for every trial."""
+RUN_ONLY = ("device", "track", "precision", "seed")
+"""Base options a continued study may change: where and how the trials run, not what they search."""
+
+
+def _search_record(
+    base: TrainConfig, train: TextData, validation: TextData | None, metric: str, task: str, space: SearchSpace
+) -> dict[str, Any]:
+    """What makes a study's trials comparable: the data (fingerprints), task, metric, space and fixed options."""
+    from bertkit.classification.inputs import fingerprint
+
+    fixed = {k: v for k, v in base.to_dict().items() if k not in (*SEARCHED, *RUN_ONLY, "extra")}
+    return {
+        "train": fingerprint(train)["sha256"],
+        "validation": None if validation is None else fingerprint(validation)["sha256"],
+        "task": task, "metric": metric, "space": dataclasses.asdict(space),
+        "options": json.loads(json.dumps(fixed, default=str)),
+    }  # fmt: skip
+
+
+def _check_same_search(study, study_dir: Path, record: dict[str, Any]) -> None:
+    """Record what a new study searches; refuse to continue one that searched something else (other data,
+    metric, ranges or fixed options), whose trials' scores would not compare with this run's."""
+    saved = study.user_attrs.get("search")
+    if saved is None:
+        if study.trials:  # a study from before the record: its trials are taken as they are
+            return
+        study.set_user_attr("search", json.loads(json.dumps(record)))
+        return
+    record = json.loads(json.dumps(record))  # tuples as lists, as stored
+    differs = [key for key in record if saved.get(key) != record[key]]
+    if "options" in differs:
+        differs.remove("options")
+        options = saved.get("options", {})
+        differs += sorted(
+            k for k in set(options) | set(record["options"]) if options.get(k) != record["options"].get(k)
+        )
+    if differs:
+        names = {"train": "training data", "validation": "validation data", "space": "search ranges"}
+        shown = [names.get(k, k if k in ("task", "metric") else f"--{k.replace('_', '-')}") for k in differs]
+        raise ConfigError(
+            f"{study_dir}: this study was run with other {', '.join(shown)}; its trials' scores would not compare "
+            "with this run's. Give another --study-dir (or delete this one)"
+        )
+
+
+def _portable(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with local data files and model folders as absolute paths: best_config.json is read from
+    wherever ``bertkit train --config`` runs."""
+    options = dict(options)
+    for key in ("train", "validation", "label_names", "model"):
+        value = options.get(key)
+        if isinstance(value, str) and value and not value.startswith("hf:") and Path(value).exists():
+            options[key] = str(Path(value).resolve())
+    return options
 
 
 def _write_study(
@@ -168,7 +236,7 @@ def _write_study(
     (every trial); returns the best config's path and the trial rows."""
     best = study.best_trial
     # --track is how this search was run, not part of the recipe found: train --config logs only when asked
-    best_config = {**dataclasses.replace(base, **best.params, track=None).to_dict(), **(run_options or {})}
+    best_config = _portable({**dataclasses.replace(base, **best.params, track=None).to_dict(), **(run_options or {})})
     best_config["extra"] = {**base.extra, "tuned": {"study": str(study_dir), "trial": best.number, metric: best.value}}
     path = study_dir / BEST_CONFIG_FILE
     path.write_text(json.dumps(best_config, indent=2, default=str) + "\n", encoding="utf-8")

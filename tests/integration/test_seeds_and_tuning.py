@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ONE_EPOCH_FLAGS, ok, sentiment_examples, write_csv, write_sentiment_csvs
+from helpers import ONE_EPOCH_FLAGS, fails, ok, sentiment_examples, write_csv, write_sentiment_csvs
 
 from bertkit import TrainConfig, load_data
 
@@ -72,6 +72,13 @@ def test_tune_writes_a_best_config_that_train_takes_and_resumes(capsys, tiny_ber
     ok(capsys, *args, "--trials", "4")
     assert len(_trials(study)) == 4  # nothing left to do
 
+    # a study is continued only by the same search: other data or another metric would mix incomparable scores
+    line = fails(capsys, *args[:2], data_dir / "valid.csv", *args[3:], "--trials", "5", alone=False)
+    assert line.startswith(f"error: {study}: this study was run with other training data; its trials' scores")
+    line = fails(capsys, *args, "--trials", "5", "--selection-metric", "accuracy", alone=False)
+    assert "this study was run with other metric, --selection-metric" in line
+    assert len(_trials(study)) == 4
+
     ok(capsys, "train", "--config", study / "best_config.json", "--output", tmp_path / "model", "--quiet")
     saved = json.loads((tmp_path / "model" / "bertkit.json").read_text())["config"]
     assert saved["learning_rate"] == best["learning_rate"] and saved["batch_size"] == best["batch_size"]
@@ -101,3 +108,23 @@ def test_tune_prunes_a_trial_worse_than_the_median_before_its_last_epoch(tiny_be
     assert result.trials[2]["epochs_run"] == 1  # stopped after its first epoch, not run to the second
     assert result.metric == "loss" and result.best_value == min(t["value"] for t in result.trials[:2])
     assert result.best_value < 0.5
+
+
+def test_a_failed_trial_does_not_use_up_trials_and_a_timeout_counts_what_ran(tiny_bert, data_dir, tmp_path):
+    import optuna
+
+    from bertkit import tune
+    from bertkit.tuning import SearchSpace
+
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    study = optuna.create_study(
+        storage=f"sqlite:///{study_dir / 'study.db'}", study_name="bertkit", direction="maximize"
+    )
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))  # a crashed or interrupted trial
+    space = SearchSpace(epochs=(1, 1), max_length=(24,), batch_size=(16,))
+    train, validation = load_data(data_dir / "train.csv"), load_data(data_dir / "valid.csv")
+    result = tune(TrainConfig(model=str(tiny_bert)), train, validation, study_dir, trials=1, space=space)
+    assert [t["state"] for t in result.trials] == ["FAIL", "COMPLETE"] and result.new_trials == 1
+    again = tune(TrainConfig(model=str(tiny_bert)), train, validation, study_dir, trials=4, space=space, timeout=1e-3)
+    assert again.new_trials == 1  # the timeout stopped it after one trial: said as one, not the three asked

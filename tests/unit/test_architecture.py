@@ -69,7 +69,7 @@ SHELLS = ("bertkit.cli", "bertkit.serving")
 SHELL_ALLOWED: dict[str, tuple[str, ...]] = {
     "bertkit.cli": ("bertkit", "bertkit.exceptions", "bertkit.config", "bertkit.flags", "bertkit.read_options",
                     "bertkit.runs", "bertkit.demo", "bertkit.embeddings", "bertkit.serving",
-                    "bertkit.cross_validation", "bertkit.tracking"),
+                    "bertkit.cross_validation", "bertkit.tracking", "bertkit.tuning"),
     "bertkit.serving": ("bertkit", "bertkit.exceptions"),
 }  # fmt: skip
 # The facade of each task package: nothing else in its package imports it (it sits on top of its package).

@@ -44,6 +44,8 @@ def test_tune_errors(capsys, data_dir, tmp_path):
     assert fails(capsys, *base) == "error: --study-dir is required: the folder that keeps the study"
     line = fails(capsys, *base, "--study-dir", tmp_path / "s", "--trials", "0", alone=False)
     assert line == "error: --trials must be a positive integer (got 0)"
+    line = fails(capsys, *base, "--study-dir", tmp_path / "s", "--timeout", "-5", alone=False)
+    assert line == "error: --timeout must be a positive number of seconds (got -5.0)"
     assert fails(capsys, *base, "--study-dir", tmp_path / "s", "--max-epochs", "0") == (
         "error: --max-epochs must be a positive integer (got 0)"
     )

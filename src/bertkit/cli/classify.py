@@ -228,12 +228,14 @@ def tune(
     median pruning); the study is kept in --study-dir/study.db and the best options in best_config.json."""
     from bertkit import tune as run_tune
     from bertkit.runs import read_run_data
+    from bertkit.tuning import check_budget
 
     params = merge_config_file(ctx, config, skip=("quiet", "trials", "timeout", "max_epochs"))
     if params.get("study_dir") in (None, ""):
         raise ConfigError("--study-dir is required: the folder that keeps the study")
     if max_epochs < 1:
         raise ConfigError(f"--max-epochs must be a positive integer (got {max_epochs})")
+    check_budget(trials, timeout)  # before the data is read
     low, high = learning_rate_range
     if not 0 < low < high < 1:
         raise ConfigError(f"--learning-rate-range needs 0 < LOW < HIGH < 1 (got {low} {high})")
