@@ -114,6 +114,8 @@ class Tracker:
         if self.client is None:
             return
         epoch = int(record["epoch"])
+        if epoch in self.logged_epochs:  # logged before the interruption: a step checkpoint re-runs its epoch
+            return
         self.log_metrics({key: value for key, value in record.items() if key != "epoch"}, step=epoch)
         self.logged_epochs.add(epoch)
 
@@ -291,17 +293,27 @@ def _interrupted_run(client: Any, experiment_id: str, resume_from: str | Path) -
     """The run that trained into the folder holding ``resume_from``'s checkpoint when the latest such run did not
     finish (FAILED, KILLED, or still RUNNING after its process died), else None (no checkpoint there: the fit
     says so)."""
-    from bertkit.engine.checkpoint import locate
+    from bertkit.engine.checkpoint import META_FILE, locate
 
     try:
-        path = str(locate(resume_from).parent.resolve())  # --resume DIR or DIR/checkpoint: DIR trained
+        checkpoint = locate(resume_from)
     except ConfigError:
         return None
+    path = str(checkpoint.parent.resolve())  # --resume DIR or DIR/checkpoint: DIR trained
     # MLflow's filter strings have no escape for a quote: a path holding one is matched here instead
     query = "" if "'" in path else f"tags.`bertkit.output` = '{path}'"
     runs = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"])
     runs = [run for run in runs if run.data.tags.get("bertkit.output") == path]
-    return runs[0] if runs and runs[0].info.status != "FINISHED" else None
+    if not runs or runs[0].info.status == "FINISHED":
+        return None
+    run = runs[0]
+    # The checkpoint must be that run's: written while it ran. One written later came from an untracked run into
+    # the same folder, and continuing the tracked one would mix two trainings in one run.
+    written = (checkpoint / META_FILE).stat().st_mtime * 1000
+    ended = run.info.end_time
+    if written < run.info.start_time or (ended is not None and written > ended):
+        return None
+    return run
 
 
 def _logged_epochs(client: Any, run: Any) -> set[int]:

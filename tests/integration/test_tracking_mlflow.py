@@ -3,6 +3,7 @@ run, its options, one metric value per epoch and the artifacts (report plots, mo
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import pytest
@@ -100,6 +101,16 @@ def test_a_resumed_run_continues_the_interrupted_mlflow_run(tiny_bert, tmp_path,
     assert second != first and len(client.search_runs([experiment_id])) == 2
     assert_finished_once_per_epoch(second)
     assert client.get_run(first).info.status == "FINISHED"
+
+    # a tracked run killed, then an untracked one into the same folder killed: the checkpoint is the untracked
+    # run's, so resuming it with --track opens a run of its own rather than continuing the tracked one
+    third = killed_in_epoch_two()
+    with monkeypatch.context() as patch:
+        kill_at_micro_batch(patch, 6)
+        with pytest.raises(Killed):
+            fit_and_save(dataclasses.replace(config, track=None), data, None, output, progress=False, replace=True)
+    fit_and_save(config, data, None, output, progress=False, resume=output)
+    assert len(client.search_runs([experiment_id])) == 4 and client.get_run(third).info.status == "FAILED"
 
 
 def test_cross_validation_logs_a_parent_run_with_a_nested_run_per_fold(tiny_bert, tmp_path, monkeypatch):

@@ -143,6 +143,14 @@ def test_a_model_that_cannot_load_opens_no_run(tiny_bert, tmp_path, recorder):
     assert recorder.tracking_uri is None and recorder.status is None  # no client made, no run opened
 
 
+def test_an_epoch_logged_before_an_interruption_is_not_logged_again(recorder):
+    tracker = Tracker(recorder, "run-1", "7", "mlflow")
+    tracker.logged_epochs = {1}  # a resumed run's: epoch 1 ended (and was logged) after the step checkpoint
+    tracker.log_epoch({"epoch": 1, "train_loss": 0.5})
+    tracker.log_epoch({"epoch": 2, "train_loss": 0.4})
+    assert recorder.metrics == [("train_loss", 0.4, 2)]
+
+
 def test_a_failed_run_ends_failed(tmp_path, recorder):
     with pytest.raises(RuntimeError), tracked(TrainConfig(track="mlflow"), tmp_path) as tracker:
         assert isinstance(tracker, Tracker) and recorder.tracking_uri is None
