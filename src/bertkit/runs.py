@@ -293,6 +293,13 @@ def fit_and_save(
     return classifier
 
 
+def check_resume_folder(path: str | Path) -> None:
+    """ConfigError unless ``path`` (``--resume``) holds a checkpoint: said before any data is read."""
+    from bertkit.engine.checkpoint import locate
+
+    locate(path)
+
+
 def _check_model(config: TrainConfig) -> None:
     """The checks ``TextClassifier.fit`` starts with: the model exists and holds ``max_length`` tokens."""
     from bertkit.models.checkpoints import check_max_length, resolve_checkpoint

@@ -60,3 +60,14 @@ def test_tune_errors(capsys, data_dir, tmp_path):
         from bertkit import tune
 
         tune(TrainConfig(selection_metric="bleu"), load_data(data_dir / "train.csv"), None, tmp_path / "s2")
+
+
+def test_commands_that_cannot_resume_refuse_checkpoint_every_and_resume_is_checked_first(capsys, data_dir, tmp_path):
+    train = ["--train", data_dir / "train.csv"]
+    for command in (["cv", *train, "--output", tmp_path / "cv"], ["train", *train, "--output", tmp_path / "s",
+                                                                   "--seeds", "2"]):  # fmt: skip
+        line = fails(capsys, *command, "--checkpoint-every", "epoch", alone=False)
+        assert line.endswith("cannot resume, so it keeps no checkpoint; leave it out"), line
+    (tmp_path / "empty").mkdir()
+    missing = ["train", "--train", tmp_path / "absent.csv", "--output", tmp_path / "o", "--resume", tmp_path / "empty"]
+    assert f"{tmp_path / 'empty'}: no checkpoint to resume from" in fails(capsys, *missing, alone=False)  # not the csv

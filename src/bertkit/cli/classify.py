@@ -26,6 +26,7 @@ from bertkit.cli.options import (
     option,
     require,
     run_options,
+    without_checkpoints,
 )
 from bertkit.cli.reading import as_trained
 from bertkit.exceptions import ConfigError
@@ -98,6 +99,8 @@ def train(
 
     # --overwrite is a flag only: a config file (train_config.json repeats a run) never deletes a model.
     params = merge_config_file(ctx, config, skip=("quiet", "overwrite", "resume", "export"))
+    if params["seeds"] > 1:
+        params = without_checkpoints(ctx, params, "train --seeds")
     settings, read = run_options(params)
     output = _checked_output(params, config, overwrite, resume)
     train_data, validation_data = read_run_data(read)
@@ -118,14 +121,17 @@ def train(
 def _checked_output(params: dict, config: Path | None, overwrite: bool, resume: Path | None) -> Path:
     """The --output folder, once --seeds, the required options, --resume and the folder itself are checked: all
     before the data is read, so a refused run costs no time."""
-    from bertkit.runs import check_output_folder
+    from bertkit.runs import check_output_folder, check_resume_folder
 
     _check_seeds(params["seeds"])
     require(params, ("train", "output"), config)
     output = Path(params["output"])
     if resume is not None and params["seeds"] > 1:
         raise ConfigError("--resume continues one run; it does not apply to --seeds")
-    check_output_folder(output, overwrite, resume=resume is not None and resume.resolve() == output.resolve())
+    same = resume is not None and resume.resolve() == output.resolve()
+    check_output_folder(output, overwrite, resume=same)
+    if resume is not None and not same:
+        check_resume_folder(resume)  # the folder resumed from, when it is not --output (checked just above)
     return output
 
 
@@ -230,7 +236,9 @@ def tune(
     from bertkit.runs import read_run_data
     from bertkit.tuning import check_budget
 
-    params = merge_config_file(ctx, config, skip=("quiet", "trials", "timeout", "max_epochs"))
+    params = without_checkpoints(
+        ctx, merge_config_file(ctx, config, skip=("quiet", "trials", "timeout", "max_epochs")), "tune"
+    )
     if params.get("study_dir") in (None, ""):
         raise ConfigError("--study-dir is required: the folder that keeps the study")
     if max_epochs < 1:

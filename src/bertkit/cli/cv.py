@@ -19,7 +19,7 @@ import typer
 from bertkit import TrainConfig
 from bertkit.cli.classify import train as train_command
 from bertkit.cli.console import say
-from bertkit.cli.options import merge_config_file, option, require, run_options
+from bertkit.cli.options import merge_config_file, option, require, run_options, without_checkpoints
 from bertkit.cli.reading import as_trained
 from bertkit.exceptions import ConfigError
 from bertkit.read_options import ReadOptions
@@ -47,7 +47,7 @@ def cv(ctx: typer.Context, **params: Any) -> None:
     from bertkit.runs import read_data
 
     config = params["config"]
-    merged = merge_config_file(ctx, config, skip=("quiet", "overwrite", "keep_models"))
+    merged = without_checkpoints(ctx, merge_config_file(ctx, config, skip=("quiet", "overwrite", "keep_models")), "cv")
     _check_flags(ctx, merged)
     settings, read = run_options(merged)
     read = dataclasses.replace(read, validation=None)

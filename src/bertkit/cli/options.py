@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from bertkit import ConfigError, TrainConfig
+from bertkit.cli.console import say
 from bertkit.flags import from_values, option_field
 from bertkit.read_options import ReadOptions
 
@@ -111,6 +112,18 @@ def merge_config_file(ctx: typer.Context, config: Path | None, skip: tuple[str, 
         if source is None or source.name == "DEFAULT":
             merged[key] = value
     return merged
+
+
+def without_checkpoints(ctx: typer.Context, merged: dict[str, Any], command: str) -> dict[str, Any]:
+    """``merged`` for a command that cannot resume (``cv``, ``train --seeds``, ``tune``): --checkpoint-every given
+    as a flag is refused; from a config file (a model's train_config.json repeats its run) it is left out, said."""
+    if merged.get("checkpoint_every") in (None, ""):
+        return merged
+    source = ctx.get_parameter_source("checkpoint_every") if "checkpoint_every" in ctx.params else None
+    if source is not None and source.name != "DEFAULT":
+        raise ConfigError(f"--checkpoint-every: {command} cannot resume, so it keeps no checkpoint; leave it out")
+    say(f"note: checkpoint_every of the config file is not used: {command} cannot resume")
+    return {**merged, "checkpoint_every": None}
 
 
 def run_options(params: dict[str, Any]) -> tuple[TrainConfig, ReadOptions]:
