@@ -134,13 +134,13 @@ class PredictionMixin:
         is below ``abstain_below`` set to None; ``frame.attrs["abstained"]`` counts those rows."""
         if coverage is not None:
             sets = conformal.prediction_sets(scores, self.conformal_threshold(coverage), self._classes)
-            name = "predicted_prediction_set" if "prediction_set" in frame.columns else "prediction_set"
-            frame[name] = [JsonList(s) for s in sets]
+            frame[tables.free_name("prediction_set", frame.columns)] = [JsonList(s) for s in sets]
         if abstain_below is not None:
             below = conformal.check_abstain_below(abstain_below)
             conformal.check_task(self.task_, "--abstain-below")
             withheld = scores.max(axis=1) < below
-            labels = frame[label_column].astype(object)
+            # the labels' own nullable type: a chunk whose rows all abstain still has one (Parquet's schema)
+            labels = frame[label_column].astype(_nullable_dtype(self._classes))
             labels[withheld] = None
             frame[label_column] = labels
             frame.attrs["abstained"] = int(withheld.sum())
@@ -156,7 +156,7 @@ class PredictionMixin:
         data = as_data(X, None, "X")
         scores = self.decision_scores(data)
         frame = tables.prediction_table(data, scores, self.task_, self._classes, self.score_thresholds_, top_k)
-        label = "predicted_label" if "label" in data.frame.columns else "label"
+        label = tables.free_name("label", data.frame.columns)
         return self._add_set_columns(frame, scores, label, coverage, abstain_below)
 
     def predict_file(
@@ -205,3 +205,14 @@ class PredictionMixin:
             if on_chunk is not None:
                 on_chunk(frame)
             yield frame, skipped
+
+
+def _nullable_dtype(classes: list[Any]) -> str:
+    """The pandas dtype that holds ``classes`` and missing values: string, Int64, boolean, else object."""
+    if classes and all(isinstance(c, bool) for c in classes):
+        return "boolean"
+    if classes and all(isinstance(c, int) for c in classes):
+        return "Int64"
+    if classes and all(isinstance(c, str) for c in classes):
+        return "string"
+    return "object"

@@ -47,6 +47,17 @@ class TablePredictor(Protocol):
         ...
 
 
+def free_name(column: str, taken: Any) -> str:
+    """The name an added column gets beside the input's ``taken`` columns: ``column``, else ``predicted_column``,
+    else ``predicted_column_2``, ...: an input column (a previous prediction's) is never overwritten."""
+    if column not in taken:
+        return column
+    name, n = f"predicted_{column}", 2
+    while name in taken:
+        name, n = f"predicted_{column}_{n}", n + 1
+    return name
+
+
 def prediction_table(
     data: TextData,
     scores: np.ndarray,
@@ -57,11 +68,11 @@ def prediction_table(
 ) -> pd.DataFrame:
     """The rows of ``data`` with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score
     (``scores`` as :meth:`TextClassifier.decision_scores` gives them). Names already taken in the input get a
-    ``predicted_`` prefix."""
+    ``predicted_`` prefix (:func:`free_name`)."""
     frame = data.frame.iloc[data.rows].reset_index(drop=True).copy()
 
     def name(column: str) -> str:
-        return f"predicted_{column}" if column in data.frame.columns else column
+        return free_name(column, data.frame.columns)
 
     if task == "regression":
         frame[name("score")] = scores

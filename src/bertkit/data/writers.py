@@ -135,8 +135,20 @@ class TableWriter:
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._partial, table.schema)
-            self._parquet.write_table(table.cast(self._parquet.schema))
+                # A column with no value in the first chunk has no type yet: it is written as text, which
+                # later chunks' values (labels, numbers) cast to, rather than as null, which nothing casts to.
+                schema = pa.schema(
+                    [field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in table.schema]
+                )
+                self._parquet = pq.ParquetWriter(self._partial, schema)
+            try:
+                table = table.cast(self._parquet.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise DataError(
+                    f"{self.path}: a column's values change type between chunks of the output ({exc}); write CSV "
+                    "or JSONL, or give --chunk-rows larger than the file"
+                ) from None
+            self._parquet.write_table(table)
         elif self.suffix == ".jsonl":
             with self._partial.open("w" if first else "a", encoding="utf-8") as handle:
                 frame.to_json(handle, orient="records", lines=True, force_ascii=False)

@@ -1,0 +1,42 @@
+"""The columns ``predict`` adds to the input rows: an input column is never overwritten (a file a previous
+prediction wrote keeps its columns), and abstained labels keep a type, so Parquet chunks agree."""
+
+from __future__ import annotations
+
+import pandas as pd
+from helpers import write_csv
+
+from bertkit import TextClassifier
+from bertkit.classification.tables import free_name
+
+
+def test_free_names_never_take_an_input_column():
+    assert free_name("label", ["text"]) == "label"
+    assert free_name("label", ["text", "label"]) == "predicted_label"
+    assert free_name("label", ["label", "predicted_label", "predicted_label_2"]) == "predicted_label_3"
+
+
+def test_a_file_a_previous_prediction_wrote_keeps_its_columns(tiny_classifier, tmp_path):
+    columns = ["text", "label", "predicted_label", "score", "predicted_score"]
+    data = write_csv(tmp_path / "old.csv", columns, [["a great film", "positive", "MYCOL", "0.1", "0.2"]])
+    clf = TextClassifier.load(tiny_classifier, device="cpu")
+    out = tmp_path / "new.csv"
+    clf.predict_file(data, out)
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert frame.loc[0, "predicted_label"] == "MYCOL" and frame.loc[0, "predicted_score"] == 0.2  # as they were
+    assert frame.loc[0, "predicted_label_2"] in ("negative", "positive") and 0 < frame.loc[0, "predicted_score_2"] <= 1
+
+
+def test_parquet_output_whose_first_chunk_abstains_everywhere(tiny_classifier, tmp_path):
+    rows = [[f"text number {i}"] for i in range(6)]
+    data = write_csv(tmp_path / "d.csv", ["text"], rows)
+    clf = TextClassifier.load(tiny_classifier, device="cpu")
+    scores = clf.predict_proba([r[0] for r in rows]).max(axis=1)
+    below = float(scores[:2].max()) + 1e-6  # the first chunk's two rows abstain, some later rows may not
+    out = tmp_path / "p.parquet"
+    written, _ = clf.predict_file(data, out, abstain_below=below, chunk_rows=2)
+    frame = pd.read_parquet(out)
+    assert written == 6 and frame["label"].isna()[:2].all()
+    assert frame["label"].dropna().tolist() == [
+        label for label, score in zip(clf.predict([r[0] for r in rows]), scores, strict=True) if score >= below
+    ]
