@@ -167,9 +167,9 @@ def test_a_folder_saved_without_a_temperature_predicts_as_before(model, files, t
 
 def test_coverage_must_lie_strictly_between_0_and_1(model, files, capsys):
     error = fails(capsys, "predict", model, "a good film", "--coverage", "1.5")
-    assert "--coverage must be a probability strictly between 0 and 1" in error
+    assert "coverage (--coverage) must be a probability strictly between 0 and 1" in error
     error = fails(capsys, "evaluate", model, "--data", files / "test.csv", "--coverage", "0")
-    assert "--coverage must be a probability strictly between 0 and 1" in error
+    assert "coverage (--coverage) must be a probability strictly between 0 and 1" in error
     assert "--abstain-below" in fails(capsys, "predict", model, "a good film", "--abstain-below", "2")
     error = fails(capsys, "predict", model, "a good film", "--coverage", "0.9", "--no-calibration")
     assert "leave out --no-calibration" in error

@@ -64,13 +64,13 @@ def test_sets_are_ordered_by_probability_and_may_be_empty():
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, -0.1, "0.9", True])
 def test_coverage_must_lie_strictly_between_0_and_1(value):
-    with pytest.raises(ConfigError, match=r"--coverage must be a probability strictly between 0 and 1"):
+    with pytest.raises(ConfigError, match=r"^coverage \(--coverage\) must be a probability strictly between 0 and 1"):
         check_coverage(value)
 
 
 @pytest.mark.parametrize("value", [0, 1.2, -1])
 def test_abstain_below_must_be_a_probability(value):
-    with pytest.raises(ConfigError, match=r"--abstain-below must be a probability in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"^abstain_below \(--abstain-below\) must be a probability in \(0, 1\]"):
         check_abstain_below(value)
 
 

@@ -40,3 +40,20 @@ def test_parquet_output_whose_first_chunk_abstains_everywhere(tiny_classifier, t
     assert frame["label"].dropna().tolist() == [
         label for label, score in zip(clf.predict([r[0] for r in rows]), scores, strict=True) if score >= below
     ]
+
+
+def test_top_k_is_checked_in_the_api_too_and_regression_has_no_labels_to_rank(tiny_classifier, tiny_bert):
+    import pytest
+
+    from bertkit import ConfigError
+
+    clf = TextClassifier.load(tiny_classifier, device="cpu")
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ConfigError, match=r"^top_k \(--top-k\) must be a positive integer"):
+            clf.predict_table(["a film"], top_k=bad)
+    regression = TextClassifier(str(tiny_bert), epochs=1, progress=False).fit(
+        [f"film {i}" for i in range(12)], [i + 0.5 for i in range(12)]
+    )
+    with pytest.raises(ConfigError, match=r"ranks labels, and a regression model has none"):
+        regression.predict_table(["a film"], top_k=3)
+    assert "score" in regression.predict_table(["a film"]).columns

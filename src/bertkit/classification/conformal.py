@@ -41,8 +41,8 @@ def scores_to_store(scores: np.ndarray, seed: int, cap: int = MAX_STORED) -> lis
     return [float(s) for s in np.sort(scores)]
 
 
-def check_coverage(coverage: float, flag: str = "--coverage") -> float:
-    """``coverage`` as a float; ConfigError unless strictly between 0 and 1."""
+def check_coverage(coverage: float, flag: str = "coverage (--coverage)") -> float:
+    """``coverage`` as a float; ConfigError unless strictly between 0 and 1 (named as the API and CLI call it)."""
     if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 < coverage < 1:
         raise ConfigError(f"{flag} must be a probability strictly between 0 and 1, such as 0.9 (got {coverage!r})")
     return float(coverage)
@@ -93,7 +93,9 @@ def set_metrics(proba: np.ndarray, targets: np.ndarray, threshold: float) -> dic
 def check_abstain_below(value: float) -> float:
     """``--abstain-below`` as a float; ConfigError unless in (0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ConfigError(f"--abstain-below must be a probability in (0, 1], such as 0.7 (got {value!r})")
+        raise ConfigError(
+            f"abstain_below (--abstain-below) must be a probability in (0, 1], such as 0.7 (got {value!r})"
+        )
     return float(value)
 
 

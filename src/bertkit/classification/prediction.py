@@ -87,7 +87,7 @@ class PredictionMixin:
         ``1 - p(label) <= q`` (``inf``: every label, when the validation rows are too few for that coverage)."""
         self._check_fitted()
         coverage = conformal.check_coverage(coverage)
-        conformal.check_task(self.task_, "--coverage (prediction sets)")
+        conformal.check_task(self.task_, "coverage (--coverage: prediction sets)")
         if self.conformal_scores_ is None:
             raise ConfigError(
                 "this model has no conformity scores (saved before prediction sets existed, or a plain Hugging Face "
@@ -123,7 +123,7 @@ class PredictionMixin:
         threshold = None if coverage is None else self.conformal_threshold(coverage)
         if abstain_below is not None:
             abstain_below = conformal.check_abstain_below(abstain_below)
-            conformal.check_task(self.task_, "--abstain-below")
+            conformal.check_task(self.task_, "abstain_below (--abstain-below)")
         return Uncertainty(self._temperature(), coverage, threshold, abstain_below)
 
     def _add_set_columns(
@@ -137,10 +137,9 @@ class PredictionMixin:
             frame[tables.free_name("prediction_set", frame.columns)] = [JsonList(s) for s in sets]
         if abstain_below is not None:
             below = conformal.check_abstain_below(abstain_below)
-            conformal.check_task(self.task_, "--abstain-below")
+            conformal.check_task(self.task_, "abstain_below (--abstain-below)")
             withheld = scores.max(axis=1) < below
-            # the labels' own nullable type: a chunk whose rows all abstain still has one (Parquet's schema)
-            labels = frame[label_column].astype(_nullable_dtype(self._classes))
+            labels = frame[label_column].astype(object)
             labels[withheld] = None
             frame[label_column] = labels
             frame.attrs["abstained"] = int(withheld.sum())
@@ -205,14 +204,3 @@ class PredictionMixin:
             if on_chunk is not None:
                 on_chunk(frame)
             yield frame, skipped
-
-
-def _nullable_dtype(classes: list[Any]) -> str:
-    """The pandas dtype that holds ``classes`` and missing values: string, Int64, boolean, else object."""
-    if classes and all(isinstance(c, bool) for c in classes):
-        return "boolean"
-    if classes and all(isinstance(c, int) for c in classes):
-        return "Int64"
-    if classes and all(isinstance(c, str) for c in classes):
-        return "string"
-    return "object"

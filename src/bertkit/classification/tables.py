@@ -12,6 +12,7 @@ import pandas as pd
 
 from bertkit.classification.scoring import labels_from_scores
 from bertkit.data.dataset import TextData
+from bertkit.exceptions import ConfigError
 
 
 class FileOptions(TypedDict, total=False):
@@ -69,6 +70,10 @@ def prediction_table(
     """The rows of ``data`` with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score
     (``scores`` as :meth:`TextClassifier.decision_scores` gives them). Names already taken in the input get a
     ``predicted_`` prefix (:func:`free_name`)."""
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ConfigError(f"top_k (--top-k) must be a positive integer (got {top_k!r})")
+    if top_k is not None and task == "regression":
+        raise ConfigError("top_k (--top-k) ranks labels, and a regression model has none; leave it out")
     frame = data.frame.iloc[data.rows].reset_index(drop=True).copy()
 
     def name(column: str) -> str:

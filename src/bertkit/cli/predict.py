@@ -192,7 +192,8 @@ def predict(
     sets = _set_options(classifier, coverage, abstain_below)
     if text is not None:
         _check_pair(classifier, pair)
-        _predict_text(classifier, [(text, pair)] if pair else [text], top_k or 5, sets)
+        ranked = None if classifier.task_ == "regression" else 5  # the top labels, unless there are none
+        _predict_text(classifier, [(text, pair)] if pair else [text], top_k or ranked, sets)
         return
     read, taken = saved_settings(
         classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
@@ -240,7 +241,7 @@ def _check_pair(classifier: TextClassifier, pair: str | None) -> None:
         raise DataError("this model was trained on single texts, not pairs: leave out --pair")
 
 
-def _predict_text(classifier, texts: list, top_k: int, sets: dict[str, float | None]) -> None:
+def _predict_text(classifier, texts: list, top_k: int | None, sets: dict[str, float | None]) -> None:
     """Print one text's prediction as a JSON object (label null when it abstained)."""
     frame = classifier.predict_table(texts, top_k, **sets)
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
