@@ -57,3 +57,18 @@ def test_top_k_is_checked_in_the_api_too_and_regression_has_no_labels_to_rank(ti
     with pytest.raises(ConfigError, match=r"ranks labels, and a regression model has none"):
         regression.predict_table(["a film"], top_k=3)
     assert "score" in regression.predict_table(["a film"]).columns
+
+
+def test_coverage_without_calibration_is_refused_only_where_calibration_changes_the_probabilities(tiny_bert):
+    import pytest
+    from helpers import sentiment_examples
+
+    from bertkit import ConfigError
+
+    clf = TextClassifier(str(tiny_bert), epochs=1, progress=False).fit(*sentiment_examples(40))
+    clf.use_calibration = False
+    clf.temperature_ = 1.0  # fitted and dropped by the cross-fitted check: the same probabilities
+    assert clf.conformal_threshold(0.9) >= 0
+    clf.temperature_ = 2.0
+    with pytest.raises(ConfigError, match="--coverage needs the calibrated probabilities"):
+        clf.conformal_threshold(0.9)

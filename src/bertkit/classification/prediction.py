@@ -93,7 +93,8 @@ class PredictionMixin:
                 "this model has no conformity scores (saved before prediction sets existed, or a plain Hugging Face "
                 "folder); retrain it with `bertkit train` to use --coverage"
             )
-        if not self.use_calibration:
+        unscaled = self.temperature_ is None or bool(np.all(np.asarray(self.temperature_) == 1.0))
+        if not self.use_calibration and not unscaled:  # with T = 1 both probabilities are the same
             raise ConfigError(
                 "--coverage needs the calibrated probabilities its scores were computed on; leave out "
                 "--no-calibration (calibration=False)"
