@@ -176,12 +176,13 @@ def tracked(
 @contextlib.contextmanager
 def tracked_group(
     config: TrainConfig, output: Path | None, run_options: Mapping[str, Any] | None = None, *, kind: str,
-    params: Mapping[str, Any] | None = None, enabled: bool = True,
+    params: Mapping[str, Any] | None = None, enabled: bool = True, varied: tuple[str, ...] = (),
 ) -> Iterator[Tracker]:  # fmt: skip
     """The parent MLflow run of several trainings of ``config`` (``kind``: ``cv``, ``seeds`` or ``tune``), named after
-    ``output``: the options, the data options and ``params`` (``kind.name``), a ``bertkit.kind`` tag; the
-    trainings are nested under it with ``tracked(..., parent=...)``. A no-op tracker without ``config.track``
-    or with ``enabled`` false (a process other than a torchrun's rank 0), and then so are the nested ones."""
+    ``output``: the options (less ``varied``, those each training draws for itself, such as a search's), the data
+    options and ``params`` (``kind.name``), a ``bertkit.kind`` tag; the trainings are nested under it with
+    ``tracked(..., parent=...)``. A no-op tracker without ``config.track`` or with ``enabled`` false (a process
+    other than a torchrun's rank 0), and then so are the nested ones."""
     if not config.track or not enabled:
         yield Tracker()
         return
@@ -192,8 +193,9 @@ def tracked_group(
     extra = {f"{kind}.{k}": v for k, v in (params or {}).items()}
     # the options each training resolves from its data (batch size, learning rate...): as given, "auto" if not
     given = {k: "auto" if v is None else v for k, v in config.to_dict().items() if k in RESOLVED}
+    options = {k: v for k, v in {**_options(config), **given}.items() if k not in varied}
     with _ended(tracker):
-        tracker.log_params({**_options(config), **given, **_data_options(run_options or {}), **extra})
+        tracker.log_params({**options, **_data_options(run_options or {}), **extra})
         yield tracker
 
 

@@ -148,7 +148,10 @@ def tune(
 
     remaining = max(0, trials - len(finished))
     # With --track: one MLflow run for this call's trials, a nested run per trial (a pruned trial ends KILLED)
-    with tracked_group(base, study_dir, run_options, kind="tune", params={"trials": trials}) as group:
+    ranges = {f"range.{k}": v for k, v in dataclasses.asdict(space).items()}  # what the trials draw from
+    with tracked_group(
+        base, study_dir, run_options, kind="tune", params={"trials": trials, **ranges}, varied=SEARCHED
+    ) as group:
         if remaining:
             study.optimize(lambda trial: objective(trial, group), n_trials=remaining, timeout=timeout, catch=())
         complete = [t for t in study.trials if t.state.name == "COMPLETE"]

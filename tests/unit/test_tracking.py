@@ -345,6 +345,9 @@ def test_a_search_is_one_run_with_a_nested_run_per_trial(tiny_bert, tmp_path, st
     parent = store.runs["run-1"]
     assert parent.name == "study" and parent.tags["bertkit.kind"] == "tune" and parent.params["tune.trials"] == "2"
     assert parent.status == "FINISHED" and parent.tags["bertkit.best_trial"] in ("0", "1")
+    # the parent logs the ranges searched, not the base values the trials replaced
+    assert "max_length" not in parent.params and "epochs" not in parent.params
+    assert parent.params["tune.range.epochs"] == "(1, 1)" and "tune.range.learning_rate" in parent.params
     trials = _children(store, "run-1")
     assert [(run.name, run.status) for run in trials] == [("trial-0", "FINISHED"), ("trial-1", "FINISHED")]
     for run, row in zip(trials, result.trials, strict=True):  # each trial's own options, as it trained
