@@ -94,9 +94,9 @@ def test_a_checkpoint_of_other_options_or_data_is_refused(tiny_bert, tmp_path, m
 
 
 def test_checkpoint_every_is_checked(tiny_bert):
-    with pytest.raises(ConfigError, match="--checkpoint-every must be 'epoch' or a positive number"):
+    with pytest.raises(ConfigError, match="checkpoint_every must be 'epoch' or a positive number"):
         classifier(tiny_bert, checkpoint_every="sometimes").fit(*DATA)
-    with pytest.raises(ConfigError, match="--checkpoint-every must be 'epoch' or a positive number"):
+    with pytest.raises(ConfigError, match="checkpoint_every must be 'epoch' or a positive number"):
         classifier(tiny_bert, checkpoint_every="0").fit(*DATA)
     with pytest.raises(ConfigError, match="needs fit\\(output_dir=...\\)"):
         classifier(tiny_bert, checkpoint_every="epoch").fit(*DATA)
