@@ -140,6 +140,9 @@ def test_abstain_below_withholds_and_counts_the_unsure_rows(model, files, test_r
     out = tmp_path / "out.jsonl"
     ok(capsys, "predict", model, "--data", files / "test.csv", "--output", out, "--abstain-below", str(cut))
     assert [json.loads(line)["predicted_label"] is None for line in out.read_text().splitlines()] == list(unsure)
+    unsure_text = test_rows.text[int(np.argmin(top))]
+    printed, err = ok(capsys, "predict", model, unsure_text, "--abstain-below", str(cut))
+    assert json.loads(printed)["label"] is None and "1 of 1 rows abstained" in err  # null, not "<NA>"
     report = json.loads(
         ok(capsys, "evaluate", model, "--data", files / "test.csv", "--abstain-below", str(cut), "--json")[0]
     )

@@ -3,8 +3,10 @@ prediction wrote keeps its columns), and abstained labels keep a type, so Parque
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-from helpers import write_csv
+import pytest
+from helpers import NEGATIVE, POSITIVE, write_csv
 
 from bertkit import TextClassifier
 from bertkit.classification.tables import free_name
@@ -43,8 +45,6 @@ def test_parquet_output_whose_first_chunk_abstains_everywhere(tiny_classifier, t
 
 
 def test_top_k_is_checked_in_the_api_too_and_regression_has_no_labels_to_rank(tiny_classifier, tiny_bert):
-    import pytest
-
     from bertkit import ConfigError
 
     clf = TextClassifier.load(tiny_classifier, device="cpu")
@@ -72,3 +72,23 @@ def test_coverage_without_calibration_is_refused_only_where_calibration_changes_
     clf.temperature_ = 2.0
     with pytest.raises(ConfigError, match="--coverage needs the calibrated probabilities"):
         clf.conformal_threshold(0.9)
+
+
+@pytest.mark.parametrize("classes", [[3, 7], [False, True]], ids=["int", "bool"])
+def test_abstained_labels_keep_the_classes_type_in_parquet_chunks(tiny_bert, tmp_path, classes):
+    import pyarrow.parquet as pq
+
+    texts = [f"a {good} and {bad} film" for good, bad in zip(POSITIVE, NEGATIVE[::-1], strict=True)]
+    texts += [f"{good} {bad}" for good, bad in zip(POSITIVE[:4], NEGATIVE[:4], strict=True)]
+    clf = TextClassifier(str(tiny_bert), epochs=1, progress=False).fit(texts, [classes[i % 2] for i in range(12)])
+    scores = clf.predict_proba(texts).max(axis=1)
+    ordered = [texts[i] for i in scores.argsort()]  # the two least sure rows first: the first chunk abstains
+    cut = np.sort(scores)
+    assert cut[1] < cut[2], "the tiny model gave three rows the same top probability"
+    data = write_csv(tmp_path / "d.csv", ["text"], [[t] for t in ordered])
+    out = tmp_path / "p.parquet"
+    written, _ = clf.predict_file(data, out, abstain_below=float(cut[1] + cut[2]) / 2, chunk_rows=2)
+    label_type = pq.read_schema(out).field("label").type
+    assert written == 12 and str(label_type) == ("bool" if classes[0] is False else "int64")
+    labels = pq.read_table(out).column("label").to_pylist()
+    assert labels[:2] == [None, None] and labels[2:] == clf.predict(ordered[2:]).tolist()

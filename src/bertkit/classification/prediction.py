@@ -140,7 +140,8 @@ class PredictionMixin:
             below = conformal.check_abstain_below(abstain_below)
             conformal.check_task(self.task_, "abstain_below (--abstain-below)")
             withheld = scores.max(axis=1) < below
-            labels = frame[label_column].astype(object)
+            # the labels' own nullable type: a chunk whose rows all abstain still has one (Parquet's schema)
+            labels = frame[label_column].astype(_nullable_dtype(self._classes))
             labels[withheld] = None
             frame[label_column] = labels
             frame.attrs["abstained"] = int(withheld.sum())
@@ -205,3 +206,14 @@ class PredictionMixin:
             if on_chunk is not None:
                 on_chunk(frame)
             yield frame, skipped
+
+
+def _nullable_dtype(classes: list[Any]) -> str:
+    """The pandas dtype that holds ``classes`` and missing values: string, Int64, boolean, else object."""
+    if classes and all(isinstance(c, bool) for c in classes):
+        return "boolean"
+    if classes and all(isinstance(c, int) for c in classes):
+        return "Int64"
+    if classes and all(isinstance(c, str) for c in classes):
+        return "string"
+    return "object"

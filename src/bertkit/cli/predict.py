@@ -243,8 +243,11 @@ def _check_pair(classifier: TextClassifier, pair: str | None) -> None:
 
 def _predict_text(classifier, texts: list, top_k: int | None, sets: dict[str, float | None]) -> None:
     """Print one text's prediction as a JSON object (label null when it abstained)."""
+    import pandas as pd
+
     frame = classifier.predict_table(texts, top_k, **sets)
-    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
+    # pd.NA (an abstained label in its nullable column) prints as null, numpy scalars as plain numbers
+    row = {k: (None if v is pd.NA else v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
     typer.echo(json.dumps(row, ensure_ascii=False, default=str))
     if frame.attrs.get("abstained"):
         say(f"1 of 1 rows abstained (top probability below {sets['abstain_below']})")
