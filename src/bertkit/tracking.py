@@ -312,7 +312,8 @@ def _interrupted_run(client: Any, experiment_id: str, resume_from: str | Path) -
     # The checkpoint must be that run's: written while it ran. One written later came from an untracked run into
     # the same folder, and continuing the tracked one would mix two trainings in one run.
     written = (checkpoint / META_FILE).stat().st_mtime * 1000
-    ended = run.info.end_time
+    # a RUNNING run's end_time (set by an earlier end, then continued) does not bound a process that died later
+    ended = None if run.info.status == "RUNNING" else run.info.end_time
     if written < run.info.start_time or (ended is not None and written > ended):
         return None
     return run

@@ -368,3 +368,27 @@ def test_a_stopped_run_ends_killed_and_the_exception_goes_on(tmp_path, store):
     with pytest.raises(Pruned), tracked(TrainConfig(track="mlflow"), tmp_path, stopped=(Pruned,)):
         raise Pruned
     assert store.runs["run-1"].status == "KILLED"
+
+
+def test_resume_continues_only_the_unfinished_run_that_wrote_the_checkpoint(tmp_path):
+    from types import SimpleNamespace
+
+    from bertkit.engine import checkpoint
+    from bertkit.tracking import _interrupted_run
+
+    checkpoint.write(tmp_path / "checkpoint", {"n": 1}, {"fingerprint": {}})
+    written = (tmp_path / "checkpoint" / checkpoint.META_FILE).stat().st_mtime * 1000
+
+    def found(status: str, start: float, end: float | None) -> bool:
+        tags = {"bertkit.output": str(tmp_path.resolve())}
+        run = SimpleNamespace(info=SimpleNamespace(status=status, start_time=start, end_time=end),
+                              data=SimpleNamespace(tags=tags))  # fmt: skip
+        client = SimpleNamespace(search_runs=lambda *args, **kwargs: [run])
+        return _interrupted_run(client, "0", tmp_path) is run
+
+    assert found("FAILED", written - 10, written + 10) and found("RUNNING", written - 10, None)
+    assert not found("FINISHED", written - 10, written + 10)  # nothing to continue
+    assert not found("KILLED", written - 10, written - 5)  # written after that run ended: an untracked run's
+    assert not found("RUNNING", written + 5, None)  # written before that run began
+    # a run ended once, then continued (RUNNING again) and killed: its end_time bounds nothing
+    assert found("RUNNING", written - 10, written - 5)
