@@ -16,7 +16,7 @@ from typing import Any
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
 from bertkit.ddp import env_world_size
-from bertkit.exceptions import ConfigError
+from bertkit.exceptions import ConfigError, DataError
 from bertkit.selection import metric_lower_is_better, resolve_selection_metric
 from bertkit.tracking import Tracker, tracked, tracked_group
 
@@ -100,7 +100,11 @@ def tune(
     if env_world_size() > 1:
         raise ConfigError("bertkit tune runs its trials in one process; launch it without torchrun")
     if train.labels is None:
-        raise ConfigError(f"{train.source.name}: tuning needs labelled training data")
+        raise DataError(f"{train.source.name}: tuning needs labelled training data (no label column)")
+    if validation is not None and validation.labels is None:
+        raise DataError(
+            f"{validation.source.name}: tuning scores its trials on validation data with labels (no label column)"
+        )
     space = space or SearchSpace()
     if max_epochs is not None:
         space = dataclasses.replace(space, epochs=(1, max_epochs))
@@ -116,6 +120,11 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = f"sqlite:///{(study_dir / STORAGE_FILE).resolve()}"
     study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction, load_if_exists=True)
+    if study.direction.name.lower() != direction:  # a study from before the search record says only this
+        raise ConfigError(
+            f"{study_dir}: this study {study.direction.name.lower()}s its metric; it cannot tune {metric} "
+            "(the other way). Give another --study-dir"
+        )
     _check_same_search(study, study_dir, _search_record(base, train, validation, metric, task, space))
     # Complete or pruned: a failed or interrupted trial did not search, so it does not use up --trials.
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
@@ -200,8 +209,7 @@ def _check_same_search(study, study_dir: Path, record: dict[str, Any]) -> None:
     metric, ranges or fixed options), whose trials' scores would not compare with this run's."""
     saved = study.user_attrs.get("search")
     if saved is None:
-        if study.trials:  # a study from before the record: its trials are taken as they are
-            return
+        # new, or from before the record (its trials are taken as they are): later runs continue this search
         study.set_user_attr("search", json.loads(json.dumps(record)))
         return
     record = json.loads(json.dumps(record))  # tuples as lists, as stored

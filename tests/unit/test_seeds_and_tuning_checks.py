@@ -71,3 +71,38 @@ def test_commands_that_cannot_resume_refuse_checkpoint_every_and_resume_is_check
     (tmp_path / "empty").mkdir()
     missing = ["train", "--train", tmp_path / "absent.csv", "--output", tmp_path / "o", "--resume", tmp_path / "empty"]
     assert f"{tmp_path / 'empty'}: no checkpoint to resume from" in fails(capsys, *missing, alone=False)  # not the csv
+
+
+def test_tune_refuses_unlabelled_validation_data_before_it_opens_a_study(data_dir, tmp_path):
+    from bertkit import DataError, tune
+
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\na good film\na bad film\n")
+    with pytest.raises(DataError, match=r"texts.csv: tuning scores its trials on validation data with labels"):
+        tune(TrainConfig(), load_data(data_dir / "train.csv"), load_data(texts, need_label=False), tmp_path / "s")
+    assert not (tmp_path / "s" / "study.db").exists()
+
+
+def test_a_study_from_before_the_search_record_is_still_held_to_its_direction(data_dir, tmp_path):
+    """A legacy study (trials, no record) that minimized cannot go on maximizing f1; one whose direction fits
+    gets the record, so what it searches is checked from then on."""
+    import optuna
+
+    from bertkit import tune
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+    def legacy(folder: Path, direction: str) -> optuna.Study:
+        folder.mkdir()
+        storage = f"sqlite:///{folder / 'study.db'}"
+        study = optuna.create_study(storage=storage, study_name="bertkit", direction=direction)
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+        return study
+
+    legacy(tmp_path / "down", "minimize")
+    with pytest.raises(ConfigError, match=r"this study minimizes its metric; it cannot tune mcc"):
+        tune(TrainConfig(), load_data(data_dir / "train.csv"), None, tmp_path / "down", trials=1)
+    up = legacy(tmp_path / "up", "maximize")
+    # one finished trial already: trials=1 runs none, and writes the best (the legacy trial) out
+    tune(TrainConfig(), load_data(data_dir / "train.csv"), None, tmp_path / "up", trials=1)
+    assert optuna.load_study(study_name="bertkit", storage=up._storage).user_attrs["search"]["metric"] == "mcc"
