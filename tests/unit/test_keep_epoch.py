@@ -109,7 +109,7 @@ def test_classification_metrics_match_scikit_learn(n_classes):
             y_pred = proba.argmax(axis=1)
             ours = classification_metrics(y_true, proba)
             labels = np.arange(n_classes)
-            macro = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+            macro = f1_score(y_true, y_pred, average="macro", zero_division=0)  # over the classes that occur
             assert ours["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
             assert ours["macro_f1"] == pytest.approx(macro)
             if n_classes == 2:
@@ -201,3 +201,13 @@ def test_weight_average_is_the_mean_of_the_tail_and_leaves_the_trajectory_alone(
 def test_average_weights_is_checked():
     with pytest.raises(ConfigError, match=r"--average-weights must be in \[0, 1\]"):
         TrainConfig(average_weights=1.5)
+
+
+def test_a_named_class_absent_from_the_rows_does_not_cap_macro_f1():
+    from bertkit.classification.metrics import classification_metrics
+
+    y_true = np.array([0, 1, 0, 1, 3])  # class 2 (named by --label-names) never occurs nor is predicted
+    perfect = classification_metrics(y_true, np.eye(4)[y_true])
+    assert perfect["macro_f1"] == perfect["f1"] == 1.0
+    wrong = classification_metrics(y_true, np.eye(4)[[0, 1, 0, 2, 3]])  # predicting class 2 brings it in
+    assert wrong["macro_f1"] == pytest.approx((1 + 2 / 3 + 0 + 1) / 4)

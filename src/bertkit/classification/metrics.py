@@ -26,7 +26,8 @@ def _f1(true_positives: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """accuracy; f1 (binary F1 of class 1 for two classes, macro F1 otherwise); macro_f1; mcc.
+    """accuracy; f1 (binary F1 of class 1 for two classes, macro F1 otherwise); macro_f1 (over the classes that
+    occur in ``y_true`` or the predictions); mcc.
 
     Computed from the confusion matrix with scikit-learn's definitions (zero_division=0; the multi-class MCC
     of ``matthews_corrcoef``), in numpy: validation scores it thousands of times (selection.paired_bootstrap_win_share),
@@ -39,12 +40,15 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     true_counts, predicted_counts = confusion.sum(axis=1), confusion.sum(axis=0)
     f1_denominator = true_counts + predicted_counts  # 2 tp + fp + fn
     per_class_f1 = _f1(hits, f1_denominator)
+    # macro over the classes that occur (true or predicted), as scikit-learn's f1_score(average="macro") without
+    # labels=: a class named (--label-names) but absent from these rows would otherwise count as F1 0
+    macro = float(per_class_f1[f1_denominator > 0].mean()) if total else 0.0
     covariance = hits.sum() * total - true_counts @ predicted_counts
     spread = (total**2 - true_counts @ true_counts) * (total**2 - predicted_counts @ predicted_counts)
     return {
         "accuracy": float(hits.sum() / total),
-        "f1": float(per_class_f1[1] if n_classes == 2 else per_class_f1.mean()),
-        "macro_f1": float(per_class_f1.mean()),
+        "f1": float(per_class_f1[1]) if n_classes == 2 else macro,
+        "macro_f1": macro,
         "mcc": float(covariance / np.sqrt(spread)) if spread > 0 else 0.0,
     }
 
