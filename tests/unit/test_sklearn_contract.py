@@ -181,3 +181,13 @@ def test_multi_label_with_fewer_than_two_labels_is_told_so(tiny_bert, labels, fo
 def test_api_errors_name_parameters_not_flags(params, message):
     with pytest.raises(ConfigError, match=message):
         TextClassifier(**params).fit(["a", "b"], [0, 1])
+
+
+def test_a_pickle_from_before_classes_became_a_property_still_loads():
+    import pickle
+
+    old = TextClassifier(epochs=1)
+    old.__dict__["classes_"] = ["negative", "positive"]  # how such a pickle holds the labels
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.classes_.tolist() == ["negative", "positive"] and "classes_" not in loaded.__dict__
+    assert loaded.get_params()["epochs"] == 1

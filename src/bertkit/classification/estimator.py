@@ -140,6 +140,12 @@ class TextClassifier(PredictionMixin, ParamsMixin):
     def classes_(self, value: Sequence[Any]) -> None:
         self._classes = list(value)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a pickle from before classes_ became a property keeps the labels under that name
+        if "classes_" in state:
+            state["_classes"] = list(state.pop("classes_"))
+        self.__dict__.update(state)
+
     # configuration (get_params/set_params come from ParamsMixin) -------------------------------------
     @property
     def _estimator_type(self) -> str:  # type: ignore[override]  # what scikit-learn takes it for: the task's kind
