@@ -178,3 +178,13 @@ def test_a_killed_two_process_run_resumed_ends_as_the_uninterrupted_run(capsys, 
         np.testing.assert_allclose(two[name], one[name], atol=1e-6, rtol=1e-5, err_msg=name)
     history = [json.loads(line) for line in (killed / "history.jsonl").read_text().splitlines()]
     assert [record["epoch"] for record in history] == [1, 2]
+
+
+def test_a_forward_pass_smaller_than_the_processes_is_refused_in_one_line(no_dropout_bert, ddp_data, tmp_path):
+    flags = [*FLAGS[: FLAGS.index("--batch-size")], "--batch-size", "2", "--grad-accumulation", "2", *FLAGS[6:]]
+    data = ["--train", ddp_data / "train.csv", "--model", no_dropout_bert]
+    done = torchrun("train", *data, "--output", tmp_path / "o", *flags)
+    # torchrun prints its own ChildFailedError traceback; the processes print no frame of bertkit's
+    assert done.returncode != 0 and "/bertkit/" not in done.stderr, done.stderr[-3000:]
+    assert "error: --batch-size 2 / --grad-accumulation 2 = 1 rows per forward pass, fewer than the 2" in done.stderr
+    assert not (tmp_path / "o" / "model.safetensors").exists()

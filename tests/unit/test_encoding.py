@@ -9,7 +9,16 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from bertkit.data.encoding import Encoded, collate, encode, inference_batches, split_for_rank, training_batches
+from bertkit.data.encoding import (
+    Encoded,
+    collate,
+    encode,
+    global_batches_for,
+    inference_batches,
+    split_for_rank,
+    training_batches,
+)
+from bertkit.exceptions import ConfigError
 
 WORDS = ["great", "good", "bad", "awful", "the", "film", "movie", "plot", "was", "very", "and", "story", "music"]
 
@@ -177,12 +186,42 @@ def test_training_batches_for_two_ranks_split_each_global_batch():
         assert padded_tokens(batches, lengths) - int(lengths[np.concatenate(batches)].sum()) < 0.1 * int(lengths.sum())
 
 
-def test_split_for_rank_leaves_out_a_global_batch_smaller_than_the_world():
-    batches = [np.arange(16), np.arange(16, 18), np.array([18])]
+def test_a_global_batch_smaller_than_the_world_joins_another_and_no_row_is_left_out():
+    batches = [np.array([18]), np.arange(16), np.arange(16, 18)]
+    joined = global_batches_for(batches, 4)
+    assert [b.tolist() for b in joined] == [[18, *range(18)]]  # 1- and 2-row batches would leave ranks empty
     split = [split_for_rank(batches, r, 4) for r in range(4)]
-    assert [len(s) for s in split] == [1, 1, 1, 1]  # 2- and 1-example batches would leave ranks empty
-    assert sorted(np.concatenate([s[0] for s in split]).tolist()) == list(range(16))
+    assert [len(s) for s in split] == [1, 1, 1, 1] and min(len(s[0]) for s in split) == 4
+    assert sorted(np.concatenate([s[0] for s in split]).tolist()) == list(range(19))
     assert split_for_rank(batches, 0, 1) is batches
+    assert global_batches_for([np.array([1]), np.array([2])], 2) == []  # fewer rows than processes
+
+
+@pytest.mark.parametrize("rows", [31, 32, 33, 47])
+def test_every_row_trains_on_two_processes_and_the_step_plan_counts_the_batches(rows):
+    from bertkit.config import TrainConfig
+    from bertkit.engine.loop import StepPlan
+
+    lengths = lengths_for(rows, seed=rows)
+    config = TrainConfig(batch_size=16)
+    batches = training_batches(lengths, 16, np.random.default_rng(0))
+    ranks = [split_for_rank(batches, r, 2) for r in range(2)]
+    assert sorted(np.concatenate([*ranks[0], *ranks[1]]).tolist()) == list(range(rows))
+    assert len(ranks[0]) == len(ranks[1]) == StepPlan.of(rows, config, 2).steps_per_epoch
+
+
+def test_too_small_a_forward_pass_for_the_processes_is_refused():
+    from bertkit.config import TrainConfig
+    from bertkit.engine.loop import StepPlan
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^--batch-size 8 / --grad-accumulation 8 = 1 rows per forward pass, fewer than the 2 processes",
+    ):
+        StepPlan.of(100, TrainConfig(batch_size=8, grad_accumulation=8), 2)
+    with pytest.raises(ConfigError, match=r"1 training rows cannot be shared among 2 processes"):
+        StepPlan.of(1, TrainConfig(batch_size=8), 2)
+    assert StepPlan.of(100, TrainConfig(batch_size=8, grad_accumulation=8), 1).steps_per_epoch == 13
 
 
 def test_training_batches_smaller_than_one_batch():

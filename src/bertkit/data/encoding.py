@@ -204,13 +204,33 @@ def training_batches(
 
 
 def split_for_rank(batches: list[np.ndarray], rank: int, world_size: int) -> list[np.ndarray]:
-    """This rank's share of each global batch: every ``world_size``-th member (batches are length-sorted, so
-    each rank still gets texts of similar length). The union over ranks of micro-batch k is global batch k,
-    which makes a run on N processes take the same steps as one process with the same global batch.
-    A global batch smaller than ``world_size`` (at most the last one) is left out so no rank gets nothing."""
+    """This rank's share of each global batch (:func:`global_batches_for`): every ``world_size``-th member
+    (batches are length-sorted, so each rank still gets texts of similar length). The union over ranks of
+    micro-batch k is global batch k, which makes a run on N processes take the same steps as one process with
+    the same global batch."""
     if world_size <= 1:
         return batches
-    return [batch[rank::world_size] for batch in batches if len(batch) >= world_size]
+    return [batch[rank::world_size] for batch in global_batches_for(batches, world_size)]
+
+
+def global_batches_for(batches: list[np.ndarray], world_size: int) -> list[np.ndarray]:
+    """``batches`` as ``world_size`` processes take them: a batch smaller than ``world_size`` (at most the
+    epoch's last, short one), which would leave a rank with nothing, joins the batch before it (or, first, the
+    one after), so no row is left out. Empty when no batch has ``world_size`` rows (fewer rows than processes:
+    :class:`bertkit.engine.loop.StepPlan` refuses that)."""
+    if world_size <= 1:
+        return batches
+    joined: list[np.ndarray] = []
+    waiting: list[np.ndarray] = []  # small batches before the first full one
+    for batch in batches:
+        if len(batch) >= world_size:
+            joined.append(np.concatenate([*waiting, batch]) if waiting else batch)
+            waiting = []
+        elif joined:
+            joined[-1] = np.concatenate([joined[-1], batch])
+        else:
+            waiting.append(batch)
+    return joined
 
 
 def inference_batches(lengths: np.ndarray, max_batch_size: int, max_tokens: int = 16384) -> Iterator[np.ndarray]:

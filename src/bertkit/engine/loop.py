@@ -30,13 +30,14 @@ from torch import nn
 from bertkit import ddp
 from bertkit.config import TrainConfig
 from bertkit.cuda_graphs import GraphedTrainStep, capturable_optimizer
-from bertkit.data.encoding import Encoded, collate, split_for_rank, training_batches
+from bertkit.data.encoding import Encoded, collate, global_batches_for, split_for_rank, training_batches
 from bertkit.devices import autocast, autocast_dtype, inference_dtype
 from bertkit.engine.batches import uses_type_ids
 from bertkit.engine.checkpoint import CheckpointOptions, Checkpoints, EpochProgress
 from bertkit.engine.keeper import EpochKeeper
 from bertkit.engine.objective import Objective, Validation
 from bertkit.engine.steps import WeightAverage, check_cuda_graphs, linear_schedule, make_optimizer, optimizer_step
+from bertkit.exceptions import ConfigError
 from bertkit.models.packed import cls_only_last_layer
 
 
@@ -164,9 +165,18 @@ class StepPlan:
         """The plan for ``n_train`` training rows: ``config.batch_size`` is the global batch per optimizer
         step, made of ``config.grad_accumulation`` micro-batches."""
         micro_batch = config.batch_size // config.grad_accumulation or 1
+        if world_size > 1 and micro_batch < world_size:
+            # each process needs a row of every forward pass; with fewer, nothing would train
+            raise ConfigError(
+                f"--batch-size {config.batch_size} / --grad-accumulation {config.grad_accumulation} = {micro_batch} "
+                f"rows per forward pass, fewer than the {world_size} processes, which need one each. "
+                "Raise --batch-size or lower --grad-accumulation"
+            )
+        if world_size > 1 and n_train < world_size:
+            raise ConfigError(f"{n_train} training rows cannot be shared among {world_size} processes")
         n_batches = math.ceil(n_train / micro_batch)
         if world_size > 1 and 0 < n_train % micro_batch < world_size:
-            n_batches -= 1  # split_for_rank leaves out a last global batch smaller than world_size
+            n_batches -= 1  # global_batches_for joins a last batch smaller than world_size to another
         steps_per_epoch = math.ceil(n_batches / config.grad_accumulation)
         return cls(micro_batch, steps_per_epoch, steps_per_epoch * config.epochs)
 
@@ -225,9 +235,9 @@ class _Trainer:
             self.epoch = EpochProgress(training_batches(train.lengths, self.plan.micro_batch, self.rng), zero)
         progress = self.epoch
         started = time.perf_counter() - progress.seconds
-        global_batches = progress.batches
+        global_batches = global_batches_for(progress.batches, run.world_size)
         batches = split_for_rank(global_batches, run.rank, run.world_size)
-        global_sizes = [len(b) for b in global_batches if len(b) >= run.world_size]
+        global_sizes = [len(b) for b in global_batches]
         bar = _progress(batches, epoch, config.epochs, enabled=run.reports)
         for step, index in enumerate(bar, start=1):
             if step <= progress.step:
