@@ -188,3 +188,46 @@ def test_a_forward_pass_smaller_than_the_processes_is_refused_in_one_line(no_dro
     assert done.returncode != 0 and "/bertkit/" not in done.stderr, done.stderr[-3000:]
     assert "error: --batch-size 2 / --grad-accumulation 2 = 1 rows per forward pass, fewer than the 2" in done.stderr
     assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+RECORDING_ENTRY = '''
+"""`python -m recording_bertkit ...`: bertkit's CLI that writes what torch's generator draws at each rank's
+first micro-batch (where dropout masks come from) to $DRAWS/rank{RANK}.json."""
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from bertkit.cli import main
+from bertkit.engine import loop
+
+real_step = loop._Trainer._step
+
+
+def step(self, *args, **kwargs):
+    draws = Path(os.environ["DRAWS"]) / f"rank{os.environ['RANK']}.json"
+    if not draws.exists():
+        state = torch.get_rng_state()
+        draws.write_text(json.dumps(torch.rand(8).tolist()))
+        torch.set_rng_state(state)  # the run itself draws as it would have
+    return real_step(self, *args, **kwargs)
+
+
+loop._Trainer._step = step
+main()
+'''
+
+
+def test_each_process_draws_its_own_dropout_masks(ddp_data, tmp_path):
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    (entry / "recording_bertkit.py").write_text(RECORDING_ENTRY)
+    model = build_tiny_bert(tmp_path / "tiny-bert")  # dropout 0.1
+    flags = [*FLAGS[: FLAGS.index("--epochs")], "--epochs", "1", *FLAGS[2:]]
+    env = {"DRAWS": str(tmp_path), "PYTHONPATH": str(entry)}
+    done = torchrun("train", "--train", ddp_data / "train.csv", "--model", model, "--output", tmp_path / "o", *flags,
+                    module="recording_bertkit", env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
+    assert first != second  # the same masks on both ranks' rows would halve dropout's noise

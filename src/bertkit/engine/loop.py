@@ -116,6 +116,10 @@ def fit(
     run = run or RunOptions()
     seed_everything(config.seed)
     trainer = _Trainer(model, train, config, objective, device, run)
+    if run.rank > 0:
+        # The model is built and broadcast; from here torch draws dropout masks. One seed on every rank would
+        # give rank k's rows rank 0's masks: each rank its own stream (rank 0's, and one process's, unchanged).
+        torch.manual_seed(config.seed + 1_000_003 * run.rank)
     keeper = EpochKeeper(config, validation.scorer if validation is not None else None)
     history: list[dict] = []
     saver = Checkpoints(run.checkpoint, trainer, keeper, history, run) if run.checkpoint is not None else None
