@@ -148,10 +148,14 @@ def cross_validate(
     fold's record. Every fold trains with ``config.seed``; the folds are shuffled with it too."""
     from bertkit.classification.inputs import fingerprint
     from bertkit.data.labels import class_order, normalize_labels
-    from bertkit.ddp import is_main_process
+    from bertkit.ddp import env_world_size, is_main_process
     from bertkit.seeds import summarize
     from bertkit.selection import resolve_selection_metric
 
+    if env_world_size() > 1:
+        raise ConfigError(
+            "cross-validation trains its folds one after another in one process; launch it without torchrun"
+        )
     if train.labels is None:
         raise DataError(f"{train.source.name}: cross-validation needs labelled data (no label column)")
     if keep_models and output is None:

@@ -77,12 +77,14 @@ def train_seeds(
     ``seeds``: a list of seeds, or a count N for ``config.seed``, ``config.seed + 1``, ...
     ``on_seed`` is called with each finished run's record (seed, metrics, ...). ``export``: each model also gets
     its ONNX graphs and the default backend chosen on validation (see :func:`bertkit.runs.fit_and_save`)."""
-    from bertkit.ddp import is_main_process
+    from bertkit.ddp import env_world_size, is_main_process
     from bertkit.runs import fit_and_save
 
     seeds = seed_list(config.seed, seeds) if isinstance(seeds, int) else list(seeds)
     if not seeds:
         raise ConfigError("train_seeds needs at least one seed")
+    if len(seeds) > 1 and env_world_size() > 1:
+        raise ConfigError("train_seeds runs one process per seed; launch it without torchrun")
     output = Path(output)
     runs: list[dict[str, Any]] = []
     metric = None

@@ -85,3 +85,10 @@ def test_an_export_that_fails_leaves_the_graphs_as_they_were(tiny_bert, tmp_path
     with pytest.raises(ModelLoadError, match=r"onnx: cannot write the exported graph \(Is a directory\); make the"):
         clf.export_onnx(folder)
     assert (folder / "onnx" / "model.onnx").read_bytes() == before
+
+
+def test_only_rank_0_exports_after_a_distributed_fit(tiny_classifier, tmp_path):
+    clf = TextClassifier.load(tiny_classifier, device="cpu")
+    clf.is_main_process_ = False  # as fit leaves it on the other ranks
+    assert clf.export_onnx(tmp_path, quantize="int8") == tmp_path / "onnx" / "model-int8.onnx"
+    assert list(tmp_path.iterdir()) == []

@@ -106,3 +106,15 @@ def test_a_study_from_before_the_search_record_is_still_held_to_its_direction(da
     # one finished trial already: trials=1 runs none, and writes the best (the legacy trial) out
     tune(TrainConfig(), load_data(data_dir / "train.csv"), None, tmp_path / "up", trials=1)
     assert optuna.load_study(study_name="bertkit", storage=up._storage).user_attrs["search"]["metric"] == "mcc"
+
+
+def test_the_api_refuses_several_seeds_and_cross_validation_under_torchrun(data_dir, tmp_path, monkeypatch):
+    from bertkit import cross_validate, train_seeds
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    data = load_data(data_dir / "train.csv")
+    with pytest.raises(ConfigError, match=r"^train_seeds runs one process per seed; launch it without torchrun"):
+        train_seeds(TrainConfig(), data, None, tmp_path / "seeds", 2)
+    with pytest.raises(ConfigError, match=r"^cross-validation trains its folds one after another in one process"):
+        cross_validate(TrainConfig(), data, 3)
+    assert not (tmp_path / "seeds").exists()

@@ -371,10 +371,15 @@ class TextClassifier(PredictionMixin, ParamsMixin):
 
     def export_onnx(self, folder: str | Path, quantize: str | None = None) -> Path:
         """Export the fitted model to ``folder/onnx/`` (``quantize="int8"``: dynamic int8 weights) for
-        ``load(folder, backend="onnx")``; the graph is checked against torch before it is kept."""
+        ``load(folder, backend="onnx")``, ``folder`` being where :meth:`save` wrote it (its config, tokenizer and
+        weights go with the graph); checked against torch before it is kept. After a distributed fit only rank 0
+        writes."""
         self._check_fitted()
         from bertkit.export import export_onnx
+        from bertkit.onnx_forward import FILES, ONNX_DIR
 
+        if not getattr(self, "is_main_process_", True):
+            return Path(folder) / ONNX_DIR / FILES[quantize if quantize == "int8" else None]
         return export_onnx(self.model_, self.tokenizer_, folder, quantize=quantize)
 
     @classmethod
