@@ -185,7 +185,7 @@ def check_budget(trials: int, timeout: float | None) -> None:
 
 SEARCHED = ("learning_rate", "batch_size", "epochs", "warmup_ratio", "weight_decay", "max_length")
 """The options a trial draws (:class:`SearchSpace`): the rest of the base config is the same for every trial."""
-RUN_ONLY = ("device", "track", "precision", "seed")
+RUN_ONLY = ("device", "track", "precision", "seed", "cuda_graphs")
 """Base options a continued study may change: where and how the trials run, not what they search."""
 
 

@@ -412,6 +412,18 @@ def test_regression_names_the_first_label_that_is_not_a_number(tmp_path):
     assert normalize_labels(data.labels[:1], "regression", where=data.where) == ("regression", [4.2])
 
 
+@pytest.mark.parametrize("bad", ["nan", "inf", "-Infinity"])
+def test_a_label_that_is_not_finite_is_refused_with_its_line(tmp_path, bad):
+    path = write(tmp_path / "sts.csv", f"text,label\nA man plays,4.2\nA dog runs,{bad}\n")
+    data = load_file(path)
+    expected = f"{path} line 3: label {float(bad)!r} is not a finite number; regression trains on finite values"
+    for task in ("auto", "regression"):  # auto: 4.2 makes the column a regression target
+        with pytest.raises(DataError, match=re.escape(expected)):
+            normalize_labels(data.labels, task, where=data.where)
+    with pytest.raises(DataError, match=r"^label nan is not a finite number"):
+        normalize_labels([1.5, float("nan")], "auto", as_written=True)  # a missing value from pandas
+
+
 # -------------------------------------------------------------------------------------------- from_lists
 
 

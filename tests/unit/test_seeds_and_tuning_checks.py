@@ -118,3 +118,15 @@ def test_the_api_refuses_several_seeds_and_cross_validation_under_torchrun(data_
     with pytest.raises(ConfigError, match=r"^cross-validation trains its folds one after another in one process"):
         cross_validate(TrainConfig(), data, 3)
     assert not (tmp_path / "seeds").exists()
+
+
+def test_a_continued_study_may_change_how_trials_run_but_not_what_they_search(data_dir):
+    from bertkit.tuning import SearchSpace, _search_record
+
+    train = load_data(data_dir / "train.csv")
+
+    def record(**options):
+        return _search_record(TrainConfig(**options), train, None, "f1", "classification", SearchSpace())
+
+    assert record() == record(cuda_graphs=True, seed=7, precision="fp32", learning_rate=1e-4)
+    assert record() != record(label_smoothing=0.1)

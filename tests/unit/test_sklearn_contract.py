@@ -191,3 +191,12 @@ def test_a_pickle_from_before_classes_became_a_property_still_loads():
     loaded = pickle.loads(pickle.dumps(old))
     assert loaded.classes_.tolist() == ["negative", "positive"] and "classes_" not in loaded.__dict__
     assert loaded.get_params()["epochs"] == 1
+
+
+def test_classes_arrays_take_the_labels_type():
+    from bertkit.data.labels import label_array
+
+    assert label_array([0, 2]).dtype == np.int64 and label_array([False, True]).dtype == bool
+    assert label_array([0.5, 1.5]).dtype == np.float64 and label_array(["a", "b"]).dtype == object
+    mixed = label_array([1, "b", (1, 2)])
+    assert mixed.dtype == object and mixed[2] == (1, 2)  # a tuple label stays one item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -72,9 +73,11 @@ def normalize_labels(
     chosen = inferred if task == "auto" else task
     if chosen == "regression":
         try:
-            return chosen, [float(v) for v in values]
+            numbers = [float(v) for v in values]
         except (TypeError, ValueError):
             raise ConfigError("--task regression needs numeric labels; these labels are not numbers") from None
+        _check_finite(numbers, where)
+        return chosen, numbers
     return chosen, [_scalar(v) for v in values]
 
 
@@ -91,6 +94,17 @@ def _check_numbers(values: list[Any], where: Callable[[int], str] | None) -> Non
                 f"{place}label {value!r} is not a number; --task regression needs numeric labels (leave --task "
                 "out to classify labels like these)"
             ) from None
+
+
+def _check_finite(numbers: list[float], where: Callable[[int], str] | None) -> None:
+    """DataError naming the first label that is NaN or infinite: its loss would be NaN for the whole run."""
+    for i, number in enumerate(numbers):
+        if not math.isfinite(number):
+            place = f"{where(i)}: " if where is not None else ""
+            raise DataError(
+                f"{place}label {number!r} is not a finite number; regression trains on finite values (fix or "
+                "drop that row)"
+            )
 
 
 def _check_task(requested: str, inferred: str) -> str:
@@ -131,12 +145,14 @@ def class_order(labels: Sequence[Any], task: str, names: Sequence[Any] | None = 
 
 def label_array(classes: Sequence[Any]) -> np.ndarray:
     """``classes`` as the 1-D array scikit-learn's classifiers give as ``classes_``: int64 for integer labels
-    (its ``type_of_target`` reads an object array of ints as "unknown"), bool for booleans, else an object
-    array of the labels themselves."""
+    (its ``type_of_target`` reads an object array of ints as "unknown"), float64 for floats, bool for booleans,
+    else an object array of the labels themselves."""
     if classes and all(isinstance(c, bool) for c in classes):
         return np.asarray(classes, dtype=bool)
     if classes and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
         return np.asarray(classes, dtype=np.int64)
+    if classes and all(isinstance(c, (float, np.floating)) for c in classes):
+        return np.asarray(classes, dtype=np.float64)
     labels = np.empty(len(classes), dtype=object)
     for i, label in enumerate(classes):  # item by item: a tuple label stays one item
         labels[i] = label

@@ -220,8 +220,9 @@ class TaggerAdapter:
         return [jsonable(tags) for tags in self.model.predict(list(items))]
 
     def info(self) -> dict[str, Any]:
-        labels = getattr(self.model, "classes_", None) or getattr(self.model, "labels_", None) or []
-        return {"task": TAGGER, "labels": jsonable(list(labels))}
+        labels = getattr(self.model, "classes_", None)  # not `or`: an array's truth value is ambiguous
+        labels = getattr(self.model, "labels_", None) if labels is None else labels
+        return {"task": TAGGER, "labels": jsonable(list(labels if labels is not None else []))}
 
     def warmup(self) -> None:
         self.run(["warm up the tagger"])
