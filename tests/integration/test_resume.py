@@ -4,6 +4,7 @@ history and kept epoch of the uninterrupted run; a checkpoint of another run is 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -50,7 +51,9 @@ def test_a_killed_run_resumed_ends_as_the_uninterrupted_run(tiny_bert, tmp_path,
     assert meta["epoch"] == resumed_epoch - (1 if meta["epoch_finished"] else 0)
     assert not list(output.glob(".checkpoint*")), "a finished write leaves no temporary folder"
 
+    started = time.perf_counter()
     resumed = classifier(tiny_bert, **params).fit(texts, labels, output_dir=output, resume_from=output)
+    assert resumed.train_seconds_ > time.perf_counter() - started  # the killed run's training counts too
     assert_same_weights(resumed.model_.state_dict(), whole.model_.state_dict())
     assert (resumed.best_epoch_, resumed.kept_epoch_) == (whole.best_epoch_, whole.kept_epoch_)
     assert [r["epoch"] for r in resumed.history_] == [1, 2]

@@ -236,7 +236,7 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         self.validation_data_ = data.validation  # the rows scored above (not saved): runs.fit_and_save reuses them
         self.backend_ = "torch"
         self.validation_metrics_ = self.validation_report_.metrics
-        self.train_seconds_ = round(time.perf_counter() - started, 2)
+        self.train_seconds_ = round(time.perf_counter() - started + outcome.resumed_seconds, 2)  # resumed: all
         self.data_fingerprint_ = inputs.fingerprint(data.train)
         self.n_train_rows_ = len(data.train)
         overlap = data.overlap.metadata() if data.overlap is not None else {}

@@ -56,6 +56,8 @@ class TrainOutcome:
     validation_report: EvaluationReport
     calibration: Calibration
     """Temperature(s), conformity scores and the check, fitted on the validation rows (see :func:`calibrate`)."""
+    resumed_seconds: float = 0.0
+    """Training seconds of the runs this one resumed from."""
 
 
 def train(
@@ -100,7 +102,9 @@ def outcome_of(
         data.validation, data.validation.labels, validation_encoded.truncated, validation_logits, data.task, data.classes,
         thresholds, Uncertainty(temperature=calibration.temperature),
     )  # fmt: skip
-    return TrainOutcome(result.history, result.best_epoch, result.kept_epoch, thresholds, report, calibration)
+    return TrainOutcome(
+        result.history, result.best_epoch, result.kept_epoch, thresholds, report, calibration, result.resumed_seconds
+    )
 
 
 def checkpointing(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,9 @@ class Checkpoints:
 
     def __init__(self, options: CheckpointOptions, trainer: Any, keeper: Any, history: list[dict], run: Any) -> None:
         self.options, self.trainer, self.keeper, self.history, self.run = options, trainer, keeper, history, run
+        self.started = time.perf_counter()
+        self.resumed_seconds = 0.0
+        """Seconds the runs this one resumed from trained before their checkpoint (0 for a new run)."""
         if isinstance(options.every, int):
             trainer.after_step = self.after_step
 
@@ -269,6 +273,7 @@ class Checkpoints:
         state = {
             "trainer": trainer_state(self.trainer), "keeper": self.keeper.state_dict(), "history": self.history,
             "rng": rngs, "next_epoch": epoch if mid_epoch else epoch + 1,
+            "seconds": self.resumed_seconds + time.perf_counter() - self.started,  # a resumed run's time counts it
         }  # fmt: skip
         step = self.trainer.epoch.step if mid_epoch else 0
         meta = {"epoch": epoch, "epoch_finished": not mid_epoch, "micro_batch": step,
@@ -284,4 +289,5 @@ class Checkpoints:
         self.keeper.load_state_dict(state["keeper"])
         self.history[:] = state["history"]
         set_rng_state(state["rng"][self.run.rank])
+        self.resumed_seconds = float(state.get("seconds", 0.0))  # a checkpoint from before this record: 0
         return state["next_epoch"]

@@ -56,6 +56,8 @@ class FitResult:
     best_win_share: float | None = None
     """Under ``keep_epoch="auto"`` with an earlier best epoch: the share of paired bootstrap resamples of the
     validation rows in which it scored better than the last epoch (kept when >= ``KEEP_BEST_CONFIDENCE``)."""
+    resumed_seconds: float = 0.0
+    """Seconds the runs this one resumed from (``--resume``) had trained before their checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def fit(
     return FitResult(
         history=history, best_epoch=keeper.best_epoch, best_score=keeper.best_score,
         validation_logits=kept_outputs, kept_epoch=kept_epoch, best_win_share=win,
+        resumed_seconds=saver.resumed_seconds if saver is not None else 0.0,
     )  # fmt: skip
 
 
