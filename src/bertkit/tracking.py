@@ -54,6 +54,8 @@ class Tracker:
     ) -> None:
         self.client, self.run_id, self.experiment_id, self.track = client, run_id, experiment_id, track
         self.logged_epochs: set[int] = set()
+        self.logged_params: set[str] = set()
+        """Parameters the run has: MLflow refuses one logged twice (a resumed run's, a resolved option given)."""
 
     @contextlib.contextmanager
     def _store_errors(self) -> Iterator[None]:
@@ -101,6 +103,8 @@ class Tracker:
                     self.client.log_artifact(self.run_id, str(path))
 
     def log_params(self, values: Mapping[str, Any]) -> None:
+        """The ``values`` the run does not have yet (see :attr:`logged_params`)."""
+        values = {k: v for k, v in values.items() if k not in self.logged_params}
         if self.client is None or not values:
             return
         from mlflow.entities import Param
@@ -108,6 +112,7 @@ class Tracker:
         # MLflow caps a parameter value at 6,000 characters; bertkit's are far shorter (a long --model path at most)
         with self._store_errors():
             self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in values.items()])
+        self.logged_params.update(values)
 
     def log_epoch(self, record: Mapping[str, Any]) -> None:
         """The record's numbers (train loss, learning rate, ``val_*`` metrics, throughput) at step = epoch."""
@@ -220,8 +225,11 @@ def _ended(tracker: Tracker, stopped: tuple[type[BaseException], ...] = ()) -> I
 
 
 def _options(config: TrainConfig) -> dict[str, Any]:
-    """The options known before fitting (those resolved from the data are logged by :meth:`Tracker.finish`)."""
-    return {k: v for k, v in config.to_dict().items() if k not in (*RESOLVED, *NOT_LOGGED)}
+    """The options known before fitting: those resolved from the data only when given (a search's trial draws
+    its learning rate and batch size), else :meth:`Tracker.finish` logs them, so a run that stops early (a
+    pruned trial) still has what it ran with."""
+    values = config.to_dict()
+    return {k: v for k, v in values.items() if k not in NOT_LOGGED and not (k in RESOLVED and v in (None, "auto"))}
 
 
 def _data_options(run_options: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,6 +292,7 @@ def _start(config: TrainConfig, output: Path, resume_from: str | Path | None) ->
             client.set_tag(run_id, "bertkit.output", str(Path(output).resolve()))
             tracker = Tracker(client, run_id, experiment_id, config.track)
             tracker.logged_epochs = _logged_epochs(client, interrupted)
+            tracker.logged_params = set(interrupted.data.params)
             return tracker, True
     except MlflowException as exc:
         raise _unreachable(config.track, exc) from None

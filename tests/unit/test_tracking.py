@@ -365,9 +365,14 @@ def test_a_stopped_run_ends_killed_and_the_exception_goes_on(tmp_path, store):
     class Pruned(Exception):
         pass
 
-    with pytest.raises(Pruned), tracked(TrainConfig(track="mlflow"), tmp_path, stopped=(Pruned,)):
+    config = TrainConfig(track="mlflow", learning_rate=3e-5, batch_size=16)  # as a search's trial draws them
+    with pytest.raises(Pruned), tracked(config, tmp_path, stopped=(Pruned,)):
         raise Pruned
-    assert store.runs["run-1"].status == "KILLED"
+    run = store.runs["run-1"]
+    assert run.status == "KILLED"
+    # stopped before Tracker.finish: the options it ran with are there all the same; those resolved later are not
+    assert run.params["learning_rate"] == "3e-05" and run.params["batch_size"] == "16"
+    assert "classifier_pooling" not in run.params and "rdrop" not in run.params
 
 
 def test_resume_continues_only_the_unfinished_run_that_wrote_the_checkpoint(tmp_path):
