@@ -117,9 +117,10 @@ def _is_model_folder(folder: Path) -> bool:
     )
 
 
-def _is_checkpoint_folder(names: list[str]) -> bool:
-    """What an interrupted run with --checkpoint-every leaves: its checkpoint and history.jsonl."""
-    return any(n in CHECKPOINT_FILES for n in names) and all(n in CHECKPOINT_FILES | {"history.jsonl"} for n in names)
+def _is_interrupted_folder(names: list[str]) -> bool:
+    """What an interrupted run leaves: history.jsonl (its finished epochs) and, with --checkpoint-every, its
+    checkpoint."""
+    return bool(names) and all(n in CHECKPOINT_FILES | {"history.jsonl"} for n in names)
 
 
 def _is_seeds_folder(folder: Path) -> bool:
@@ -154,11 +155,16 @@ def check_output_folder(output: str | Path, overwrite: bool, resume: bool = Fals
     names = sorted(entry.name for entry in output.iterdir())
     if not names:
         return
-    ours = _is_model_folder(output) or _is_seeds_folder(output) or _is_checkpoint_folder(names)
+    ours = _is_model_folder(output) or _is_seeds_folder(output) or _is_interrupted_folder(names)
     if not overwrite and any(n in CHECKPOINT_FILES for n in names):
         raise ConfigError(
             f"{output}: folder holds the checkpoint of an interrupted run; pass --resume to continue it, or "
             "--overwrite to start afresh"
+        )
+    if not overwrite and names == ["history.jsonl"]:
+        raise ConfigError(
+            f"{output}: folder holds an interrupted run (history.jsonl; no checkpoint to resume: it ran without "
+            "--checkpoint-every); pass --overwrite to start afresh, or choose a new --output folder"
         )
     if not overwrite:
         what = "holds a model bertkit wrote" if ours else f"holds {_shown(names)}"

@@ -142,3 +142,17 @@ def test_a_run_that_fails_while_training_keeps_the_old_model(capsys, tmp_path, t
     assert "training stopped part-way" in error
     assert (output / "model.safetensors").read_bytes() == before
     assert (output / "bertkit.json").is_file() and (output / "report" / "report.json").is_file()
+
+
+def test_an_interrupted_run_without_a_checkpoint_is_named_and_overwrite_starts_afresh(
+    capsys, tmp_path, train_csv, tiny_bert
+):
+    output = tmp_path / "model"
+    output.mkdir()
+    # what a run stopped in epoch 3 left
+    (output / "history.jsonl").write_text('{"epoch": 1, "train_loss": 0.7}\n{"epoch": 2, "train_loss": 0.6}\n')
+    error = fails(capsys, "train", "--train", train_csv, "--output", output, "--model", tiny_bert, *FLAGS)
+    assert f"error: {output}: folder holds an interrupted run (history.jsonl; no checkpoint to resume" in error
+    _train(capsys, train_csv, output, tiny_bert, "--overwrite")
+    history = [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1] and (output / "bertkit.json").is_file()
