@@ -49,11 +49,16 @@ def input_names(model) -> list[str]:
     return names
 
 
-def export_onnx(model, tokenizer, folder: str | Path, *, quantize: str | None = None, opset: int = 17) -> Path:
+def export_onnx(
+    model, tokenizer, folder: str | Path, *, quantize: str | None = None, opset: int = 17, write: bool = True
+) -> Path:
     """Write ``folder/onnx/model.onnx`` (and ``model-int8.onnx`` with ``quantize="int8"``); return the path
-    of the file a predictor should use. Raises if ONNX Runtime's logits differ from torch's."""
+    of the file a predictor should use. Raises if ONNX Runtime's logits differ from torch's. ``write=False``
+    (a torchrun rank other than 0) checks the arguments and returns that path, writing nothing."""
     if quantize not in FILES:
         raise ConfigError(f"--quantize must be int8 or omitted (got {quantize!r})")
+    if not write:
+        return Path(folder) / ONNX_DIR / FILES[quantize]
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

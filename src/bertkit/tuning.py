@@ -120,7 +120,8 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = f"sqlite:///{(study_dir / STORAGE_FILE).resolve()}"
     study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction, load_if_exists=True)
-    if study.direction.name.lower() != direction:  # a study from before the search record says only this
+    # a study from before the search record says only its direction; one with the record names its metric below
+    if "search" not in study.user_attrs and study.direction.name.lower() != direction:
         raise ConfigError(
             f"{study_dir}: this study {study.direction.name.lower()}s its metric; it cannot tune {metric} "
             "(the other way). Give another --study-dir"
@@ -185,7 +186,7 @@ def check_budget(trials: int, timeout: float | None) -> None:
 
 SEARCHED = ("learning_rate", "batch_size", "epochs", "warmup_ratio", "weight_decay", "max_length")
 """The options a trial draws (:class:`SearchSpace`): the rest of the base config is the same for every trial."""
-RUN_ONLY = ("device", "track", "precision", "seed", "cuda_graphs")
+RUN_ONLY = ("device", "track", "precision", "seed")
 """Base options a continued study may change: where and how the trials run, not what they search."""
 
 

@@ -186,7 +186,7 @@ def test_a_forward_pass_smaller_than_the_processes_is_refused_in_one_line(no_dro
     done = torchrun("train", *data, "--output", tmp_path / "o", *flags)
     # torchrun prints its own ChildFailedError traceback; the processes print no frame of bertkit's
     assert done.returncode != 0 and "/bertkit/" not in done.stderr, done.stderr[-3000:]
-    assert "error: --batch-size 2 / --grad-accumulation 2 = 1 rows per forward pass, fewer than the 2" in done.stderr
+    assert "error: --batch-size 2 with --grad-accumulation 2 gives forward passes of 1 row, fewer than" in done.stderr
     assert not (tmp_path / "o" / "model.safetensors").exists()
 
 

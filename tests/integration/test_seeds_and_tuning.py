@@ -77,6 +77,8 @@ def test_tune_writes_a_best_config_that_train_takes_and_resumes(capsys, tiny_ber
     assert line.startswith(f"error: {study}: this study was run with other training data; its trials' scores")
     line = fails(capsys, *args, "--trials", "5", "--selection-metric", "accuracy", alone=False)
     assert "this study was run with other metric, --selection-metric" in line
+    line = fails(capsys, *args, "--trials", "5", "--selection-metric", "loss", alone=False)  # lower is better
+    assert "this study was run with other metric, --selection-metric" in line  # named, not only its direction
     assert len(_trials(study)) == 4
 
     ok(capsys, "train", "--config", study / "best_config.json", "--output", tmp_path / "model", "--quiet")

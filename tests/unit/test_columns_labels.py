@@ -485,3 +485,13 @@ def test_from_lists_empty_text_is_named():
     # issue 19: named by its position in the list, not as a file's "item" and "column"
     with pytest.raises(DataError, match=re.escape("input[1]: empty text; every item needs a non-empty text")):
         from_lists(["a", " "], ["x", "y"])
+
+
+def test_a_missing_value_of_a_nullable_parquet_column_is_named_with_its_row(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "sts.parquet"
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": pd.array([4.2, None, 1.0], dtype="Float64")})
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match=r"row 2: column 'label' is empty; every row needs a label"):
+        load_file(path)

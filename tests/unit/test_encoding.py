@@ -216,10 +216,13 @@ def test_too_small_a_forward_pass_for_the_processes_is_refused():
 
     with pytest.raises(
         ConfigError,
-        match=r"^--batch-size 8 / --grad-accumulation 8 = 1 rows per forward pass, fewer than the 2 processes",
+        match=r"^--batch-size 8 with --grad-accumulation 8 gives forward passes of 1 row, fewer than the 2 processes, "
+        r"which need one each: raise --batch-size to at least 16 or lower --grad-accumulation$",
     ):
         StepPlan.of(100, TrainConfig(batch_size=8, grad_accumulation=8), 2)
-    with pytest.raises(ConfigError, match=r"1 training rows cannot be shared among 2 processes"):
+    with pytest.raises(
+        ConfigError, match=r"1 training rows cannot be shared among 2 processes: give more rows or launch fewer"
+    ):
         StepPlan.of(1, TrainConfig(batch_size=8), 2)
     assert StepPlan.of(100, TrainConfig(batch_size=8, grad_accumulation=8), 1).steps_per_epoch == 13
 

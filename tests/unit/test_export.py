@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import sentiment_examples
 
-from bertkit import ModelLoadError, TextClassifier
+from bertkit import ConfigError, ModelLoadError, TextClassifier
 
 pytest.importorskip("onnxruntime")
 
@@ -92,3 +92,5 @@ def test_only_rank_0_exports_after_a_distributed_fit(tiny_classifier, tmp_path):
     clf.is_main_process_ = False  # as fit leaves it on the other ranks
     assert clf.export_onnx(tmp_path, quantize="int8") == tmp_path / "onnx" / "model-int8.onnx"
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match=r"--quantize must be int8 or omitted \(got 'fp16'\)"):
+        clf.export_onnx(tmp_path, quantize="fp16")  # refused on every rank, not only where it would write

@@ -298,17 +298,13 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         return self.decision_scores(X)
 
     def predict(self, X: Texts) -> np.ndarray | list[list[Any]]:
-        """Labels as given in training, label lists (multi-label) or values (regression). The array has the
-        labels' own dtype where they are all integers (int64) or all booleans (bool), as scikit-learn's metrics
-        expect; strings and mixed labels give an object array."""
+        """Labels as given in training, label lists (multi-label) or values (regression). The array has
+        ``classes_``'s dtype (int64, float64 or bool where the labels all are, else object), as scikit-learn's
+        metrics expect."""
         labels = labels_from_scores(self.decision_scores(X), self.task_, self._classes, self.score_thresholds_)
         if self.task_ != "classification":
             return labels
-        if all(isinstance(c, bool) for c in self._classes):
-            return labels.astype(bool)
-        if all(isinstance(c, int) and not isinstance(c, bool) for c in self._classes):
-            return labels.astype(np.int64)
-        return labels
+        return labels.astype(self.classes_.dtype)
 
     def score(self, X: Texts, y: Sequence[Any]) -> float:
         """Accuracy (classification), micro F1 (multi-label) or Pearson r (regression)."""
@@ -376,11 +372,9 @@ class TextClassifier(PredictionMixin, ParamsMixin):
         writes."""
         self._check_fitted()
         from bertkit.export import export_onnx
-        from bertkit.onnx_forward import FILES, ONNX_DIR
 
-        if not getattr(self, "is_main_process_", True):
-            return Path(folder) / ONNX_DIR / FILES[quantize if quantize == "int8" else None]
-        return export_onnx(self.model_, self.tokenizer_, folder, quantize=quantize)
+        main = getattr(self, "is_main_process_", True)
+        return export_onnx(self.model_, self.tokenizer_, folder, quantize=quantize, write=main)
 
     @classmethod
     def load(

@@ -132,7 +132,8 @@ class PredictionMixin:
         abstain_below: float | None,
     ) -> pd.DataFrame:  # fmt: skip
         """A prediction table with ``prediction_set`` (``coverage``) and the label of rows whose top probability
-        is below ``abstain_below`` set to None; ``frame.attrs["abstained"]`` counts those rows."""
+        is below ``abstain_below`` missing (``pd.NA`` in a column of the labels' nullable type: Int64, Float64,
+        boolean or string; None for other labels); ``frame.attrs["abstained"]`` counts those rows."""
         if coverage is not None:
             sets = conformal.prediction_sets(scores, self.conformal_threshold(coverage), self._classes)
             frame[tables.free_name("prediction_set", frame.columns)] = [JsonList(s) for s in sets]
@@ -153,7 +154,8 @@ class PredictionMixin:
         """The input rows with columns added: label, score and, for k <= top_k, top{k}_label/top{k}_score.
         Names already taken in the input get a ``predicted_`` prefix. Single-label classification: ``coverage``
         adds ``prediction_set`` (see :meth:`predict_set`; a JSON list in CSV); ``abstain_below`` leaves the label
-        empty (None) where the top probability is below it, and ``frame.attrs["abstained"]`` counts those rows."""
+        missing where the top probability is below it (``pd.NA``, the column keeping the labels' type; test with
+        ``pd.isna``), and ``frame.attrs["abstained"]`` counts those rows."""
         data = as_data(X, None, "X")
         scores = self.decision_scores(data)
         frame = tables.prediction_table(data, scores, self.task_, self._classes, self.score_thresholds_, top_k)
@@ -209,11 +211,13 @@ class PredictionMixin:
 
 
 def _nullable_dtype(classes: list[Any]) -> str:
-    """The pandas dtype that holds ``classes`` and missing values: string, Int64, boolean, else object."""
+    """The pandas dtype that holds ``classes`` and missing values: string, Int64, Float64, boolean, else object."""
     if classes and all(isinstance(c, bool) for c in classes):
         return "boolean"
     if classes and all(isinstance(c, int) for c in classes):
         return "Int64"
+    if classes and all(isinstance(c, float) for c in classes):
+        return "Float64"
     if classes and all(isinstance(c, str) for c in classes):
         return "string"
     return "object"

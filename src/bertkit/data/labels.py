@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bertkit.exceptions import ConfigError, DataError
 
@@ -16,7 +17,8 @@ INTEGER = re.compile(r"^\s*-?\d+\s*$")
 
 
 def is_missing(value: Any) -> bool:
-    if value is None:
+    """None, NaN, pandas' NA (a nullable column's missing value) or a blank string."""
+    if value is None or value is pd.NA:
         return True
     if isinstance(value, float) and np.isnan(value):
         return True

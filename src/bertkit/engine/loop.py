@@ -174,13 +174,17 @@ class StepPlan:
         micro_batch = config.batch_size // config.grad_accumulation or 1
         if world_size > 1 and micro_batch < world_size:
             # each process needs a row of every forward pass; with fewer, nothing would train
+            rows = f"{micro_batch} row" + ("s" if micro_batch > 1 else "")
             raise ConfigError(
-                f"--batch-size {config.batch_size} / --grad-accumulation {config.grad_accumulation} = {micro_batch} "
-                f"rows per forward pass, fewer than the {world_size} processes, which need one each. "
-                "Raise --batch-size or lower --grad-accumulation"
+                f"--batch-size {config.batch_size} with --grad-accumulation {config.grad_accumulation} gives forward "
+                f"passes of {rows}, fewer than the {world_size} processes, which need one each: raise --batch-size "
+                f"to at least {world_size * config.grad_accumulation} or lower --grad-accumulation"
             )
         if world_size > 1 and n_train < world_size:
-            raise ConfigError(f"{n_train} training rows cannot be shared among {world_size} processes")
+            raise ConfigError(
+                f"{n_train} training rows cannot be shared among {world_size} processes: give more rows or launch "
+                "fewer processes (torchrun --nproc-per-node)"
+            )
         n_batches = math.ceil(n_train / micro_batch)
         if world_size > 1 and 0 < n_train % micro_batch < world_size:
             n_batches -= 1  # global_batches_for joins a last batch smaller than world_size to another
