@@ -8,7 +8,8 @@ chunk by chunk (the reader of ``bertkit predict``), writing one output part per 
 
 Each part carries ``input_file`` (the file's index) and ``input_row`` (the row's 0-based position in that
 file) before the input columns and predictions, so sorting by the two (or reading parts in name order)
-restores the input order. Ray is imported only when this runs (``pip install 'bertkit[ray]'``).
+restores the input order. A bertkit error on a worker (a bad row) reaches the caller as itself, and the parts
+written before it are removed. Ray is imported only when this runs (``pip install 'bertkit[ray]'``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 import numpy as np
 
 from bertkit.data.writers import OUTPUT_SUFFIXES
-from bertkit.exceptions import ConfigError, DataError
+from bertkit.exceptions import BertkitError, ConfigError, DataError
 
 if TYPE_CHECKING:
     from bertkit.classification.tables import FileOptions
@@ -44,8 +45,20 @@ class RayPredictResult:
     """One record per part in input order: file (index), chunk, part (file name), rows, skipped."""
 
 
+class WorkerError(Exception):
+    """A :class:`BertkitError` raised on a Ray worker, on its way to the caller: Ray Data appends its retry notes
+    to the message of the exception a task raises, and they land in this wrapper's arguments, not the error's."""
+
+    def __init__(self, error: BertkitError, *notes: object) -> None:
+        super().__init__(error, *notes)
+
+    @property
+    def error(self) -> BertkitError:
+        return self.args[0]
+
+
 class FilePredictor:
-    """A Ray Data actor: loads the model once, then predicts whole files into part files."""
+    """A Ray Data actor: loads the model once (torch backend), then predicts whole files into part files."""
 
     def __init__(
         self,
@@ -55,24 +68,39 @@ class FilePredictor:
         device: str,
         threads: int,
         precision: str | None = None,
+        per_file: list[dict[str, Any]] | None = None,
     ) -> None:
         import torch
 
         from bertkit.classification.estimator import TextClassifier
 
         torch.set_num_threads(max(1, threads))
-        self.classifier = TextClassifier.load(model_dir, device=device, precision=precision)
+        self.error: BertkitError | None = None
+        try:
+            self.classifier = TextClassifier.load(model_dir, device=device, backend="torch", precision=precision)
+        except BertkitError as exc:  # raised from a task instead: Ray keeps a constructor's error as text only
+            self.error = exc
         self.output_dir = Path(output_dir)
         self.options = options
         self.read = {key: value for key, value in options.items() if key != "format"}  # FileOptions
+        self.per_file = per_file
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            if self.error is not None:
+                raise self.error
+            return self._predict(batch)
+        except BertkitError as exc:
+            raise WorkerError(exc) from None
+
+    def _predict(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from bertkit.data.writers import TableWriter
 
         suffix = self.options["format"]
         records: dict[str, list] = {"file": [], "chunk": [], "part": [], "rows": [], "skipped": []}
         for file_index, path in zip(batch["file_index"], batch["path"], strict=True):
-            chunks = self.classifier.iter_predict_file(str(path), row_numbers=True, **self.read)
+            read = {**self.read, **(self.per_file[int(file_index)] if self.per_file else {})}
+            chunks = self.classifier.iter_predict_file(str(path), row_numbers=True, **read)
             for chunk, (frame, skipped) in enumerate(chunks):
                 frame.insert(0, "input_file", int(file_index))
                 name = f"part-{int(file_index):05d}-{chunk:05d}{suffix}"
@@ -94,6 +122,7 @@ def predict_ray(
     output_format: str = ".parquet",
     address: str | None = None,
     precision: str | None = None,
+    per_file: Sequence[FileOptions] | None = None,
     **options: Unpack[FileOptions],
 ) -> RayPredictResult:
     """Predict every file in ``files`` with the model in ``model_dir`` on Ray, writing parts into ``output_dir``.
@@ -103,32 +132,51 @@ def predict_ray(
     (and ``gpus_per_worker`` GPUs: the model then runs on CUDA). Files are the unit of work: give at least
     as many files as workers to keep them all busy. ``options``: how each file is read and predicted, as in
     :meth:`TextClassifier.predict_file` (:class:`~bertkit.classification.tables.FileOptions`: ``top_k``,
-    ``text_column``, ``pair_column``, ``encoding``, ``header``, ``skip_bad_rows``, ``chunk_rows``, ``delimiter``)."""
+    ``text_column``, ``pair_column``, ``encoding``, ``header``, ``skip_bad_rows``, ``chunk_rows``, ``delimiter``);
+    ``per_file``: one such mapping per file, over ``options`` (how ``bertkit predict`` reads each file with the
+    model's saved settings). The model loads with the torch backend (``precision`` as in
+    :meth:`TextClassifier.load`).
+
+    A :class:`~bertkit.exceptions.BertkitError` raised on a worker (a bad row) is raised here as itself, and the
+    part files this call wrote are removed (after the cluster shuts down when this call started it; on a cluster
+    it joined, a worker still busy with another file may finish it)."""
     ray = _ray()
     paths, suffix, output_dir = _checked_arguments(files, output_dir, output_format, workers)
+    if per_file is not None and len(per_file) != len(paths):
+        raise ConfigError(f"per_file gives options for {len(per_file)} files; give one mapping per file ({len(paths)})")
+    created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
+    before = {entry.name for entry in output_dir.iterdir()}
     model_path = Path(model_dir)
     model = str(model_path.resolve()) if model_path.exists() else str(model_dir)
 
     started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
-        with _quiet_ray_data():
-            summary = _run_files(
-                paths,
-                model,
-                output_dir,
-                suffix,
-                workers,
-                cpus_per_worker,
-                gpus_per_worker,
-                dict(options),
-                precision,
-            )
-    finally:
         if started_here:
-            ray.shutdown()
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            with _quiet_ray_data():
+                summary = _run_files(
+                    paths,
+                    model,
+                    output_dir,
+                    suffix,
+                    workers,
+                    cpus_per_worker,
+                    gpus_per_worker,
+                    dict(options),
+                    precision,
+                    [dict(o) for o in per_file] if per_file is not None else None,
+                )
+        finally:
+            if started_here:
+                ray.shutdown()
+    except BaseException as exc:
+        _remove_parts(output_dir, before, created)
+        error = _worker_error(exc)
+        if error is not None:
+            raise error from None
+        raise
     parts = sorted(
         ({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in summary),
         key=lambda r: (r["file"], r["chunk"]),
@@ -141,7 +189,8 @@ def predict_ray(
 
 
 def read_parts(output_dir: str | Path):
-    """All parts of a :func:`predict_ray` output as one DataFrame, in input order (file, then row)."""
+    """All parts of a :func:`predict_ray` output as one DataFrame, in input order (file, then row). CSV and TSV
+    parts are read as text, as written ("NA", "null" and "0012" stay so), but for the two position columns."""
     import pandas as pd
 
     output_dir = Path(output_dir)
@@ -154,9 +203,37 @@ def read_parts(output_dir: str | Path):
         elif path.suffix == ".jsonl":
             frames.append(pd.read_json(path, lines=True))
         else:
-            frames.append(pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ","))
+            sep = "\t" if path.suffix == ".tsv" else ","
+            text = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+            frames.append(text.astype({"input_file": "int64", "input_row": "int64"}))
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values(["input_file", "input_row"], kind="stable").reset_index(drop=True)
+
+
+def _worker_error(exc: BaseException) -> BertkitError | None:
+    """The BertkitError a worker raised, out of Ray's wrappers (``RayTaskError.cause``, ``__cause__``); None for
+    any other failure."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, WorkerError) and isinstance(current.error, BertkitError):
+            return current.error
+        current = getattr(current, "cause", None) or current.__cause__
+    return None
+
+
+def _remove_parts(output_dir: Path, before: set[str], created: bool) -> None:
+    """Remove what a failed call wrote into ``output_dir``: its parts (and their unfinished ``.part-*.partial``
+    files), never an entry that was there ``before``; the folder too when the call ``created`` it and it is
+    left empty."""
+    if not output_dir.is_dir():
+        return
+    for entry in output_dir.iterdir():
+        if entry.name not in before and entry.is_file() and entry.name.startswith(("part-", ".part-")):
+            entry.unlink(missing_ok=True)
+    if created and not any(output_dir.iterdir()):
+        output_dir.rmdir()
 
 
 def _ray():
@@ -194,11 +271,12 @@ def _checked_arguments(
 
 @contextlib.contextmanager
 def _quiet_ray_data() -> Iterator[None]:
-    """Ray Data logs every execution plan at INFO, noise for a CLI; it re-reads RAY_DATA_LOG_LEVEL when it
-    (re)configures its logger, so both are set, and put back afterwards."""
+    """Ray Data logs every execution plan at INFO, and a failed task's traceback (twice) at ERROR: noise for a
+    CLI, as the error itself reaches the caller; it re-reads RAY_DATA_LOG_LEVEL when it (re)configures its
+    logger, so both are set, and put back afterwards."""
     data_logger = logging.getLogger("ray.data")
     level, env_level = data_logger.level, os.environ.get("RAY_DATA_LOG_LEVEL")
-    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "CRITICAL")
     data_logger.setLevel(os.environ["RAY_DATA_LOG_LEVEL"])
     try:
         yield
@@ -218,28 +296,37 @@ def _run_files(
     gpus_per_worker: float,
     read: dict[str, Any],
     precision: str | None,
+    per_file: list[dict[str, Any]] | None,
 ) -> list[dict[str, Any]]:
-    """One Ray Data pass: a pool of FilePredictor actors, one input file per task; the part summaries."""
+    """One Ray Data pass: a pool of FilePredictor actors, one input file per task; the part summaries. A task's
+    exception comes back as raised (a WorkerError), not as Ray Data's UserCodeException, which loses it."""
     import ray.data
 
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    raise_original = context.raise_original_map_exception
+    context.raise_original_map_exception = True
     items = [{"file_index": i, "path": str(p.resolve())} for i, p in enumerate(paths)]
-    return (
-        ray.data.from_items(items, override_num_blocks=len(items))
-        .map_batches(
-            FilePredictor,
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
-            num_cpus=cpus_per_worker,
-            num_gpus=gpus_per_worker,
-            fn_constructor_kwargs=dict(
-                model_dir=model,
-                output_dir=str(output_dir.resolve()),
-                options={"format": suffix, **read},
-                device="cuda" if gpus_per_worker > 0 else "cpu",
-                threads=int(max(1, cpus_per_worker)),
-                precision=precision,
-            ),
-        )
-        .take_all()
-    )  # fmt: skip
+    try:
+        return (
+            ray.data.from_items(items, override_num_blocks=len(items))
+            .map_batches(
+                FilePredictor,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
+                num_cpus=cpus_per_worker,
+                num_gpus=gpus_per_worker,
+                fn_constructor_kwargs=dict(
+                    model_dir=model,
+                    output_dir=str(output_dir.resolve()),
+                    options={"format": suffix, **read},
+                    device="cuda" if gpus_per_worker > 0 else "cpu",
+                    threads=int(max(1, cpus_per_worker)),
+                    precision=precision,
+                    per_file=per_file,
+                ),
+            )
+            .take_all()
+        )  # fmt: skip
+    finally:
+        context.raise_original_map_exception = raise_original

@@ -70,21 +70,26 @@ def check_data_file(path: str | Path, *, delimiter: str | None = None, model_dir
         return
     from bertkit.data.readers import check_data_path
 
-    check_data_path(Path(path), any_suffix=delimiter is not None or _saved_delimiter(model_dir) is not None)
+    any_suffix = delimiter is not None or (
+        model_dir is not None and saved_run_options(model_dir).get("delimiter") is not None
+    )
+    check_data_path(Path(path), any_suffix=any_suffix)
 
 
-def _saved_delimiter(model_dir: str | Path | None) -> str | None:
-    """The --delimiter a model folder's training recorded (bertkit.json run_options), else None."""
+def saved_run_options(model_dir: str | Path) -> dict[str, Any]:
+    """The options a model folder's training recorded (bertkit.json ``run_options``: columns, encoding, header,
+    delimiter...), read without loading the weights; empty for a folder that records none, a hub id, or an
+    unreadable bertkit.json (loading the model names it)."""
     from bertkit.exceptions import BertkitError
     from bertkit.models.folders import read_metadata
 
-    if model_dir is None or not Path(model_dir).is_dir():
-        return None
+    if not Path(model_dir).is_dir():
+        return {}
     try:
         metadata = read_metadata(model_dir) or {}
     except BertkitError:  # an unreadable bertkit.json: loading the model names it
-        return None
-    return (metadata.get("run_options") or {}).get("delimiter")
+        return {}
+    return dict(metadata.get("run_options") or {})
 
 
 def read_run_data(options: ReadOptions) -> tuple[TextData, TextData | None]:
@@ -164,7 +169,8 @@ def check_output_folder(output: str | Path, overwrite: bool, resume: bool = Fals
     if not overwrite and names == ["history.jsonl"]:
         raise ConfigError(
             f"{output}: folder holds an interrupted run (history.jsonl; no checkpoint to resume: it ran without "
-            "--checkpoint-every); pass --overwrite to start afresh, or choose a new --output folder"
+            "--checkpoint-every or stopped before its first one); pass --overwrite to start afresh, or choose a new "
+            "--output folder"
         )
     if not overwrite:
         what = "holds a model bertkit wrote" if ours else f"holds {_shown(names)}"

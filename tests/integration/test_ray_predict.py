@@ -1,4 +1,5 @@
-"""Distributed batch prediction on a local Ray cluster (2 CPUs) against single-process predict_file."""
+"""Distributed batch prediction on a local Ray cluster (2 CPUs) against single-process predict_file and the local
+engine of ``bertkit predict``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import fails, ok, sentiment_examples, write_csv
+from helpers import CLI_TRAIN_FLAGS, fails, ok, run_cli, sentiment_examples, write_csv
 
 ray = pytest.importorskip("ray")
 
@@ -111,3 +112,117 @@ def test_engine_errors(capsys, model_and_files, tmp_path, args, message):
     model, files = model_and_files
     fill = {"f": str(files[0]), "t": str(tmp_path), "cwd": str(Path.cwd())}
     assert fails(capsys, "predict", model, *[a.format(**fill) for a in args]) == message.format(**fill)
+
+
+# --engine ray reads each file as the local engine does -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_settings_model(tiny_bert, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """A model trained with `bertkit train --text-column comment --encoding latin-1` on a CSV whose `text` column is
+    a decoy; returns (model, [a latin-1 CSV, a latin-1 TSV]) of that layout, without labels, whose `id` and decoy
+    columns hold values a reader could take for missing or numbers ("NA", "null", "0012")."""
+    folder = tmp_path_factory.mktemp("ray-saved")
+    texts, labels = sentiment_examples(64)
+    rows = [[f"the film {i}", f"{t} \u00e4", y] for i, (t, y) in enumerate(zip(texts, labels, strict=True))]
+    train = folder / "train.csv"
+    train.write_bytes(pd.DataFrame(rows, columns=["text", "comment", "label"]).to_csv(index=False).encode("latin-1"))
+    model = folder / "model"
+    assert run_cli("train", "--train", train, "--output", model, "--model", tiny_bert, "--text-column", "comment",
+                   "--label-column", "label", "--encoding", "latin-1", *CLI_TRAIN_FLAGS) == 0  # fmt: skip
+    files = []
+    for name, sep, seed in (("a.csv", ",", 3), ("b.tsv", "\t", 4)):
+        texts, _ = sentiment_examples(40, seed=seed)
+        ids = ["0012", "NA", "null", *(str(i) for i in range(3, 40))]
+        decoys = ["NA" if i % 5 == 0 else "the plot" for i in range(40)]
+        table = pd.DataFrame({"id": ids, "text": decoys, "comment": [f"{t} \u00e4" for t in texts]})
+        (folder / name).write_bytes(table.to_csv(index=False, sep=sep).encode("latin-1"))
+        files.append(folder / name)
+    return model, files
+
+
+def test_ray_reads_files_with_the_saved_settings_as_the_local_engine_does(
+    capsys, ray_cluster, saved_settings_model, tmp_path
+):
+    from bertkit.ray_predict import read_parts
+
+    model, files = saved_settings_model
+    flags = ["--backend", "torch", "--precision", "fp32"]
+    local = []
+    for index, path in enumerate(files):
+        _, err = ok(capsys, "predict", model, "--data", path, "--output", tmp_path / f"local-{index}.csv", *flags)
+        assert f"read {path} as the model was trained: --text-column comment, --encoding latin-1" in err
+        local.append(pd.read_csv(tmp_path / f"local-{index}.csv", dtype=str, keep_default_na=False))
+    out = tmp_path / "out"
+    _, err = ok(capsys, "predict", model, "--data", files[0], "--data", files[1], "--output", out, "--engine", "ray",
+                "--output-format", "csv", *flags)  # fmt: skip
+    lines = err.strip().splitlines()
+    # the saved header decision describes .csv files (the training file's layout): it applies to a.csv only
+    said = "as the model was trained: --text-column comment, --encoding latin-1"
+    assert lines[0] == f"read {files[0]} {said}, --header (flags override these)"
+    assert lines[1] == f"read {files[1]} {said} (flags override these)"
+    assert lines[2] == f"wrote 80 predictions from 2 files in 2 parts to {out}"
+
+    merged = read_parts(out)
+    for index, expected in enumerate(local):
+        got = merged[merged["input_file"] == index].drop(columns=["input_file", "input_row"]).reset_index(drop=True)
+        assert list(got.columns) == list(expected.columns) == ["id", "text", "comment", "label", "score"]
+        assert got["id"].tolist()[:3] == ["0012", "NA", "null"]
+        assert got["comment"].tolist()[0].endswith(" \u00e4")
+        for column in ("id", "text", "comment", "label"):
+            assert got[column].tolist() == expected[column].tolist(), column
+        np.testing.assert_allclose(got["score"].astype(float), expected["score"].astype(float), atol=1e-6)
+
+
+# a bertkit error on a worker ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def bad_row_file(tmp_path) -> Path:
+    """30 rows whose 25th has an empty text: with --chunk-rows 10, two parts are written before the error."""
+    texts, _ = sentiment_examples(30)
+    rows = [[t, i] for i, t in enumerate(texts)]
+    rows[24][0] = ""
+    return write_csv(tmp_path / "bad.csv", ["review", "stars"], rows)
+
+
+def empty_text(path: Path) -> str:
+    return (
+        f"{path} line 26: column 'review' is empty; every row needs a text (fix or remove the row, or pass "
+        "--skip-bad-rows to skip such rows, counted in the report)"
+    )
+
+
+def test_a_bad_row_on_a_worker_is_one_error_line_and_leaves_no_parts(
+    capsys, ray_cluster, model_and_files, bad_row_file, tmp_path
+):
+    model, _ = model_and_files
+    out = tmp_path / "out"
+    error = fails(capsys, "predict", model, "--data", bad_row_file, "--output", out, "--engine", "ray",
+                  "--chunk-rows", "10")  # fmt: skip
+    assert error == f"error: {empty_text(bad_row_file)}"  # the local engine's words, without Ray's traceback
+    local = fails(capsys, "predict", model, "--data", bad_row_file, "--output", tmp_path / "local.csv")
+    assert local == error
+    assert not out.exists()  # the folder this run created, with the parts of the first two chunks, is gone
+
+    # A folder that was there stays, empty: the parts written into it are removed.
+    out.mkdir()
+    assert fails(capsys, "predict", model, "--data", bad_row_file, "--output", out, "--engine", "ray",
+                 "--chunk-rows", "10") == error  # fmt: skip
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_predict_ray_raises_the_workers_bertkit_error_itself(ray_cluster, model_and_files, bad_row_file, tmp_path):
+    from bertkit import predict_ray
+    from bertkit.exceptions import DataError
+
+    model, files = model_and_files
+    with pytest.raises(DataError) as caught:
+        predict_ray(model, [bad_row_file], tmp_path / "out", chunk_rows=10, text_column="review")
+    assert type(caught.value) is DataError and str(caught.value) == empty_text(bad_row_file)
+    assert not (tmp_path / "out").exists()
+    # A model that cannot load fails on the workers the same way (one error, not Ray's dead-actor traceback).
+    with pytest.raises(Exception) as caught:
+        predict_ray(tmp_path / "no-model", [files[1]], tmp_path / "out")
+    assert type(caught.value).__module__.startswith("bertkit"), repr(caught.value)
+    assert "no-model" in str(caught.value) and "Traceback" not in str(caught.value)

@@ -25,7 +25,14 @@ from bertkit.cli.options import (
     SkipBadRows,
     TextColumn,
 )
-from bertkit.cli.reading import PREDICT_SETTINGS, local_input, saved_in_errors, saved_settings, say_saved
+from bertkit.cli.reading import (
+    PREDICT_SETTINGS,
+    folder_settings,
+    local_input,
+    saved_in_errors,
+    saved_settings,
+    say_saved,
+)
 from bertkit.exceptions import ConfigError, DataError
 from bertkit.read_options import ReadOptions
 
@@ -176,11 +183,12 @@ def predict(
         if coverage is not None or abstain_below is not None or no_calibration:
             raise ConfigError("--coverage, --abstain-below and --no-calibration work with --engine local only")
         _check_ray(text, data, output, backend=backend, device=device)
+        read = ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,
+                           header=header, delimiter=delimiter)  # fmt: skip
         _predict_ray(
-            model_dir, data, output, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-            output_format=output_format, top_k=top_k, text_column=text_column, pair_column=text_pair_column,
-            encoding=encoding, header=header, skip_bad_rows=skip_bad_rows, address=ray_address, chunk_rows=chunk_rows,
-            precision=precision, delimiter=delimiter,
+            ctx, model_dir, data, output, read, workers=workers, cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker, output_format=output_format, top_k=top_k, skip_bad_rows=skip_bad_rows,
+            address=ray_address, chunk_rows=chunk_rows, precision=precision,
         )  # fmt: skip
         return
     path = local_input(text, data, output)
@@ -215,12 +223,17 @@ def _predict_file(
         abstained += frame.attrs.get("abstained", 0)
 
     rows, skipped = classifier.predict_file(
-        path, output, text_column=read.text_column, pair_column=read.text_pair_column, encoding=read.encoding,
-        header=read.header, delimiter=read.delimiter, on_chunk=count_abstained, **sets, **options,
-    )  # fmt: skip
+        path, output, **_file_options(read), on_chunk=count_abstained, **sets, **options
+    )
     say(f"wrote {rows} predictions to {output}" + (f" ({skipped} rows skipped)" if skipped else ""))
     if sets.get("abstain_below") is not None:
         say(f"{abstained} of {rows} rows abstained (top probability below {sets['abstain_below']})")
+
+
+def _file_options(read: ReadOptions) -> dict[str, str | bool | None]:
+    """How ``predict_file`` (and each file of ``predict_ray``) reads a file, from the resolved read options."""
+    return {"text_column": read.text_column, "pair_column": read.text_pair_column, "encoding": read.encoding,
+            "header": read.header, "delimiter": read.delimiter}  # fmt: skip
 
 
 def _set_options(classifier, coverage: float | None, abstain_below: float | None) -> dict[str, float | None]:
@@ -265,14 +278,22 @@ def _check_ray(text: str | None, data: list[str] | None, output: Path | None, *,
         raise DataError("--engine ray places workers itself (--gpus-per-worker); leave out --device")
 
 
-def _predict_ray(model_dir: str, data: list[str], output: Path, **options) -> None:
+def _predict_ray(
+    ctx: typer.Context, model_dir: str, data: list[str], output: Path, read: ReadOptions, **options
+) -> None:
     """Predict the --data files on Ray workers (``bertkit.predict_ray``, ``options`` passed on) after the cheap
-    checks of each file, and say what was written."""
+    checks of each file, and say what was written. Each file is read as the local engine reads it: with the
+    model's saved read settings (``read`` from the flags, the rest from the model folder's bertkit.json)."""
     from bertkit import predict_ray
     from bertkit.runs import check_data_file
 
     for path in data:
-        check_data_file(path, delimiter=options.get("delimiter"), model_dir=model_dir)
-    result = predict_ray(model_dir, data, output, **options)
+        check_data_file(path, delimiter=read.delimiter, model_dir=model_dir)
+    per_file = []
+    for path in data:  # the saved header and delimiter apply to files of the training file's extension only
+        file_read, taken = folder_settings(model_dir, read, ctx, path, PREDICT_SETTINGS)
+        say_saved(path, taken)
+        per_file.append(_file_options(file_read))
+    result = predict_ray(model_dir, data, output, per_file=per_file, **options)
     say(f"wrote {result.rows} predictions from {len(data)} files in {len(result.parts)} parts to {output}"
         + (f" ({result.skipped} rows skipped)" if result.skipped else ""))  # fmt: skip

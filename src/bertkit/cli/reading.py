@@ -36,6 +36,16 @@ def saved_settings(
     return read.with_saved(saved, given_flags(ctx), data, names)
 
 
+def folder_settings(
+    model_dir: str, read: ReadOptions, ctx: typer.Context, data: str, names: tuple[str, ...] | None = None
+) -> tuple[ReadOptions, list[str]]:
+    """:func:`saved_settings` from the model folder's bertkit.json, without loading the model (``predict --engine
+    ray`` loads it on its workers only)."""
+    from bertkit.runs import saved_run_options
+
+    return read.with_saved(saved_run_options(model_dir), given_flags(ctx), data, names)
+
+
 def say_saved(data: str, taken: list[str]) -> None:
     """One info line: the settings of the model's training that were used to read ``data``."""
     if taken:
