@@ -53,6 +53,19 @@ def check_output_file(output: Path, *inputs: str | Path | None) -> None:
     check(output, *inputs)
 
 
+def prepare_report_dir(folder: Path, flag: str = "--report-dir") -> None:
+    """Create the folder a report goes in, before any work: a path that is (or runs through) a file, or that
+    cannot be created, is a DataError naming ``flag``."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: is a file, not a folder; give {flag} a folder for report.json and the PNGs")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"{folder}: a part of this path is a file, not a folder; choose another {flag}") from None
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot create the folder ({exc.strerror or exc}); choose another {flag}") from None
+
+
 def write_output_text(output: Path, text: str) -> None:
     """Write ``text`` to the ``--output`` file: complete, or not at all (an earlier file stays until then)."""
     from bertkit.data.writers import written_file

@@ -100,6 +100,21 @@ def test_evaluate_json_prints_one_object_matching_the_training_report(capsys, tr
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG", png
 
 
+def test_a_report_dir_that_is_a_file_fails_before_the_model_loads(capsys, trained, data_dir, tmp_path, monkeypatch):
+    import bertkit
+
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded before --report-dir was checked")
+
+    monkeypatch.setattr(bertkit.TextClassifier, "load", load)
+    (tmp_path / "notes").write_text("keep")
+    for folder, error in ((tmp_path / "notes", "is a file, not a folder; give --report-dir a folder"),
+                          (tmp_path / "notes" / "sub", "a part of this path is a file")):  # fmt: skip
+        line = fails(capsys, "evaluate", trained, "--data", data_dir / "valid.csv", "--report-dir", folder)
+        assert line == f"error: {folder}: {error}" or line.startswith(f"error: {folder}: {error}"), line
+    assert (tmp_path / "notes").read_text() == "keep"
+
+
 def test_evaluate_prints_a_table_without_json(capsys, trained, data_dir):
     out, _ = ok(capsys, "evaluate", trained, "--data", data_dir / "valid.csv")
     assert "accuracy" in out and "positive" in out and "negative" in out
@@ -161,6 +176,8 @@ def test_text_pairs_with_integer_labels(capsys, pair_model, tmp_path):
     row = json.loads(out)
     assert row["text"] == "a great film" and row["text_pair"] == "a good movie"
     assert type(row["label"]) is int and row["label"] in (-1, 1)
+    line = fails(capsys, "predict", model, "a great film", "--pair", "")  # an empty pair, not a missing one
+    assert "trained on text pairs" not in line and "empty" in line, line
 
     rows = pair_rows(12, seed=9)
     data = write_csv(tmp_path / "pairs.csv", ["a", "b"], [r[:2] for r in rows])

@@ -95,6 +95,17 @@ def test_embed_cli_refuses_bad_outputs_and_lengths_and_names_no_flag_it_lacks(ti
     assert not (tmp_path / "e.npy").exists()
     main(["embed", str(tiny_bert), "--data", str(data), "--output", str(tmp_path / "e.npy")])
     assert np.load(tmp_path / "e.npy").shape == (2, 32) and not list(tmp_path.glob(".*partial"))
+    capsys.readouterr()
+    assert "leaves no room for text beside the model's 2 special tokens; give at least 3" in fails(
+        capsys, "embed", tiny_bert, "--data", data, "--output", tmp_path / "e.npy", "--max-length", "2"
+    )  # [CLS] [SEP] alone would give every text the same vector
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("sentence1,sentence2\ngood,bad\nfine,dull\n")
+    error = fails(capsys, "embed", tiny_bert, "--data", pairs, "--output", tmp_path / "p.npy")
+    assert "holds text pairs ('sentence1', 'sentence2') and embed writes one vector per text" in error
+    main(["embed", str(tiny_bert), "--data", str(pairs), "--output", str(tmp_path / "p.npy"), "--text-column",
+          "sentence2"])  # fmt: skip
+    assert np.load(tmp_path / "p.npy").shape == (2, 32)
 
 
 def test_the_pooler_of_a_folder_that_saved_none_is_refused(tiny_bert, tmp_path):

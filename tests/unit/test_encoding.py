@@ -273,3 +273,11 @@ def test_gather_padded_pads_per_token_values_like_collate():
     got = gather_padded(encoded, labels, index, pad_value=-100)
     assert got.tolist() == [[4, 5, -100], [1, 2, 3]]
     assert got.shape == collate(encoded, index, False)["input_ids"].shape
+
+
+def test_a_max_length_with_no_room_beside_the_special_tokens_is_refused(bert_tok, roberta_tok):
+    with pytest.raises(ConfigError, match=r"^--max-length 2 leaves no room for text beside the model's 2 special"):
+        encode(bert_tok, ["a long text " * 40], None, 2)
+    with pytest.raises(ConfigError, match=r"^--max-length 4 leaves no room .* 4 special tokens; give at least 5"):
+        encode(roberta_tok, ["a"], ["b"], 4)  # a RoBERTa pair takes 4
+    assert encode(bert_tok, ["a long text " * 40], None, 3).lengths.tolist() == [3]

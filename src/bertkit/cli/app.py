@@ -86,6 +86,12 @@ def embed(
     check_output_file(output, data)  # before the model loads: a wrong --output costs no time
     dataset = read_data(data, ReadOptions(text_column=text_column, encoding=encoding, header=header), need_label=False,
                         skip_hint=False)  # fmt: skip
+    if dataset.pairs is not None and text_column is None:
+        # one vector per text: embedding only the first of each pair would drop half the file without a word
+        raise DataError(
+            f"{data}: holds text pairs ({dataset.columns.text!r}, {dataset.columns.pair!r}) and embed writes one "
+            f"vector per text: choose the column with --text-column (run twice for both)"
+        )
     embedder = TextEmbedder(model, pooling=pooling, layers=layer or -1, normalize=normalize,
                             max_length=max_length, device=device).fit()  # fmt: skip
     vectors = embedder.transform(dataset.texts)

@@ -93,11 +93,13 @@ def evaluate(
     flag is given. --coverage adds set_coverage and mean_set_size; --abstain-below adds abstained,
     coverage_rate and answered_accuracy."""
     from bertkit import TextClassifier
-    from bertkit.runs import check_data_file, read_data
+    from bertkit.runs import check_data_file, prepare_report_dir, read_data
 
     check_data_file(
         data, delimiter=delimiter, model_dir=model_dir
     )  # before the model loads (seconds): a wrong path fails at once
+    if report_dir is not None:
+        prepare_report_dir(report_dir)
     classifier = TextClassifier.load(
         model_dir, device=device, backend=backend, precision=precision, calibration=not no_calibration
     )
@@ -201,7 +203,7 @@ def predict(
     if text is not None:
         _check_pair(classifier, pair)
         ranked = None if classifier.task_ == "regression" else 5  # the top labels, unless there are none
-        _predict_text(classifier, [(text, pair)] if pair else [text], top_k or ranked, sets)
+        _predict_text(classifier, [(text, pair)] if pair is not None else [text], top_k or ranked, sets)
         return
     read, taken = saved_settings(
         classifier, ReadOptions(text_column=text_column, text_pair_column=text_pair_column, encoding=encoding,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bertkit.exceptions import ConfigError
+
 if TYPE_CHECKING:  # torch is imported where a batch becomes tensors: prediction with ONNX Runtime never needs it
     import torch
 
@@ -63,6 +65,13 @@ def encode(
     chose truncation) truncates.
     """
     stride = stride or None
+    special = tokenizer.num_special_tokens_to_add(pair=pairs is not None)
+    if max_length <= special:
+        # below that the tokenizer skips truncation (a torch error later) or keeps the special tokens alone
+        raise ConfigError(
+            f"--max-length {max_length} leaves no room for text beside the model's {special} special tokens; "
+            f"give at least {special + 1} (128 or more is usual)"
+        )
     wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
     if stride is not None and pairs is not None:
         rows, types, doc_index = _pair_windows(tokenizer, texts, pairs, max_length, stride, wants_types)
