@@ -53,6 +53,7 @@ def test_predict_returns_exact_character_offsets(answerer):
         assert context[answer["start"] : answer["end"]] == answer["answer"] != ""
         assert 0 < answer["score"] <= 1
     assert answers[0]["answer"] == "superb"
+    assert answerer.predict((q for q in ["what is good ?"] * 2), iter(contexts)) == answers  # any iterable
     nbest = answerer.predict_nbest(["what is good ?"], contexts[:1], k=3)[0]
     assert len(nbest) == 3 and nbest[0]["answer"] == "superb"
     assert all(contexts[0][c["start"] : c["end"]] == c["answer"] for c in nbest)

@@ -90,10 +90,10 @@ def test_long_questions_are_cut_so_the_context_keeps_room(tokenizer):
     assert question_tokens == 8
 
 
-def test_answers_starting_inside_a_word_or_on_a_space(tokenizer):
+def test_answers_starting_or_ending_inside_a_word_or_on_a_space(tokenizer):
     context = "abc xyz film"  # x ##y ##z: three tokens
     windows = encode_windows(tokenizer, [QARecord("q", "what ?", context)], max_length=32, doc_stride=4)
-    for start, end, expected in [(5, 7, "yz"), (3, 7, "xyz"), (0, 12, context), (4, 6, "xy")]:
+    for start, end, expected in [(5, 7, "yz"), (3, 7, "xyz"), (0, 12, context), (4, 6, "xy"), (4, 8, "xyz")]:
         first, last = token_span(windows, 0, start, end)
         assert context[windows.char_start[first] : windows.char_end[last]] == expected
     assert token_span(windows, 0, 4, 40) is None  # runs past the window

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from bertkit.params import ParamsMixin
 from bertkit.qa.decoding import Decoded, choose_answers, decode_spans
 from bertkit.qa.metrics import best_null_threshold, per_question_scores, squad_metrics
 from bertkit.qa.squad import QARecord, SquadData, as_squad, questions_contexts
-from bertkit.qa.windows import QAWindows, check_window_sizes, encode_windows, span_targets
+from bertkit.qa.windows import QAWindows, check_window_sizes, encode_windows, span_targets, special_tokens
 
 KIND = ModelKind.QA
 TRAINED_BY = "bertkit qa train"
@@ -124,9 +124,18 @@ class QuestionAnswerer(ParamsMixin):
     def check_params(self) -> None:
         """ConfigError for a parameter ``fit`` would refuse, or a model that cannot hold ``max_length`` tokens:
         the CLI calls it before reading the data (seconds), ``fit`` first thing."""
+        self._checked_tokenizer()
+
+    def _checked_tokenizer(self):
+        """:meth:`check_params`; returns the model's tokenizer, whose special tokens (3 for BERT, 4 for
+        RoBERTa) take room in every window."""
         self._check_params()
         TrainConfig(**{name: getattr(self, name) for name in _LOOP_FIELDS}, task="auto")
-        check_max_length(self.model, resolve_checkpoint(self.model), self.max_length)
+        checkpoint = resolve_checkpoint(self.model)
+        check_max_length(self.model, checkpoint, self.max_length)
+        tokenizer = load_tokenizer(checkpoint)
+        check_window_sizes(self.max_length, self.doc_stride, self.max_question_length, special_tokens(tokenizer))
+        return tokenizer
 
     # fitting -------------------------------------------------------------------------------------
     def fit(self, X: QAData, eval_set: QAData | None = None, *, output_dir: str | Path | None = None):
@@ -141,7 +150,7 @@ class QuestionAnswerer(ParamsMixin):
         if env_world_size() > 1:
             raise ConfigError("bertkit qa train runs in one process; launch it without torchrun")
         # The options, and the model holding max_length tokens, before the data is read or anything is written.
-        self.check_params()
+        tokenizer = self._checked_tokenizer()
         checkpoint = resolve_checkpoint(self.model)
         train = as_squad(X, "X")
         validation = as_squad(eval_set, "eval_set") if eval_set is not None else None
@@ -153,7 +162,7 @@ class QuestionAnswerer(ParamsMixin):
         version = "2.0" if (train.has_impossible or validation.has_impossible) else "1.1"
 
         started = time.perf_counter()
-        self.tokenizer_ = load_tokenizer(checkpoint)
+        self.tokenizer_ = tokenizer
         from bertkit.engine import loop as training
         from bertkit.engine.objective import MetricScorer, Validation
         from bertkit.qa.objective import SpanObjective
@@ -237,11 +246,11 @@ class QuestionAnswerer(ParamsMixin):
         windows = self._windows(data.records)
         return self._decode(data.records, windows, self._logits(windows))
 
-    def predict(self, questions: Sequence[str], contexts: Sequence[str]) -> list[dict[str, Any]]:
-        """One answer per (question, context): ``{"id", "question", "answer", "start", "end", "score"}`` (``id``:
-        the position in these lists) with character offsets into the context (``context[start:end] ==
-        answer``); no answer (v2.0 models) is ``""`` with start and end None and the no-answer probability as
-        score."""
+    def predict(self, questions: Iterable[str], contexts: Iterable[str]) -> list[dict[str, Any]]:
+        """One answer per (question, context) (lists or any iterables, e.g. generators): ``{"id", "question",
+        "answer", "start", "end", "score"}`` (``id``: the position in these lists) with character offsets into
+        the context (``context[start:end] == answer``); no answer (v2.0 models) is ``""`` with start and end
+        None and the no-answer probability as score."""
         return self.predict_records(questions_contexts(questions, contexts))
 
     def predict_records(self, data: QAData) -> list[dict[str, Any]]:
@@ -258,7 +267,7 @@ class QuestionAnswerer(ParamsMixin):
             out.append({"id": record.id, "question": record.question, **answer})
         return out
 
-    def predict_nbest(self, questions: Sequence[str], contexts: Sequence[str], k: int = 5) -> list[list[dict]]:
+    def predict_nbest(self, questions: Iterable[str], contexts: Iterable[str], k: int = 5) -> list[list[dict]]:
         """The ``k`` best candidate spans of each question, best first (each a dict like :meth:`predict`'s)."""
         self._check_fitted()
         decoded = self._decoded(questions_contexts(questions, contexts))

@@ -156,8 +156,11 @@ def _answer(item: Any, context: str, source: str, where: str, qid: str) -> Answe
         raise DataError(
             f"{source} {where}.answer_start (question id {qid}): must be an integer character offset (got {start!r})"
         )
-    if not text:
-        raise DataError(f"{source} {where}.text (question id {qid}): the answer text is empty")
+    if not text.strip():
+        raise DataError(
+            f"{source} {where}.text (question id {qid}): the answer text is empty or only whitespace; give the "
+            "answer's words, or mark the question unanswerable"
+        )
     if not 0 <= start <= len(context) - len(text) or context[start : start + len(text)] != text:
         found = context.find(text)
         fix = (
@@ -190,6 +193,16 @@ def _kind(kind: type) -> str:
     return {list: "a list", str: "a string"}.get(kind, kind.__name__)
 
 
+def _listed(items: Any, name: str) -> list:
+    """``items`` as a list (a generator is read once); DataError when it is not iterable."""
+    if isinstance(items, bytes | Mapping):
+        raise DataError(f"{name}: expected a list of strings (got {type(items).__name__}); pass a list")
+    try:
+        return list(items)
+    except TypeError:
+        raise DataError(f"{name}: expected a list of strings (got {type(items).__name__}); pass a list") from None
+
+
 def _short(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
@@ -197,7 +210,8 @@ def _short(text: str, limit: int = 40) -> str:
 def as_squad(data: Any, name: str = "data", *, need_answers: bool = True) -> SquadData:
     """Accept a :class:`SquadData`, a path to SQuAD JSON, a decoded SQuAD object, or a list of records
     (dicts with ``question``, ``context`` and optionally ``id``, ``answers`` [{"text", "answer_start"}],
-    ``is_impossible``, ``title``)."""
+    ``is_impossible``, ``title``). Rows without a title are grouped by their context (titles "context 0",
+    "context 1", ... in first-seen order), so a held-out split never puts one context on both sides."""
     if isinstance(data, SquadData):
         return data
     if isinstance(data, str | Path):
@@ -206,11 +220,15 @@ def as_squad(data: Any, name: str = "data", *, need_answers: bool = True) -> Squ
         return parse_squad(data, source=name, need_answers=need_answers)
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         records, seen = [], set()
+        untitled: dict[str, str] = {}  # context -> its title when rows give none
         for i, row in enumerate(data):
             where = f"[{i}]"
             _expect(row, Mapping, name, where, 'a dict with "question" and "context"')
             context = _field(row, "context", str, name, where)
-            record = _record({"id": str(i), **row}, context, str(row.get("title", i)), name, where, need_answers)
+            title = row.get("title")
+            if title is None:
+                title = untitled.setdefault(context, f"context {len(untitled)}")
+            record = _record({"id": str(i), **row}, context, str(title), name, where, need_answers)
             if record.id in seen:
                 raise DataError(f"{name} {where}.id: question id {record.id!r} already used; ids must be unique")
             seen.add(record.id)
@@ -221,10 +239,12 @@ def as_squad(data: Any, name: str = "data", *, need_answers: bool = True) -> Squ
     raise DataError(f"{name}: expected a SQuAD JSON path, a SquadData or a list of dicts (got {type(data).__name__})")
 
 
-def questions_contexts(questions: Sequence[str] | str, contexts: Sequence[str] | str) -> SquadData:
-    """Unlabelled records from parallel lists of questions and contexts."""
+def questions_contexts(questions: Iterable[str], contexts: Iterable[str]) -> SquadData:
+    """Unlabelled records from parallel lists (or any iterables: generators, arrays, Series) of questions and
+    contexts."""
     if isinstance(questions, str) or isinstance(contexts, str):
         raise DataError("expected lists of questions and contexts, got a single string; wrap it in a list")
+    questions, contexts = _listed(questions, "questions"), _listed(contexts, "contexts")
     if len(questions) != len(contexts):
         raise DataError(f"{len(questions)} questions but {len(contexts)} contexts; pass one context per question")
     rows = [{"question": q, "context": c} for q, c in zip(questions, contexts, strict=True)]

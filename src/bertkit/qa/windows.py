@@ -8,13 +8,14 @@ per token, the character span it covers in the original context (-1 outside the 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from bertkit.data.encoding import Encoded
-from bertkit.exceptions import ConfigError, ModelLoadError
+from bertkit.exceptions import BertkitWarning, ConfigError, ModelLoadError
 from bertkit.qa.squad import QARecord
 
 
@@ -43,18 +44,26 @@ def question_budget(max_length: int, max_question_length: int) -> int:
     return max(1, min(max_question_length, max_length // 4))
 
 
-def check_window_sizes(max_length: int, doc_stride: int, max_question_length: int) -> None:
-    """Every window must keep room for the question, three special tokens and more context than the overlap."""
+def special_tokens(tokenizer) -> int:
+    """Special tokens the tokenizer adds to a (question, context) pair: 3 for BERT ([CLS] q [SEP] c [SEP]),
+    4 for RoBERTa-family models (<s> q </s></s> c </s>)."""
+    return int(tokenizer.num_special_tokens_to_add(pair=True))
+
+
+def check_window_sizes(max_length: int, doc_stride: int, max_question_length: int, n_special: int = 3) -> None:
+    """Every window must keep room for the question, the ``n_special`` special tokens of a pair
+    (:func:`special_tokens`) and more context than the overlap."""
     if max_length < 16:
         raise ConfigError(f"--max-length must be at least 16 for question answering (got {max_length})")
     if max_question_length < 1:
         raise ConfigError(f"--max-question-length must be a positive integer (got {max_question_length})")
     budget = question_budget(max_length, max_question_length)
-    room = max_length - budget - 3
+    room = max_length - budget - n_special
     if doc_stride < 0 or doc_stride >= room:
         raise ConfigError(
             f"--doc-stride must be at least 0 and below the context room of a window, {room} tokens "
-            f"(--max-length {max_length} minus {budget} for the question minus 3 special tokens) (got {doc_stride})"
+            f"(--max-length {max_length} minus {budget} for the question minus {n_special} special tokens) "
+            f"(got {doc_stride})"
         )
 
 
@@ -68,7 +77,7 @@ def encode_windows(
             f"{getattr(tokenizer, 'name_or_path', 'tokenizer')}: question answering needs a fast (Rust) tokenizer "
             "for character offsets; use a model folder with tokenizer.json"
         )
-    check_window_sizes(max_length, doc_stride, max_question_length)
+    check_window_sizes(max_length, doc_stride, max_question_length, special_tokens(tokenizer))
     budget = question_budget(max_length, max_question_length)
     questions = _cut_questions(tokenizer, [r.question.lstrip() for r in records], budget)
     contexts = [r.context for r in records]
@@ -127,16 +136,36 @@ def _cut_questions(tokenizer, questions: list[str], limit: int) -> list[str]:
 
 
 def span_targets(windows: QAWindows, records: Sequence[QARecord]) -> np.ndarray:
-    """Start/end token positions of each window's answer (the first gold answer), or the CLS position twice
-    when the answer is not wholly inside the window or the question has none: int64 [windows, 2]."""
+    """Start/end token positions of each window's answer (the first gold answer, without its leading and
+    trailing whitespace), or the CLS position twice when the answer is not wholly inside the window or the
+    question has none: int64 [windows, 2].
+
+    Warns (:class:`BertkitWarning`) when answerable questions have their answer in no window: they would
+    train as "no answer" (an answer longer than a window's context room, or than the overlap where it meets
+    the next window)."""
     targets = np.repeat(windows.cls_index[:, None], 2, axis=1)
+    labelled = np.zeros(len(records), dtype=bool)
     for w, r in enumerate(windows.encoded.doc_index):
         record = records[int(r)]
         if record.is_impossible or not record.answers:
             continue
-        found = token_span(windows, w, record.answers[0].start, record.answers[0].end)
+        answer = record.answers[0]
+        start = answer.start + len(answer.text) - len(answer.text.lstrip())
+        found = token_span(windows, w, start, answer.start + len(answer.text.rstrip()))
         if found is not None:
             targets[w] = found
+            labelled[int(r)] = True
+    answerable = [i for i, r in enumerate(records) if r.answers and not r.is_impossible]
+    missed = [records[i].id for i in answerable if not labelled[i]]
+    if missed:
+        named = ", ".join(repr(qid) for qid in missed[:3]) + (", ..." if len(missed) > 3 else "")
+        warnings.warn(
+            f"{len(missed)} of {len(answerable)} answerable questions ({named}) have their answer in no window "
+            f'(longer than a window\'s context or than the overlap of two windows), so they train as "no answer"; '
+            "raise --max-length (or --doc-stride)",
+            BertkitWarning,
+            stacklevel=3,  # the caller of fit
+        )
     return targets
 
 
@@ -151,14 +180,10 @@ def token_span(windows: QAWindows, w: int, start_char: int, end_char: int) -> tu
     c_starts, c_ends = starts[context], ends[context]
     if c_starts[0] > start_char or c_ends[-1] < end_char:
         return None
-    # The last token starting at or before the answer's first character, and the first one ending at or
-    # after its last character (an answer that starts inside a word keeps the whole word).
-    first = int(np.searchsorted(c_starts, start_char, side="right")) - 1
-    last = int(np.searchsorted(c_ends, end_char, side="left"))
-    first = max(first, 0)
-    if c_ends[first] <= start_char:  # the answer starts in the whitespace after this token
-        first += 1
-    last = min(last, len(context) - 1)
-    if last < first:
+    # The first token ending after the answer's first character and the last one starting before its end: an
+    # answer that starts or ends inside a word keeps the whole word, whitespace at either side adds no token.
+    first = int(np.searchsorted(c_ends, start_char, side="right"))
+    last = int(np.searchsorted(c_starts, end_char, side="left")) - 1
+    if first >= len(context) or last < first:
         return None
     return int(context[first]), int(context[last])
