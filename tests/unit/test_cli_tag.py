@@ -68,7 +68,8 @@ def test_predict_files(trained, tmp_path, capsys):
     spans = tmp_path / "spans.jsonl"
     assert run_cli("tag", "predict", model, "--data", texts, "--output", spans) == 0
     rows = [json.loads(line) for line in spans.read_text().splitlines()]
-    assert [r["text"] for r in rows] == ["the film was great lovely", "weak plot"]
+    assert [r["text"] for r in rows] == ["the film was great lovely", "", "weak plot"]  # one row per line
+    assert rows[1]["entities"] == []
     assert rows[0]["entities"][0]["text"] == "great lovely"
 
 

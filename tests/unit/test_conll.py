@@ -7,7 +7,8 @@ import json
 import pytest
 
 from bertkit import DataError, load_tagged_data
-from bertkit.tagging.conll import from_lists, iob1_to_bio, read_conll
+from bertkit.tagging.conll import iob1_to_bio, read_conll
+from bertkit.tagging.inputs import from_lists
 
 
 @pytest.mark.parametrize(
@@ -153,6 +154,8 @@ def test_in_memory_lists_are_checked():
     with pytest.raises(DataError, match=r"X: 1 sentences but 2 tag lists"):
         from_lists([["a"]], [["O"], ["O"]])
     with pytest.raises(DataError, match=r"X: expected a list of sentences, each a list of words"):
+        from_lists("Peter Blackburn", None)
+    with pytest.raises(DataError, match=r"^X sentence 1: the words are one string \('Peter Blackburn'\), not a list"):
         from_lists(["Peter Blackburn"], None)
     with pytest.raises(DataError, match=r"X sentence 2: no words"):
         from_lists([["a"], []], None)
@@ -174,8 +177,8 @@ def test_a_text_per_line_file_stays_raw_text(tmp_path):
     from bertkit.tagging.conll import read_raw_texts
 
     path = tmp_path / "texts.txt"
-    path.write_text("the film was great\n\nweak plot\nO B I\n")
-    assert read_raw_texts(path, "utf-8") == ["the film was great", "weak plot", "O B I"]
+    path.write_text("the film was great\n\nweak plot\nO B I\n\n")
+    assert read_raw_texts(path, "utf-8") == ["the film was great", "", "weak plot", "O B I"]  # line i + 1: row i
 
 
 def test_training_on_raw_text_says_which_formats_are_read(tmp_path):

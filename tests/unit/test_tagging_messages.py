@@ -89,7 +89,8 @@ def test_predict_file_that_cannot_open_its_output_is_a_data_error(fitted, tmp_pa
 
 
 def test_words_a_conll_column_cannot_hold_are_checked_in_the_conll_module(tmp_path):
-    from bertkit.tagging.conll import check_conll_words, from_lists
+    from bertkit.tagging.conll import check_conll_words
+    from bertkit.tagging.inputs import from_lists
 
     check_conll_words(from_lists([["new", "york"]], None), tmp_path / "out.conll")
     for word in ("new york", "", "tab\there"):

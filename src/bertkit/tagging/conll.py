@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,11 @@ from bertkit.data.decoding import check_not_binary, codec, decode_file
 from bertkit.exceptions import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
-TAG_SHAPE = re.compile(r"^(O|[BIES]-\S+)$")
-SNIFF_LINES = 50
-"""Word lines looked at to tell a CoNLL ``.txt`` from one raw text per line."""
+TAG_SHAPE = re.compile(r"^(?:O|[BIESLU]-[^\W\d][\w.-]*)$")
+"""A tag as the sniff of a ``.txt`` knows one: ``O``, or a BIO/IOB1/IOBES/BILOU prefix and a type that starts
+with a letter (``B-PER``, ``I-WORK_OF_ART``): ``B-52`` and ``I-95`` are words."""
+SNIFF_LINES = 1000
+"""Word lines looked at, at most, to tell a CoNLL ``.txt`` from one raw text per line."""
 FORMATS = (
     "CoNLL columns (word ... tag per line, blank lines between sentences; any extension, .txt too when its lines "
     "look so) or JSONL with tokens/tags"
@@ -79,7 +80,12 @@ def iob1_to_bio(tags: Sequence[str]) -> list[str]:
 
 
 def check_tag(tag: str, where: str) -> None:
-    """Refuse anything but ``O``, ``B-TYPE`` and ``I-TYPE``."""
+    """Refuse anything but ``O``, ``B-TYPE`` and ``I-TYPE`` (strings)."""
+    if not isinstance(tag, str):
+        raise DataError(
+            f"{where}: tag {tag!r} is a {type(tag).__name__}, not a string; tags must be O, B-TYPE or I-TYPE "
+            "(e.g. B-PER, I-LOC)"
+        )
     if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
         return
     raise DataError(f"{where}: tag {tag!r} is not BIO/IOB1; tags must be O, B-TYPE or I-TYPE (e.g. B-PER, I-LOC)")
@@ -204,8 +210,11 @@ def tagging_format(path: Path, encoding: str) -> str:
     """How ``tag train``, ``tag evaluate`` and ``tag predict`` all read ``path``: ``"jsonl"`` by extension,
     ``"text"`` (one raw text per line) for a ``.txt`` whose lines do not look like CoNLL, else ``"conll"``.
 
-    A ``.txt`` is CoNLL when it has ``-DOCSTART-`` lines, or when its first word lines all have one number
-    (two or more) of whitespace-separated columns with a tag (``O``, ``B-X``, ``I-X``) after the word."""
+    A ``.txt`` is CoNLL when it has ``-DOCSTART-`` lines, or when its first word lines all have one number (two
+    or more) of whitespace-separated columns, one column after the word holds tags alone (:data:`TAG_SHAPE`),
+    and either there are three columns or more (``word POS tag``) or a blank line separates two sentences. Short
+    lines of raw text such as ``Boeing B-52`` stay text; a two-column file of one sentence reads as CoNLL under
+    another extension (``.conll``)."""
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
@@ -214,15 +223,36 @@ def tagging_format(path: Path, encoding: str) -> str:
     _read_text(path, encoding)  # a folder, a missing or binary file, bytes not in ``encoding``: named there
     try:
         with path.open(encoding=codec(encoding)) as handle:
-            lines = [line.split() for line in islice((x for x in handle if x.strip()), SNIFF_LINES)]
+            lines, separated = _word_lines(handle)
     except UnicodeDecodeError:
         _read_text(path, encoding)  # raises the message that names the encoding
         raise
     if any(words[0] == "-DOCSTART-" for words in lines):
         return "conll"
     widths = {len(words) for words in lines}
-    tagged = all(any(TAG_SHAPE.match(word) for word in words[1:]) for words in lines)
-    return "conll" if lines and len(widths) == 1 and min(widths) >= 2 and tagged else "text"
+    if len(widths) != 1 or min(widths) < 2:
+        return "text"
+    width = min(widths)
+    tagged = any(all(TAG_SHAPE.match(words[k]) for words in lines) for k in range(1, width))
+    return "conll" if tagged and (width >= 3 or separated) else "text"
+
+
+def _word_lines(handle) -> tuple[list[list[str]], bool]:
+    """The first :data:`SNIFF_LINES` non-blank lines of ``handle`` split at whitespace, and whether a blank line
+    comes between two of them (read on to the first such line, within the limit, when the first lines lack it)."""
+    lines: list[list[str]] = []
+    blank = separated = False
+    for line in handle:
+        words = line.split()
+        if not words:
+            blank = bool(lines)
+            continue
+        separated = separated or blank
+        blank = False
+        lines.append(words)
+        if len(lines) >= SNIFF_LINES or (separated and len(lines) >= 50):
+            break
+    return lines, separated
 
 
 def load_tagged(
@@ -237,46 +267,10 @@ def load_tagged(
     if kind == "text":
         raise DataError(
             f"{path.name}: reads as raw text, one text per line (its lines are not 'word ... tag' columns); "
-            f"word-split sentences are read from {FORMATS}; raw text is for `bertkit tag predict`"
+            f"word-split sentences are read from {FORMATS}; raw text is for `bertkit tag predict` (a CoNLL file "
+            "of one sentence in two columns: name it .conll)"
         )
     return read_conll(path, tag_column=tag_column, need_tags=need_tags, encoding=encoding)
-
-
-def from_lists(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, name: str = "X") -> TaggedData:
-    """In-memory sentences (lists of words, optionally lists of tags) checked like a file."""
-    if isinstance(tokens, str) or not all(isinstance(s, list | tuple) for s in tokens):
-        raise DataError(f"{name}: expected a list of sentences, each a list of words (e.g. [['Paris', 'is', 'big']])")
-    if tags is not None and len(tags) != len(tokens):
-        raise DataError(f"{name}: {len(tokens)} sentences but {len(tags)} tag lists; give one tag list per sentence")
-    out_tags = None
-    if tags is not None:
-        out_tags = []
-        for i, (words, labels) in enumerate(zip(tokens, tags, strict=True)):
-            if len(words) != len(labels):
-                raise DataError(
-                    f"{name} sentence {i + 1}: {len(words)} words but {len(labels)} tags; give one tag per word"
-                )
-            for tag in labels:
-                check_tag(tag, f"{name} sentence {i + 1}")
-            out_tags.append(iob1_to_bio(labels))
-    for i, words in enumerate(tokens):
-        if not words:
-            raise DataError(f"{name} sentence {i + 1}: no words; every sentence needs at least one word")
-    return TaggedData([list(map(str, s)) for s in tokens], out_tags, name)
-
-
-def as_tagged_data(X: Sequence[Sequence[str]] | TaggedData, y, name: str, *, need_tags: bool) -> TaggedData:
-    """The estimator's input as :class:`TaggedData`: a TaggedData as is (its tags are its own, so ``y`` is
-    refused), else lists of words (and of tags) checked by :func:`from_lists`; ``need_tags``: tags required."""
-    if isinstance(X, TaggedData):
-        if y is not None:
-            raise DataError(f"{name}: tags come from the data file; do not pass y as well")
-        data = X
-    else:
-        data = from_lists(X, y, name=name)
-    if need_tags and data.tags is None:
-        raise DataError(f"{data.source}: needs tags (one per word) for training or evaluation; none were given")
-    return data
 
 
 def hold_out(train: TaggedData, fraction: float, seed: int) -> tuple[TaggedData, TaggedData]:
@@ -357,7 +351,13 @@ def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
         return texts
     if kind == "conll":
         return None
-    return [line for line in _read_text(path, encoding).splitlines() if line.strip()]
+    # One text per line, blank lines too (an empty text, tagged with no entities): row N of the output is line N
+    # of the input. Lines end at \n alone (not at U+2028 or a form feed inside a text, as str.splitlines has it);
+    # blank lines after the last text end the file, they are not texts.
+    lines = [line.removesuffix("\r") for line in _read_text(path, encoding).split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
 
 
 def _is_str_list(value) -> bool:

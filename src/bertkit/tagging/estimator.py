@@ -32,7 +32,6 @@ from bertkit.models.kinds import ModelKind, folder_kind
 from bertkit.params import ParamsMixin
 from bertkit.tagging.conll import (
     TaggedData,
-    as_tagged_data,
     check_conll_words,
     hold_out,
     load_tagged,
@@ -41,6 +40,7 @@ from bertkit.tagging.conll import (
     tag_set,
     write_tagged_rows,
 )
+from bertkit.tagging.inputs import as_tagged_data, check_texts
 from bertkit.tagging.metrics import bio_spans, entity_scores, unknown_types, unknown_types_warning
 from bertkit.tagging.objective import TokenObjective, predict_token_logits
 from bertkit.tagging.words import (
@@ -224,15 +224,14 @@ class TokenTagger(ParamsMixin):
     def predict(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
         """Entities of each raw text: a list of ``{entity, text, start, end, score}`` per text, where
         ``text[start:end]`` is the entity's surface string and ``score`` the mean probability of its tags."""
-        if isinstance(texts, str):
-            raise DataError("texts: expected a list of strings; wrap a single text in a list")
+        texts = check_texts(texts)
         self._check_fitted()
-        split = [split_words(str(t)) for t in texts]
-        keep = [i for i, (words, _) in enumerate(split) if words]
+        split = [split_words(t) for t in texts]
+        keep = [i for i, (words, _) in enumerate(split) if words]  # a text of no words has no entities
         tags, scores = self._predict_words([split[i][0] for i in keep])
         out: list[list[dict[str, Any]]] = [[] for _ in texts]
         for k, i in enumerate(keep):
-            out[i] = entity_dicts(str(texts[i]), split[i][1], bio_spans(tags[k]), scores[k])
+            out[i] = entity_dicts(texts[i], split[i][1], bio_spans(tags[k]), scores[k])
         return out
 
     def predict_sentences(self, X: Sentences) -> list[dict[str, Any]]:

@@ -9,8 +9,11 @@ cut at word boundaries into pieces that fit, so no word is ever truncated away.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -18,9 +21,45 @@ import numpy as np
 from bertkit.data.encoding import Encoded
 
 IGNORE = -100
-# Words for raw text: dotted abbreviations (U.S.), words with inner hyphens/apostrophes/ampersands
-# (1996-08-22, O'Neill, AT&T), or any single other non-space character (punctuation), as CoNLL splits them.
-WORD = re.compile(r"(?:\w\.){2,}|\w+(?:[-'’&]\w+)*|[^\w\s]")
+JOINERS = "\u00ad\u200c\u200d\u2060"
+"""Invisible characters that sit inside a word: soft hyphen, zero-width non-joiner and joiner, word joiner."""
+
+
+@cache
+def word_pattern() -> re.Pattern[str]:
+    """Words for raw text: dotted abbreviations (U.S.), words with inner hyphens/apostrophes/ampersands
+    (1996-08-22, O'Neill, AT&T), or any single other visible character (punctuation), as CoNLL splits them.
+
+    Combining marks (Unicode M*: the accents of decomposed "Mu\u0308ller", Indic vowel signs and viramas) and
+    :data:`JOINERS` belong to the word they are in, as letters do (``\\w`` alone matches neither); other
+    control and format characters (zero-width space, LRM/RLM, BOM) separate words like spaces. Built on first
+    use (the Unicode tables are read once, ~30 ms): marks and format characters lie in planes 0, 1 and 14."""
+    marks, invisible = [], []
+    for code in chain(range(0x20000), range(0xE0000, 0xE1000)):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category[0] == "M" or char in JOINERS:
+            marks.append(code)
+        elif category in ("Cc", "Cf") and not char.isspace():
+            invisible.append(code)
+    mark, hidden = _ranges(marks), _ranges(invisible)
+    letter, other = rf"[\w{mark}]", rf"[^\w\s{mark}{hidden}]"
+    symbol = rf"{other}(?:\u200d{other}|[{mark}])*"  # an emoji ZWJ sequence stays one symbol
+    return re.compile(rf"(?:\w[{mark}]*\.){{2,}}|{letter}+(?:[-'’&]{letter}+)*|{symbol}")
+
+
+def _ranges(codes: Iterable[int]) -> str:
+    """Sorted code points as the inside of a regex character class: ``\\Uxxxxxxxx-\\Uyyyyyyyy`` runs."""
+    out: list[str] = []
+    start = previous = None
+    for code in chain(codes, [None]):
+        if code is not None and previous is not None and code == previous + 1:
+            previous = code
+            continue
+        if start is not None:
+            out.append(f"\\U{start:08x}-\\U{previous:08x}")
+        start = previous = code
+    return "".join(out)
 
 
 @dataclass
@@ -49,16 +88,25 @@ class EncodedWords:
 
 
 def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int) -> EncodedWords:
-    """Tokenize pre-split sentences (``is_split_into_words``), cutting long ones into pieces at word boundaries."""
+    """Tokenize pre-split sentences (``is_split_into_words``), cutting long ones into pieces at word boundaries.
+
+    A word the tokenizer turns into no sub-token at all (a zero-width space, a soft hyphen, a control
+    character, an empty string) is encoded as the tokenizer's unknown token, so every word has a first
+    sub-token: it gets a prediction, and its tag reaches the loss (a tokenizer without one leaves it out)."""
     budget = max(1, max_length - tokenizer.num_special_tokens_to_add())
     n_words = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     # Pass 1 (no special tokens): sub-tokens per word decide where long sentences are cut.
     counts = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
+    unk = tokenizer.unk_token
+    unk_size = 0 if unk is None else len(tokenizer([unk], add_special_tokens=False)["input_ids"][0])
     pieces: list[list[str]] = []
     piece_sentence: list[int] = []
     piece_start: list[int] = []
     for i, words in enumerate(sentences):
         sizes = np.bincount([w for w in counts.word_ids(i) if w is not None], minlength=len(words))
+        if unk_size and not sizes.all():
+            words = [unk if size == 0 else word for word, size in zip(words, sizes, strict=True)]
+            sizes = np.where(sizes == 0, unk_size, sizes)
         if sizes.sum() <= budget:
             pieces.append(list(words))
             piece_sentence.append(i)
@@ -101,7 +149,8 @@ def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int)
 
 def word_predictions(words: EncodedWords, logits: np.ndarray, outside: int) -> tuple[np.ndarray, np.ndarray]:
     """Label id and probability of every word from its first sub-token: int64 and float32 [total words].
-    A word with no sub-token (e.g. only characters the tokenizer drops) gets ``outside`` with probability 0."""
+    A word with no sub-token (only with a tokenizer that has no unknown token: :func:`encode_words`) gets
+    ``outside`` with probability 0."""
     ids = np.full(words.total_words, outside, dtype=np.int64)
     scores = np.zeros(words.total_words, dtype=np.float32)
     first = logits[words.first]  # [first tokens, labels]
@@ -119,7 +168,7 @@ def split_sentences(flat: np.ndarray, n_words: np.ndarray) -> list[np.ndarray]:
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     """Words of raw text with their character offsets ``(start, end)`` into ``text``."""
-    matches = list(WORD.finditer(text))
+    matches = list(word_pattern().finditer(text))
     return [m.group() for m in matches], [m.span() for m in matches]
 
 
