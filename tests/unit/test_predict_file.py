@@ -79,3 +79,90 @@ def test_the_output_may_not_be_the_input_or_a_folder(clf, tmp_path, capsys):
     error = fails(capsys, "predict", folder, "--data", data, "--output", data)
     assert "--output is the --data file" in error
     assert "--top-k must be a positive integer (got 0)" in fails(capsys, "predict", folder, "a film", "--top-k", "0")
+
+
+def test_a_file_of_no_rows_is_an_error_and_leaves_an_earlier_output(clf, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, column in (("empty.parquet", "text"), ("no_text.parquet", "foo")):
+        source = tmp_path / name
+        pq.write_table(pa.table({column: pa.array([], pa.string())}), source)
+        earlier = tmp_path / "out.csv"
+        earlier.write_text("an earlier run's output\n", encoding="utf-8")
+        message = f"{source}: file is empty; it needs at least one row of data"
+        with pytest.raises(DataError, match=f"^{message}$"):
+            clf.predict_file(source, earlier)
+        assert earlier.read_text(encoding="utf-8") == "an earlier run's output\n"
+        with pytest.raises(DataError, match=f"^{message}$"):  # what evaluate reads the same file with
+            load_data(source)
+
+
+def test_a_reader_that_yields_no_chunk_is_an_error(clf, tmp_path, monkeypatch):
+    import bertkit.data.readers as readers
+
+    monkeypatch.setattr(readers, "iter_tables", lambda *args, **kwargs: iter(()))
+    with pytest.raises(DataError, match=r"in.csv: file is empty; it needs at least one row of data"):
+        clf.predict_file(tmp_path / "in.csv", tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_parquet_ids_with_a_null_come_out_exact(clf, tmp_path, suffix):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = [1234567890123456789, None, 3]
+    source = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"id": pa.array(ids, pa.int64()), "text": ["great film", "boring", "lovely"]}), source)
+    output = tmp_path / f"out{suffix}"
+    clf.predict_file(source, output, chunk_rows=2)
+    if suffix == ".parquet":
+        assert pq.read_table(output).column("id").to_pylist() == ids
+        assert str(pq.read_table(output).schema.field("id").type) == "int64"
+    elif suffix == ".jsonl":
+        assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == ids
+    else:
+        lines = output.read_text().splitlines()[1:]
+        assert [line.split("\t" if suffix == ".tsv" else ",")[0] for line in lines] == ["1234567890123456789", "", "3"]
+
+
+def test_parquet_binary_texts_are_read_as_utf8_text(clf, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["good film", "bad plot", "café"]
+    source = tmp_path / "bin.parquet"
+    pq.write_table(pa.table({"text": pa.array([t.encode() for t in texts], pa.binary())}), source)
+    assert load_data(source, need_label=False).texts == texts
+    output = tmp_path / "out.csv"
+    clf.predict_file(source, output)
+    got = pd.read_csv(output)
+    assert got["text"].tolist() == texts
+    assert got["label"].tolist() == list(clf.predict(texts))
+    pq.write_table(pa.table({"text": pa.array([b"good", b"caf\xe9"], pa.binary())}), source)
+    message = (
+        r"bin.parquet row 2: column 'text' holds bytes that are not UTF-8 text \(unexpected end of data at byte 3\)"
+    )
+    with pytest.raises(DataError, match=message):
+        clf.predict_file(source, output)
+
+
+def test_jsonl_with_mixed_passthrough_columns_writes_parquet(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"text": "good", "id": 1, "big": 12345678901234567890, "label": ["a", "b"]}\n'
+        '{"text": "bad", "id": "x2", "big": 1, "label": "c"}\n',
+        encoding="utf-8",
+    )
+    output = tmp_path / "out.parquet"
+    assert clf.predict_file(source, output) == (2, 0)
+    table = pq.read_table(output).to_pydict()
+    assert table["id"] == ["1", "x2"]
+    assert table["big"] == [12345678901234567890, 1]
+    assert table["label"] == ['["a", "b"]', "c"]
+    assert table["predicted_label"] == list(clf.predict(["good", "bad"]))

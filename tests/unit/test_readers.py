@@ -241,6 +241,35 @@ def test_empty_parquet(tmp_path):
         read_table(path)
 
 
+def test_empty_parquet_streamed_is_the_same_error(tmp_path):
+    from bertkit.data.readers import iter_tables
+
+    path = tmp_path / "empty.parquet"
+    pd.DataFrame({"foo": pd.Series([], dtype=object)}).to_parquet(path)
+    with pytest.raises(DataError, match=re.escape(f"{path}: file is empty; it needs at least one row of data")):
+        list(iter_tables(path, chunk_rows=10))
+
+
+def test_parquet_integer_column_with_a_null_keeps_exact_integers(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bertkit.data.readers import iter_tables
+
+    path = tmp_path / "ids.parquet"
+    ids = [1234567890123456789, None, 3]
+    big = [2**63 + 5, None, 1]
+    pq.write_table(
+        pa.table({"id": pa.array(ids, pa.int64()), "u": pa.array(big, pa.uint64()), "text": [1, None, 2]}), path
+    )
+    for frame in (read_table(path).frame, pd.concat([t.frame for t in iter_tables(path, chunk_rows=2)])):
+        assert frame["id"].tolist() == ids
+        assert frame["u"].tolist() == big
+        assert frame["text"].tolist() == [1, None, 2]
+    data = load_file(path, need_label=False, skip_bad_rows=True)
+    assert data.texts == ["1", "2"]  # not "1.0": the model reads the integer as written
+
+
 def test_corrupt_parquet(tmp_path):
     path = write(tmp_path / "bad.parquet", b"this is not parquet at all")
     with pytest.raises(DataError, match=re.escape(f"{path}: not a readable Parquet file")):

@@ -70,3 +70,89 @@ def test_written_file_and_table_writer_say_the_same_line(tmp_path, monkeypatch):
     messages.append(str(file_error.value))
     assert messages[0] == messages[1]
     assert output.read_bytes() == b"an earlier run's output\n" and [p.name for p in tmp_path.iterdir()] == [output.name]
+
+
+def test_tsv_output_reads_back_as_written_whatever_its_quotes(tmp_path):
+    from bertkit.data.readers import read_table
+
+    texts = ['say "hi" now', '"quoted text"', "it's \"odd", "plain"]
+    frame = pd.DataFrame({"text": texts, "label": ["pos", "neg", "pos", "neg"]})
+    source = tmp_path / "in.tsv"
+    with TableWriter(source) as writer:
+        writer.write(frame)
+    assert source.read_text(encoding="utf-8").splitlines()[1] == 'say "hi" now\tpos'  # unquoted, as GLUE's files
+    for round_trip in range(2):  # the TSV reader reads quotes as text: none added on the way back
+        output = tmp_path / f"out{round_trip}.tsv"
+        with TableWriter(output) as writer:
+            writer.write(read_table(source).frame)
+        assert read_table(output).frame["text"].tolist() == texts
+        source = output
+
+
+@pytest.mark.parametrize(("value", "what"), [("a\tb", "a tab"), ("a\nb", "a line break"), ("a\rb", "a line break")])
+def test_tsv_output_refuses_a_value_it_cannot_hold_naming_row_and_column(tmp_path, value, what):
+    output = _earlier(tmp_path, ".tsv")
+    message = (
+        rf"^{output} row 4, column 'text': the value holds {what}, which a \.tsv file cannot hold \(TSV is written "
+        r"unquoted, as GLUE-style readers read it\); write the output as \.csv, \.jsonl or \.parquet instead$"
+    )
+    with pytest.raises(DataError, match=message), TableWriter(output) as writer:
+        writer.write(FRAME)
+        writer.write(pd.DataFrame({"text": ["fine", value], "label": ["positive", "negative"]}))
+    assert output.read_bytes() == b"an earlier run's output\n"
+    empty = r"row 1, column 'text': the value is empty, which a one-column \.tsv"
+    with pytest.raises(DataError, match=empty), TableWriter(tmp_path / "one.tsv") as writer:
+        writer.write(pd.DataFrame({"text": [""]}))
+
+
+def test_jsonl_output_keeps_floats_exact_and_dates_iso(tmp_path):
+    import datetime
+    import json
+
+    import numpy as np
+
+    floats = [1.2345678901234567, 0.000000000012345, 1e-300, 3.141592653589793]
+    frame = pd.DataFrame(
+        {
+            "x": floats,
+            "score": np.array([0.7, 0.1, 0.25, 0.3333], dtype=np.float32),
+            "when": [pd.Timestamp("2020-01-01 10:00:00.5"), pd.NaT, pd.Timestamp("2021-06-30"), pd.NaT],
+            "day": [datetime.date(2020, 1, 2), None, None, None],
+            "meta": [{"a": [1, 2]}, None, [1.5, float("nan")], "text"],
+        }
+    )
+    output = tmp_path / "out.jsonl"
+    with TableWriter(output) as writer:
+        writer.write(frame)
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [row["x"] for row in rows] == floats
+    assert [row["score"] for row in rows] == [0.7, 0.1, 0.25, 0.3333]  # float32's own digits, not 0.699999988
+    assert [row["when"] for row in rows] == ["2020-01-01T10:00:00.500000", None, "2021-06-30T00:00:00", None]
+    assert rows[0]["day"] == "2020-01-02"
+    assert [row["meta"] for row in rows] == [{"a": [1, 2]}, None, [1.5, None], "text"]
+
+
+def test_parquet_output_writes_columns_of_mixed_values(tmp_path):
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series([1, "x2", None], dtype=object),
+            "big": pd.Series([12345678901234567890, None, 1], dtype=object),
+            "huge": pd.Series([2**70, -1, None], dtype=object),
+            "label": pd.Series([["a", "b"], "c", None], dtype=object),
+            "score": [0.5, 0.25, 0.125],
+        }
+    )
+    output = tmp_path / "out.parquet"
+    with TableWriter(output) as writer:
+        writer.write(frame)
+    table = pq.read_table(output)
+    assert [str(t) for t in table.schema.types] == ["string", "uint64", "string", "string", "double"]
+    assert table.to_pydict() == {
+        "id": ["1", "x2", None],
+        "big": [12345678901234567890, None, 1],
+        "huge": [str(2**70), "-1", None],
+        "label": ['["a", "b"]', "c", None],
+        "score": [0.5, 0.25, 0.125],
+    }

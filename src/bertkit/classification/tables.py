@@ -12,7 +12,7 @@ import pandas as pd
 
 from bertkit.classification.scoring import labels_from_scores
 from bertkit.data.dataset import TextData
-from bertkit.exceptions import ConfigError
+from bertkit.exceptions import ConfigError, DataError
 
 
 class FileOptions(TypedDict, total=False):
@@ -127,6 +127,8 @@ def iter_predict_file(
             frame.insert(0, "input_row", start + data.rows)
         start += len(table.frame)
         yield frame, len(data.skipped)
+    if columns is None:  # no chunk at all: never "0 predictions" with the columns unchecked and no output written
+        raise DataError(f"{path}: file is empty; it needs at least one row of data")
 
 
 def predict_file(classifier: TablePredictor, path: str | Path, output: str | Path, **options: Any) -> tuple[int, int]:

@@ -158,6 +158,7 @@ def from_frame(
         checks.append((columns.label, "label"))
     keep: list[int] = []
     skipped: list[str] = []
+    frame = _bytes_decoded(frame, source, [columns.text, *([columns.pair] if columns.pair else [])])
     values = {name: frame[name].tolist() for name, _ in checks}
     for row in range(len(frame)):
         problem = None
@@ -195,6 +196,33 @@ def from_frame(
         columns=Columns(columns.text, columns.pair, columns.label if use_label else None),
         skipped=skipped,
     )  # fmt: skip
+
+
+def _bytes_decoded(frame: pd.DataFrame, source: Source, names: list[str]) -> pd.DataFrame:
+    """``frame`` with the bytes in its text columns ``names`` (a Parquet binary column) decoded as UTF-8, so that
+    the model reads, and the output shows, "good" and not "b'good'"; a copy only when there are bytes. Bytes
+    that are not UTF-8 are a DataError naming the row and column."""
+    decoded: dict[str, list[Any]] = {}
+    for name in names:
+        cells = frame[name].tolist()
+        if not any(isinstance(v, (bytes, bytearray)) for v in cells):
+            continue
+        for row, value in enumerate(cells):
+            if isinstance(value, (bytes, bytearray)):
+                try:
+                    cells[row] = bytes(value).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(
+                        f"{source.where(row)}: column {name!r} holds bytes that are not UTF-8 text ({exc.reason} at "
+                        f"byte {exc.start}); store the texts as UTF-8 strings (a string column, not binary)"
+                    ) from None
+        decoded[name] = cells
+    if not decoded:
+        return frame
+    frame = frame.copy()
+    for name, cells in decoded.items():
+        frame[name] = pd.Series(cells, index=frame.index, dtype=object)
+    return frame
 
 
 def from_lists(texts: Sequence[Any], labels: Sequence[Any] | None = None, name: str = "input") -> TextData:

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,6 +26,9 @@ from bertkit.data.delimited import (
 )
 from bertkit.data.table import Source, Table, concat
 from bertkit.exceptions import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "HEADER_SAMPLE",
@@ -126,15 +130,26 @@ def iter_tables(
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[Table]:
     import pyarrow.parquet as pq
 
+    start = 0
     try:
         reader = pq.ParquetFile(path)
-        start = 0
         for batch in reader.iter_batches(batch_size=chunk_rows):
-            frame = batch.to_pandas()
+            if batch.num_rows == 0:
+                continue
+            frame = _arrow_to_frame(batch)
             yield Table(frame, Source(str(path), tuple(range(start + 1, start + len(frame) + 1)), "row"))
             start += len(frame)
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    if start == 0:  # a file of no rows yields no batch: said as read_table says it, not predicted as nothing
+        raise DataError(f"{path}: file is empty; it needs at least one row of data")
+
+
+def _arrow_to_frame(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """A pyarrow Table or RecordBatch as a DataFrame whose integer columns with a null hold Python ints and None
+    (object dtype), as the JSON lines reader keeps them: pandas' default turns them into floats, so an id
+    1234567890123456789 became 1.2345678901234568e+18 in the output and a text 1 reached the model as "1.0"."""
+    return data.to_pandas(integer_object_nulls=True)
 
 
 def _read_jsonl(path: Path, encoding: str) -> Table:
@@ -178,8 +193,10 @@ def _read_jsonl(path: Path, encoding: str) -> Table:
 
 
 def _read_parquet(path: Path) -> Table:
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(path)
+        frame = _arrow_to_frame(pq.read_table(path))
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
     if frame.empty:
