@@ -15,6 +15,7 @@ written before it are removed. Ray is imported only when this runs (``pip instal
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -203,8 +204,9 @@ def read_parts(output_dir: str | Path):
         elif path.suffix == ".jsonl":
             frames.append(pd.read_json(path, lines=True))
         else:
-            sep = "\t" if path.suffix == ".tsv" else ","
-            text = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+            # TSV parts are written unquoted (data/writers.py): a quote there is part of the text
+            quoting = {"sep": "\t", "quoting": csv.QUOTE_NONE} if path.suffix == ".tsv" else {"sep": ","}
+            text = pd.read_csv(path, dtype=str, keep_default_na=False, **quoting)
             frames.append(text.astype({"input_file": "int64", "input_row": "int64"}))
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values(["input_file", "input_row"], kind="stable").reset_index(drop=True)

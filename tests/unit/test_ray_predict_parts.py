@@ -77,3 +77,13 @@ def test_per_file_options_must_match_the_files(tmp_path):
     with pytest.raises(ConfigError, match=r"^per_file gives options for 2 files; give one mapping per file \(1\)$"):
         predict_ray("model", [data], tmp_path / "out", per_file=[{}, {}])
     assert not (tmp_path / "out").exists()  # checked before anything is written or Ray starts
+
+
+def test_read_parts_keeps_the_quotes_of_an_unquoted_tsv_part(tmp_path):
+    header = "input_file\tinput_row\ttext\tlabel\n"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "part-00000-00000.tsv").write_text(header + '0\t0\t"quoted text"\tpositive\n0\t1\tsay "hi"\tnegative\n')
+    part = {"file": 0, "chunk": 0, "part": "part-00000-00000.tsv", "rows": 2, "skipped": 0}
+    (folder / MANIFEST).write_text(json.dumps({"files": [], "model": "m", "parts": [part]}), encoding="utf-8")
+    assert read_parts(folder)["text"].tolist() == ['"quoted text"', 'say "hi"']  # as the TSV writer wrote them
