@@ -64,6 +64,22 @@ def test_bad_row_in_a_later_chunk_names_its_line(clf, tmp_path):
     assert (written, skipped) == (29, 1)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_skip_bad_rows_goes_on_past_a_chunk_of_only_bad_rows(clf, tmp_path, suffix):
+    texts, _ = sentiment_examples(6)
+    # chunks of 2: [good, bad], [bad, bad], [good, good], [bad, bad]: the second and last have no usable row
+    cells = [texts[0], "", "", "", texts[1], texts[2], "", ""]
+    source = write_rows(tmp_path / "in.csv", [[i, t] for i, t in enumerate(cells)])
+    output = tmp_path / f"out{suffix}"
+    assert clf.predict_file(source, output, chunk_rows=2, skip_bad_rows=True) == (3, 5)
+    got = pd.read_parquet(output) if suffix == ".parquet" else pd.read_json(output, lines=True) if suffix == ".jsonl" \
+        else pd.read_csv(output)  # fmt: skip
+    assert [int(v) for v in got["id"]] == [0, 4, 5] and list(got["label"]) == list(clf.predict(texts[:3]))
+    rows = [[i, ""] for i in range(4)]
+    with pytest.raises(DataError, match=r"in.csv: no usable rows \(4 skipped as empty\)"):
+        clf.predict_file(write_rows(tmp_path / "in.csv", rows), tmp_path / "none.csv", chunk_rows=2, skip_bad_rows=True)
+
+
 def test_the_output_may_not_be_the_input_or_a_folder(clf, tmp_path, capsys):
     from helpers import fails
 

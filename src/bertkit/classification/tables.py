@@ -117,18 +117,28 @@ def iter_predict_file(
     from bertkit.data.dataset import from_frame, table_columns
     from bertkit.data.readers import iter_tables
 
-    columns, start = None, 0
+    columns, start, last = None, 0, None
+    pending = 0  # rows skipped in chunks that had no usable row: counted with the next chunk that has one
     for table in iter_tables(path, chunk_rows=chunk_rows, encoding=encoding, header=header, delimiter=delimiter):
         if columns is None:
             columns = table_columns(table, text_column, pair_column, need_label=False)
-        data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows)
+        data = from_frame(table.frame, table.source, columns, need_label=False, skip_bad_rows=skip_bad_rows,
+                          allow_empty=skip_bad_rows)  # fmt: skip
+        first_row, start = start, start + len(table.frame)
+        if not len(data.texts):  # every row of this chunk skipped (--skip-bad-rows): the others still count
+            pending += len(data.skipped)
+            continue
         frame = classifier.predict_table(data, top_k)
         if row_numbers:
-            frame.insert(0, "input_row", start + data.rows)
-        start += len(table.frame)
-        yield frame, len(data.skipped)
+            frame.insert(0, "input_row", first_row + data.rows)
+        yield frame, len(data.skipped) + pending
+        pending, last = 0, frame
     if columns is None:  # no chunk at all: never "0 predictions" with the columns unchecked and no output written
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
+    if last is None:
+        raise DataError(f"{path}: no usable rows ({pending} skipped as empty)")
+    if pending:  # the last chunks had no usable row: their count rides on a chunk of no rows
+        yield last.iloc[0:0], pending
 
 
 def predict_file(classifier: TablePredictor, path: str | Path, output: str | Path, **options: Any) -> tuple[int, int]:

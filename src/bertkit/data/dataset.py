@@ -147,8 +147,11 @@ def _consistent_separator(table: Table) -> str | None:
 
 def from_frame(
     frame: pd.DataFrame, source: Source, columns: Columns, *, need_label: bool, skip_bad_rows: bool,
-    skip_hint: bool = True,
+    skip_hint: bool = True, allow_empty: bool = False,
 ) -> TextData:  # fmt: skip
+    """The rows of ``frame`` as TextData, each checked (a missing text, pair or label is a DataError naming the
+    row, or with ``skip_bad_rows`` a skipped row). No usable row at all is a DataError unless ``allow_empty``
+    (one chunk of a file, whose other chunks may have some)."""
     # Prediction input may carry a label column (even with gaps): it is kept as data, not validated.
     use_label = columns.label is not None and need_label
     checks = [(columns.text, "text")]
@@ -185,7 +188,7 @@ def from_frame(
             skipped.append(problem)
         else:
             raise DataError(problem)
-    if not keep:
+    if not keep and not allow_empty:
         raise DataError(f"{source.name}: no usable rows ({len(skipped)} skipped as empty)")
     texts = [str(values[columns.text][i]) for i in keep]
     pairs = [str(values[columns.pair][i]) for i in keep] if columns.pair else None
