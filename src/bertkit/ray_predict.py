@@ -194,6 +194,8 @@ def read_parts(output_dir: str | Path):
     parts are read as text, as written ("NA", "null" and "0012" stay so), but for the two position columns."""
     import pandas as pd
 
+    from bertkit.data.readers import read_table
+
     output_dir = Path(output_dir)
     manifest = json.loads((output_dir / MANIFEST).read_text(encoding="utf-8"))
     frames = []
@@ -202,7 +204,8 @@ def read_parts(output_dir: str | Path):
         if path.suffix == ".parquet":
             frames.append(pd.read_parquet(path))
         elif path.suffix == ".jsonl":
-            frames.append(pd.read_json(path, lines=True))
+            # bertkit's own reader: pandas' would make an integer column with a null floats, and parse dates
+            frames.append(read_table(path).frame)
         else:
             # TSV parts are written unquoted (data/writers.py): a quote there is part of the text
             quoting = {"sep": "\t", "quoting": csv.QUOTE_NONE} if path.suffix == ".tsv" else {"sep": ","}

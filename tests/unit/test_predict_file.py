@@ -75,6 +75,11 @@ def test_skip_bad_rows_goes_on_past_a_chunk_of_only_bad_rows(clf, tmp_path, suff
     got = pd.read_parquet(output) if suffix == ".parquet" else pd.read_json(output, lines=True) if suffix == ".jsonl" \
         else pd.read_csv(output)  # fmt: skip
     assert [int(v) for v in got["id"]] == [0, 4, 5] and list(got["label"]) == list(clf.predict(texts[:3]))
+    chunks = list(clf.iter_predict_file(source, chunk_rows=2, skip_bad_rows=True, abstain_below=1.0))
+    assert [(len(f), n) for f, n in chunks] == [(1, 1), (2, 2), (0, 2)]
+    for frame, _ in chunks:
+        frame.insert(0, "input_file", 0)  # as a Ray worker does, in place: the trailing empty frame is its own
+    assert chunks[-1][0].attrs.get("abstained", 0) == 0  # not the previous chunk's count again
     rows = [[i, ""] for i in range(4)]
     with pytest.raises(DataError, match=r"in.csv: no usable rows \(4 skipped as empty\)"):
         clf.predict_file(write_rows(tmp_path / "in.csv", rows), tmp_path / "none.csv", chunk_rows=2, skip_bad_rows=True)

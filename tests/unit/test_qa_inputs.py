@@ -139,6 +139,8 @@ def test_rows_without_titles_keep_each_context_on_one_side_of_the_split():
         assert len(fit) + len(validation) == 20 and len(validation) % 4 == 0
     titled = as_squad([{**rows[0], "title": "Films"}, rows[4]])
     assert titled.titles == ["Films", "context 0"]
+    from_frame = as_squad([{**rows[0], "title": float("nan")}, {**rows[4], "title": float("nan")}])
+    assert from_frame.titles == ["context 0", "context 1"]  # DataFrame.to_dict("records") gives NaN, not None
 
 
 def test_questions_and_contexts_may_be_any_iterable():

@@ -87,3 +87,15 @@ def test_read_parts_keeps_the_quotes_of_an_unquoted_tsv_part(tmp_path):
     part = {"file": 0, "chunk": 0, "part": "part-00000-00000.tsv", "rows": 2, "skipped": 0}
     (folder / MANIFEST).write_text(json.dumps({"files": [], "model": "m", "parts": [part]}), encoding="utf-8")
     assert read_parts(folder)["text"].tolist() == ['"quoted text"', 'say "hi"']  # as the TSV writer wrote them
+
+
+def test_read_parts_keeps_jsonl_integers_exact(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    lines = ['{"input_file": 0, "input_row": 0, "id": 1234567890123456789, "when": "2020-01-01"}',
+             '{"input_file": 0, "input_row": 1, "id": null, "when": "soon"}']  # fmt: skip
+    (folder / "part-00000-00000.jsonl").write_text("\n".join(lines) + "\n")
+    part = {"file": 0, "chunk": 0, "part": "part-00000-00000.jsonl", "rows": 2, "skipped": 0}
+    (folder / MANIFEST).write_text(json.dumps({"files": [], "model": "m", "parts": [part]}), encoding="utf-8")
+    frame = read_parts(folder)
+    assert frame["id"].tolist()[0] == 1234567890123456789 and frame["when"].tolist() == ["2020-01-01", "soon"]

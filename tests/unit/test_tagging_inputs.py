@@ -78,6 +78,14 @@ def test_a_word_of_no_sub_token_is_encoded_as_the_unknown_token(forced):
     assert sorted(labels[labels >= 0].tolist()) == list(range(words.total_words))  # every gold tag trains
 
 
+def test_a_max_length_with_no_room_for_words_is_refused(forced):
+    from bertkit.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--max-length 2 leaves no room for words beside the model's 2 special"):
+        encode_words(forced.tokenizer_, [["good", "film"]], max_length=2)  # every word would be tagged O
+    assert encode_words(forced.tokenizer_, [["good", "film"]], max_length=3).word.tolist() == [0, 1]
+
+
 def test_words_of_no_sub_token_are_tagged_and_scored(forced):
     sentences = [["good", w, "film"] for w in ZERO]
     assert forced.predict_tags(sentences) == [["I-PER"] * 3] * len(ZERO)
@@ -111,6 +119,8 @@ def test_blank_lines_of_a_text_file_keep_their_rows(forced, tmp_path):
         ("Paris NNP B-LOC\nis VBZ O\n", "conll"),  # word POS tag
         ("Paris NNP B-NP I-LOC\nis VBZ B-VP O\n", "conll"),
         ("-DOCSTART- O\n\nParis B-LOC\n", "conll"),
+        ("Acme NNP B-ORG:gov\nis VBZ O\n", "conll"),  # a type beyond letters and digits is still a tag
+        ("Paris B-PER/LOC\nis O\n\nBonn B-LOC\nis O\n", "conll"),
         ("Paris NNP B-LOC\nis VBZ O\nbig JJ\n", "text"),  # not one width
         ("John O Neil\nMary said hi\n", "text"),  # no column of tags alone
     ],

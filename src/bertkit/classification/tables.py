@@ -131,14 +131,17 @@ def iter_predict_file(
         frame = classifier.predict_table(data, top_k)
         if row_numbers:
             frame.insert(0, "input_row", first_row + data.rows)
+        # an empty copy taken now: the caller may change the frame it gets (Ray adds input_file) or read its attrs
+        last = frame.iloc[0:0].copy()
+        last.attrs.clear()
         yield frame, len(data.skipped) + pending
-        pending, last = 0, frame
+        pending = 0
     if columns is None:  # no chunk at all: never "0 predictions" with the columns unchecked and no output written
         raise DataError(f"{path}: file is empty; it needs at least one row of data")
     if last is None:
         raise DataError(f"{path}: no usable rows ({pending} skipped as empty)")
     if pending:  # the last chunks had no usable row: their count rides on a chunk of no rows
-        yield last.iloc[0:0], pending
+        yield last, pending
 
 
 def predict_file(classifier: TablePredictor, path: str | Path, output: str | Path, **options: Any) -> tuple[int, int]:

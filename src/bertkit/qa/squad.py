@@ -226,7 +226,8 @@ def as_squad(data: Any, name: str = "data", *, need_answers: bool = True) -> Squ
             _expect(row, Mapping, name, where, 'a dict with "question" and "context"')
             context = _field(row, "context", str, name, where)
             title = row.get("title")
-            if title is None:
+            # None, or a NaN from DataFrame.to_dict("records") where a title cell was empty
+            if title is None or (isinstance(title, float) and title != title):
                 title = untitled.setdefault(context, f"context {len(untitled)}")
             record = _record({"id": str(i), **row}, context, str(title), name, where, need_answers)
             if record.id in seen:

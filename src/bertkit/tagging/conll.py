@@ -23,9 +23,9 @@ from bertkit.data.decoding import check_not_binary, codec, decode_file
 from bertkit.exceptions import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
-TAG_SHAPE = re.compile(r"^(?:O|[BIESLU]-[^\W\d][\w.-]*)$")
+TAG_SHAPE = re.compile(r"^(?:O|[BIESLU]-[^\W\d]\S*)$")
 """A tag as the sniff of a ``.txt`` knows one: ``O``, or a BIO/IOB1/IOBES/BILOU prefix and a type that starts
-with a letter (``B-PER``, ``I-WORK_OF_ART``): ``B-52`` and ``I-95`` are words."""
+with a letter (``B-PER``, ``I-WORK_OF_ART``, ``B-ORG:gov``, ``B-PER/LOC``): ``B-52`` and ``I-95`` are words."""
 SNIFF_LINES = 1000
 """Word lines looked at, at most, to tell a CoNLL ``.txt`` from one raw text per line."""
 FORMATS = (

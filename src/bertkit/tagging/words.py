@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bertkit.data.encoding import Encoded
+from bertkit.exceptions import ConfigError
 
 IGNORE = -100
 JOINERS = "\u00ad\u200c\u200d\u2060"
@@ -93,7 +94,13 @@ def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int)
     A word the tokenizer turns into no sub-token at all (a zero-width space, a soft hyphen, a control
     character, an empty string) is encoded as the tokenizer's unknown token, so every word has a first
     sub-token: it gets a prediction, and its tag reaches the loss (a tokenizer without one leaves it out)."""
-    budget = max(1, max_length - tokenizer.num_special_tokens_to_add())
+    special = tokenizer.num_special_tokens_to_add()
+    if max_length <= special:  # no word would get a sub-token: every word tagged O, no label trained
+        raise ConfigError(
+            f"--max-length {max_length} leaves no room for words beside the model's {special} special tokens; "
+            f"give at least {special + 1} (128 or more is usual)"
+        )
+    budget = max_length - special
     n_words = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     # Pass 1 (no special tokens): sub-tokens per word decide where long sentences are cut.
     counts = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
