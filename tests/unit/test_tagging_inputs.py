@@ -133,6 +133,18 @@ def test_a_txt_is_conll_only_when_its_lines_say_so(tmp_path, content, kind):
     assert tagging_format(path, "utf-8") == kind
 
 
+def test_a_one_sentence_two_column_txt_is_read_as_text_with_a_warning(tmp_path):
+    from bertkit.exceptions import BertkitWarning
+    from bertkit.tagging.conll import read_raw_texts
+
+    path = tmp_path / "sentence.txt"
+    path.write_text("Paris B-LOC\nis O\nbig O\n", encoding="utf-8")
+    with pytest.warns(BertkitWarning, match=r"sentence.txt: read as one text per line, but every line is 'word TAG'"):
+        assert read_raw_texts(path, "utf-8") == ["Paris B-LOC", "is O", "big O"]
+    path.write_text("Boeing B-52\nTake I-95\n", encoding="utf-8")
+    assert read_raw_texts(path, "utf-8") == ["Boeing B-52", "Take I-95"]  # no warning: warnings are errors here
+
+
 def test_a_blank_line_after_a_long_first_sentence_is_found(tmp_path):
     from bertkit.tagging.conll import tagging_format
 

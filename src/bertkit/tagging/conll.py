@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bertkit.data.decoding import check_not_binary, codec, decode_file
-from bertkit.exceptions import DataError
+from bertkit.exceptions import BertkitWarning, DataError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 TAG_SHAPE = re.compile(r"^(?:O|[BIESLU]-[^\W\d]\S*)$")
@@ -357,6 +358,15 @@ def read_raw_texts(path: Path, encoding: str) -> list[str] | None:
     lines = [line.removesuffix("\r") for line in _read_text(path, encoding).split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
+    columns = [line.split() for line in lines if line.strip()]
+    if columns and all(len(words) == 2 and TAG_SHAPE.match(words[1]) for words in columns):
+        # "Paris B-LOC" on every line: a one-sentence CoNLL file more likely than texts ending in a tag
+        warnings.warn(
+            f"{path.name}: read as one text per line, but every line is 'word TAG': for a word-split sentence in "
+            "CoNLL columns, name the file .conll",
+            BertkitWarning,
+            stacklevel=2,
+        )
     return lines
 
 
