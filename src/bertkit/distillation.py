@@ -23,7 +23,6 @@ import numpy as np
 
 from bertkit.classification import distillation as steps
 from bertkit.classification import fitting, inputs
-from bertkit.classification.calibration import set_calibration
 from bertkit.classification.estimator import TextClassifier
 from bertkit.config import TrainConfig
 from bertkit.data.dataset import TextData
@@ -355,15 +354,6 @@ def _fitted_student(
     student.model_, student.tokenizer_, student.config_ = network.eval(), tokenizer, config
     student.task_, student.classes_ = data.task, list(data.classes)
     student.text_pair_ = data.train.pairs is not None
-    student.thresholds_ = outcome.thresholds
-    set_calibration(student, outcome.calibration)
     student.is_main_process_ = True
-    student.history_, student.best_epoch_, student.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
-    student.validation_report_ = outcome.validation_report
-    student.validation_data_ = data.validation  # as TextClassifier.fit leaves it: the default backend is chosen on it
-    student.validation_metrics_ = outcome.validation_report.metrics
-    student.train_seconds_ = round(seconds, 2)
-    student.data_fingerprint_ = inputs.fingerprint(data.train)
-    student.n_train_rows_ = len(data.train)
-    student.metadata_ = {}
+    fitting.set_fitted(student, outcome, data, seconds, {})  # the validation rows too: the default backend's
     return student

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from bertkit.classification import inputs, persistence
-from bertkit.classification.calibration import set_calibration
 from bertkit.classification.inputs import Texts, as_data
 from bertkit.classification.logits import window_logits
 from bertkit.classification.prediction import PredictionMixin
@@ -229,18 +228,9 @@ class TextClassifier(PredictionMixin, ParamsMixin):
             ddp.teardown(context, wait=False)
             raise
         ddp.teardown(context)
-        self.thresholds_ = outcome.thresholds
-        set_calibration(self, outcome.calibration)
-        self.history_, self.best_epoch_, self.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
-        self.validation_report_ = outcome.validation_report
-        self.validation_data_ = data.validation  # the rows scored above (not saved): runs.fit_and_save reuses them
-        self.backend_ = "torch"
-        self.validation_metrics_ = self.validation_report_.metrics
-        self.train_seconds_ = round(time.perf_counter() - started + outcome.resumed_seconds, 2)  # resumed: all
-        self.data_fingerprint_ = inputs.fingerprint(data.train)
-        self.n_train_rows_ = len(data.train)
         overlap = data.overlap.metadata() if data.overlap is not None else {}
-        self.metadata_ = {**long_texts.metadata(), **overlap}  # long_share, truncated_share, validation_overlap
+        metadata = {**long_texts.metadata(), **overlap}  # long_share, truncated_share, validation_overlap
+        fitting.set_fitted(self, outcome, data, time.perf_counter() - started, metadata)
         return self
 
     # prediction ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertkit.classification.calibration import Calibration, calibrate
+from bertkit.classification.calibration import Calibration, calibrate, set_calibration
 from bertkit.classification.inputs import FitData, encode_texts, fingerprint
 from bertkit.classification.objective import SequenceObjective, balanced_class_weights
 from bertkit.classification.report import EvaluationReport, Uncertainty, build_report
@@ -58,6 +58,24 @@ class TrainOutcome:
     """Temperature(s), conformity scores and the check, fitted on the validation rows (see :func:`calibrate`)."""
     resumed_seconds: float = 0.0
     """Training seconds of the runs this one resumed from."""
+
+
+def set_fitted(clf: Any, outcome: TrainOutcome, data: FitData, seconds: float, metadata: dict[str, Any]) -> None:
+    """Leave a finished training on the classifier (``TextClassifier.fit``, a distilled student): thresholds,
+    calibration, history and kept epoch, the validation report and rows, and ``metadata`` for
+    :meth:`TextClassifier.save`; ``seconds`` the training took (a resumed run adds what the runs before it
+    trained)."""
+    clf.thresholds_ = outcome.thresholds
+    set_calibration(clf, outcome.calibration)
+    clf.history_, clf.best_epoch_, clf.kept_epoch_ = outcome.history, outcome.best_epoch, outcome.kept_epoch
+    clf.validation_report_ = outcome.validation_report
+    clf.validation_data_ = data.validation  # the rows scored above (not saved): runs.fit_and_save reuses them
+    clf.backend_ = "torch"
+    clf.validation_metrics_ = outcome.validation_report.metrics
+    clf.train_seconds_ = round(seconds + outcome.resumed_seconds, 2)
+    clf.data_fingerprint_ = fingerprint(data.train)
+    clf.n_train_rows_ = len(data.train)
+    clf.metadata_ = metadata
 
 
 def train(
